@@ -1,0 +1,210 @@
+//! An in-memory [`Store`] for memocache on [moka]: bounded by entries or by
+//! bytes, with a per-entry time to live that behaves like Redis' (gone after
+//! it passes, kept without one, replaced by an overwrite).
+//!
+//! It is the embedded default, the store unit tests run on, and a fast
+//! first tier in front of Redis. One [`MemoryStore`] serves both the async
+//! [`Store`] and the [`BlockingStore`] interface over the same entries.
+//!
+//! ```
+//! use memocache_core::{Args, Memoizer};
+//! use memocache_memory::MemoryStore;
+//!
+//! let memo = Memoizer::builder(MemoryStore::new()).namespace("math").build();
+//! let square = |n: u64| memo.call_blocking(&Args::new().arg(&n), || n * n);
+//! assert_eq!(square(12), 144);
+//! assert_eq!(square(12), 144); // served from memory
+//! ```
+#![warn(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use memocache_core::{BlockingStore, Bytes, KeyTtl, Result, Store, async_trait};
+use moka::Expiry;
+use moka::sync::Cache;
+
+/// The default bound: 256 MiB of keys and values.
+pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+
+/// An in-memory store; cheap to clone (clones share the entries).
+#[derive(Clone)]
+pub struct MemoryStore {
+    cache: Cache<String, Entry>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    value: Bytes,
+    expire: Option<Duration>,
+    written: Instant,
+}
+
+impl Entry {
+    fn remaining(&self) -> Option<Duration> {
+        self.expire
+            .map(|expire| expire.saturating_sub(self.written.elapsed()))
+    }
+
+    fn is_live(&self) -> bool {
+        self.remaining().is_none_or(|left| !left.is_zero())
+    }
+}
+
+/// Gives each entry the expiry it was written with; an overwrite replaces
+/// it, as Redis' `SET` does.
+struct PerEntryExpiry;
+
+impl Expiry<String, Entry> for PerEntryExpiry {
+    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+        entry.expire
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        entry: &Entry,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        entry.expire
+    }
+}
+
+/// How a [`MemoryStore`] is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Capacity {
+    /// At most this many entries.
+    Entries(u64),
+    /// At most this many bytes of keys and values.
+    Bytes(u64),
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("entries", &self.cache.entry_count())
+            .field("weighted_size", &self.cache.weighted_size())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// A store bounded at [`DEFAULT_MAX_BYTES`].
+    pub fn new() -> Self {
+        Self::with_capacity(Capacity::Bytes(DEFAULT_MAX_BYTES))
+    }
+
+    /// A store with the given bound; past it, the least useful entries are
+    /// evicted (moka's TinyLFU).
+    pub fn with_capacity(capacity: Capacity) -> Self {
+        let builder = Cache::builder().expire_after(PerEntryExpiry);
+        let cache = match capacity {
+            Capacity::Entries(n) => builder.max_capacity(n).build(),
+            Capacity::Bytes(n) => builder
+                .max_capacity(n)
+                .weigher(|key: &String, entry: &Entry| {
+                    u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
+                })
+                .build(),
+        };
+        MemoryStore { cache }
+    }
+
+    /// The number of entries, after pending evictions are applied.
+    pub fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
+    /// Whether the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn live(&self, key: &str) -> Option<Entry> {
+        self.cache.get(key).filter(Entry::is_live)
+    }
+}
+
+impl BlockingStore for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.live(key).map(|entry| entry.value))
+    }
+
+    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        self.cache.insert(
+            key.to_owned(),
+            Entry {
+                value,
+                expire,
+                written: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self.cache.remove(key).is_some_and(|entry| entry.is_live()))
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        Ok(match self.live(key) {
+            None => KeyTtl::Missing,
+            Some(entry) => entry.remaining().map_or(KeyTtl::Persistent, KeyTtl::Expires),
+        })
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let doomed: Vec<_> = self
+            .cache
+            .iter()
+            .filter(|(key, entry)| key.starts_with(prefix) && entry.is_live())
+            .map(|(key, _)| key)
+            .collect();
+        let mut removed = 0;
+        for key in doomed {
+            if self.cache.remove(key.as_str()).is_some() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        BlockingStore::get(self, key)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        BlockingStore::set(self, key, value, expire)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        BlockingStore::delete(self, key)
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        BlockingStore::ttl(self, key)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        BlockingStore::delete_prefix(self, prefix)
+    }
+}

@@ -1,0 +1,264 @@
+//! The reference's cache-key layout.
+//!
+//! ```text
+//! key = namespace ":" H(json(args)) ":" H(json(kwargs))   -- then all trailing ':' stripped
+//! ```
+//!
+//! where `json` is Python's `json.dumps(x, default=str)` (see
+//! [`pyjson`](crate::pyjson)), the args part is present only with at least one
+//! positional argument, the kwargs part only with at least one keyword
+//! argument left after `skip_cache_keys`, and the namespace part only when
+//! the namespace is not empty.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::hasher::KeyHasher;
+use crate::pyjson;
+use crate::{Error, Result};
+
+/// The arguments of one call, as a Python caller would pass them: positional
+/// arguments in order, then keyword arguments in the order given.
+///
+/// Each value is encoded to Python JSON when it is added, so building the
+/// key later only hashes. A value that cannot be encoded does not panic: the
+/// error is kept, and a [`Memoizer`](crate::Memoizer) runs such a call
+/// without the cache and logs why.
+///
+/// ```
+/// use memocache_core::Args;
+///
+/// // The Python call f(123, status="active")
+/// let args = Args::new().arg(&123).kwarg("status", &"active");
+/// assert_eq!(args.kwarg_json("status"), Some(&b"\"active\""[..]));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    /// The JSON texts of all values, back to back.
+    json: Vec<u8>,
+    positional: Vec<Entry>,
+    keyword: Vec<Entry>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: Option<Cow<'static, str>>,
+    json: Range<usize>,
+}
+
+impl Args {
+    /// No arguments: the key is the namespace alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a positional argument.
+    #[must_use]
+    pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        self.push_arg(None::<&'static str>, value);
+        self
+    }
+
+    /// Adds a positional argument that `cache_only_for` conditions can still
+    /// see by name (the reference's conditions only see keyword arguments;
+    /// this lets a positional parameter be conditioned on too). The name is
+    /// not part of the key.
+    #[must_use]
+    pub fn named_arg<T: Serialize + ?Sized>(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: &T,
+    ) -> Self {
+        self.push_arg(Some(name), value);
+        self
+    }
+
+    /// Adds a keyword argument.
+    #[must_use]
+    pub fn kwarg<T: Serialize + ?Sized>(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: &T,
+    ) -> Self {
+        self.push_kwarg(name, value);
+        self
+    }
+
+    /// Adds a positional argument, optionally visible to conditions by name.
+    pub fn push_arg<T: Serialize + ?Sized>(
+        &mut self,
+        name: Option<impl Into<Cow<'static, str>>>,
+        value: &T,
+    ) {
+        if let Some(json) = self.encode(value) {
+            self.positional.push(Entry {
+                name: name.map(Into::into),
+                json,
+            });
+        }
+    }
+
+    /// Adds a keyword argument.
+    pub fn push_kwarg<T: Serialize + ?Sized>(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: &T,
+    ) {
+        if let Some(json) = self.encode(value) {
+            self.keyword.push(Entry {
+                name: Some(name.into()),
+                json,
+            });
+        }
+    }
+
+    fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Option<Range<usize>> {
+        let start = self.json.len();
+        match pyjson::write_value(&mut self.json, value) {
+            Ok(()) => Some(start..self.json.len()),
+            Err(e) => {
+                self.json.truncate(start);
+                self.error.get_or_insert(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// The first argument that could not be encoded, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// The Python JSON text of the keyword argument (or named positional
+    /// argument) `name`, as conditions compare it.
+    pub fn kwarg_json(&self, name: &str) -> Option<&[u8]> {
+        self.keyword
+            .iter()
+            .chain(&self.positional)
+            .find(|e| e.name.as_deref() == Some(name))
+            .map(|e| &self.json[e.json.clone()])
+    }
+
+    /// Whether no argument was given.
+    pub fn is_empty(&self) -> bool {
+        self.positional.is_empty() && self.keyword.is_empty()
+    }
+}
+
+/// Builds the reference's cache key for a call.
+///
+/// Keyword arguments named in `skip_cache_keys` are left out; positional
+/// arguments are always part of the key. Fails only when an argument could
+/// not be encoded.
+///
+/// ```
+/// use memocache_core::{cache_key, Args, Sha256};
+///
+/// let key = cache_key("user", &Args::new().arg(&123), &[], &Sha256).unwrap();
+/// assert_eq!(key.len(), "user:".len() + 64);
+/// assert_eq!(cache_key("ns:", &Args::new(), &[], &Sha256).unwrap(), "ns");
+/// ```
+pub fn cache_key<H: KeyHasher + ?Sized>(
+    namespace: &str,
+    args: &Args,
+    skip_cache_keys: &[String],
+    hasher: &H,
+) -> Result<String> {
+    if let Some(e) = &args.error {
+        return Err(Error::Encode(e.clone()));
+    }
+    let mut key = String::with_capacity(namespace.len() + 2 * 65);
+    key.push_str(namespace);
+    if !namespace.is_empty() {
+        key.push(':');
+    }
+    let mut text = Vec::with_capacity(args.json.len() + 16 * args.keyword.len() + 2);
+    if !args.positional.is_empty() {
+        text.push(b'[');
+        for (i, entry) in args.positional.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            text.extend_from_slice(&args.json[entry.json.clone()]);
+        }
+        text.push(b']');
+        hasher.write_hex_digest(&text, &mut key);
+        key.push(':');
+    }
+    let mut kept = args.keyword.iter().filter_map(|e| {
+        let name = e.name.as_deref().expect("keyword arguments have names");
+        (!skip_cache_keys.iter().any(|s| s == name)).then_some((name, &e.json))
+    });
+    if let Some(first) = kept.next() {
+        text.clear();
+        text.push(b'{');
+        for (i, (name, json)) in std::iter::once(first).chain(kept).enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            pyjson::write_str(&mut text, name);
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(&args.json[json.clone()]);
+        }
+        text.push(b'}');
+        hasher.write_hex_digest(&text, &mut key);
+        key.push(':');
+    }
+    key.truncate(key.trim_end_matches(':').len());
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sha256;
+
+    fn sha(text: &str) -> String {
+        let mut out = String::new();
+        Sha256.write_hex_digest(text.as_bytes(), &mut out);
+        out
+    }
+
+    #[test]
+    fn layout_follows_the_reference() {
+        let args = Args::new().arg(&1).arg(&"a").kwarg("b", &2).kwarg("c", &true);
+        let key = cache_key("ns", &args, &[], &Sha256).unwrap();
+        assert_eq!(
+            key,
+            format!("ns:{}:{}", sha("[1, \"a\"]"), sha("{\"b\": 2, \"c\": true}"))
+        );
+    }
+
+    #[test]
+    fn skipped_keywords_leave_the_key_and_empty_parts_vanish() {
+        let args = Args::new().kwarg("request_id", &"abc");
+        assert_eq!(
+            cache_key("ns", &args, &["request_id".into()], &Sha256).unwrap(),
+            "ns"
+        );
+        assert_eq!(cache_key("", &Args::new(), &[], &Sha256).unwrap(), "");
+        assert_eq!(cache_key("a::", &Args::new(), &[], &Sha256).unwrap(), "a");
+    }
+
+    #[test]
+    fn skip_does_not_touch_positional_arguments() {
+        let args = Args::new().named_arg("id", &7);
+        let key = cache_key("ns", &args, &["id".into()], &Sha256).unwrap();
+        assert_eq!(key, format!("ns:{}", sha("[7]")));
+    }
+
+    #[test]
+    fn an_unencodable_argument_is_an_error_not_a_panic() {
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(vec![1], 2);
+        let args = Args::new().arg(&map).arg(&1);
+        assert!(args.error().is_some());
+        assert!(matches!(
+            cache_key("ns", &args, &[], &Sha256),
+            Err(Error::Encode(_))
+        ));
+    }
+}

@@ -1,0 +1,43 @@
+//! The core of memocache: the [`Store`], [`Codec`] and [`KeyHasher`] seams,
+//! the reference's key layout, Python-exact JSON, and the [`Memoizer`].
+//!
+//! This crate has no network dependency; backends implement [`Store`] in
+//! their own crates. Most users depend on the `memocache` facade instead.
+#![warn(missing_docs)]
+
+mod codec;
+mod condition;
+mod error;
+mod hasher;
+mod key;
+mod memoizer;
+pub mod pyjson;
+mod reference;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[cfg(feature = "zstd")]
+pub use codec::{JsonZstd, Zstd};
+#[cfg(all(feature = "msgpack", feature = "zstd"))]
+pub use codec::MsgpackZstd;
+#[cfg(feature = "msgpack")]
+pub use codec::{MsgPack, MsgpackPlain};
+pub use codec::{
+    Codec, Compression, DEFAULT_MAX_DECODED_SIZE, Format, Json, JsonPlain, JsonZlib, Layered,
+    Uncompressed, Zlib,
+};
+pub use condition::{Condition, should_cache};
+pub use error::{BoxError, Error, Result};
+#[cfg(feature = "blake3")]
+pub use hasher::Blake3;
+pub use hasher::{KeyHasher, Sha256};
+pub use key::{Args, cache_key};
+pub use memoizer::{Memoizer, MemoizerBuilder};
+pub use reference::{acache_data, acache_function, cache_data, cache_function};
+pub use store::{BlockingStore, KeyTtl, Store};
+
+// Re-exported for backends and generated code.
+#[doc(hidden)]
+pub use async_trait::async_trait;
+pub use bytes::Bytes;

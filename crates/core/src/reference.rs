@@ -1,0 +1,87 @@
+//! The reference's entry points under their Python names, as thin
+//! functions over [`Memoizer`].
+//!
+//! | Python (`dtpyfw.redis.caching`) | memocache |
+//! |---|---|
+//! | `cache_data(response, cache_key, redis, expire)` | [`cache_data`] / [`acache_data`] |
+//! | `cache_function(func, redis, namespace, ..., *args, **kwargs)` | [`cache_function`] |
+//! | `acache_function(func, redis, namespace, ..., *args, **kwargs)` | [`acache_function`] |
+//! | `@cache_wrapper(...)` | the `#[cache_wrapper]` attribute |
+//!
+//! The namespace, `expire`, `cache_only_for` and `skip_cache_keys` live in
+//! the [`Memoizer`]; the arguments in [`Args`].
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::Codec;
+use crate::hasher::KeyHasher;
+use crate::key::Args;
+use crate::memoizer::Memoizer;
+use crate::store::{BlockingStore, Store};
+
+/// Stores `response` at exactly `cache_key` in the reference's format and
+/// returns it unchanged; a failure is logged, never raised.
+pub fn cache_data<T: Serialize, S: BlockingStore>(
+    response: T,
+    cache_key: &str,
+    store: S,
+    expire: Option<Duration>,
+) -> T {
+    data_memoizer(store, expire).cache_data_blocking(cache_key, response)
+}
+
+/// The async form of [`cache_data`].
+pub async fn acache_data<T: Serialize, S: Store>(
+    response: T,
+    cache_key: &str,
+    store: S,
+    expire: Option<Duration>,
+) -> T {
+    data_memoizer(store, expire)
+        .cache_data(cache_key, response)
+        .await
+}
+
+fn data_memoizer<S>(store: S, expire: Option<Duration>) -> Memoizer<S> {
+    Memoizer::builder(store)
+        .expire(expire.unwrap_or_default())
+        .build()
+}
+
+/// Runs `func` through `memoizer`'s cache, blocking (the reference's
+/// `cache_function`).
+pub fn cache_function<T, S, C, H>(
+    memoizer: &Memoizer<S, C, H>,
+    args: &Args,
+    func: impl FnOnce() -> T,
+) -> T
+where
+    T: Serialize + DeserializeOwned,
+    S: BlockingStore,
+    C: Codec,
+    H: KeyHasher,
+{
+    memoizer.call_blocking(args, func)
+}
+
+/// Runs `func` through `memoizer`'s cache, async (the reference's
+/// `acache_function`).
+pub async fn acache_function<T, S, C, H, F, Fut>(
+    memoizer: &Memoizer<S, C, H>,
+    args: &Args,
+    func: F,
+) -> T
+where
+    T: Serialize + DeserializeOwned,
+    S: Store,
+    C: Codec,
+    H: KeyHasher,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+{
+    memoizer.call(args, func).await
+}
