@@ -1,0 +1,175 @@
+//! Memoizer behaviour that does not depend on a backend: failing stores,
+//! unencodable arguments, the reference's entry points, other codecs. The
+//! shared behaviour suite runs on every backend's own tests (the memory
+//! store's in crates/backend-memory/tests).
+
+mod logs;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use memocache::testing::FailingStore;
+use memocache::{
+    Args, BlockingStore, Codec, JsonZlib, KeyTtl, MemoryStore, Memoizer, Store, acache_data,
+    acache_function, cache_data, cache_function,
+};
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_store_that_always_fails_still_gives_correct_results_and_logs() {
+    let (events, _guard) = logs::capture();
+    let store = Arc::new(FailingStore::default());
+    let memo = Memoizer::builder(store.clone()).namespace("down").build();
+    let runs = AtomicUsize::new(0);
+    for i in 0..3 {
+        let value = memo
+            .call(&Args::new().arg(&i), || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                i * 10
+            })
+            .await;
+        assert_eq!(value, i * 10);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(store.calls(), 6, "each call tries one read and one write");
+
+    let events = events.all();
+    let reads: Vec<_> = events
+        .iter()
+        .filter(|e| e.field("subject") == Some("Error on get cached data"))
+        .collect();
+    let writes: Vec<_> = events
+        .iter()
+        .filter(|e| e.field("subject") == Some("Error on writing cache"))
+        .collect();
+    assert_eq!((reads.len(), writes.len()), (3, 3), "{events:#?}");
+    let first = reads[0];
+    assert_eq!(first.level, tracing::Level::ERROR);
+    assert_eq!(first.field("controller"), Some("memocache::Memoizer::call"));
+    assert_eq!(
+        first.field("redis_key"),
+        Some(memo.key(&Args::new().arg(&0)).unwrap().as_str())
+    );
+    assert!(first.field("error").unwrap().contains("connection refused"));
+}
+
+#[test]
+fn the_blocking_path_survives_a_failing_store_too() {
+    let (events, _guard) = logs::capture();
+    let memo = Memoizer::builder(FailingStore::default()).build();
+    let ok: Result<u8, String> = memo.try_call_blocking(&Args::new().arg(&1), || Ok(5));
+    assert_eq!(ok, Ok(5));
+    assert_eq!(memo.call_blocking(&Args::new(), || "fresh".to_owned()), "fresh");
+    assert_eq!(events.all().len(), 4);
+}
+
+#[test]
+fn an_unencodable_argument_bypasses_the_cache_and_is_logged() {
+    let (events, _guard) = logs::capture();
+    let store = MemoryStore::new();
+    let memo = Memoizer::builder(store.clone()).namespace("ns").build();
+    let mut bad = std::collections::BTreeMap::new();
+    bad.insert((1, 2), "tuple keys are not JSON");
+    let runs = AtomicUsize::new(0);
+    for _ in 0..2 {
+        memo.call_blocking(&Args::new().arg(&bad), || runs.fetch_add(1, Ordering::SeqCst));
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    assert!(store.is_empty());
+    let events = events.all();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].field("subject"), Some("Error on building cache key"));
+}
+
+#[test]
+fn reference_cache_data_and_cache_function() {
+    let store = MemoryStore::new();
+    let value = cache_data(
+        vec![1, 2, 3],
+        "report:1",
+        store.clone(),
+        Some(Duration::from_secs(30)),
+    );
+    assert_eq!(value, vec![1, 2, 3]);
+    let stored = BlockingStore::get(&store, "report:1").unwrap().unwrap();
+    assert_eq!(JsonZlib::default().decode::<Vec<i32>>(&stored).unwrap(), [1, 2, 3]);
+    assert!(matches!(BlockingStore::ttl(&store, "report:1").unwrap(), KeyTtl::Expires(_)));
+    cache_data("forever", "report:2", store.clone(), None);
+    assert_eq!(BlockingStore::ttl(&store, "report:2").unwrap(), KeyTtl::Persistent);
+
+    let memo = Memoizer::builder(store).namespace("math:fib").build();
+    let runs = AtomicUsize::new(0);
+    let fib = |n: u64| {
+        cache_function(&memo, &Args::new().kwarg("n", &n), || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            (1..=n).fold((0u64, 1u64), |(a, b), _| (b, a + b)).0
+        })
+    };
+    assert_eq!(fib(35), 9_227_465);
+    assert_eq!(fib(35), 9_227_465);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn reference_async_entry_points() {
+    let store = MemoryStore::new();
+    acache_data("v", "k", store.clone(), None).await;
+    assert!(Store::get(&store, "k").await.unwrap().is_some());
+    let memo = Memoizer::builder(store).namespace("api:user").expire_secs(1800).build();
+    let runs = AtomicUsize::new(0);
+    for _ in 0..2 {
+        let user = acache_function(&memo, &Args::new().kwarg("user_id", &123), || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            ("User 123".to_owned(), 123)
+        })
+        .await;
+        assert_eq!(user, ("User 123".to_owned(), 123));
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn clearing_an_empty_namespace_is_refused() {
+    let memo = Memoizer::builder(MemoryStore::new()).build();
+    memo.call_blocking(&Args::new().arg(&1), || 1);
+    let err = memo.clear_namespace_blocking().unwrap_err();
+    assert!(err.to_string().contains("empty namespace"), "{err}");
+}
+
+#[cfg(all(feature = "zstd", feature = "msgpack", feature = "blake3"))]
+#[test]
+fn other_codecs_and_hashers_plug_in() {
+    use memocache::{Blake3, JsonZstd, MsgpackZstd};
+    let store = MemoryStore::new();
+    let json_zstd = Memoizer::builder(store.clone())
+        .namespace("a")
+        .codec(JsonZstd::default())
+        .hasher(Blake3)
+        .build();
+    let msgpack = Memoizer::builder(store.clone())
+        .namespace("b")
+        .codec(MsgpackZstd::default())
+        .build();
+    let args = Args::new().arg(&"x");
+    for _ in 0..2 {
+        assert_eq!(json_zstd.call_blocking(&args, || vec![1.5f64; 100]), vec![1.5; 100]);
+        assert_eq!(msgpack.call_blocking(&args, || (1u8, "two".to_owned())), (1, "two".to_owned()));
+    }
+    let key = json_zstd.key(&args).unwrap();
+    let mut blake = String::new();
+    memocache::KeyHasher::write_hex_digest(&Blake3, b"[\"x\"]", &mut blake);
+    assert_eq!(key, format!("a:{blake}"));
+    let stored = BlockingStore::get(&store, &key).unwrap().unwrap();
+    assert_eq!(JsonZstd::default().decode::<Vec<f64>>(&stored).unwrap(), vec![1.5; 100]);
+    assert!(JsonZlib::default().decode::<Vec<f64>>(&stored).is_err());
+    // Two memoizers with different codecs over one store don't misread each
+    // other: a value in the wrong format is a miss, then overwritten.
+    let cross = Memoizer::builder(store).namespace("b").build();
+    let runs = AtomicUsize::new(0);
+    let v = cross.call_blocking(&args, || {
+        runs.fetch_add(1, Ordering::SeqCst);
+        (1u8, "two".to_owned())
+    });
+    assert_eq!(v, (1, "two".to_owned()));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
