@@ -14,10 +14,19 @@ fn every_reference_key_vector_matches() {
     for case in &cases {
         let key = cache_key(&case.namespace, &case.call_args(), &case.skip, &Sha256).unwrap();
         if key != case.key {
-            failures.push(format!("{}: got {key:?}, reference {:?}", case.name, case.key));
+            failures.push(format!(
+                "{}: got {key:?}, reference {:?}",
+                case.name, case.key
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} keys differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} keys differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     assert!(cases.len() > 200);
 }
 
@@ -30,13 +39,21 @@ fn typed_rust_values_give_the_reference_keys() {
     let cases = vectors::key_cases();
     let expect = |name: &str| KeyCase::named(&cases, name).key.clone();
 
-    assert_eq!(key("user", &Args::new().arg(&123u16)), expect("one positional int"));
+    assert_eq!(
+        key("user", &Args::new().arg(&123u16)),
+        expect("one positional int")
+    );
     assert_eq!(
         key("user", &Args::new().arg(&123i64).kwarg("status", &"active")),
         expect("keyword status")
     );
     assert_eq!(
-        key("user", &Args::new().arg(&123).kwarg("status", &String::from("active"))),
+        key(
+            "user",
+            &Args::new()
+                .arg(&123)
+                .kwarg("status", &String::from("active"))
+        ),
         expect("keyword status")
     );
     assert_eq!(
@@ -45,23 +62,42 @@ fn typed_rust_values_give_the_reference_keys() {
     );
     for (i, v) in [u64::MAX, 1 << 63].into_iter().enumerate() {
         let name = format!("int {}: {v}", [8, 7][i]);
-        assert_eq!(key("ints", &Args::new().arg(&v).kwarg("v", &v)), expect(&name));
+        assert_eq!(
+            key("ints", &Args::new().arg(&v).kwarg("v", &v)),
+            expect(&name)
+        );
     }
     let v = i128::MIN;
-    assert_eq!(key("ints", &Args::new().arg(&v).kwarg("v", &v)), expect(&format!("int 12: {v}")));
+    assert_eq!(
+        key("ints", &Args::new().arg(&v).kwarg("v", &v)),
+        expect(&format!("int 12: {v}"))
+    );
     let v = i64::MIN;
-    assert_eq!(key("ints", &Args::new().arg(&v).kwarg("v", &v)), expect(&format!("int 6: {v}")));
+    assert_eq!(
+        key("ints", &Args::new().arg(&v).kwarg("v", &v)),
+        expect(&format!("int 6: {v}"))
+    );
     for (i, v) in [1e16, 1e15, 1e-05, 0.0001].into_iter().enumerate() {
         let case = cases
             .iter()
             .find(|c| c.name.starts_with(&format!("float {i}: ")))
             .unwrap();
-        assert_eq!(key("floats", &Args::new().arg(&v).kwarg("v", &v)), case.key, "{v}");
+        assert_eq!(
+            key("floats", &Args::new().arg(&v).kwarg("v", &v)),
+            case.key,
+            "{v}"
+        );
     }
     let nan = cases.iter().find(|c| c.name.ends_with(": nan")).unwrap();
-    assert_eq!(key("floats", &Args::new().arg(&f64::NAN).kwarg("v", &f64::NAN)), nan.key);
+    assert_eq!(
+        key("floats", &Args::new().arg(&f64::NAN).kwarg("v", &f64::NAN)),
+        nan.key
+    );
     let neg_zero = cases.iter().find(|c| c.name.ends_with(": -0.0")).unwrap();
-    assert_eq!(key("floats", &Args::new().arg(&-0.0f64).kwarg("v", &-0.0f64)), neg_zero.key);
+    assert_eq!(
+        key("floats", &Args::new().arg(&-0.0f64).kwarg("v", &-0.0f64)),
+        neg_zero.key
+    );
 }
 
 #[test]
@@ -86,7 +122,10 @@ fn structs_options_and_sequences_give_the_reference_keys() {
             })
             .collect(),
     };
-    assert_eq!(key("mixed", &Args::new().arg(&page)), KeyCase::named(&cases, "nested mixed").key);
+    assert_eq!(
+        key("mixed", &Args::new().arg(&page)),
+        KeyCase::named(&cases, "nested mixed").key
+    );
 
     let empty: [u8; 0] = [];
     let args = Args::new()
@@ -104,5 +143,8 @@ fn structs_options_and_sequences_give_the_reference_keys() {
         .kwarg("f", &false)
         .kwarg("list", &serde_json::json!([1, [2, [3]]]))
         .kwarg("dict", &serde_json::json!({"x": {"y": null}}));
-    assert_eq!(key("types", &args), KeyCase::named(&cases, "json types").key);
+    assert_eq!(
+        key("types", &args),
+        KeyCase::named(&cases, "json types").key
+    );
 }

@@ -53,7 +53,7 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Vec::new();
         event.record(&mut Fields(&mut fields));
-        self.0 .0.lock().unwrap().push(Event {
+        self.0.0.lock().unwrap().push(Event {
             level: *event.metadata().level(),
             fields,
         });

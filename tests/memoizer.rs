@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use memocache::testing::FailingStore;
 use memocache::{
-    Args, BlockingStore, Codec, JsonZlib, KeyTtl, MemoryStore, Memoizer, Store, acache_data,
+    Args, BlockingStore, Codec, JsonZlib, KeyTtl, Memoizer, MemoryStore, Store, acache_data,
     acache_function, cache_data, cache_function,
 };
 
@@ -59,7 +59,10 @@ fn the_blocking_path_survives_a_failing_store_too() {
     let memo = Memoizer::builder(FailingStore::default()).build();
     let ok: Result<u8, String> = memo.try_call_blocking(&Args::new().arg(&1), || Ok(5));
     assert_eq!(ok, Ok(5));
-    assert_eq!(memo.call_blocking(&Args::new(), || "fresh".to_owned()), "fresh");
+    assert_eq!(
+        memo.call_blocking(&Args::new(), || "fresh".to_owned()),
+        "fresh"
+    );
     assert_eq!(events.all().len(), 4);
 }
 
@@ -72,13 +75,18 @@ fn an_unencodable_argument_bypasses_the_cache_and_is_logged() {
     bad.insert((1, 2), "tuple keys are not JSON");
     let runs = AtomicUsize::new(0);
     for _ in 0..2 {
-        memo.call_blocking(&Args::new().arg(&bad), || runs.fetch_add(1, Ordering::SeqCst));
+        memo.call_blocking(&Args::new().arg(&bad), || {
+            runs.fetch_add(1, Ordering::SeqCst)
+        });
     }
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     assert!(store.is_empty());
     let events = events.all();
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0].field("subject"), Some("Error on building cache key"));
+    assert_eq!(
+        events[0].field("subject"),
+        Some("Error on building cache key")
+    );
 }
 
 #[test]
@@ -92,10 +100,19 @@ fn reference_cache_data_and_cache_function() {
     );
     assert_eq!(value, vec![1, 2, 3]);
     let stored = BlockingStore::get(&store, "report:1").unwrap().unwrap();
-    assert_eq!(JsonZlib::default().decode::<Vec<i32>>(&stored).unwrap(), [1, 2, 3]);
-    assert!(matches!(BlockingStore::ttl(&store, "report:1").unwrap(), KeyTtl::Expires(_)));
+    assert_eq!(
+        JsonZlib::default().decode::<Vec<i32>>(&stored).unwrap(),
+        [1, 2, 3]
+    );
+    assert!(matches!(
+        BlockingStore::ttl(&store, "report:1").unwrap(),
+        KeyTtl::Expires(_)
+    ));
     cache_data("forever", "report:2", store.clone(), None);
-    assert_eq!(BlockingStore::ttl(&store, "report:2").unwrap(), KeyTtl::Persistent);
+    assert_eq!(
+        BlockingStore::ttl(&store, "report:2").unwrap(),
+        KeyTtl::Persistent
+    );
 
     let memo = Memoizer::builder(store).namespace("math:fib").build();
     let runs = AtomicUsize::new(0);
@@ -115,7 +132,10 @@ async fn reference_async_entry_points() {
     let store = MemoryStore::new();
     acache_data("v", "k", store.clone(), None).await;
     assert!(Store::get(&store, "k").await.unwrap().is_some());
-    let memo = Memoizer::builder(store).namespace("api:user").expire_secs(1800).build();
+    let memo = Memoizer::builder(store)
+        .namespace("api:user")
+        .expire_secs(1800)
+        .build();
     let runs = AtomicUsize::new(0);
     for _ in 0..2 {
         let user = acache_function(&memo, &Args::new().kwarg("user_id", &123), || async {
@@ -152,15 +172,24 @@ fn other_codecs_and_hashers_plug_in() {
         .build();
     let args = Args::new().arg(&"x");
     for _ in 0..2 {
-        assert_eq!(json_zstd.call_blocking(&args, || vec![1.5f64; 100]), vec![1.5; 100]);
-        assert_eq!(msgpack.call_blocking(&args, || (1u8, "two".to_owned())), (1, "two".to_owned()));
+        assert_eq!(
+            json_zstd.call_blocking(&args, || vec![1.5f64; 100]),
+            vec![1.5; 100]
+        );
+        assert_eq!(
+            msgpack.call_blocking(&args, || (1u8, "two".to_owned())),
+            (1, "two".to_owned())
+        );
     }
     let key = json_zstd.key(&args).unwrap();
     let mut blake = String::new();
     memocache::KeyHasher::write_hex_digest(&Blake3, b"[\"x\"]", &mut blake);
     assert_eq!(key, format!("a:{blake}"));
     let stored = BlockingStore::get(&store, &key).unwrap().unwrap();
-    assert_eq!(JsonZstd::default().decode::<Vec<f64>>(&stored).unwrap(), vec![1.5; 100]);
+    assert_eq!(
+        JsonZstd::default().decode::<Vec<f64>>(&stored).unwrap(),
+        vec![1.5; 100]
+    );
     assert!(JsonZlib::default().decode::<Vec<f64>>(&stored).is_err());
     // Two memoizers with different codecs over one store don't misread each
     // other: a value in the wrong format is a miss, then overwritten.

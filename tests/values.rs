@@ -29,13 +29,19 @@ fn values_the_reference_stored_decode() {
         let stored = case.stored();
         // Exactly, integers of any size included: the Python-JSON reader.
         let exact = pyjson::parse(&inflate(&stored)).unwrap();
-        assert_eq!(pyjson::to_string(&exact).unwrap(), case.json, "{}", case.name);
+        assert_eq!(
+            pyjson::to_string(&exact).unwrap(),
+            case.json,
+            "{}",
+            case.name
+        );
         // Through the codec: any serde type reads it; serde_json::Value as
         // serde_json holds numbers (integers beyond 64 bits become floats).
         let value: serde_json::Value = codec
             .decode(&stored)
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        if !case.json.contains("NaN") && !case.json.contains("Infinity") && case.name != "big ints" {
+        if !case.json.contains("NaN") && !case.json.contains("Infinity") && case.name != "big ints"
+        {
             let expected: serde_json::Value = serde_json::from_str(&case.json).unwrap();
             assert_eq!(value, expected, "{}", case.name);
         }
@@ -70,7 +76,10 @@ fn reference_values_decode_into_typed_rust() {
     assert_eq!(user.email, "john@example.com");
 
     let floats: Vec<f64> = codec.decode(&stored("list of floats")).unwrap();
-    assert_eq!(floats, [0.1, 1e16, 1e-05, -0.0, 5e-324, 1.797_693_134_862_315_7e308]);
+    assert_eq!(
+        floats,
+        [0.1, 1e16, 1e-05, -0.0, 5e-324, 1.797_693_134_862_315_7e308]
+    );
     assert!(floats[3].is_sign_negative());
 
     let special: Vec<f64> = codec.decode(&stored("nan and infinities")).unwrap();
@@ -97,7 +106,12 @@ fn what_we_store_is_the_reference_json_text() {
     for case in vectors::value_cases() {
         let value = pyjson::parse(case.json.as_bytes()).unwrap();
         let stored = codec.encode(&value).unwrap();
-        assert_eq!(String::from_utf8(inflate(&stored)).unwrap(), case.json, "{}", case.name);
+        assert_eq!(
+            String::from_utf8(inflate(&stored)).unwrap(),
+            case.json,
+            "{}",
+            case.name
+        );
     }
 }
 
@@ -156,19 +170,33 @@ fn python_reads_what_we_store() {
         codec.encode(&profile).unwrap(),
         r#"{"id": 7, "name": "Zo\u00eb \ud83d\ude00", "tags": ["a", "b"], "score": 0.30000000000000004, "manager": null}"#,
     );
-    push("unit variant", codec.encode(&Status::Active).unwrap(), r#""Active""#);
+    push(
+        "unit variant",
+        codec.encode(&Status::Active).unwrap(),
+        r#""Active""#,
+    );
     push(
         "struct variant",
-        codec.encode(&Status::Suspended { until: "2026-12-01" }).unwrap(),
+        codec
+            .encode(&Status::Suspended {
+                until: "2026-12-01",
+            })
+            .unwrap(),
         r#"{"Suspended": {"until": "2026-12-01"}}"#,
     );
     push(
         "floats",
-        codec.encode(&[f64::NAN, f64::INFINITY, -0.0, 1e22, 5e-324]).unwrap(),
+        codec
+            .encode(&[f64::NAN, f64::INFINITY, -0.0, 1e22, 5e-324])
+            .unwrap(),
         "[NaN, Infinity, -0.0, 1e+22, 5e-324]",
     );
     push("none", codec.encode(&None::<u8>).unwrap(), "null");
-    push("u128", codec.encode(&u128::MAX).unwrap(), "340282366920938463463374607431768211455");
+    push(
+        "u128",
+        codec.encode(&u128::MAX).unwrap(),
+        "340282366920938463463374607431768211455",
+    );
     let count = lines.len();
     let out = python::run(PYTHON_CHECK, lines.join("\n").as_bytes());
     assert!(out.ends_with(&format!("checked {count} bad 0\n")), "{out}");

@@ -161,7 +161,9 @@ impl BlockingStore for MemoryStore {
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
         Ok(match self.live(key) {
             None => KeyTtl::Missing,
-            Some(entry) => entry.remaining().map_or(KeyTtl::Persistent, KeyTtl::Expires),
+            Some(entry) => entry
+                .remaining()
+                .map_or(KeyTtl::Persistent, KeyTtl::Expires),
         })
     }
 

@@ -7,7 +7,9 @@ use memocache_memory::{Capacity, MemoryStore};
 fn an_entry_bound_evicts_past_it() {
     let store = MemoryStore::with_capacity(Capacity::Entries(100));
     for i in 0..1000 {
-        store.set(&format!("k{i}"), Bytes::from_static(b"v"), None).unwrap();
+        store
+            .set(&format!("k{i}"), Bytes::from_static(b"v"), None)
+            .unwrap();
     }
     let len = store.len();
     assert!(len <= 100, "{len} entries kept under a bound of 100");
@@ -22,6 +24,9 @@ fn a_byte_bound_counts_keys_and_values() {
         store.set(&format!("k{i:04}"), value.clone(), None).unwrap();
     }
     let len = store.len();
-    assert!(len <= 64, "{len} entries of 1 KiB kept under a 64 KiB bound");
+    assert!(
+        len <= 64,
+        "{len} entries of 1 KiB kept under a 64 KiB bound"
+    );
     assert!(len > 0);
 }

@@ -83,7 +83,9 @@ fn call_args(args: Option<&str>, kwargs: Option<&str>) -> Result<Args, String> {
                 }
             }
             Ok(_) => {
-                return Err("--kwargs must be a JSON object, e.g. '{\"status\": \"active\"}'".into());
+                return Err(
+                    "--kwargs must be a JSON object, e.g. '{\"status\": \"active\"}'".into(),
+                );
             }
             Err(e) => return Err(format!("--kwargs is not valid JSON: {e}")),
         }

@@ -240,7 +240,11 @@ fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>> {
         message,
     };
     let mut inflater = Decompress::new(true);
-    let mut out = Vec::with_capacity(data.len().saturating_mul(4).clamp(64, limit.saturating_add(1)));
+    let mut out = Vec::with_capacity(
+        data.len()
+            .saturating_mul(4)
+            .clamp(64, limit.saturating_add(1)),
+    );
     loop {
         let consumed = usize::try_from(inflater.total_in()).expect("fits usize");
         let produced_before = out.len();
@@ -350,7 +354,10 @@ mod tests {
         let codec = JsonZlib::default();
         let stored = codec.encode(&vec![7u8; 1000]).unwrap();
         for cut in [0, 1, 2, stored.len() / 2, stored.len() - 1] {
-            assert!(codec.decode::<Vec<u8>>(&stored[..cut]).is_err(), "cut {cut}");
+            assert!(
+                codec.decode::<Vec<u8>>(&stored[..cut]).is_err(),
+                "cut {cut}"
+            );
         }
         assert!(codec.decode::<Vec<u8>>(b"not zlib at all").is_err());
     }
@@ -373,7 +380,10 @@ mod tests {
     fn wrong_shape_is_a_decode_error() {
         let codec = JsonZlib::default();
         let stored = codec.encode(&"text").unwrap();
-        assert!(matches!(codec.decode::<u32>(&stored), Err(Error::Decode(_))));
+        assert!(matches!(
+            codec.decode::<u32>(&stored),
+            Err(Error::Decode(_))
+        ));
     }
 
     #[cfg(feature = "zstd")]

@@ -4,9 +4,9 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use crate::Result;
 use crate::key::Args;
 use crate::pyjson;
-use crate::Result;
 
 /// One `cache_only_for` condition of the reference: `{"kwarg": name,
 /// "operator": "in", "value": [...]}`.
@@ -82,7 +82,8 @@ mod tests {
             Condition::is_in("status", ["active", "pending"]),
             Condition::is_in("limit", [10]),
         ];
-        let args = |status: &str, limit: i32| Args::new().kwarg("status", &status).kwarg("limit", &limit);
+        let args =
+            |status: &str, limit: i32| Args::new().kwarg("status", &status).kwarg("limit", &limit);
         assert!(should_cache(Some(&conditions), &args("pending", 1)));
         assert!(should_cache(Some(&conditions), &args("closed", 10)));
         assert!(!should_cache(Some(&conditions), &args("closed", 1)));

@@ -224,11 +224,19 @@ mod tests {
 
     #[test]
     fn layout_follows_the_reference() {
-        let args = Args::new().arg(&1).arg(&"a").kwarg("b", &2).kwarg("c", &true);
+        let args = Args::new()
+            .arg(&1)
+            .arg(&"a")
+            .kwarg("b", &2)
+            .kwarg("c", &true);
         let key = cache_key("ns", &args, &[], &Sha256).unwrap();
         assert_eq!(
             key,
-            format!("ns:{}:{}", sha("[1, \"a\"]"), sha("{\"b\": 2, \"c\": true}"))
+            format!(
+                "ns:{}:{}",
+                sha("[1, \"a\"]"),
+                sha("{\"b\": 2, \"c\": true}")
+            )
         );
     }
 

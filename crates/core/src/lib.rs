@@ -12,21 +12,22 @@ mod hasher;
 mod key;
 mod memoizer;
 pub mod pyjson;
+mod redis_config;
 mod reference;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-#[cfg(feature = "zstd")]
-pub use codec::{JsonZstd, Zstd};
 #[cfg(all(feature = "msgpack", feature = "zstd"))]
 pub use codec::MsgpackZstd;
-#[cfg(feature = "msgpack")]
-pub use codec::{MsgPack, MsgpackPlain};
 pub use codec::{
     Codec, Compression, DEFAULT_MAX_DECODED_SIZE, Format, Json, JsonPlain, JsonZlib, Layered,
     Uncompressed, Zlib,
 };
+#[cfg(feature = "zstd")]
+pub use codec::{JsonZstd, Zstd};
+#[cfg(feature = "msgpack")]
+pub use codec::{MsgPack, MsgpackPlain};
 pub use condition::{Condition, should_cache};
 pub use error::{BoxError, Error, Result};
 #[cfg(feature = "blake3")]
@@ -34,6 +35,7 @@ pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
 pub use key::{Args, cache_key};
 pub use memoizer::{Memoizer, MemoizerBuilder};
+pub use redis_config::RedisConfig;
 pub use reference::{acache_data, acache_function, cache_data, cache_function};
 pub use store::{BlockingStore, KeyTtl, Store};
 

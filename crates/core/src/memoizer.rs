@@ -295,7 +295,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         match self.key(args) {
             Ok(key) => Some(key),
             Err(e) => {
-                log_failure(controller, "Error on building cache key", &self.inner.namespace, &e);
+                log_failure(
+                    controller,
+                    "Error on building cache key",
+                    &self.inner.namespace,
+                    &e,
+                );
                 None
             }
         }

@@ -16,7 +16,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Args, BlockingStore, Codec, Condition, Error, JsonZlib, KeyTtl, Memoizer, Result, Store};
+use crate::{
+    Args, BlockingStore, Codec, Condition, Error, JsonZlib, KeyTtl, Memoizer, Result, Store,
+};
 
 /// A key prefix no other test (or test run) uses.
 pub fn unique_prefix(label: &str) -> String {
@@ -145,9 +147,15 @@ impl BlockingStore for FailingStore {
 pub async fn get_set_delete(store: &dyn Store) {
     let key = unique_prefix("get-set-delete");
     assert_eq!(store.get(&key).await.unwrap(), None);
-    store.set(&key, Bytes::from_static(b"one"), None).await.unwrap();
+    store
+        .set(&key, Bytes::from_static(b"one"), None)
+        .await
+        .unwrap();
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"one"[..]));
-    store.set(&key, Bytes::from_static(b"two"), None).await.unwrap();
+    store
+        .set(&key, Bytes::from_static(b"two"), None)
+        .await
+        .unwrap();
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"two"[..]));
     assert!(store.delete(&key).await.unwrap());
     assert!(!store.delete(&key).await.unwrap());
@@ -164,7 +172,10 @@ pub async fn binary_safe_values(store: &dyn Store) {
         .enumerate()
     {
         let key = format!("{prefix}:{i}");
-        store.set(&key, Bytes::from(value.clone()), None).await.unwrap();
+        store
+            .set(&key, Bytes::from(value.clone()), None)
+            .await
+            .unwrap();
         assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&value[..]));
         store.delete(&key).await.unwrap();
     }
@@ -173,8 +184,13 @@ pub async fn binary_safe_values(store: &dyn Store) {
 /// Values of several MiB.
 pub async fn large_values(store: &dyn Store) {
     let key = unique_prefix("large");
-    let value: Vec<u8> = (0..6 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    store.set(&key, Bytes::from(value.clone()), None).await.unwrap();
+    let value: Vec<u8> = (0..6 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    store
+        .set(&key, Bytes::from(value.clone()), None)
+        .await
+        .unwrap();
     let back = store.get(&key).await.unwrap().expect("large value stored");
     assert_eq!(back.len(), value.len());
     assert!(back == value, "large value came back altered");
@@ -185,10 +201,17 @@ pub async fn large_values(store: &dyn Store) {
 pub async fn ttl_is_reported(store: &dyn Store) {
     let key = unique_prefix("ttl");
     assert_eq!(store.ttl(&key).await.unwrap(), KeyTtl::Missing);
-    store.set(&key, Bytes::from_static(b"v"), None).await.unwrap();
+    store
+        .set(&key, Bytes::from_static(b"v"), None)
+        .await
+        .unwrap();
     assert_eq!(store.ttl(&key).await.unwrap(), KeyTtl::Persistent);
     store
-        .set(&key, Bytes::from_static(b"v"), Some(Duration::from_secs(100)))
+        .set(
+            &key,
+            Bytes::from_static(b"v"),
+            Some(Duration::from_secs(100)),
+        )
         .await
         .unwrap();
     match store.ttl(&key).await.unwrap() {
@@ -205,12 +228,20 @@ pub async fn ttl_is_reported(store: &dyn Store) {
 pub async fn entries_expire(store: &dyn Store) {
     let key = unique_prefix("expire");
     store
-        .set(&key, Bytes::from_static(b"v"), Some(Duration::from_millis(300)))
+        .set(
+            &key,
+            Bytes::from_static(b"v"),
+            Some(Duration::from_millis(300)),
+        )
         .await
         .unwrap();
     assert!(store.get(&key).await.unwrap().is_some(), "gone too early");
     tokio::time::sleep(Duration::from_millis(450)).await;
-    assert_eq!(store.get(&key).await.unwrap(), None, "still there after expiry");
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        None,
+        "still there after expiry"
+    );
     assert_eq!(store.ttl(&key).await.unwrap(), KeyTtl::Missing);
 }
 
@@ -219,15 +250,26 @@ pub async fn entries_expire(store: &dyn Store) {
 pub async fn overwrite_replaces_ttl(store: &dyn Store) {
     let key = unique_prefix("overwrite-ttl");
     store
-        .set(&key, Bytes::from_static(b"a"), Some(Duration::from_millis(300)))
+        .set(
+            &key,
+            Bytes::from_static(b"a"),
+            Some(Duration::from_millis(300)),
+        )
         .await
         .unwrap();
-    store.set(&key, Bytes::from_static(b"b"), None).await.unwrap();
+    store
+        .set(&key, Bytes::from_static(b"b"), None)
+        .await
+        .unwrap();
     assert_eq!(store.ttl(&key).await.unwrap(), KeyTtl::Persistent);
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"b"[..]));
     store
-        .set(&key, Bytes::from_static(b"c"), Some(Duration::from_millis(300)))
+        .set(
+            &key,
+            Bytes::from_static(b"c"),
+            Some(Duration::from_millis(300)),
+        )
         .await
         .unwrap();
     assert!(matches!(store.ttl(&key).await.unwrap(), KeyTtl::Expires(_)));
@@ -247,7 +289,10 @@ pub async fn delete_prefix_is_exact(store: &dyn Store) {
         format!("{base}:b"),
     ];
     for key in doomed.iter().chain(&kept) {
-        store.set(key, Bytes::from_static(b"v"), None).await.unwrap();
+        store
+            .set(key, Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
     }
     let removed = store
         .delete_prefix(&format!("{base}:a?c*[x]\\:"))
@@ -291,7 +336,10 @@ pub async fn concurrent_tasks(store: Arc<dyn Store>) {
     for task in tasks {
         task.await.expect("task panicked");
     }
-    assert_eq!(store.delete_prefix(&format!("{base}:")).await.unwrap(), 64 * 20 + 1);
+    assert_eq!(
+        store.delete_prefix(&format!("{base}:")).await.unwrap(),
+        64 * 20 + 1
+    );
 }
 
 /// Generates a `#[tokio::test]` per store conformance check. `$make` is an
@@ -504,17 +552,26 @@ pub async fn hit_and_miss(stores: &Stores, path: Path) {
     let args = || Args::new().arg(&7).kwarg("status", &"active");
     for _ in 0..3 {
         let r = runs.clone();
-        let value: Vec<String> = caller.call(args(), move || r.run(vec!["x".to_owned(); 3])).await;
+        let value: Vec<String> = caller
+            .call(args(), move || r.run(vec!["x".to_owned(); 3]))
+            .await;
         assert_eq!(value, vec!["x"; 3]);
     }
     assert_eq!(runs.count(), 1, "the computation ran more than once");
     let r = runs.clone();
     let other: Vec<String> = caller
-        .call(Args::new().arg(&8).kwarg("status", &"active"), move || r.run(vec![]))
+        .call(Args::new().arg(&8).kwarg("status", &"active"), move || {
+            r.run(vec![])
+        })
         .await;
     assert!(other.is_empty());
     assert_eq!(runs.count(), 2);
-    let stored = stores.async_store.get(&caller.key(&args())).await.unwrap().expect("stored");
+    let stored = stores
+        .async_store
+        .get(&caller.key(&args()))
+        .await
+        .unwrap()
+        .expect("stored");
     let decoded: Vec<String> = JsonZlib::default().decode(&stored).unwrap();
     assert_eq!(decoded, vec!["x"; 3]);
 }
@@ -529,16 +586,27 @@ pub async fn entries_expire_and_recompute(stores: &Stores, path: Path) {
     let runs = Runs::default();
     for _ in 0..2 {
         let r = runs.clone();
-        assert_eq!(caller.call(Args::new().arg(&1), move || r.run(10)).await, 10);
+        assert_eq!(
+            caller.call(Args::new().arg(&1), move || r.run(10)).await,
+            10
+        );
     }
     assert_eq!(runs.count(), 1);
-    match stores.async_store.ttl(&caller.key(&Args::new().arg(&1))).await.unwrap() {
+    match stores
+        .async_store
+        .ttl(&caller.key(&Args::new().arg(&1)))
+        .await
+        .unwrap()
+    {
         KeyTtl::Expires(left) => assert!(left <= Duration::from_millis(300)),
         other => panic!("expected an expiring entry, got {other:?}"),
     }
     tokio::time::sleep(Duration::from_millis(450)).await;
     let r = runs.clone();
-    assert_eq!(caller.call(Args::new().arg(&1), move || r.run(10)).await, 10);
+    assert_eq!(
+        caller.call(Args::new().arg(&1), move || r.run(10)).await,
+        10
+    );
     assert_eq!(runs.count(), 2, "the expired entry was still served");
 }
 
@@ -557,13 +625,24 @@ pub async fn conditions_gate_caching(stores: &Stores, path: Path) {
         assert_eq!(caller.call(closed(), move || r.run(1)).await, 1);
     }
     assert_eq!(runs.count(), 2, "a call outside the conditions was cached");
-    assert_eq!(stores.async_store.get(&caller.key(&closed())).await.unwrap(), None);
+    assert_eq!(
+        stores
+            .async_store
+            .get(&caller.key(&closed()))
+            .await
+            .unwrap(),
+        None
+    );
     for _ in 0..2 {
         let r = runs.clone();
         let args = Args::new().kwarg("status", &"pending");
         assert_eq!(caller.call(args, move || r.run(2)).await, 2);
     }
-    assert_eq!(runs.count(), 3, "a call inside the conditions was not cached");
+    assert_eq!(
+        runs.count(),
+        3,
+        "a call inside the conditions was not cached"
+    );
 }
 
 /// Keyword arguments in `skip_cache_keys` do not change the key.
@@ -576,8 +655,13 @@ pub async fn skipped_keys_share_an_entry(stores: &Stores, path: Path) {
     let runs = Runs::default();
     for request in ["a", "b", "c"] {
         let r = runs.clone();
-        let args = Args::new().kwarg("user_id", &5).kwarg("request_id", &request);
-        assert_eq!(caller.call(args, move || r.run("profile".to_owned())).await, "profile");
+        let args = Args::new()
+            .kwarg("user_id", &5)
+            .kwarg("request_id", &request);
+        assert_eq!(
+            caller.call(args, move || r.run("profile".to_owned())).await,
+            "profile"
+        );
     }
     assert_eq!(runs.count(), 1);
 }
@@ -588,7 +672,9 @@ pub async fn none_is_cached(stores: &Stores, path: Path) {
     let runs = Runs::default();
     for _ in 0..3 {
         let r = runs.clone();
-        let value: Option<u32> = caller.call(Args::new().arg(&"missing"), move || r.run(None)).await;
+        let value: Option<u32> = caller
+            .call(Args::new().arg(&"missing"), move || r.run(None))
+            .await;
         assert_eq!(value, None);
     }
     assert_eq!(runs.count(), 1, "a None result was not cached");
@@ -601,11 +687,16 @@ pub async fn errors_are_not_cached(stores: &Stores, path: Path) {
     let args = || Args::new().kwarg("id", &1);
     for _ in 0..2 {
         let r = runs.clone();
-        let result: Result<u32, String> = caller.try_call(args(), move || r.run(Err("down".into()))).await;
+        let result: Result<u32, String> = caller
+            .try_call(args(), move || r.run(Err("down".into())))
+            .await;
         assert_eq!(result, Err("down".to_owned()));
     }
     assert_eq!(runs.count(), 2, "an Err was cached");
-    assert_eq!(stores.async_store.get(&caller.key(&args())).await.unwrap(), None);
+    assert_eq!(
+        stores.async_store.get(&caller.key(&args())).await.unwrap(),
+        None
+    );
     for _ in 0..2 {
         let r = runs.clone();
         let result: Result<u32, String> = caller.try_call(args(), move || r.run(Ok(3))).await;
@@ -636,13 +727,26 @@ pub async fn corrupt_values_are_misses_and_overwritten(stores: &Stores, path: Pa
     {
         let args = || Args::new().arg(&i);
         let key = caller.key(&args());
-        stores.async_store.set(&key, Bytes::from(corrupt), None).await.unwrap();
+        stores
+            .async_store
+            .set(&key, Bytes::from(corrupt), None)
+            .await
+            .unwrap();
         let runs = Runs::default();
         let r = runs.clone();
         assert_eq!(caller.call(args(), move || r.run(42u32)).await, 42);
         assert_eq!(runs.count(), 1, "corrupt value {i} was served");
-        let stored = stores.async_store.get(&key).await.unwrap().expect("rewritten");
-        assert_eq!(codec.decode::<u32>(&stored).unwrap(), 42, "value {i} not overwritten");
+        let stored = stores
+            .async_store
+            .get(&key)
+            .await
+            .unwrap()
+            .expect("rewritten");
+        assert_eq!(
+            codec.decode::<u32>(&stored).unwrap(),
+            42,
+            "value {i} not overwritten"
+        );
     }
 }
 
@@ -660,7 +764,10 @@ pub async fn cache_data_writes_the_exact_key(stores: &Stores, path: Path) {
     let stored = stores.async_store.get(&key).await.unwrap().expect("stored");
     let decoded: Vec<(String, String)> = JsonZlib::default().decode(&stored).unwrap();
     assert_eq!(decoded, vec![("name".to_owned(), "Jo".to_owned())]);
-    assert!(matches!(stores.async_store.ttl(&key).await.unwrap(), KeyTtl::Expires(_)));
+    assert!(matches!(
+        stores.async_store.ttl(&key).await.unwrap(),
+        KeyTtl::Expires(_)
+    ));
 }
 
 /// `invalidate` removes one call's entry; `clear_namespace` the whole
@@ -668,10 +775,14 @@ pub async fn cache_data_writes_the_exact_key(stores: &Stores, path: Path) {
 pub async fn invalidation(stores: &Stores, path: Path) {
     let policy = Policy::in_namespace("invalidate");
     let caller = Caller::new(stores, path, &policy);
-    let neighbour = Caller::new(stores, path, &Policy {
-        namespace: format!("{}x", policy.namespace),
-        ..Policy::default()
-    });
+    let neighbour = Caller::new(
+        stores,
+        path,
+        &Policy {
+            namespace: format!("{}x", policy.namespace),
+            ..Policy::default()
+        },
+    );
     let runs = Runs::default();
     for i in 0..5 {
         let r = runs.clone();
@@ -691,11 +802,22 @@ pub async fn invalidation(stores: &Stores, path: Path) {
 
     assert_eq!(caller.clear_namespace().await, 6);
     for i in 0..5 {
-        assert_eq!(stores.async_store.get(&caller.key(&Args::new().arg(&i))).await.unwrap(), None);
+        assert_eq!(
+            stores
+                .async_store
+                .get(&caller.key(&Args::new().arg(&i)))
+                .await
+                .unwrap(),
+            None
+        );
     }
     let r = runs.clone();
     neighbour.call(Args::new().arg(&0), move || r.run(0)).await;
-    assert_eq!(runs.count(), 8, "clearing a namespace touched its neighbour");
+    assert_eq!(
+        runs.count(),
+        8,
+        "clearing a namespace touched its neighbour"
+    );
 }
 
 /// Generates a `#[tokio::test]` per Memoizer behaviour check on the async

@@ -163,7 +163,10 @@ impl<'de> VariantAccess<'de> for VariantContent {
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
             Some(value @ PyValue::List(_)) => value.deserialize_any(visitor),
-            Some(other) => Err(de::Error::invalid_type(other.unexpected(), &"tuple variant")),
+            Some(other) => Err(de::Error::invalid_type(
+                other.unexpected(),
+                &"tuple variant",
+            )),
             None => Err(de::Error::invalid_type(
                 Unexpected::UnitVariant,
                 &"tuple variant",
@@ -178,7 +181,10 @@ impl<'de> VariantAccess<'de> for VariantContent {
     ) -> Result<V::Value, Error> {
         match self.0 {
             Some(value @ PyValue::Dict(_)) => value.deserialize_any(visitor),
-            Some(other) => Err(de::Error::invalid_type(other.unexpected(), &"struct variant")),
+            Some(other) => Err(de::Error::invalid_type(
+                other.unexpected(),
+                &"struct variant",
+            )),
             None => Err(de::Error::invalid_type(
                 Unexpected::UnitVariant,
                 &"struct variant",

@@ -193,7 +193,9 @@ impl Reader<'_> {
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    let escaped = self.peek().ok_or_else(|| self.error("unterminated string"))?;
+                    let escaped = self
+                        .peek()
+                        .ok_or_else(|| self.error("unterminated string"))?;
                     self.pos += 1;
                     let ch = match escaped {
                         b'"' => '"',
@@ -221,7 +223,8 @@ impl Reader<'_> {
             self.pos += 2;
             let second = self.hex4()?;
             if (0xdc00..0xe000).contains(&second) {
-                let c = 0x10000 + ((u32::from(first) - 0xd800) << 10) + (u32::from(second) - 0xdc00);
+                let c =
+                    0x10000 + ((u32::from(first) - 0xd800) << 10) + (u32::from(second) - 0xdc00);
                 return Ok(char::from_u32(c).expect("valid surrogate pair"));
             }
             self.pos = save;

@@ -1,0 +1,583 @@
+//! Where and how to reach Redis, as plain data.
+//!
+//! [`RedisConfig`] carries the reference's connection settings
+//! (`dtpyfw.redis.config.RedisConfig`): a URL or host/port/db, credentials,
+//! TLS, pool size, timeouts, keepalive, health checks and retries. It opens
+//! no connection: a Redis backend turns it into a client. It builds the
+//! connection URL the way the reference does, percent-encoding the username
+//! and password, and keeps the password out of `Debug` output and out of
+//! every error message.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// The highest database index Redis accepts (`databases` is at most
+/// `INT_MAX`).
+const MAX_DB: u64 = i32::MAX as u64 - 1;
+
+/// What `Debug` and redacted URLs print instead of a password.
+const REDACTED: &str = "<redacted>";
+
+/// Connection settings for a Redis backend: a `#[must_use]` builder whose
+/// defaults are the reference's.
+///
+/// Give either a [`url`](Self::url) or [`host`](Self::host) /
+/// [`port`](Self::port) / [`db`](Self::db) (default `127.0.0.1:6379`, db 0),
+/// plus optional credentials and TLS. Mistakes are reported by
+/// [`validate`](Self::validate) (which backends call before connecting) as
+/// [`Error::Config`] with a message that says how to fix them.
+///
+/// `Debug` never shows the password, neither the one set with
+/// [`password`](Self::password) nor one inside the URL.
+///
+/// ```
+/// use std::time::Duration;
+/// use memocache_core::RedisConfig;
+///
+/// let config = RedisConfig::new()
+///     .host("cache.internal")
+///     .port(6380)
+///     .db(2)
+///     .username("app")
+///     .password("p@ss:w/rd")
+///     .ssl(true)
+///     .socket_timeout(Duration::from_secs(2));
+/// assert_eq!(
+///     config.connection_url().unwrap(),
+///     "rediss://app:p%40ss%3Aw%2Frd@cache.internal:6380/2"
+/// );
+/// assert!(!format!("{config:?}").contains("p@ss"));
+/// ```
+#[derive(Clone)]
+#[must_use]
+#[non_exhaustive]
+pub struct RedisConfig {
+    // Kept open for a cluster mode (seed URLs) beside the single node.
+    url: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    db: Option<u64>,
+    username: Option<String>,
+    password: Option<String>,
+    ssl: bool,
+    ca_cert: Option<CaCert>,
+    max_connections: usize,
+    socket_timeout: Duration,
+    connect_timeout: Duration,
+    keepalive: bool,
+    health_check_interval: Duration,
+    retry_on_timeout: bool,
+}
+
+/// A custom certificate authority for TLS.
+#[derive(Clone)]
+enum CaCert {
+    Pem(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            host: None,
+            port: None,
+            db: None,
+            username: None,
+            password: None,
+            ssl: false,
+            ca_cert: None,
+            max_connections: 10,
+            socket_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            keepalive: true,
+            health_check_interval: Duration::from_secs(15),
+            retry_on_timeout: true,
+        }
+    }
+}
+
+impl RedisConfig {
+    /// The default settings: `127.0.0.1:6379`, db 0, no credentials, no TLS,
+    /// 10 pooled connections, 5 s socket and connect timeouts, TCP
+    /// keepalive on, a health check after 15 s idle, one retry on timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Connects to this URL (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS) instead of host/port/db.
+    ///
+    /// Credentials in the URL must be percent-encoded; or leave them out and
+    /// set [`username`](Self::username) / [`password`](Self::password),
+    /// which are encoded for you.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The server's host name or IP address (default `127.0.0.1`).
+    pub fn host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The server's port (default 6379).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// The database index to select (default 0).
+    pub fn db(mut self, db: u32) -> Self {
+        self.db = Some(u64::from(db));
+        self
+    }
+
+    /// The ACL user name (Redis 6 and later).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The password: of the ACL user, or the server's `requirepass`.
+    /// Never printed by `Debug` nor included in errors.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Uses TLS (`rediss://`) with certificate verification when `true`.
+    pub fn ssl(mut self, ssl: bool) -> Self {
+        self.ssl = ssl;
+        self
+    }
+
+    /// Trusts this certificate authority (PEM, one or more certificates)
+    /// for TLS, instead of the system's roots.
+    pub fn ca_cert_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_cert = Some(CaCert::Pem(pem.into()));
+        self
+    }
+
+    /// Trusts the certificate authority in this PEM file for TLS, instead
+    /// of the system's roots; the file is read when connecting.
+    pub fn ca_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_cert = Some(CaCert::File(path.into()));
+        self
+    }
+
+    /// The size of the blocking client's connection pool (default 10).
+    pub fn max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// How long one command may wait for its reply (default 5 s).
+    pub fn socket_timeout(mut self, timeout: Duration) -> Self {
+        self.socket_timeout = timeout;
+        self
+    }
+
+    /// How long opening a connection may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sends TCP keepalive probes (after 15 s idle, every 5 s, 3 tries, as
+    /// the reference does) when `true` (the default).
+    pub fn keepalive(mut self, keepalive: bool) -> Self {
+        self.keepalive = keepalive;
+        self
+    }
+
+    /// PINGs a connection that was idle this long before using it again, so
+    /// proxies that drop idle connections are noticed early (default 15 s;
+    /// zero turns health checks off).
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.health_check_interval = interval;
+        self
+    }
+
+    /// Retries a command once when it timed out (default `true`).
+    pub fn retry_on_timeout(mut self, retry: bool) -> Self {
+        self.retry_on_timeout = retry;
+        self
+    }
+
+    /// The blocking pool's size.
+    pub fn get_max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// How long one command may wait for its reply.
+    pub fn get_socket_timeout(&self) -> Duration {
+        self.socket_timeout
+    }
+
+    /// How long opening a connection may take.
+    pub fn get_connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Whether TCP keepalive is on.
+    pub fn get_keepalive(&self) -> bool {
+        self.keepalive
+    }
+
+    /// The idle time after which a connection is PINGed, or `None` when
+    /// health checks are off.
+    pub fn get_health_check_interval(&self) -> Option<Duration> {
+        Some(self.health_check_interval).filter(|interval| !interval.is_zero())
+    }
+
+    /// Whether a timed-out command is retried once.
+    pub fn get_retry_on_timeout(&self) -> bool {
+        self.retry_on_timeout
+    }
+
+    /// The custom certificate authority's PEM, read from its file if it was
+    /// given as one; `None` means the system's roots.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the file cannot be read.
+    pub fn get_ca_cert(&self) -> Result<Option<Vec<u8>>> {
+        match &self.ca_cert {
+            None => Ok(None),
+            Some(CaCert::Pem(pem)) => Ok(Some(pem.clone())),
+            Some(CaCert::File(path)) => std::fs::read(path).map(Some).map_err(|e| {
+                Error::Config(format!(
+                    "cannot read the CA certificate file {}: {e}; check ca_cert_file(...)",
+                    path.display()
+                ))
+            }),
+        }
+    }
+
+    /// Checks the settings; what every backend does before connecting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`], saying how to fix it, for an unparseable URL, a
+    /// database index out of range, TLS asked for on a `redis://` URL, both
+    /// a URL and host/port/db, credentials twice, a CA without TLS, a pool
+    /// of zero connections or a zero timeout.
+    pub fn validate(&self) -> Result<()> {
+        self.connection_url().map(drop)
+    }
+
+    /// The URL to connect with, credentials percent-encoded.
+    ///
+    /// It contains the password: hand it to a client, never to a log (use
+    /// [`redacted_url`](Self::redacted_url) there).
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate).
+    pub fn connection_url(&self) -> Result<String> {
+        if self.max_connections == 0 {
+            return config_error("max_connections must be at least 1");
+        }
+        for (name, timeout) in [
+            ("socket_timeout", self.socket_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if timeout.is_zero() {
+                return config_error(format!("{name} must be more than zero"));
+            }
+        }
+        let url = match &self.url {
+            Some(url) => self.complete_url(url)?,
+            None => self.url_from_parts()?,
+        };
+        if self.ca_cert.is_some() && !url.starts_with("rediss://") {
+            return config_error(
+                "a CA certificate was set but TLS is off: use ssl(true) or a rediss:// url",
+            );
+        }
+        Ok(url)
+    }
+
+    /// The connection URL with the password replaced, for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        match &self.url {
+            Some(url) => redact(url),
+            None => self
+                .url_from_parts()
+                .map_or_else(|_| "<invalid redis settings>".to_owned(), |url| redact(&url)),
+        }
+    }
+
+    /// Builds `redis[s]://[user[:password]@]host:port/db` as the reference's
+    /// `RedisInstance._set_redis_url` does.
+    fn url_from_parts(&self) -> Result<String> {
+        let host = self.host.as_deref().unwrap_or("127.0.0.1");
+        if host.is_empty() {
+            return config_error("host is empty: set host(...) to the server's name or address");
+        }
+        let port = self.port.unwrap_or(6379);
+        if port == 0 {
+            return config_error("port 0 is not a Redis port: set port(...) (Redis' default is 6379)");
+        }
+        let db = self.db.unwrap_or(0);
+        check_db(db)?;
+        let scheme = if self.ssl { "rediss" } else { "redis" };
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        Ok(format!("{scheme}://{}{host}:{port}/{db}", self.userinfo()))
+    }
+
+    /// `user:password@`, `password@`, `user@` or nothing, percent-encoded.
+    fn userinfo(&self) -> String {
+        let username = self.username.as_deref().filter(|s| !s.is_empty());
+        let password = self.password.as_deref().filter(|s| !s.is_empty());
+        match (username, password) {
+            (Some(user), Some(password)) => format!("{}:{}@", quote(user), quote(password)),
+            (None, Some(password)) => format!(":{}@", quote(password)),
+            (Some(user), None) => format!("{}@", quote(user)),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Checks a user's URL and adds the separately set credentials to it.
+    fn complete_url(&self, url: &str) -> Result<String> {
+        if self.host.is_some() || self.port.is_some() || self.db.is_some() {
+            return config_error(
+                "both url(...) and host/port/db were set: use the url alone, or host/port/db alone",
+            );
+        }
+        let parts = UrlParts::parse(url)?;
+        if self.ssl && parts.scheme != "rediss" {
+            return config_error(format!(
+                "ssl(true) conflicts with the {}:// url: use a rediss:// url, or drop ssl(true)",
+                parts.scheme
+            ));
+        }
+        let extra = self.userinfo();
+        if extra.is_empty() {
+            return Ok(url.to_owned());
+        }
+        if parts.userinfo.is_some() {
+            return config_error(
+                "credentials were given twice: remove them from the url, or drop username(...)/password(...)",
+            );
+        }
+        Ok(format!("{}://{extra}{}", parts.scheme, parts.rest))
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let RedisConfig {
+            url,
+            host,
+            port,
+            db,
+            username,
+            password,
+            ssl,
+            ca_cert,
+            max_connections,
+            socket_timeout,
+            connect_timeout,
+            keepalive,
+            health_check_interval,
+            retry_on_timeout,
+        } = self;
+        f.debug_struct("RedisConfig")
+            .field("url", &url.as_deref().map(redact))
+            .field("host", host)
+            .field("port", port)
+            .field("db", db)
+            .field("username", username)
+            .field("password", &password.as_ref().map(|_| REDACTED))
+            .field("ssl", ssl)
+            .field(
+                "ca_cert",
+                &ca_cert.as_ref().map(|ca| match ca {
+                    CaCert::Pem(pem) => format!("PEM, {} bytes", pem.len()),
+                    CaCert::File(path) => format!("file {}", path.display()),
+                }),
+            )
+            .field("max_connections", max_connections)
+            .field("socket_timeout", socket_timeout)
+            .field("connect_timeout", connect_timeout)
+            .field("keepalive", keepalive)
+            .field("health_check_interval", health_check_interval)
+            .field("retry_on_timeout", retry_on_timeout)
+            .finish()
+    }
+}
+
+fn config_error<T>(message: impl Into<String>) -> Result<T> {
+    Err(Error::Config(message.into()))
+}
+
+fn check_db(db: u64) -> Result<()> {
+    if db > MAX_DB {
+        return config_error(format!(
+            "database index {db} is out of range: use a number from 0 to {MAX_DB} (usually 0 to 15)"
+        ));
+    }
+    Ok(())
+}
+
+/// Percent-encodes everything but letters, digits and `-._~`, like Python's
+/// `urllib.parse.quote` except that `/` is encoded too (the reference keeps
+/// it, which makes a password with `/` end the URL's authority early).
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for byte in s.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A URL with its password replaced by `<redacted>`; as is if it has none.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, after)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{after}"),
+        // A lone userinfo may be a password (the reference writes `password@`).
+        None => format!("{scheme}://{REDACTED}@{after}"),
+    }
+}
+
+/// The pieces of a Redis URL that configuration checks need.
+struct UrlParts<'a> {
+    scheme: &'a str,
+    userinfo: Option<&'a str>,
+    /// Everything after the userinfo: host, port, path and query.
+    rest: &'a str,
+}
+
+impl<'a> UrlParts<'a> {
+    fn parse(url: &'a str) -> Result<Self> {
+        let Some((scheme, after_scheme)) = url.split_once("://") else {
+            return config_error(
+                "the url has no scheme: write it as redis://host:port/db (or rediss:// for TLS)",
+            );
+        };
+        if !matches!(scheme, "redis" | "rediss" | "redis+unix" | "unix") {
+            return config_error(format!(
+                "unsupported url scheme `{scheme}`: use redis:// or rediss:// (TLS)"
+            ));
+        }
+        // The userinfo ends at the last `@`, so a raw `/` in a password is
+        // caught below instead of silently ending the authority.
+        let (userinfo, rest) = match after_scheme.rsplit_once('@') {
+            Some((userinfo, rest)) => (Some(userinfo), rest),
+            None => (None, after_scheme),
+        };
+        if userinfo.is_some_and(|u| u.contains(['/', '?', '#'])) {
+            return config_error(
+                "the url's username or password contains a raw `/`, `?` or `#`: percent-encode it \
+                 (%2F, %3F, %23), or set it with username(...)/password(...), which encode it",
+            );
+        }
+        if scheme == "redis" || scheme == "rediss" {
+            Self::check_tcp_address(rest)?;
+        }
+        Ok(UrlParts {
+            scheme,
+            userinfo,
+            rest,
+        })
+    }
+
+    /// Checks `host[:port][/db][?query]`.
+    fn check_tcp_address(rest: &str) -> Result<()> {
+        let (address, path) = match rest.find(['/', '?', '#']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let host_end = if address.starts_with('[') {
+            address.find(']').map_or(address.len(), |i| i + 1)
+        } else {
+            address.find(':').unwrap_or(address.len())
+        };
+        let (host, port) = address.split_at(host_end);
+        if host.is_empty() || host == "[]" {
+            return config_error("the url has no host: write it as redis://host:port/db");
+        }
+        if let Some(port) = port.strip_prefix(':')
+            && !port.is_empty()
+            && port.parse::<u16>().map_or(true, |p| p == 0)
+        {
+            return config_error(format!(
+                "the url's port `{port}` is not a port: use a number from 1 to 65535 (Redis' default is 6379)"
+            ));
+        }
+        let db = path
+            .strip_prefix('/')
+            .map(|p| p.split(['?', '#']).next().unwrap_or(""))
+            .unwrap_or("");
+        if !db.is_empty() {
+            match db.parse::<u64>() {
+                Ok(db) => check_db(db)?,
+                Err(_) => {
+                    return config_error(format!(
+                        "database `{db}` in the url is out of range: use a number from 0 to \
+                         {MAX_DB} (usually 0 to 15) after the port, as in redis://host:6379/0"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(result: Result<String>) -> String {
+        match result {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn quote_matches_python_except_slash() {
+        assert_eq!(quote("p@ss:w/rd"), "p%40ss%3Aw%2Frd");
+        assert_eq!(quote("a b~_.-!*()'é"), "a%20b~_.-%21%2A%28%29%27%C3%A9");
+    }
+
+    #[test]
+    fn redact_hides_every_password_form() {
+        assert_eq!(redact("redis://u:p%40w@h:1/0"), "redis://u:<redacted>@h:1/0");
+        assert_eq!(redact("rediss://:pw@h:1/0"), "rediss://:<redacted>@h:1/0");
+        assert_eq!(redact("redis://pw@h:1/0"), "redis://<redacted>@h:1/0");
+        assert_eq!(redact("redis://a:b/c@h:1/0"), "redis://a:<redacted>@h:1/0");
+        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+    }
+
+    #[test]
+    fn url_port_and_host_are_checked() {
+        assert!(message(RedisConfig::new().url("redis://h:0/0").connection_url()).contains("port"));
+        assert!(message(RedisConfig::new().url("redis://h:x/0").connection_url()).contains("port"));
+        assert!(message(RedisConfig::new().url("redis://:6379/0").connection_url()).contains("host"));
+        assert_eq!(
+            RedisConfig::new().url("redis://[::1]:7000/3").connection_url().unwrap(),
+            "redis://[::1]:7000/3"
+        );
+    }
+}

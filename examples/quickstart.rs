@@ -1,0 +1,58 @@
+//! memocache in one page: memoize a slow function, call it twice.
+//!
+//! ```text
+//! cargo run --example quickstart
+//! ```
+//!
+//! It caches in memory; the first call computes (slowly), the second is
+//! served from the cache.
+
+use std::time::{Duration, Instant};
+
+use memocache::{Args, Memoizer, MemoryStore};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Report {
+    customer_id: u64,
+    orders: u32,
+    revenue: f64,
+}
+
+/// The expensive call we want to cache: a report that takes a while.
+fn build_report(customer_id: u64) -> Report {
+    std::thread::sleep(Duration::from_millis(300));
+    Report {
+        customer_id,
+        orders: 42,
+        revenue: 1234.5,
+    }
+}
+
+fn main() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("reports:customer")
+        .expire(Duration::from_secs(600))
+        .build();
+
+    let args = Args::new().kwarg("customer_id", &7u64);
+    println!("store: memory");
+    println!(
+        "cache key: {}",
+        memo.key(&args).expect("encodable arguments")
+    );
+
+    let report = |label: &str| {
+        let start = Instant::now();
+        let report: Report = memo.call_blocking(&args, || build_report(7));
+        let took = start.elapsed();
+        println!("{label}: {took:>12.3?}  {report:?}");
+        took
+    };
+    let first = report("first call  (computed)");
+    let second = report("second call (cached)  ");
+    println!(
+        "the cached call was {:.0}x faster",
+        first.as_secs_f64() / second.as_secs_f64().max(1e-9)
+    );
+}
