@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use memocache::testing::FailingStore;
 use memocache::{
-    Args, BlockingStore, Codec, JsonZlib, KeyTtl, Memoizer, MemoryStore, Store, acache_data,
-    acache_function, cache_data, cache_function,
+    Args, BlockingStore, BreakerPolicy, BreakerState, Codec, JsonZlib, KeyTtl, Memoizer,
+    MemoryStore, Store, acache_data, acache_function, cache_data, cache_function,
 };
 
 #[tokio::test(flavor = "current_thread")]
@@ -31,7 +31,11 @@ async fn a_store_that_always_fails_still_gives_correct_results_and_logs() {
         assert_eq!(value, i * 10);
     }
     assert_eq!(runs.load(Ordering::SeqCst), 3);
-    assert_eq!(store.calls(), 6, "each call tries one read and one write");
+    assert_eq!(
+        store.calls(),
+        3,
+        "each call tries one read, and no write after it failed"
+    );
 
     let events = events.all();
     let reads: Vec<_> = events
@@ -42,7 +46,7 @@ async fn a_store_that_always_fails_still_gives_correct_results_and_logs() {
         .iter()
         .filter(|e| e.field("subject") == Some("Error on writing cache"))
         .collect();
-    assert_eq!((reads.len(), writes.len()), (3, 3), "{events:#?}");
+    assert_eq!((reads.len(), writes.len()), (3, 0), "{events:#?}");
     let first = reads[0];
     assert_eq!(first.level, tracing::Level::ERROR);
     assert_eq!(first.field("controller"), Some("memocache::Memoizer::call"));
@@ -63,7 +67,9 @@ fn the_blocking_path_survives_a_failing_store_too() {
         memo.call_blocking(&Args::new(), || "fresh".to_owned()),
         "fresh"
     );
-    assert_eq!(events.all().len(), 4);
+    assert_eq!(events.all().len(), 2);
+    let stats = memo.stats();
+    assert_eq!((stats.misses, stats.store_errors, stats.hits), (2, 2, 0));
 }
 
 #[test]
@@ -201,4 +207,194 @@ fn other_codecs_and_hashers_plug_in() {
     });
     assert_eq!(v, (1, "two".to_owned()));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_breaker_stops_calling_a_dead_store_and_logs_each_transition_once() {
+    let store = Arc::new(FailingStore::default());
+    let memo = Memoizer::builder(store.clone())
+        .namespace("dead")
+        .circuit_breaker(Some(BreakerPolicy {
+            failure_threshold: 5,
+            cool_down: Duration::from_secs(3600),
+        }))
+        .build();
+    let (events, _guard) = logs::capture();
+    for i in 0..50u32 {
+        assert_eq!(
+            memo.call(&Args::new().arg(&i), || async move { i + 1 })
+                .await,
+            i + 1
+        );
+    }
+    assert_eq!(
+        store.calls(),
+        5,
+        "the store was called after the breaker opened"
+    );
+    let stats = memo.stats();
+    assert_eq!(stats.breaker, BreakerState::Open);
+    assert_eq!(stats.store_errors, 5);
+    assert_eq!(stats.skipped_by_breaker, 45);
+    assert_eq!(stats.misses, 50);
+    let events = events.all();
+    let opened = events
+        .iter()
+        .filter(|e| {
+            e.field("message")
+                .is_some_and(|m| m.contains("circuit breaker open"))
+        })
+        .count();
+    assert_eq!(opened, 1, "{events:#?}");
+    assert_eq!(
+        events.len(),
+        6,
+        "5 failed reads and one transition: {events:#?}"
+    );
+}
+
+/// A store that never answers, as a paused server.
+struct Stalled;
+
+#[memocache::async_trait]
+impl Store for Stalled {
+    fn backend(&self) -> &'static str {
+        "stalled"
+    }
+    async fn get(&self, _: &str) -> memocache::Result<Option<memocache::Bytes>> {
+        std::future::pending().await
+    }
+    async fn set(
+        &self,
+        _: &str,
+        _: memocache::Bytes,
+        _: Option<Duration>,
+    ) -> memocache::Result<()> {
+        std::future::pending().await
+    }
+    async fn delete(&self, _: &str) -> memocache::Result<bool> {
+        std::future::pending().await
+    }
+    async fn ttl(&self, _: &str) -> memocache::Result<KeyTtl> {
+        std::future::pending().await
+    }
+    async fn delete_prefix(&self, _: &str) -> memocache::Result<u64> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_store_costs_one_timeout_per_call_until_the_breaker_opens() {
+    let memo = Memoizer::builder(Stalled)
+        .op_timeout(Some(Duration::from_millis(20)))
+        .build();
+    for i in 0..20u32 {
+        assert_eq!(
+            memo.call(&Args::new().arg(&i), || async move { i }).await,
+            i
+        );
+    }
+    memo.flush().await;
+    let stats = memo.stats();
+    assert_eq!(stats.timeouts, 5);
+    assert_eq!(stats.skipped_by_breaker, 15);
+    assert_eq!(stats.breaker, BreakerState::Open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_merges_concurrent_callers_and_can_be_turned_off() {
+    for single_flight in [true, false] {
+        let memo = Memoizer::builder(MemoryStore::new())
+            .namespace("flight")
+            .single_flight(single_flight)
+            .build();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(tokio::sync::Barrier::new(20));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (memo, runs, barrier) = (memo.clone(), runs.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    memo.call(&Args::new().arg(&1), || async {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        7
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 7);
+        }
+        let stats = memo.stats();
+        if single_flight {
+            assert_eq!(runs.load(Ordering::SeqCst), 1);
+            assert_eq!(stats.merged, 19);
+        } else {
+            assert_eq!(stats.merged, 0);
+            assert!(runs.load(Ordering::SeqCst) > 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_leader_hands_over_to_a_waiter() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("cancel")
+        .build();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let leader = {
+        let (memo, runs) = (memo.clone(), runs.clone());
+        tokio::spawn(async move {
+            memo.call(&Args::new().arg(&1), || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<u32>().await
+            })
+            .await
+        })
+    };
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let waiter = {
+        let (memo, runs) = (memo.clone(), runs.clone());
+        tokio::spawn(async move {
+            memo.call(&Args::new().arg(&1), || async {
+                runs.fetch_add(1, Ordering::SeqCst);
+                3
+            })
+            .await
+        })
+    };
+    tokio::task::yield_now().await;
+    leader.abort();
+    assert_eq!(waiter.await.unwrap(), 3);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_panicking_leader_hands_over_to_a_waiter() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("panic")
+        .build();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let leader = {
+        let (memo, started) = (memo.clone(), started.clone());
+        tokio::spawn(async move {
+            memo.call::<u32, _, _>(&Args::new().arg(&1), || async move {
+                started.notify_one();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                panic!("the computation panicked")
+            })
+            .await
+        })
+    };
+    started.notified().await;
+    let waiter = {
+        let memo = memo.clone();
+        tokio::spawn(async move { memo.call(&Args::new().arg(&1), || async { 4u32 }).await })
+    };
+    assert!(leader.await.unwrap_err().is_panic());
+    assert_eq!(waiter.await.unwrap(), 4);
 }

@@ -5,19 +5,23 @@
 //! their own crates. Most users depend on the `memocache` facade instead.
 #![warn(missing_docs)]
 
+mod breaker;
 mod codec;
 mod condition;
 mod error;
+mod flight;
 mod hasher;
 mod key;
 mod memoizer;
 pub mod pyjson;
 mod redis_config;
 mod reference;
+mod stats;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use breaker::{BreakerPolicy, BreakerState};
 #[cfg(all(feature = "msgpack", feature = "zstd"))]
 pub use codec::MsgpackZstd;
 pub use codec::{
@@ -34,9 +38,10 @@ pub use error::{BoxError, Error, Result};
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
 pub use key::{Args, cache_key};
-pub use memoizer::{Memoizer, MemoizerBuilder};
+pub use memoizer::{DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use redis_config::RedisConfig;
 pub use reference::{acache_data, acache_function, cache_data, cache_function};
+pub use stats::Stats;
 pub use store::{BlockingStore, KeyTtl, Store};
 
 // Re-exported for backends and generated code.

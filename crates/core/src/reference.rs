@@ -35,7 +35,7 @@ pub fn cache_data<T: Serialize, S: BlockingStore>(
 }
 
 /// The async form of [`cache_data`].
-pub async fn acache_data<T: Serialize, S: Store>(
+pub async fn acache_data<T: Serialize, S: Store + 'static>(
     response: T,
     cache_key: &str,
     store: S,
@@ -77,7 +77,7 @@ pub async fn acache_function<T, S, C, H, F, Fut>(
 ) -> T
 where
     T: Serialize + DeserializeOwned,
-    S: Store,
+    S: Store + 'static,
     C: Codec,
     H: KeyHasher,
     F: FnOnce() -> Fut,

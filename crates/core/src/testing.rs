@@ -460,14 +460,19 @@ impl Caller {
         .expect("key")
     }
 
-    /// `call` or `call_blocking`.
+    /// `call` (then `flush`, so the store holds the write) or
+    /// `call_blocking`.
     pub async fn call<T, F>(&self, args: Args, compute: F) -> T
     where
         T: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
         match self {
-            Caller::Async(m) => m.call(&args, || async move { compute() }).await,
+            Caller::Async(m) => {
+                let value = m.call(&args, || async move { compute() }).await;
+                m.flush().await;
+                value
+            }
             Caller::Blocking(m) => {
                 let m = m.clone();
                 blocking(move || m.call_blocking(&args, compute)).await
@@ -475,7 +480,7 @@ impl Caller {
         }
     }
 
-    /// `try_call` or `try_call_blocking`.
+    /// `try_call` (then `flush`) or `try_call_blocking`.
     pub async fn try_call<T, E, F>(&self, args: Args, compute: F) -> Result<T, E>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -483,7 +488,11 @@ impl Caller {
         F: FnOnce() -> Result<T, E> + Send + 'static,
     {
         match self {
-            Caller::Async(m) => m.try_call(&args, || async move { compute() }).await,
+            Caller::Async(m) => {
+                let result = m.try_call(&args, || async move { compute() }).await;
+                m.flush().await;
+                result
+            }
             Caller::Blocking(m) => {
                 let m = m.clone();
                 blocking(move || m.try_call_blocking(&args, compute)).await
@@ -820,6 +829,59 @@ pub async fn invalidation(stores: &Stores, path: Path) {
     );
 }
 
+/// A call right after another with the same arguments is served from the
+/// first one's result, even before a background write has landed.
+pub async fn read_your_writes_without_flush(stores: &Stores, path: Path) {
+    let policy = Policy::in_namespace("read-your-writes");
+    let runs = Runs::default();
+    match Caller::new(stores, path, &policy) {
+        Caller::Async(m) => {
+            for _ in 0..3 {
+                let r = runs.clone();
+                let v: u32 = m
+                    .call(&Args::new().arg(&1), || async move { r.run(5) })
+                    .await;
+                assert_eq!(v, 5);
+            }
+            m.flush().await;
+        }
+        caller @ Caller::Blocking(_) => {
+            for _ in 0..3 {
+                let r = runs.clone();
+                assert_eq!(
+                    caller.call(Args::new().arg(&1), move || r.run(5u32)).await,
+                    5
+                );
+            }
+        }
+    }
+    assert_eq!(runs.count(), 1);
+}
+
+/// Many concurrent callers on one cold key: the computation runs once, the
+/// others are merged into it.
+pub async fn concurrent_misses_compute_once(stores: &Stores, path: Path) {
+    let caller = Caller::new(stores, path, &Policy::in_namespace("stampede"));
+    let runs = Runs::default();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (caller, r) = (caller.clone(), runs.clone());
+            tokio::spawn(async move {
+                caller
+                    .call(Args::new().arg(&"cold"), move || {
+                        std::thread::sleep(Duration::from_millis(200));
+                        r.run(99u32)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("caller panicked"), 99);
+    }
+    assert_eq!(runs.count(), 1, "the computation ran more than once");
+}
+
 /// Generates a `#[tokio::test]` per Memoizer behaviour check on the async
 /// path, and with `blocking` also on the blocking path. `$make` is an async
 /// expression giving [`Stores`].
@@ -840,7 +902,7 @@ macro_rules! memoizer_behaviour_tests {
                 hit_and_miss, entries_expire_and_recompute, conditions_gate_caching,
                 skipped_keys_share_an_entry, none_is_cached, errors_are_not_cached,
                 corrupt_values_are_misses_and_overwritten, cache_data_writes_the_exact_key,
-                invalidation);
+                invalidation, read_your_writes_without_flush, concurrent_misses_compute_once);
         }
     };
     (@tests $path:ident, $make:expr; $($check:ident),*) => {$(

@@ -1,0 +1,248 @@
+//! Single-flight: concurrent misses on one key run the computation once.
+//!
+//! The first caller for a key becomes its leader and does the store read,
+//! the computation and the write; callers that arrive meanwhile wait for the
+//! leader's outcome instead of doing the same work. The flight stays
+//! registered until the leader's write has finished, so a caller arriving
+//! while the value is still being written gets it from the flight instead
+//! of missing.
+//!
+//! Nobody waits forever on a leader that is gone: if the leader is
+//! cancelled or panics, its guard is dropped and the waiters start over (one
+//! of them leads). If the leader's result cannot be shared (an `Err`, or a
+//! value that did not encode), each waiter computes for itself.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+
+/// What a flight ended with, as its waiters see it.
+#[derive(Debug, Clone)]
+pub(crate) enum Landing {
+    /// The encoded value: decode it and return.
+    Shared(Bytes),
+    /// The leader's result is not shareable: compute for yourself.
+    Unshared,
+    /// The leader went away: try again.
+    Abandoned,
+}
+
+#[derive(Default)]
+struct Flight {
+    state: Mutex<State>,
+    landed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    landing: Option<Landing>,
+    wakers: Vec<Waker>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent
+    // (every critical section is a plain field update).
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Flight {
+    fn land(&self, landing: Landing) {
+        let wakers = {
+            let mut state = lock(&self.state);
+            if state.landing.is_some() {
+                return;
+            }
+            state.landing = Some(landing);
+            std::mem::take(&mut state.wakers)
+        };
+        self.landed.notify_all();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// The flights of one memoizer, by key.
+#[derive(Default)]
+pub(crate) struct Flights {
+    by_key: Mutex<HashMap<String, Arc<Flight>>>,
+}
+
+/// A caller's part in a flight.
+pub(crate) enum Role {
+    /// Do the work, then [`Leader::share`] or [`Leader::unshared`].
+    Leader(Leader),
+    /// Wait for the leader: [`Waiter::wait`] or [`Waiter::wait_blocking`].
+    Waiter(Waiter),
+}
+
+impl Flights {
+    /// Joins the flight for `key`, leading it if there is none.
+    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Role {
+        let mut by_key = lock(&self.by_key);
+        if let Some(flight) = by_key.get(key) {
+            return Role::Waiter(Waiter(Arc::clone(flight)));
+        }
+        let flight = Arc::new(Flight::default());
+        by_key.insert(key.to_owned(), Arc::clone(&flight));
+        Role::Leader(Leader {
+            flights: Arc::clone(self),
+            key: key.to_owned(),
+            flight,
+        })
+    }
+
+    /// How many flights are registered (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.by_key).len()
+    }
+}
+
+/// Leads a flight; dropping it ends the flight (as abandoned unless it
+/// landed) and unregisters it.
+pub(crate) struct Leader {
+    flights: Arc<Flights>,
+    key: String,
+    flight: Arc<Flight>,
+}
+
+impl Leader {
+    /// Releases the waiters with the encoded value. The flight stays
+    /// registered, serving late arrivals, until the leader is dropped.
+    pub(crate) fn share(&self, value: Bytes) {
+        self.flight.land(Landing::Shared(value));
+    }
+
+    /// Releases the waiters to compute for themselves.
+    pub(crate) fn unshared(&self) {
+        self.flight.land(Landing::Unshared);
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        self.flight.land(Landing::Abandoned);
+        let mut by_key = lock(&self.flights.by_key);
+        if by_key
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            by_key.remove(&self.key);
+        }
+    }
+}
+
+/// Waits for a flight's landing.
+pub(crate) struct Waiter(Arc<Flight>);
+
+impl Waiter {
+    /// Waits without blocking the thread.
+    pub(crate) fn wait(self) -> impl Future<Output = Landing> {
+        Wait(self.0)
+    }
+
+    /// Waits, blocking the thread.
+    pub(crate) fn wait_blocking(self) -> Landing {
+        let mut state = lock(&self.0.state);
+        loop {
+            if let Some(landing) = &state.landing {
+                return landing.clone();
+            }
+            state = self
+                .0
+                .landed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+}
+
+struct Wait(Arc<Flight>);
+
+impl Future for Wait {
+    type Output = Landing;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing> {
+        let mut state = lock(&self.0.state);
+        if let Some(landing) = &state.landing {
+            return Poll::Ready(landing.clone());
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leader(role: Role) -> Leader {
+        match role {
+            Role::Leader(l) => l,
+            Role::Waiter(_) => panic!("expected to lead"),
+        }
+    }
+
+    fn waiter(role: Role) -> Waiter {
+        match role {
+            Role::Waiter(w) => w,
+            Role::Leader(_) => panic!("expected to wait"),
+        }
+    }
+
+    #[test]
+    fn waiters_get_the_shared_value_and_late_arrivals_too() {
+        let flights = Arc::new(Flights::default());
+        let lead = leader(flights.join("k"));
+        let early = waiter(flights.join("k"));
+        let other = leader(flights.join("other key"));
+        lead.share(Bytes::from_static(b"v"));
+        assert!(matches!(early.wait_blocking(), Landing::Shared(b) if b == "v"));
+        let late = waiter(flights.join("k"));
+        assert!(matches!(late.wait_blocking(), Landing::Shared(_)));
+        drop(lead);
+        drop(other);
+        assert_eq!(flights.len(), 0);
+        let _next = leader(flights.join("k"));
+    }
+
+    #[test]
+    fn a_dropped_leader_releases_its_waiters() {
+        let flights = Arc::new(Flights::default());
+        let lead = leader(flights.join("k"));
+        let w = waiter(flights.join("k"));
+        let t = std::thread::spawn(move || w.wait_blocking());
+        drop(lead);
+        assert!(matches!(t.join().unwrap(), Landing::Abandoned));
+        let _takeover = leader(flights.join("k"));
+    }
+
+    #[test]
+    fn a_panicking_leader_releases_its_waiters() {
+        let flights = Arc::new(Flights::default());
+        let w = {
+            let flights = Arc::clone(&flights);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let handle = std::thread::spawn(move || {
+                let _lead = leader(flights.join("k"));
+                tx.send(()).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                panic!("computation failed");
+            });
+            rx.recv().unwrap();
+            let w = waiter(flights.join("k"));
+            assert!(handle.join().is_err());
+            w
+        };
+        assert!(matches!(w.wait_blocking(), Landing::Abandoned));
+    }
+}

@@ -1,0 +1,68 @@
+//! Counters of what a [`Memoizer`](crate::Memoizer) did.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::breaker::BreakerState;
+
+/// Running counters, shared by a memoizer's clones.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) bypassed: AtomicU64,
+    pub(crate) merged: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) decode_errors: AtomicU64,
+    pub(crate) skipped_by_breaker: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, breaker: BreakerState) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            hits: get(&self.hits),
+            misses: get(&self.misses),
+            bypassed: get(&self.bypassed),
+            merged: get(&self.merged),
+            store_errors: get(&self.store_errors),
+            timeouts: get(&self.timeouts),
+            decode_errors: get(&self.decode_errors),
+            skipped_by_breaker: get(&self.skipped_by_breaker),
+            breaker,
+        }
+    }
+}
+
+/// What a memoizer has done since it was built; see
+/// [`Memoizer::stats`](crate::Memoizer::stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls answered from the store.
+    pub hits: u64,
+    /// Calls that ran their computation after a miss (including misses
+    /// caused by store errors, timeouts, corrupt values and an open
+    /// breaker).
+    pub misses: u64,
+    /// Calls that did not use the cache at all: no `cache_only_for`
+    /// condition matched, or an argument could not be encoded.
+    pub bypassed: u64,
+    /// Calls that waited for a concurrent call with the same key instead of
+    /// doing the same work (single-flight).
+    pub merged: u64,
+    /// Store operations that failed.
+    pub store_errors: u64,
+    /// Store operations abandoned after the operation timeout.
+    pub timeouts: u64,
+    /// Stored values that could not be decoded (treated as misses).
+    pub decode_errors: u64,
+    /// Store operations skipped because the circuit breaker was open.
+    pub skipped_by_breaker: u64,
+    /// The circuit breaker's state now.
+    pub breaker: BreakerState,
+}
