@@ -6,3 +6,11 @@ pub use memocache_core::*;
 /// The in-memory store (feature `memory`, on by default).
 #[cfg(feature = "memory")]
 pub use memocache_memory::{Capacity, MemoryStore};
+
+#[cfg(feature = "macros")]
+pub use memocache_macros::cache_wrapper;
+
+/// What the `#[cache_wrapper]` expansion refers to. Not a stable API.
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __private;

@@ -1,15 +1,15 @@
 //! Our keys equal the Python reference's, byte for byte (vectors generated
 //! by tests/vectors/generate.py with the real dtpyfw package).
 
-mod vectors;
+mod support;
 
 use memocache::{Args, Sha256, cache_key};
 use serde::Serialize;
-use vectors::KeyCase;
+use support::vectors::KeyCase;
 
 #[test]
 fn every_reference_key_vector_matches() {
-    let cases = vectors::key_cases();
+    let cases = support::vectors::key_cases();
     let mut failures = Vec::new();
     for case in &cases {
         let key = cache_key(&case.namespace, &case.call_args(), &case.skip, &Sha256).unwrap();
@@ -36,7 +36,7 @@ fn key(namespace: &str, args: &Args) -> String {
 
 #[test]
 fn typed_rust_values_give_the_reference_keys() {
-    let cases = vectors::key_cases();
+    let cases = support::vectors::key_cases();
     let expect = |name: &str| KeyCase::named(&cases, name).key.clone();
 
     assert_eq!(
@@ -112,7 +112,7 @@ fn structs_options_and_sequences_give_the_reference_keys() {
     struct Page<'a> {
         users: Vec<User<'a>>,
     }
-    let cases = vectors::key_cases();
+    let cases = support::vectors::key_cases();
     let page = Page {
         users: (0..5)
             .map(|i| User {

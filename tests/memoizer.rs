@@ -3,7 +3,7 @@
 //! shared behaviour suite runs on every backend's own tests (the memory
 //! store's in crates/backend-memory/tests).
 
-mod logs;
+mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +17,7 @@ use memocache::{
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_store_that_always_fails_still_gives_correct_results_and_logs() {
-    let (events, _guard) = logs::capture();
+    let (events, _guard) = support::logs::capture();
     let store = Arc::new(FailingStore::default());
     let memo = Memoizer::builder(store.clone()).namespace("down").build();
     let runs = AtomicUsize::new(0);
@@ -59,7 +59,7 @@ async fn a_store_that_always_fails_still_gives_correct_results_and_logs() {
 
 #[test]
 fn the_blocking_path_survives_a_failing_store_too() {
-    let (events, _guard) = logs::capture();
+    let (events, _guard) = support::logs::capture();
     let memo = Memoizer::builder(FailingStore::default()).build();
     let ok: Result<u8, String> = memo.try_call_blocking(&Args::new().arg(&1), || Ok(5));
     assert_eq!(ok, Ok(5));
@@ -74,7 +74,7 @@ fn the_blocking_path_survives_a_failing_store_too() {
 
 #[test]
 fn an_unencodable_argument_bypasses_the_cache_and_is_logged() {
-    let (events, _guard) = logs::capture();
+    let (events, _guard) = support::logs::capture();
     let store = MemoryStore::new();
     let memo = Memoizer::builder(store.clone()).namespace("ns").build();
     let mut bad = std::collections::BTreeMap::new();
@@ -219,7 +219,7 @@ async fn the_breaker_stops_calling_a_dead_store_and_logs_each_transition_once() 
             cool_down: Duration::from_secs(3600),
         }))
         .build();
-    let (events, _guard) = logs::capture();
+    let (events, _guard) = support::logs::capture();
     for i in 0..50u32 {
         assert_eq!(
             memo.call(&Args::new().arg(&i), || async move { i + 1 })

@@ -3,7 +3,7 @@
 //! two texts must be identical. Random f64 bit patterns cover every
 //! magnitude, subnormals included; random strings cover every plane.
 
-mod python;
+mod support;
 
 use memocache::pyjson::{self, PyValue};
 
@@ -90,7 +90,7 @@ for line in lines:
             print("DIFF", repr(line), repr(again))
 print("checked", len(lines), "bad", bad)
 "#;
-    let out = python::run(script, input.as_bytes());
+    let out = support::python::run(script, input.as_bytes());
     assert!(out.ends_with("checked 5000 bad 0\n"), "{out}");
 }
 
@@ -109,7 +109,7 @@ import json, sys
 for line in sys.stdin.read().splitlines():
     print(json.dumps(json.loads(line), indent=None, separators=(",", ":")))
 "#;
-    let out = python::run(script, input.as_bytes());
+    let out = support::python::run(script, input.as_bytes());
     let mut count = 0;
     for (line, original) in out.lines().zip(&values) {
         let back = pyjson::parse(line.as_bytes()).unwrap();

@@ -2,8 +2,7 @@
 //! decodes here, and what we store, Python's `json.loads(zlib.decompress(v))`
 //! reads back to the same data.
 
-mod python;
-mod vectors;
+mod support;
 
 use memocache::pyjson;
 use memocache::{Codec, JsonZlib};
@@ -25,7 +24,7 @@ fn inflate(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn values_the_reference_stored_decode() {
     let codec = JsonZlib::default();
-    for case in vectors::value_cases() {
+    for case in support::vectors::value_cases() {
         let stored = case.stored();
         // Exactly, integers of any size included: the Python-JSON reader.
         let exact = pyjson::parse(&inflate(&stored)).unwrap();
@@ -66,7 +65,7 @@ fn reference_values_decode_into_typed_rust() {
     struct Rows {
         rows: Vec<Row>,
     }
-    let cases = vectors::value_cases();
+    let cases = support::vectors::value_cases();
     let stored = |name: &str| cases.iter().find(|c| c.name == name).unwrap().stored();
     let codec = JsonZlib::default();
 
@@ -103,7 +102,7 @@ fn reference_values_decode_into_typed_rust() {
 #[test]
 fn what_we_store_is_the_reference_json_text() {
     let codec = JsonZlib::default();
-    for case in vectors::value_cases() {
+    for case in support::vectors::value_cases() {
         let value = pyjson::parse(case.json.as_bytes()).unwrap();
         let stored = codec.encode(&value).unwrap();
         assert_eq!(
@@ -154,7 +153,7 @@ fn python_reads_what_we_store() {
         let line = serde_json::to_string(&(name, hex(&stored), expected)).unwrap();
         lines.push(line);
     };
-    for case in vectors::value_cases() {
+    for case in support::vectors::value_cases() {
         let value = pyjson::parse(case.json.as_bytes()).unwrap();
         push(&case.name, codec.encode(&value).unwrap(), &case.json);
     }
@@ -198,6 +197,6 @@ fn python_reads_what_we_store() {
         "340282366920938463463374607431768211455",
     );
     let count = lines.len();
-    let out = python::run(PYTHON_CHECK, lines.join("\n").as_bytes());
+    let out = support::python::run(PYTHON_CHECK, lines.join("\n").as_bytes());
     assert!(out.ends_with(&format!("checked {count} bad 0\n")), "{out}");
 }

@@ -40,6 +40,8 @@ struct Flight {
 #[derive(Default)]
 struct State {
     landing: Option<Landing>,
+    /// The leader is gone, and with it any write it was doing.
+    finished: bool,
     wakers: Vec<Waker>,
 }
 
@@ -52,19 +54,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Flight {
-    fn land(&self, landing: Landing) {
+    /// Updates the state and wakes everyone waiting on it.
+    fn update(&self, change: impl FnOnce(&mut State)) {
         let wakers = {
             let mut state = lock(&self.state);
-            if state.landing.is_some() {
-                return;
-            }
-            state.landing = Some(landing);
+            change(&mut state);
             std::mem::take(&mut state.wakers)
         };
         self.landed.notify_all();
         for waker in wakers {
             waker.wake();
         }
+    }
+
+    fn land(&self, landing: Landing) {
+        self.update(|state| {
+            state.landing.get_or_insert(landing);
+        });
     }
 }
 
@@ -98,6 +104,12 @@ impl Flights {
         })
     }
 
+    /// The flight for `key`, if one is registered: its write may still be
+    /// pending.
+    pub(crate) fn current(&self, key: &str) -> Option<Finish> {
+        lock(&self.by_key).get(key).map(|f| Finish(Arc::clone(f)))
+    }
+
     /// How many flights are registered (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -128,13 +140,49 @@ impl Leader {
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        self.flight.land(Landing::Abandoned);
-        let mut by_key = lock(&self.flights.by_key);
-        if by_key
-            .get(&self.key)
-            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
         {
-            by_key.remove(&self.key);
+            let mut by_key = lock(&self.flights.by_key);
+            if by_key
+                .get(&self.key)
+                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            {
+                by_key.remove(&self.key);
+            }
+        }
+        self.flight.update(|state| {
+            state.landing.get_or_insert(Landing::Abandoned);
+            state.finished = true;
+        });
+    }
+}
+
+/// Waits for a flight to finish, its write included.
+pub(crate) struct Finish(Arc<Flight>);
+
+impl Finish {
+    /// Waits without blocking the thread.
+    pub(crate) fn wait(self) -> impl Future<Output = ()> {
+        std::future::poll_fn(move |cx| {
+            let mut state = lock(&self.0.state);
+            if state.finished {
+                return Poll::Ready(());
+            }
+            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                state.wakers.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    }
+
+    /// Waits, blocking the thread.
+    pub(crate) fn wait_blocking(self) {
+        let mut state = lock(&self.0.state);
+        while !state.finished {
+            state = self
+                .0
+                .landed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 }
@@ -230,10 +278,10 @@ mod tests {
     fn a_panicking_leader_releases_its_waiters() {
         let flights = Arc::new(Flights::default());
         let w = {
-            let flights = Arc::clone(&flights);
+            let in_thread = Arc::clone(&flights);
             let (tx, rx) = std::sync::mpsc::channel();
             let handle = std::thread::spawn(move || {
-                let _lead = leader(flights.join("k"));
+                let _lead = leader(in_thread.join("k"));
                 tx.send(()).unwrap();
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 panic!("computation failed");
@@ -244,5 +292,20 @@ mod tests {
             w
         };
         assert!(matches!(w.wait_blocking(), Landing::Abandoned));
+        assert!(flights.current("k").is_none());
+    }
+
+    #[test]
+    fn finish_waits_for_the_leader_to_be_dropped() {
+        let flights = Arc::new(Flights::default());
+        let lead = leader(flights.join("k"));
+        lead.share(Bytes::from_static(b"v"));
+        let finish = flights.current("k").expect("registered until dropped");
+        let t = std::thread::spawn(move || finish.wait_blocking());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!t.is_finished(), "finished before the leader was dropped");
+        drop(lead);
+        t.join().unwrap();
+        assert!(flights.current("k").is_none());
     }
 }

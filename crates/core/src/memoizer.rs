@@ -722,14 +722,21 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// Removes the entry of the call with `args`; answers whether there was
-    /// one.
+    /// one. A background write of that entry still under way finishes first,
+    /// so it cannot bring the entry back.
     pub async fn invalidate(&self, args: &Args) -> Result<bool> {
-        self.inner.store.delete(&self.key(args)?).await
+        let key = self.key(args)?;
+        if let Some(flight) = self.inner.flights.current(&key) {
+            flight.wait().await;
+        }
+        self.inner.store.delete(&key).await
     }
 
     /// Removes every entry of this memoizer's namespace; answers how many.
-    /// Fails for an empty namespace rather than clearing the whole store.
+    /// Background writes under way finish first. Fails for an empty
+    /// namespace rather than clearing the whole store.
     pub async fn clear_namespace(&self) -> Result<u64> {
+        self.flush().await;
         let (exact, prefix) = self.namespace_keys()?;
         let with_args = self.inner.store.delete_prefix(&prefix).await?;
         Ok(with_args + u64::from(self.inner.store.delete(&exact).await?))
@@ -848,11 +855,20 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 
     /// The blocking form of [`invalidate`](Self::invalidate).
     pub fn invalidate_blocking(&self, args: &Args) -> Result<bool> {
-        self.inner.store.delete(&self.key(args)?)
+        let key = self.key(args)?;
+        if let Some(flight) = self.inner.flights.current(&key) {
+            flight.wait_blocking();
+        }
+        self.inner.store.delete(&key)
     }
 
     /// The blocking form of [`clear_namespace`](Self::clear_namespace).
     pub fn clear_namespace_blocking(&self) -> Result<u64> {
+        // Background writes come from the async path; each is bounded by
+        // the operation timeout.
+        while self.inner.pending_writes.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let (exact, prefix) = self.namespace_keys()?;
         let with_args = self.inner.store.delete_prefix(&prefix)?;
         Ok(with_args + u64::from(self.inner.store.delete(&exact)?))

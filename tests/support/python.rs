@@ -1,8 +1,6 @@
 //! Running the machine's `python3` (standard library only) to check what we
 //! write against CPython itself.
 
-#![allow(dead_code)] // each test crate uses part of this module
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,5 @@
 //! Capturing `tracing` events in tests, to assert what memocache logged.
 
-#![allow(dead_code)] // each test crate uses part of this module
-
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 

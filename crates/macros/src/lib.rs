@@ -1,0 +1,225 @@
+//! The `#[cache_wrapper]` attribute of [memocache]: memoize a function's
+//! results in Redis (or any memocache store), with the keys and values of the
+//! Python decorator `dtpyfw.redis.caching.cache_wrapper`.
+//!
+//! Use it through the `memocache` crate (feature `macros`, on by default),
+//! which re-exports it as `memocache::cache_wrapper`. The expansion refers to
+//! `::memocache::...`, so depend on the facade under its own name: a crate
+//! that renames it (`cache = { package = "memocache" }`) cannot use the
+//! attribute.
+//!
+//! [memocache]: https://docs.rs/memocache
+#![warn(missing_docs)]
+
+use proc_macro::TokenStream;
+use syn::ItemFn;
+
+mod expand;
+mod generics;
+mod options;
+mod signature;
+
+/// Caches a function's results, like the Python decorator
+/// `@cache_wrapper(redis=..., namespace=..., expire=..., cache_only_for=...,
+/// skip_cache_keys=...)`: a call whose arguments were seen before is answered
+/// from the store, without running the body.
+///
+/// ```
+/// use memocache::{MemoryStore, cache_wrapper};
+/// # use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+/// # static RUNS: AtomicUsize = AtomicUsize::new(0);
+///
+/// #[cache_wrapper(store = MemoryStore::new(), namespace = "users", expire = 60)]
+/// fn user_name(user_id: u64) -> String {
+///     # RUNS.fetch_add(1, SeqCst);
+///     format!("user-{user_id}") // a slow lookup, in real life
+/// }
+///
+/// assert_eq!(user_name(7), "user-7");
+/// assert_eq!(user_name(7), "user-7"); // from the store
+/// # assert_eq!(RUNS.load(SeqCst), 1);
+/// assert!(user_name_invalidate(7).unwrap()); // forget that call
+/// # assert_eq!(user_name(7), "user-7");
+/// # assert_eq!(RUNS.load(SeqCst), 2);
+/// ```
+///
+/// # Options
+///
+/// | option | meaning |
+/// |---|---|
+/// | `store = EXPR` | where to cache; with it the macro builds the memoizer (below) |
+/// | `namespace = "..."` | key prefix (required with `store`) |
+/// | `expire = 60` / `expire = EXPR` | time to live: whole seconds, or a `u64` / `Duration` expression; `0` or absent: no expiry |
+/// | `cache_only_for = [("status", ["active", "pending"]), ...]` | cache a call only when some parameter has one of its listed values |
+/// | `skip_cache_keys = ["request_id", ...]` | parameters left out of the key |
+/// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the four options above |
+/// | `positional = N` | the first `N` parameters (counting `self` with `key_self`) are positional arguments of the key |
+/// | `key_self` | put the receiver (`Serialize`) in the key, as the parameter `"self"` |
+/// | `result` / `plain` | cache only `Ok` values / every value, whatever the return type looks like |
+///
+/// With `store = EXPR`, the expression is evaluated once, at the first call
+/// of the function or of one of its companions; they share one memoizer. A
+/// sync `fn` needs a [`BlockingStore`], an `async fn` a [`Store`] (`'static`;
+/// it is kept as an `Arc<dyn ...>`). To share one store between functions,
+/// give each a clone of it: clones of a [`MemoryStore`] or of a Redis store
+/// share their entries and connections.
+///
+/// With `memoizer = EXPR`, the expression is evaluated at each call and must
+/// give a `Memoizer`, a `&Memoizer` or an `Arc<Memoizer>`; in a method it may
+/// use `self` (`memoizer = self.cache`). The namespace, expiry, conditions
+/// and codec are then that memoizer's; `skip_cache_keys` still works and
+/// leaves those parameters out of the arguments the memoizer sees.
+///
+/// # The key
+///
+/// Each parameter is a keyword argument named as in the signature, in
+/// declaration order: `fn orders(user_id: u64, status: &str)` called as
+/// `orders(123, "active")` has the key of the Python call
+/// `orders(user_id=123, status="active")`, so `skip_cache_keys` and
+/// `cache_only_for` find parameters by name. With `positional = 1` it is the
+/// key of `orders(123, status="active")` instead (conditions still see
+/// `user_id` by name). The receiver is not part of the key unless
+/// `key_self` is given (the reference hashes `str(self)`, which holds a
+/// memory address, so no Python method cache can be shared anyway).
+/// Parameters must be `Serialize`, except skipped ones that no condition
+/// names: those never reach the key.
+///
+/// # The result
+///
+/// The return type must be `Serialize + DeserializeOwned`. A `Result<T, E>`
+/// (or a one-argument alias such as `io::Result<T>`: any last path segment
+/// `Result`) caches only `Ok` values, and an `Err` is computed again next
+/// time; `result` forces this for other aliases, `plain` turns it off. An
+/// `Option<T>` caches `None` like any value. `return` and `?` in the body
+/// work as usual. Cache failures never reach the caller: they are logged
+/// with `tracing` and the body's own result is returned.
+///
+/// # Companions
+///
+/// Next to `fn name(params) -> R`, the attribute adds (same visibility; for
+/// a method, with a `&self` receiver):
+///
+/// - `name_invalidate(params) -> Result<bool, memocache::Error>`, `async`
+///   when `name` is: deletes the entry of that exact call and answers
+///   whether there was one. It reports store failures, since the caller
+///   asked the cache something directly. A background write of that entry
+///   still under way (the async path's write-behind) finishes first, so it
+///   cannot bring the entry back.
+/// - `name_cache_key(params) -> Result<String, memocache::Error>`: the key
+///   of that call. It fails only when an argument cannot be encoded (such a
+///   call is never cached).
+///
+/// # Shapes
+///
+/// Sync and `async` functions; free functions, methods taking `&self`,
+/// `&mut self` or `self`, associated functions and generic functions, in
+/// inherent `impl` blocks (a trait `impl` cannot hold the companions).
+/// Parameters must be plain names, by value or by reference (`&str`,
+/// `&[T]`, `&T`, `impl Trait`). `const fn`s and `impl Trait` return types are
+/// rejected.
+///
+/// ```
+/// use memocache::{Memoizer, MemoryStore, cache_wrapper};
+/// use std::time::Duration;
+///
+/// struct Orders {
+///     cache: Memoizer<MemoryStore>,
+/// }
+///
+/// impl Orders {
+///     /// The orders of a user in a given status.
+///     #[cache_wrapper(memoizer = self.cache, positional = 1)]
+///     async fn list(&self, user_id: u64, status: &str) -> Result<Vec<String>, String> {
+///         if status.is_empty() {
+///             return Err("no status".into()); // not cached
+///         }
+///         Ok(vec![format!("{user_id}-{status}-1")])
+///     }
+/// }
+///
+/// #[cache_wrapper(
+///     store = MemoryStore::new(),
+///     namespace = "reports",
+///     expire = Duration::from_secs(600),
+///     cache_only_for = [("status", ["completed", "shipped"])],
+///     skip_cache_keys = ["request_id"],
+/// )]
+/// async fn report(status: &str, request_id: &str) -> Option<String> {
+///     (status != "unknown").then(|| format!("{status} report"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let orders = Orders {
+///     cache: Memoizer::builder(MemoryStore::new()).namespace("orders").build(),
+/// };
+/// assert_eq!(orders.list(1, "shipped").await.unwrap(), ["1-shipped-1"]);
+/// assert!(orders.list(1, "").await.is_err());
+/// let key = orders.list_cache_key(1, "shipped").unwrap();
+/// assert!(key.starts_with("orders:"));
+///
+/// assert_eq!(report("completed", "req-1").await.as_deref(), Some("completed report"));
+/// assert_eq!(
+///     report_cache_key("completed", "req-1").unwrap(),
+///     report_cache_key("completed", "req-2").unwrap(), // request_id is not in the key
+/// );
+/// # }
+/// ```
+///
+/// [`Memoizer`]: https://docs.rs/memocache/latest/memocache/struct.Memoizer.html
+/// [`Store`]: https://docs.rs/memocache/latest/memocache/trait.Store.html
+/// [`BlockingStore`]: https://docs.rs/memocache/latest/memocache/trait.BlockingStore.html
+/// [`MemoryStore`]: https://docs.rs/memocache/latest/memocache/struct.MemoryStore.html
+#[proc_macro_attribute]
+pub fn cache_wrapper(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    let func = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let error = syn::Error::new_spanned(
+                &item,
+                "#[cache_wrapper] goes on a `fn` with a body: a free function, or a method or \
+                 associated function of an inherent `impl`",
+            );
+            return with_item(error, item);
+        }
+    };
+    let expansion = match options::Options::parse(attr.into()) {
+        Ok(options) => expand::expand(options, func),
+        Err(mut error) => {
+            // Report the signature's problems too, in the same build.
+            if let Err(more) = signature::Analysis::of(&func) {
+                error.combine(more);
+            }
+            Err(error)
+        }
+    };
+    match expansion {
+        Ok(tokens) => tokens.into(),
+        Err(error) => with_item(error, item),
+    }
+}
+
+/// The errors, and the item unchanged so that its callers still compile.
+fn with_item(error: syn::Error, item: proc_macro2::TokenStream) -> TokenStream {
+    let mut tokens = error.to_compile_error();
+    tokens.extend(item);
+    tokens.into()
+}
+
+/// Collects every error of a pass, so that one build reports them all.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}

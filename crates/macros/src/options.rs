@@ -1,0 +1,430 @@
+//! The attribute's arguments: `#[cache_wrapper(store = ..., namespace = "...", ...)]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token, UnOp};
+
+use crate::Errors;
+
+/// Every option, in the order the error message for an unknown one lists them.
+const OPTIONS: &[&str] = &[
+    "store",
+    "memoizer",
+    "namespace",
+    "expire",
+    "cache_only_for",
+    "skip_cache_keys",
+    "positional",
+    "key_self",
+    "result",
+    "plain",
+];
+
+/// Options that are flags: written alone, without `= value`.
+const FLAGS: &[&str] = &["key_self", "result", "plain"];
+
+/// Where the cache lives.
+pub(crate) enum Source {
+    /// `store = EXPR`: the macro builds one memoizer over this store.
+    Store(Expr),
+    /// `memoizer = EXPR`: evaluated at each call.
+    Memoizer(Expr),
+}
+
+/// `expire = ...`.
+pub(crate) enum Expire {
+    /// An integer literal: whole seconds.
+    Secs(LitInt),
+    /// Any other expression: seconds or a `Duration`, told apart by type.
+    Expr(Expr),
+}
+
+/// One `("kwarg", [values...])` of `cache_only_for`.
+pub(crate) struct ConditionSpec {
+    pub(crate) kwarg: LitStr,
+    pub(crate) values: Vec<Expr>,
+}
+
+/// The validated options.
+pub(crate) struct Options {
+    pub(crate) source: Source,
+    pub(crate) namespace: Option<Expr>,
+    pub(crate) expire: Option<Expire>,
+    pub(crate) cache_only_for: Option<Vec<ConditionSpec>>,
+    pub(crate) skip_cache_keys: Vec<LitStr>,
+    pub(crate) positional: Option<(usize, LitInt)>,
+    pub(crate) key_self: Option<Ident>,
+    pub(crate) result: Option<Ident>,
+    pub(crate) plain: Option<Ident>,
+    /// The attribute's tokens, for the generics the options mention.
+    pub(crate) tokens: TokenStream,
+}
+
+/// `name` or `name = value`, before validation.
+struct RawOption {
+    name: Ident,
+    value: Option<Expr>,
+}
+
+impl Parse for RawOption {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let name = input.call(Ident::parse_any)?;
+        let value = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(RawOption { name, value })
+    }
+}
+
+impl Options {
+    /// Parses and checks the attribute's arguments; every mistake found is
+    /// reported, each at its own token.
+    pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Options> {
+        let raw = Punctuated::<RawOption, Token![,]>::parse_terminated.parse2(tokens.clone())?;
+        let mut errors = Errors::default();
+        let mut store = None;
+        let mut memoizer = None;
+        let mut namespace = None;
+        let mut expire = None;
+        let mut cache_only_for = None;
+        let mut skip_cache_keys = None;
+        let mut positional = None;
+        let mut key_self = None;
+        let mut result = None;
+        let mut plain = None;
+        let mut seen: Vec<String> = Vec::new();
+
+        for RawOption { name, value } in raw {
+            let key = name.to_string();
+            if !OPTIONS.contains(&key.as_str()) {
+                errors.push(unknown_option(&name));
+                continue;
+            }
+            if seen.contains(&key) {
+                errors.push(syn::Error::new(
+                    name.span(),
+                    format!("`{key}` is given twice; keep one"),
+                ));
+                continue;
+            }
+            seen.push(key.clone());
+            let is_flag = FLAGS.contains(&key.as_str());
+            let value = match (value, is_flag) {
+                (Some(value), true) => {
+                    errors.push(syn::Error::new_spanned(
+                        value,
+                        format!("`{key}` is a flag and takes no value: write `{key}` alone"),
+                    ));
+                    continue;
+                }
+                (None, true) => None,
+                (Some(value), false) => Some(value),
+                (None, false) => {
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        format!("`{key}` needs a value: `{key} = ...`"),
+                    ));
+                    continue;
+                }
+            };
+            let checked = match (key.as_str(), value) {
+                ("store", Some(v)) => {
+                    store = Some((name, v));
+                    Ok(())
+                }
+                ("memoizer", Some(v)) => {
+                    memoizer = Some((name, v));
+                    Ok(())
+                }
+                ("namespace", Some(v)) => namespace_value(v).map(|v| namespace = Some((name, v))),
+                ("expire", Some(v)) => expire_value(v).map(|v| expire = Some((name, v))),
+                ("cache_only_for", Some(v)) => {
+                    conditions_value(v).map(|v| cache_only_for = Some((name, v)))
+                }
+                ("skip_cache_keys", Some(v)) => names_value(v).map(|v| skip_cache_keys = Some(v)),
+                ("positional", Some(v)) => positional_value(v).map(|v| positional = Some(v)),
+                ("key_self", None) => {
+                    key_self = Some(name);
+                    Ok(())
+                }
+                ("result", None) => {
+                    result = Some(name);
+                    Ok(())
+                }
+                ("plain", None) => {
+                    plain = Some(name);
+                    Ok(())
+                }
+                _ => unreachable!("options and flags are matched above"),
+            };
+            if let Err(e) = checked {
+                errors.push(e);
+            }
+        }
+
+        if let (Some(_), Some(plain)) = (&result, &plain) {
+            errors.push(syn::Error::new(
+                plain.span(),
+                "`result` and `plain` contradict each other: `result` caches only `Ok` values, \
+                 `plain` caches every value; keep one",
+            ));
+        }
+
+        // An option that was given but rejected is not also "missing".
+        let given = |name: &str| seen.iter().any(|s| s == name);
+        let source = match (store, memoizer) {
+            (Some((_, store)), None) => Some(Source::Store(store)),
+            (None, Some((_, memoizer))) => {
+                let store_only = [
+                    namespace.as_ref().map(|(n, _)| n),
+                    expire.as_ref().map(|(n, _)| n),
+                    cache_only_for.as_ref().map(|(n, _)| n),
+                ];
+                for name in store_only.into_iter().flatten() {
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        format!(
+                            "`{name}` configures the memoizer that `store = ...` builds; with \
+                             `memoizer = ...`, set it on that `Memoizer`'s builder instead"
+                        ),
+                    ));
+                }
+                Some(Source::Memoizer(memoizer))
+            }
+            (Some(_), Some((name, _))) => {
+                errors.push(syn::Error::new(
+                    name.span(),
+                    "give either `store = ...` (the macro builds the memoizer) or \
+                     `memoizer = ...` (yours), not both",
+                ));
+                None
+            }
+            (None, None) if given("store") || given("memoizer") => None,
+            (None, None) => {
+                errors.push(syn::Error::new(
+                    Span::call_site(),
+                    "missing `store = ...` or `memoizer = ...`: say where results are cached, \
+                     e.g. #[cache_wrapper(store = MemoryStore::new(), namespace = \"users\", \
+                     expire = 60)]",
+                ));
+                None
+            }
+        };
+        if let (Some(Source::Store(_)), false) = (&source, given("namespace")) {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "missing `namespace = \"...\"`: the reference requires one, and it keeps this \
+                 function's keys apart from every other function's on the same store",
+            ));
+        }
+        errors.finish()?;
+
+        Ok(Options {
+            source: source.expect("checked above"),
+            namespace: namespace.map(|(_, v)| v),
+            expire: expire.map(|(_, v)| v),
+            cache_only_for: cache_only_for.map(|(_, v)| v),
+            skip_cache_keys: skip_cache_keys.unwrap_or_default(),
+            positional,
+            key_self,
+            result,
+            plain,
+            tokens,
+        })
+    }
+}
+
+fn unknown_option(name: &Ident) -> syn::Error {
+    let given = name.to_string();
+    let hint = OPTIONS
+        .iter()
+        .filter(|known| edit_distance(&given, known) <= 2)
+        .min_by_key(|known| edit_distance(&given, known))
+        .map(|known| format!("did you mean `{known}`? "))
+        .unwrap_or_default();
+    syn::Error::new(
+        name.span(),
+        format!(
+            "unknown option `{given}`; {hint}#[cache_wrapper] takes: {}",
+            OPTIONS.join(", ")
+        ),
+    )
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+fn literal(expr: &Expr) -> Option<&Lit> {
+    match expr {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        Expr::Group(group) => literal(&group.expr),
+        _ => None,
+    }
+}
+
+/// A string literal, or any non-literal expression (a `const`, a call).
+fn namespace_value(value: Expr) -> syn::Result<Expr> {
+    match literal(&value) {
+        Some(Lit::Str(_)) | None => Ok(value),
+        Some(_) => Err(syn::Error::new_spanned(
+            value,
+            "`namespace` must be a string, e.g. namespace = \"users\"",
+        )),
+    }
+}
+
+fn expire_value(value: Expr) -> syn::Result<Expire> {
+    let negative_literal = match &value {
+        Expr::Unary(unary) => matches!(unary.op, UnOp::Neg(_)) && literal(&unary.expr).is_some(),
+        _ => false,
+    };
+    if negative_literal {
+        return Err(syn::Error::new_spanned(
+            value,
+            "`expire` cannot be negative: give whole seconds (0 means no expiry)",
+        ));
+    }
+    match literal(&value) {
+        Some(Lit::Int(secs)) => {
+            secs.base10_parse::<u64>()?;
+            Ok(Expire::Secs(secs.clone()))
+        }
+        Some(_) => Err(syn::Error::new_spanned(
+            value,
+            "`expire` takes whole seconds or a `Duration`, e.g. expire = 60 or \
+             expire = Duration::from_millis(1500)",
+        )),
+        None => Ok(Expire::Expr(value)),
+    }
+}
+
+const CONDITIONS_SHAPE: &str = "`cache_only_for` takes a list of (parameter, [values]) pairs, \
+     e.g. cache_only_for = [(\"status\", [\"active\", \"pending\"])]";
+
+fn conditions_value(value: Expr) -> syn::Result<Vec<ConditionSpec>> {
+    let Expr::Array(list) = value else {
+        return Err(syn::Error::new_spanned(value, CONDITIONS_SHAPE));
+    };
+    if list.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            list,
+            "an empty `cache_only_for` caches no call at all; remove the option to cache \
+             every call",
+        ));
+    }
+    let mut errors = Errors::default();
+    let mut conditions = Vec::new();
+    for elem in list.elems {
+        match condition_value(elem) {
+            Ok(condition) => conditions.push(condition),
+            Err(e) => errors.push(e),
+        }
+    }
+    errors.finish().map(|()| conditions)
+}
+
+fn condition_value(elem: Expr) -> syn::Result<ConditionSpec> {
+    let Expr::Tuple(pair) = &elem else {
+        return Err(syn::Error::new_spanned(elem, CONDITIONS_SHAPE));
+    };
+    let mut parts = pair.elems.iter();
+    let (Some(kwarg), Some(values), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(syn::Error::new_spanned(elem, CONDITIONS_SHAPE));
+    };
+    let Some(Lit::Str(kwarg)) = literal(kwarg) else {
+        return Err(syn::Error::new_spanned(
+            kwarg,
+            "name the parameter with a string literal, e.g. (\"status\", [\"active\"])",
+        ));
+    };
+    let Expr::Array(values) = values else {
+        return Err(syn::Error::new_spanned(
+            values,
+            "list the values that allow caching in brackets, e.g. (\"status\", [\"active\"])",
+        ));
+    };
+    if values.elems.is_empty() {
+        return Err(syn::Error::new_spanned(
+            values,
+            "no values: this condition would never match; list the values that allow caching",
+        ));
+    }
+    Ok(ConditionSpec {
+        kwarg: kwarg.clone(),
+        values: values.elems.iter().cloned().collect(),
+    })
+}
+
+fn names_value(value: Expr) -> syn::Result<Vec<LitStr>> {
+    let Expr::Array(list) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            "`skip_cache_keys` takes a list of parameter names, e.g. \
+             skip_cache_keys = [\"request_id\"]",
+        ));
+    };
+    let mut errors = Errors::default();
+    let mut names: Vec<LitStr> = Vec::new();
+    for elem in list.elems {
+        match literal(&elem) {
+            Some(Lit::Str(name)) if names.iter().any(|n| n.value() == name.value()) => {
+                errors.push(syn::Error::new(
+                    name.span(),
+                    format!("`{}` is listed twice", name.value()),
+                ));
+            }
+            Some(Lit::Str(name)) => names.push(name.clone()),
+            _ => errors.push(syn::Error::new_spanned(
+                elem.to_token_stream(),
+                "name the parameter with a string literal, e.g. \"request_id\"",
+            )),
+        }
+    }
+    errors.finish().map(|()| names)
+}
+
+fn positional_value(value: Expr) -> syn::Result<(usize, LitInt)> {
+    match literal(&value) {
+        Some(Lit::Int(n)) => Ok((n.base10_parse()?, n.clone())),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`positional` takes how many leading parameters a Python caller passes \
+             positionally, as an integer literal, e.g. positional = 1",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("expir", "expire"), 1);
+        assert_eq!(edit_distance("namespce", "namespace"), 1);
+        assert_eq!(edit_distance("store", "store"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert!(edit_distance("ttl", "expire") > 2);
+    }
+}

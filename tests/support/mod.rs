@@ -1,0 +1,7 @@
+//! Shared pieces of the facade's integration tests; each test crate uses
+//! part of them.
+#![allow(dead_code)]
+
+pub mod logs;
+pub mod python;
+pub mod vectors;
