@@ -7,6 +7,10 @@ pub use memocache_core::*;
 #[cfg(feature = "memory")]
 pub use memocache_memory::{Capacity, MemoryStore};
 
+/// The Redis stores on redis-rs (feature `redis`, on by default).
+#[cfg(feature = "redis")]
+pub use memocache_redis::{RedisBlockingStore, RedisStore};
+
 #[cfg(feature = "macros")]
 pub use memocache_macros::cache_wrapper;
 

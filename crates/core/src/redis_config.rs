@@ -7,8 +7,13 @@
 //! connection URL the way the reference does, percent-encoding the username
 //! and password, and keeps the password out of `Debug` output and out of
 //! every error message.
+//!
+//! Two deliberate differences from the reference's URL: `/` in a username or
+//! password is encoded too (Python's `quote` keeps it, which ends the URL's
+//! authority early), and a password without a username is written
+//! `:password@` (the reference's `password@` is read as a user name).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -195,9 +200,10 @@ impl RedisConfig {
         self
     }
 
-    /// PINGs a connection that was idle this long before using it again, so
-    /// proxies that drop idle connections are noticed early (default 15 s;
-    /// zero turns health checks off).
+    /// Health checks every this long, so connections dropped by proxies
+    /// when idle are noticed early (default 15 s; zero turns them off): the
+    /// blocking pool PINGs a connection idle this long before reusing it,
+    /// the async store PINGs its shared connection at this interval.
     pub fn health_check_interval(mut self, interval: Duration) -> Self {
         self.health_check_interval = interval;
         self
@@ -305,11 +311,10 @@ impl RedisConfig {
 
     /// The connection URL with the password replaced, for logs and errors.
     pub fn redacted_url(&self) -> String {
-        match &self.url {
-            Some(url) => redact(url),
-            None => self
-                .url_from_parts()
-                .map_or_else(|_| "<invalid redis settings>".to_owned(), |url| redact(&url)),
+        match (self.connection_url(), &self.url) {
+            (Ok(url), _) => redact(&url),
+            (Err(_), Some(url)) => redact(url),
+            (Err(_), None) => "<invalid redis settings>".to_owned(),
         }
     }
 
@@ -322,7 +327,9 @@ impl RedisConfig {
         }
         let port = self.port.unwrap_or(6379);
         if port == 0 {
-            return config_error("port 0 is not a Redis port: set port(...) (Redis' default is 6379)");
+            return config_error(
+                "port 0 is not a Redis port: set port(...) (Redis' default is 6379)",
+            );
         }
         let db = self.db.unwrap_or(0);
         check_db(db)?;
@@ -439,7 +446,7 @@ fn quote(s: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = write!(out, "%{byte:02X}");
         }
     }
     out
@@ -563,7 +570,10 @@ mod tests {
 
     #[test]
     fn redact_hides_every_password_form() {
-        assert_eq!(redact("redis://u:p%40w@h:1/0"), "redis://u:<redacted>@h:1/0");
+        assert_eq!(
+            redact("redis://u:p%40w@h:1/0"),
+            "redis://u:<redacted>@h:1/0"
+        );
         assert_eq!(redact("rediss://:pw@h:1/0"), "rediss://:<redacted>@h:1/0");
         assert_eq!(redact("redis://pw@h:1/0"), "redis://<redacted>@h:1/0");
         assert_eq!(redact("redis://a:b/c@h:1/0"), "redis://a:<redacted>@h:1/0");
@@ -574,9 +584,14 @@ mod tests {
     fn url_port_and_host_are_checked() {
         assert!(message(RedisConfig::new().url("redis://h:0/0").connection_url()).contains("port"));
         assert!(message(RedisConfig::new().url("redis://h:x/0").connection_url()).contains("port"));
-        assert!(message(RedisConfig::new().url("redis://:6379/0").connection_url()).contains("host"));
+        assert!(
+            message(RedisConfig::new().url("redis://:6379/0").connection_url()).contains("host")
+        );
         assert_eq!(
-            RedisConfig::new().url("redis://[::1]:7000/3").connection_url().unwrap(),
+            RedisConfig::new()
+                .url("redis://[::1]:7000/3")
+                .connection_url()
+                .unwrap(),
             "redis://[::1]:7000/3"
         );
     }

@@ -1,0 +1,143 @@
+//! The blocking store: a pool of plain connections, one per caller at a
+//! time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memocache_core::{BlockingStore, Bytes, KeyTtl, RedisConfig, Result};
+use redis::{Client, Cmd, FromRedisValue};
+
+use crate::command;
+use crate::connect::{self, BACKEND, backend_error};
+use crate::pool::{Connector, Pool};
+
+/// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
+/// most [`RedisConfig::max_connections`] of them; needs no async runtime.
+/// Cheap to clone (clones share the pool).
+///
+/// A connection idle for longer than the health-check interval is PINGed
+/// before reuse; one that failed is closed, never reused. When Redis is
+/// down, an operation fails as soon as its connection attempt does.
+///
+/// ```no_run
+/// # fn demo() -> memocache_core::Result<()> {
+/// use memocache_core::{Args, Memoizer, RedisConfig};
+/// use memocache_redis::RedisBlockingStore;
+///
+/// let store = RedisBlockingStore::connect(&RedisConfig::new().max_connections(20))?;
+/// let memo = Memoizer::builder(store).namespace("math").build();
+/// let square = memo.call_blocking(&Args::new().arg(&12), || 12 * 12);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisBlockingStore {
+    pool: Arc<Pool>,
+    retry_on_timeout: bool,
+}
+
+impl RedisBlockingStore {
+    /// Connects with `config`'s URL, credentials, TLS settings, pool size,
+    /// timeouts and health checks, checking that one connection succeeds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](memocache_core::Error::Config) for bad settings; a
+    /// backend error naming the server when it cannot be reached or
+    /// refuses the credentials or the TLS handshake.
+    pub fn connect(config: &RedisConfig) -> Result<Self> {
+        Self::with_client(connect::client(config)?, config)
+    }
+
+    /// Connects with a client of your own, and [`RedisConfig`]'s default
+    /// pool size, timeouts, retries and health checks.
+    ///
+    /// # Errors
+    ///
+    /// A backend error naming the server when it cannot be reached.
+    pub fn from_client(client: Client) -> Result<Self> {
+        Self::with_client(client, &RedisConfig::default())
+    }
+
+    fn with_client(client: Client, config: &RedisConfig) -> Result<Self> {
+        let connector = Connector {
+            client,
+            connect_timeout: config.get_connect_timeout(),
+            socket_timeout: config.get_socket_timeout(),
+            health_check_interval: config.get_health_check_interval(),
+        };
+        let pool = Pool::new(
+            connector,
+            config.get_max_connections(),
+            config.get_connect_timeout(),
+        );
+        // One connection up front: a wrong address, password or CA is
+        // reported now, and the connection stays in the pool.
+        drop(pool.get()?);
+        Ok(RedisBlockingStore {
+            pool: Arc::new(pool),
+            retry_on_timeout: config.get_retry_on_timeout(),
+        })
+    }
+
+    /// Sends `cmd`, once more on another connection if it timed out and
+    /// retries are on.
+    fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let result = self.pool.get()?.query(cmd);
+        match result {
+            Err(e) if command::is_retryable(&e, self.retry_on_timeout) => {
+                self.pool.get()?.query(cmd)
+            }
+            result => result,
+        }
+        .map_err(backend_error)
+    }
+}
+
+impl std::fmt::Debug for RedisBlockingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (max, open, idle) = self.pool.sizes();
+        f.debug_struct("RedisBlockingStore")
+            .field("max_connections", &max)
+            .field("open_connections", &open)
+            .field("idle_connections", &idle)
+            .field("retry_on_timeout", &self.retry_on_timeout)
+            .finish()
+    }
+}
+
+impl BlockingStore for RedisBlockingStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.query(&command::get(key))
+    }
+
+    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        self.query(&command::set(key, &value, expire))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self.query::<u64>(&command::delete(key))? > 0)
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        Ok(command::key_ttl(self.query(&command::pttl(key))?))
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let pattern = command::prefix_pattern(prefix);
+        let (mut cursor, mut removed) = (0, 0);
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.query(&command::scan(cursor, &pattern))?;
+            if !keys.is_empty() {
+                removed += self.query::<u64>(&command::unlink(&keys))?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}

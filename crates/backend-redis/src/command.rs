@@ -1,0 +1,126 @@
+//! The Redis commands behind a store, shared by the async and the blocking
+//! client: each client only sends them.
+
+use std::time::Duration;
+
+use memocache_core::KeyTtl;
+use redis::{Cmd, RedisError, cmd};
+
+/// How many keys one `SCAN` step is asked to look at.
+const SCAN_COUNT: usize = 500;
+
+/// `GET key`.
+pub(crate) fn get(key: &str) -> Cmd {
+    let mut get = cmd("GET");
+    get.arg(key);
+    get
+}
+
+/// One `SET key value [PX ms]`: the value and its expiry are replaced in a
+/// single step (never DEL then SET).
+pub(crate) fn set(key: &str, value: &[u8], expire: Option<Duration>) -> Cmd {
+    let mut set = cmd("SET");
+    set.arg(key).arg(value);
+    if let Some(expire) = expire {
+        // Rounded up, so a sub-millisecond expiry still expires rather than
+        // being rejected by Redis as zero.
+        let millis = expire.as_nanos().div_ceil(1_000_000).max(1);
+        set.arg("PX").arg(u64::try_from(millis).unwrap_or(u64::MAX));
+    }
+    set
+}
+
+/// `DEL key`; answers how many keys were removed.
+pub(crate) fn delete(key: &str) -> Cmd {
+    let mut del = cmd("DEL");
+    del.arg(key);
+    del
+}
+
+/// `PTTL key`; read the answer with [`key_ttl`].
+pub(crate) fn pttl(key: &str) -> Cmd {
+    let mut pttl = cmd("PTTL");
+    pttl.arg(key);
+    pttl
+}
+
+/// Whether a failed command may be sent once more: only after a timeout,
+/// and only when retries are on.
+pub(crate) fn is_retryable(error: &RedisError, retry_on_timeout: bool) -> bool {
+    retry_on_timeout && error.is_timeout()
+}
+
+/// What a `PTTL` answer means: -2 no key, -1 no expiry, else milliseconds.
+pub(crate) fn key_ttl(pttl: i64) -> KeyTtl {
+    match pttl {
+        -1 => KeyTtl::Persistent,
+        millis if millis >= 0 => KeyTtl::Expires(Duration::from_millis(millis.unsigned_abs())),
+        _ => KeyTtl::Missing,
+    }
+}
+
+/// One `SCAN cursor MATCH pattern COUNT 500` step; answers
+/// `(next cursor, keys)`, the cursor 0 when the scan is done.
+pub(crate) fn scan(cursor: u64, pattern: &str) -> Cmd {
+    let mut scan = cmd("SCAN");
+    scan.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT);
+    scan
+}
+
+/// `UNLINK keys...`: removes them, reclaiming memory in the background;
+/// answers how many existed.
+pub(crate) fn unlink(keys: &[Vec<u8>]) -> Cmd {
+    let mut unlink = cmd("UNLINK");
+    unlink.arg(keys);
+    unlink
+}
+
+/// The `SCAN MATCH` pattern for every key starting with `prefix`: the
+/// prefix with the glob characters `* ? [ ] \` escaped, then `*`.
+pub(crate) fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 8);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(prefix_pattern("ns:a?c*[x]\\:"), "ns:a\\?c\\*\\[x\\]\\\\:*");
+        assert_eq!(prefix_pattern(""), "*");
+    }
+
+    #[test]
+    fn pttl_answers_map_to_key_ttl() {
+        assert_eq!(key_ttl(-2), KeyTtl::Missing);
+        assert_eq!(key_ttl(-1), KeyTtl::Persistent);
+        assert_eq!(key_ttl(0), KeyTtl::Expires(Duration::ZERO));
+        assert_eq!(key_ttl(1500), KeyTtl::Expires(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn set_is_one_command_with_a_rounded_up_expiry() {
+        let packed = |c: Cmd| String::from_utf8(c.get_packed_command()).unwrap();
+        assert_eq!(
+            packed(set("k", b"v", Some(Duration::from_micros(1500)))),
+            "*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nPX\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(
+            packed(set("k", b"v", None)),
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Turning a [`RedisConfig`] into a redis-rs client, and the errors of
+//! doing so; both stores connect through here.
+
+use std::fmt;
+use std::time::Duration;
+
+use memocache_core::{Error, RedisConfig, Result};
+use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
+use redis::{Client, ConnectionAddr, IntoConnectionInfo, TlsCertificates};
+
+/// The backend's name in errors and logs.
+pub(crate) const BACKEND: &str = "redis";
+
+/// Wraps a redis-rs error (which never carries the password).
+pub(crate) fn backend_error(error: impl Into<memocache_core::BoxError>) -> Error {
+    Error::backend(BACKEND, error)
+}
+
+/// A redis-rs client for `config`, with its TCP keepalive and TLS settings;
+/// opens no connection.
+pub(crate) fn client(config: &RedisConfig) -> Result<Client> {
+    let url = config.connection_url()?;
+    let mut info = url.as_str().into_connection_info().map_err(|e| {
+        Error::Config(format!(
+            "the redis url is not valid ({e}): write it as redis://[user:password@]host:port/db, \
+             or rediss:// for TLS"
+        ))
+    })?;
+    if config.get_keepalive() {
+        // The reference's probes: after 15 s idle, every 5 s, 3 tries.
+        let keepalive = TcpKeepalive::new()
+            .with_time(Duration::from_secs(15))
+            .with_interval(Duration::from_secs(5))
+            .with_retries(3);
+        info = info.set_tcp_settings(TcpSettings::default().set_keepalive(keepalive));
+    }
+    if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+        install_crypto_provider();
+    }
+    let client = match config.get_ca_cert()? {
+        Some(root_cert) => {
+            check_pem(&root_cert)?;
+            Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+        }
+        None => Client::open(info),
+    };
+    client.map_err(|e| {
+        Error::Config(format!(
+            "cannot use these redis settings ({e}); check the url and the CA certificate (PEM)"
+        ))
+    })
+}
+
+/// Checks that a CA's PEM holds certificates, and only well-formed ones.
+fn check_pem(pem: &[u8]) -> Result<()> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+
+    let mut certificates = 0;
+    for certificate in CertificateDer::pem_slice_iter(pem) {
+        certificate.map_err(|e| {
+            Error::Config(format!(
+                "the CA certificate is not valid PEM ({e}); give the CA's `-----BEGIN CERTIFICATE-----` file"
+            ))
+        })?;
+        certificates += 1;
+    }
+    if certificates == 0 {
+        return Err(Error::Config(
+            "the CA certificate holds no certificate; give the CA's `-----BEGIN CERTIFICATE-----` PEM file"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes ring rustls' process-wide crypto provider unless one is set, so
+/// TLS works even when other crates enable a second provider (rustls
+/// refuses to guess then).
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// A failed first connection, naming the server (never the password).
+#[derive(Debug)]
+struct ConnectError {
+    server: String,
+    source: memocache_core::BoxError,
+}
+
+/// The error of a failed first connection to `client`'s server.
+pub(crate) fn connect_error(client: &Client, source: impl Into<memocache_core::BoxError>) -> Error {
+    let addr = client.get_connection_info().addr();
+    let server = match addr {
+        ConnectionAddr::TcpTls { .. } => format!("{addr} over TLS"),
+        _ => addr.to_string(),
+    };
+    backend_error(ConnectError {
+        server,
+        source: source.into(),
+    })
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot connect to {}: {}", self.server, self.source)
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}

@@ -1,0 +1,211 @@
+//! The blocking store's connection pool: at most `max_connections`
+//! connections, idle ones reused (most recent first) after a health check,
+//! failed ones dropped, and a failed connect reported at once.
+//!
+//! (r2d2 would keep a caller waiting for its whole checkout timeout while
+//! Redis is down, retrying in the background; a cache must fail fast.)
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use memocache_core::Result;
+use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult};
+
+use crate::connect::{backend_error, connect_error};
+
+/// Opens connections, with the settings each one gets.
+pub(crate) struct Connector {
+    /// The server and credentials.
+    pub(crate) client: Client,
+    /// How long opening a connection may take.
+    pub(crate) connect_timeout: Duration,
+    /// How long a command may wait for its reply.
+    pub(crate) socket_timeout: Duration,
+    /// PING a connection idle this long before reusing it.
+    pub(crate) health_check_interval: Option<Duration>,
+}
+
+impl Connector {
+    fn connect(&self) -> Result<Pooled> {
+        let open = || -> RedisResult<Connection> {
+            let connection = self
+                .client
+                .get_connection_with_timeout(self.connect_timeout)?;
+            connection.set_read_timeout(Some(self.socket_timeout))?;
+            connection.set_write_timeout(Some(self.socket_timeout))?;
+            Ok(connection)
+        };
+        let connection = open().map_err(|e| connect_error(&self.client, e))?;
+        Ok(Pooled {
+            connection,
+            last_used: Instant::now(),
+            broken: false,
+        })
+    }
+
+    /// Whether an idle connection may be reused: open, and answering PING
+    /// if it sat idle past the health-check interval.
+    fn is_healthy(&self, pooled: &mut Pooled) -> bool {
+        if !pooled.connection.is_open() {
+            return false;
+        }
+        match self.health_check_interval {
+            Some(interval) if pooled.last_used.elapsed() >= interval => {
+                pooled.query::<()>(&redis::cmd("PING")).is_ok()
+            }
+            _ => true,
+        }
+    }
+}
+
+/// A connection with what the pool needs to know about it.
+struct Pooled {
+    connection: Connection,
+    last_used: Instant,
+    broken: bool,
+}
+
+impl Pooled {
+    /// Sends `cmd`; a connection that failed below the protocol (I/O error,
+    /// timeout) may still receive a late reply, so it is marked broken and
+    /// never reused.
+    fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        let result = cmd.query(&mut self.connection);
+        self.last_used = Instant::now();
+        if let Err(e) = &result {
+            self.broken |= e.is_io_error() || e.is_timeout() || e.is_connection_dropped();
+        }
+        result
+    }
+}
+
+/// A bounded pool of connections.
+pub(crate) struct Pool {
+    connector: Connector,
+    max_connections: usize,
+    /// How long a caller waits for a connection when all are in use.
+    wait: Duration,
+    state: Mutex<State>,
+    released: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Pooled>,
+    /// Connections in use, idle, or being opened.
+    open: usize,
+}
+
+impl Pool {
+    /// An empty pool; connections are opened on demand.
+    pub(crate) fn new(connector: Connector, max_connections: usize, wait: Duration) -> Self {
+        Pool {
+            connector,
+            max_connections,
+            wait,
+            state: Mutex::default(),
+            released: Condvar::new(),
+        }
+    }
+
+    /// A connection: an idle one, a new one when fewer than the maximum are
+    /// open, else the first one released within the wait.
+    ///
+    /// # Errors
+    ///
+    /// The connect error, at once, when a new connection fails; a backend
+    /// error when every connection stayed in use for the whole wait.
+    pub(crate) fn get(&self) -> Result<Lease<'_>> {
+        let deadline = Instant::now() + self.wait;
+        let mut state = self.lock();
+        loop {
+            if let Some(mut pooled) = state.idle.pop() {
+                drop(state);
+                if self.connector.is_healthy(&mut pooled) {
+                    return Ok(self.lease(pooled));
+                }
+                drop(pooled);
+                state = self.lock();
+                state.open -= 1;
+                continue;
+            }
+            if state.open < self.max_connections {
+                state.open += 1;
+                drop(state);
+                return match self.connector.connect() {
+                    Ok(pooled) => Ok(self.lease(pooled)),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.released.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(backend_error(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "all {} pooled connections stayed in use for {:?}; raise max_connections",
+                        self.max_connections, self.wait
+                    ),
+                )));
+            }
+            state = self
+                .released
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// The pool's size, and how many connections are open and idle.
+    pub(crate) fn sizes(&self) -> (usize, usize, usize) {
+        let state = self.lock();
+        (self.max_connections, state.open, state.idle.len())
+    }
+
+    fn lease(&self, pooled: Pooled) -> Lease<'_> {
+        Lease {
+            pool: self,
+            pooled: Some(pooled),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A connection lent by the [`Pool`]; it goes back (or, if broken, away)
+/// when dropped.
+pub(crate) struct Lease<'a> {
+    pool: &'a Pool,
+    pooled: Option<Pooled>,
+}
+
+impl Lease<'_> {
+    /// Sends `cmd` on the lent connection.
+    pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        self.pooled
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+            .query(cmd)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(pooled) = self.pooled.take() else {
+            return;
+        };
+        let mut state = self.pool.lock();
+        if pooled.broken || !pooled.connection.is_open() {
+            state.open -= 1;
+        } else {
+            state.idle.push(pooled);
+        }
+        drop(state);
+        self.pool.released.notify_one();
+    }
+}

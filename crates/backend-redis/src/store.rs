@@ -1,0 +1,199 @@
+//! The async store: one multiplexed connection that reconnects by itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memocache_core::{Bytes, KeyTtl, RedisConfig, Result, Store, async_trait};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, FromRedisValue};
+use tokio::task::JoinHandle;
+
+use crate::command;
+use crate::connect::{self, BACKEND, backend_error, connect_error};
+
+/// An async [`Store`] on Redis over redis-rs' `ConnectionManager`: one
+/// multiplexed connection shared by every task, re-established by itself
+/// after a failure. Cheap to clone (clones share the connection).
+///
+/// ```no_run
+/// # async fn demo() -> memocache_core::Result<()> {
+/// use memocache_core::{Args, Memoizer, RedisConfig};
+/// use memocache_redis::RedisStore;
+///
+/// let store = RedisStore::connect(&RedisConfig::new().url("redis://127.0.0.1:6379/0")).await?;
+/// let memo = Memoizer::builder(store).namespace("users").build();
+/// let name: String = memo.call(&Args::new().arg(&7), || async { "Jo".to_owned() }).await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    retry_on_timeout: bool,
+    health_check: Option<Arc<HealthCheck>>,
+}
+
+impl RedisStore {
+    /// Connects with `config`'s URL, credentials, TLS settings, timeouts
+    /// and health checks; must run inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](memocache_core::Error::Config) for bad settings; a
+    /// backend error naming the server when it cannot be reached or
+    /// refuses the credentials or the TLS handshake.
+    pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        let client = connect::client(config)?;
+        let connection = ConnectionManager::new_with_config(client.clone(), manager_config(config))
+            .await
+            .map_err(|e| connect_error(&client, e))?;
+        Ok(Self::with_settings(connection, config))
+    }
+
+    /// Like [`connect`](Self::connect) but connects on first use, so a
+    /// service can start while Redis is down; until Redis answers, every
+    /// operation fails (and a [`Memoizer`](memocache_core::Memoizer) just
+    /// computes). Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
+    pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        let client = connect::client(config)?;
+        let connection = ConnectionManager::new_lazy_with_config(client, manager_config(config))
+            .map_err(backend_error)?;
+        Ok(Self::with_settings(connection, config))
+    }
+
+    /// Connects with a client of your own, and [`RedisConfig`]'s default
+    /// timeouts, retries and health checks; must run inside a tokio
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// A backend error naming the server when it cannot be reached.
+    pub async fn from_client(client: Client) -> Result<Self> {
+        let config = RedisConfig::default();
+        let connection =
+            ConnectionManager::new_with_config(client.clone(), manager_config(&config))
+                .await
+                .map_err(|e| connect_error(&client, e))?;
+        Ok(Self::with_settings(connection, &config))
+    }
+
+    /// A store over a connection manager of your own, used as it is (no
+    /// command retries, no health checks).
+    pub fn from_connection_manager(connection: ConnectionManager) -> Self {
+        RedisStore {
+            connection,
+            retry_on_timeout: false,
+            health_check: None,
+        }
+    }
+
+    fn with_settings(connection: ConnectionManager, config: &RedisConfig) -> Self {
+        RedisStore {
+            health_check: config
+                .get_health_check_interval()
+                .map(|interval| Arc::new(HealthCheck::start(connection.clone(), interval))),
+            connection,
+            retry_on_timeout: config.get_retry_on_timeout(),
+        }
+    }
+
+    /// Sends `cmd`, once more if it timed out and retries are on.
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let mut connection = self.connection.clone();
+        match cmd.query_async(&mut connection).await {
+            Err(e) if command::is_retryable(&e, self.retry_on_timeout) => {
+                cmd.query_async(&mut connection).await
+            }
+            result => result,
+        }
+        .map_err(backend_error)
+    }
+}
+
+/// The connection manager's settings from `config`.
+fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_response_timeout(Some(config.get_socket_timeout()))
+        .set_connection_timeout(Some(config.get_connect_timeout()))
+        // A cache had better fail fast than keep callers waiting on
+        // reconnection attempts: one more try, after at most 100 ms.
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(100))
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("retry_on_timeout", &self.retry_on_timeout)
+            .field("health_check", &self.health_check.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// PINGs the connection every interval while a store holds it, so idle
+/// connections dropped by proxies are noticed (and replaced) early.
+struct HealthCheck(JoinHandle<()>);
+
+impl HealthCheck {
+    fn start(mut connection: ConnectionManager, interval: Duration) -> Self {
+        HealthCheck(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                // A failure makes the manager reconnect; nothing else to do.
+                let _: redis::RedisResult<()> =
+                    redis::cmd("PING").query_async(&mut connection).await;
+            }
+        }))
+    }
+}
+
+impl Drop for HealthCheck {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.query(&command::get(key)).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        self.query(&command::set(key, &value, expire)).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self.query::<u64>(&command::delete(key)).await? > 0)
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        Ok(command::key_ttl(self.query(&command::pttl(key)).await?))
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let pattern = command::prefix_pattern(prefix);
+        let (mut cursor, mut removed) = (0, 0);
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) =
+                self.query(&command::scan(cursor, &pattern)).await?;
+            if !keys.is_empty() {
+                removed += self.query::<u64>(&command::unlink(&keys)).await?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}
