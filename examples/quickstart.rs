@@ -4,12 +4,16 @@
 //! cargo run --example quickstart
 //! ```
 //!
-//! It caches in memory; the first call computes (slowly), the second is
-//! served from the cache.
+//! It caches in memory, or in Redis when `REDIS_URL` is set
+//! (`REDIS_URL=redis://127.0.0.1:6379/0 cargo run --example quickstart`);
+//! the first call computes (slowly), the second is served from the cache.
+//! Entries written to Redis are in the Python reference's format, so a
+//! Python service running `dtpyfw.redis.caching` reads them too.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memocache::{Args, Memoizer, MemoryStore};
+use memocache::{Args, BlockingStore, Memoizer, MemoryStore, RedisBlockingStore, RedisConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,14 +33,34 @@ fn build_report(customer_id: u64) -> Report {
     }
 }
 
+/// Redis when `REDIS_URL` is set, else memory.
+fn store() -> Arc<dyn BlockingStore> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let config = RedisConfig::new().url(url);
+            println!("store: redis at {}", config.redacted_url());
+            match RedisBlockingStore::connect(&config) {
+                Ok(store) => Arc::new(store),
+                Err(e) => {
+                    eprintln!("cannot use REDIS_URL: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Err(_) => {
+            println!("store: memory (set REDIS_URL to use Redis)");
+            Arc::new(MemoryStore::new())
+        }
+    }
+}
+
 fn main() {
-    let memo = Memoizer::builder(MemoryStore::new())
+    let memo = Memoizer::builder(store())
         .namespace("reports:customer")
         .expire(Duration::from_secs(600))
         .build();
 
     let args = Args::new().kwarg("customer_id", &7u64);
-    println!("store: memory");
     println!(
         "cache key: {}",
         memo.key(&args).expect("encodable arguments")

@@ -11,6 +11,11 @@ pub use memocache_memory::{Capacity, MemoryStore};
 #[cfg(feature = "redis")]
 pub use memocache_redis::{RedisBlockingStore, RedisStore};
 
+/// redis-rs, for building a client of your own
+/// ([`RedisStore::from_client`]).
+#[cfg(feature = "redis")]
+pub use memocache_redis::redis;
+
 #[cfg(feature = "macros")]
 pub use memocache_macros::cache_wrapper;
 
