@@ -8,7 +8,7 @@ use memocache_core::{BlockingStore, Bytes, KeyTtl, RedisConfig, Result};
 use redis::{Client, Cmd, FromRedisValue};
 
 use crate::command;
-use crate::connect::{self, BACKEND, backend_error};
+use crate::connect::{self, BACKEND, command_error};
 use crate::pool::{Connector, Pool};
 
 /// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
@@ -32,6 +32,7 @@ use crate::pool::{Connector, Pool};
 #[derive(Clone)]
 pub struct RedisBlockingStore {
     pool: Arc<Pool>,
+    timeout: Duration,
     retry_on_timeout: bool,
 }
 
@@ -58,7 +59,27 @@ impl RedisBlockingStore {
         Self::with_client(client, &RedisConfig::default())
     }
 
+    /// Like [`connect`](Self::connect) but without the connection up front,
+    /// so a service can start while Redis is down: until Redis answers,
+    /// every operation fails (and a [`Memoizer`](memocache_core::Memoizer)
+    /// just computes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
+    pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        Ok(Self::pooled(connect::client(config)?, config))
+    }
+
     fn with_client(client: Client, config: &RedisConfig) -> Result<Self> {
+        let store = Self::pooled(client, config);
+        // One connection up front: a wrong address, password or CA is
+        // reported now, and the connection stays in the pool.
+        drop(store.pool.get()?);
+        Ok(store)
+    }
+
+    fn pooled(client: Client, config: &RedisConfig) -> Self {
         let connector = Connector {
             client,
             connect_timeout: config.get_connect_timeout(),
@@ -70,13 +91,11 @@ impl RedisBlockingStore {
             config.get_max_connections(),
             config.get_connect_timeout(),
         );
-        // One connection up front: a wrong address, password or CA is
-        // reported now, and the connection stays in the pool.
-        drop(pool.get()?);
-        Ok(RedisBlockingStore {
+        RedisBlockingStore {
             pool: Arc::new(pool),
+            timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
-        })
+        }
     }
 
     /// Sends `cmd`, once more on another connection if it timed out and
@@ -89,7 +108,7 @@ impl RedisBlockingStore {
             }
             result => result,
         }
-        .map_err(backend_error)
+        .map_err(|e| command_error(e, self.timeout))
     }
 }
 

@@ -16,6 +16,16 @@ pub(crate) fn backend_error(error: impl Into<memocache_core::BoxError>) -> Error
     Error::backend(BACKEND, error)
 }
 
+/// A failed command's error: a timeout (the reply did not come within the
+/// socket timeout) is [`Error::Timeout`], so memoizers count it as one.
+pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Error {
+    if error.is_timeout() {
+        Error::Timeout(timeout)
+    } else {
+        backend_error(error)
+    }
+}
+
 /// A redis-rs client for `config`, with its TCP keepalive and TLS settings;
 /// opens no connection.
 pub(crate) fn client(config: &RedisConfig) -> Result<Client> {

@@ -9,7 +9,7 @@ use redis::{Client, Cmd, FromRedisValue};
 use tokio::task::JoinHandle;
 
 use crate::command;
-use crate::connect::{self, BACKEND, backend_error, connect_error};
+use crate::connect::{self, BACKEND, backend_error, command_error, connect_error};
 
 /// An async [`Store`] on Redis over redis-rs' `ConnectionManager`: one
 /// multiplexed connection shared by every task, re-established by itself
@@ -28,6 +28,7 @@ use crate::connect::{self, BACKEND, backend_error, connect_error};
 #[derive(Clone)]
 pub struct RedisStore {
     connection: ConnectionManager,
+    timeout: Duration,
     retry_on_timeout: bool,
     health_check: Option<Arc<HealthCheck>>,
 }
@@ -85,6 +86,7 @@ impl RedisStore {
     pub fn from_connection_manager(connection: ConnectionManager) -> Self {
         RedisStore {
             connection,
+            timeout: RedisConfig::default().get_socket_timeout(),
             retry_on_timeout: false,
             health_check: None,
         }
@@ -96,6 +98,7 @@ impl RedisStore {
                 .get_health_check_interval()
                 .map(|interval| Arc::new(HealthCheck::start(connection.clone(), interval))),
             connection,
+            timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
         }
     }
@@ -109,7 +112,7 @@ impl RedisStore {
             }
             result => result,
         }
-        .map_err(backend_error)
+        .map_err(|e| command_error(e, self.timeout))
     }
 }
 
