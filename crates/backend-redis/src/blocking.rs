@@ -9,7 +9,7 @@ use redis::{Client, Cmd, FromRedisValue};
 
 use crate::command;
 use crate::connect::{self, BACKEND, command_error};
-use crate::pool::{Connector, Pool};
+use crate::pool::{Connector, Pool, Source};
 
 /// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
 /// most [`RedisConfig::max_connections`] of them; needs no async runtime.
@@ -46,7 +46,11 @@ impl RedisBlockingStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub fn connect(config: &RedisConfig) -> Result<Self> {
-        Self::with_client(connect::client(config)?, config)
+        let store = Self::pooled(Self::source(config)?, config);
+        // One connection up front: a wrong address, password or CA is
+        // reported now, and the connection stays in the pool.
+        drop(store.pool.get()?);
+        Ok(store)
     }
 
     /// Connects with a client of your own, and [`RedisConfig`]'s default
@@ -68,20 +72,29 @@ impl RedisBlockingStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        Ok(Self::pooled(connect::client(config)?, config))
+        Ok(Self::pooled(Self::source(config)?, config))
+    }
+
+    fn source(config: &RedisConfig) -> Result<Source> {
+        Ok(if config.is_cluster() {
+            Source::Cluster {
+                client: connect::cluster_client(config)?,
+                seeds: config.redacted_url(),
+            }
+        } else {
+            Source::Node(connect::client(config)?)
+        })
     }
 
     fn with_client(client: Client, config: &RedisConfig) -> Result<Self> {
-        let store = Self::pooled(client, config);
-        // One connection up front: a wrong address, password or CA is
-        // reported now, and the connection stays in the pool.
+        let store = Self::pooled(Source::Node(client), config);
         drop(store.pool.get()?);
         Ok(store)
     }
 
-    fn pooled(client: Client, config: &RedisConfig) -> Self {
+    fn pooled(source: Source, config: &RedisConfig) -> Self {
         let connector = Connector {
-            client,
+            source,
             connect_timeout: config.get_connect_timeout(),
             socket_timeout: config.get_socket_timeout(),
             health_check_interval: config.get_health_check_interval(),
@@ -109,6 +122,34 @@ impl RedisBlockingStore {
             result => result,
         }
         .map_err(|e| command_error(e, self.timeout))
+    }
+}
+
+impl RedisBlockingStore {
+    /// Removes the keys under `pattern` that one node holds: `SCAN` steps
+    /// sent to that cluster node (`None`: the single node), `UNLINK` in
+    /// batches.
+    fn unlink_matching(&self, pattern: &str, node: Option<&(String, u16)>) -> Result<u64> {
+        let (mut cursor, mut removed) = (0, 0);
+        loop {
+            let scan = command::scan(cursor, pattern);
+            let (next, keys): (u64, Vec<Vec<u8>>) = match node {
+                Some(node) => self
+                    .pool
+                    .get()?
+                    .query_node(&scan, node)
+                    .map_err(|e| command_error(e, self.timeout))?,
+                None => self.query(&scan)?,
+            };
+            if !keys.is_empty() {
+                // In a cluster, redis-rs splits a multi-key UNLINK by slot.
+                removed += self.query::<u64>(&command::unlink(&keys))?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
     }
 }
 
@@ -147,16 +188,14 @@ impl BlockingStore for RedisBlockingStore {
 
     fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         let pattern = command::prefix_pattern(prefix);
-        let (mut cursor, mut removed) = (0, 0);
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = self.query(&command::scan(cursor, &pattern))?;
-            if !keys.is_empty() {
-                removed += self.query::<u64>(&command::unlink(&keys))?;
-            }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
+        if !self.pool.is_cluster() {
+            return self.unlink_matching(&pattern, None);
         }
+        let nodes: String = self.query(&command::cluster_nodes())?;
+        let mut removed = 0;
+        for primary in command::primaries(&nodes) {
+            removed += self.unlink_matching(&pattern, Some(&primary))?;
+        }
+        Ok(removed)
     }
 }

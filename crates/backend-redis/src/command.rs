@@ -79,6 +79,37 @@ pub(crate) fn unlink(keys: &[Vec<u8>]) -> Cmd {
     unlink
 }
 
+/// `CLUSTER NODES`: the cluster's topology as text; read the primaries with
+/// [`primaries`].
+pub(crate) fn cluster_nodes() -> Cmd {
+    let mut nodes = cmd("CLUSTER");
+    nodes.arg("NODES");
+    nodes
+}
+
+/// The addresses of the cluster's healthy primaries, from a
+/// `CLUSTER NODES` reply (`id host:port@bus flags master ...` per line).
+pub(crate) fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
+    cluster_nodes
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let address = fields.nth(1)?;
+            let flags: Vec<&str> = fields.next()?.split(',').collect();
+            if !flags.contains(&"master")
+                || flags
+                    .iter()
+                    .any(|f| f.starts_with("fail") || *f == "noaddr")
+            {
+                return None;
+            }
+            let address = address.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The `SCAN MATCH` pattern for every key starting with `prefix`: the
 /// prefix with the glob characters `* ? [ ] \` escaped, then `*`.
 pub(crate) fn prefix_pattern(prefix: &str) -> String {
@@ -101,6 +132,25 @@ mod tests {
     fn glob_characters_are_escaped() {
         assert_eq!(prefix_pattern("ns:a?c*[x]\\:"), "ns:a\\?c\\*\\[x\\]\\\\:*");
         assert_eq!(prefix_pattern(""), "*");
+    }
+
+    #[test]
+    fn primaries_are_read_from_cluster_nodes() {
+        let reply = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1 4 connected
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+67ed 127.0.0.1:30002@40002,host-b master - 0 1 2 connected 5461-10922
+292f 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
+6ec2 127.0.0.1:30005@40005 master - 0 1 7 connected 10923-16383
+";
+        assert_eq!(
+            primaries(reply),
+            [
+                ("127.0.0.1".to_owned(), 30001),
+                ("127.0.0.1".to_owned(), 30002),
+                ("127.0.0.1".to_owned(), 30005)
+            ]
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::fmt;
 use std::time::Duration;
 
 use memocache_core::{Error, RedisConfig, Result};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
-use redis::{Client, ConnectionAddr, IntoConnectionInfo, TlsCertificates};
+use redis::{Client, ConnectionAddr, IntoConnectionInfo, TlsCertificates, TlsMode};
 
 /// The backend's name in errors and logs.
 pub(crate) const BACKEND: &str = "redis";
@@ -64,6 +65,49 @@ pub(crate) fn client(config: &RedisConfig) -> Result<Client> {
         Error::Config(format!(
             "cannot use these redis settings ({e}); check the url and the CA certificate (PEM)"
         ))
+    })
+}
+
+/// A redis-rs cluster client for `config`'s seed nodes, with its timeouts
+/// and TLS settings; opens no connection.
+pub(crate) fn cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
+    let urls = config.cluster_urls()?;
+    let tls = urls.iter().all(|u| u.starts_with("rediss://"));
+    let mut builder = ClusterClientBuilder::new(urls)
+        .connection_timeout(config.get_connect_timeout())
+        .response_timeout(config.get_socket_timeout())
+        // Follow MOVED/ASK and failovers, but do not keep a cache caller
+        // waiting long on a sick cluster.
+        .retries(2)
+        .min_retry_wait(10)
+        .max_retry_wait(100);
+    if tls {
+        install_crypto_provider();
+        builder = builder.tls(TlsMode::Secure);
+        if let Some(root_cert) = config.get_ca_cert()? {
+            check_pem(&root_cert)?;
+            builder = builder.certs(TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            });
+        }
+    }
+    builder.build().map_err(|e| {
+        Error::Config(format!(
+            "cannot use these redis cluster settings ({e}); check the seed urls and the CA certificate"
+        ))
+    })
+}
+
+/// An error opening a cluster connection, naming the seeds (without
+/// credentials).
+pub(crate) fn cluster_connect_error(
+    config: &RedisConfig,
+    source: impl Into<memocache_core::BoxError>,
+) -> Error {
+    backend_error(ConnectError {
+        server: format!("the cluster at {}", config.redacted_url()),
+        source: source.into(),
     })
 }
 

@@ -9,14 +9,31 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use memocache_core::Result;
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult};
 
 use crate::connect::{backend_error, connect_error};
 
+/// Where connections go: one node, or a cluster.
+// One per pool, never moved around: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Source {
+    /// A single node.
+    Node(Client),
+    /// A Redis Cluster; each pooled connection reaches every node.
+    Cluster {
+        /// The cluster client (timeouts and TLS set on it).
+        client: ClusterClient,
+        /// The seeds, without credentials, for errors.
+        seeds: String,
+    },
+}
+
 /// Opens connections, with the settings each one gets.
 pub(crate) struct Connector {
-    /// The server and credentials.
-    pub(crate) client: Client,
+    /// The server(s) and credentials.
+    pub(crate) source: Source,
     /// How long opening a connection may take.
     pub(crate) connect_timeout: Duration,
     /// How long a command may wait for its reply.
@@ -27,15 +44,22 @@ pub(crate) struct Connector {
 
 impl Connector {
     fn connect(&self) -> Result<Pooled> {
-        let open = || -> RedisResult<Connection> {
-            let connection = self
-                .client
-                .get_connection_with_timeout(self.connect_timeout)?;
-            connection.set_read_timeout(Some(self.socket_timeout))?;
-            connection.set_write_timeout(Some(self.socket_timeout))?;
-            Ok(connection)
+        let connection = match &self.source {
+            Source::Node(client) => {
+                let open = || -> RedisResult<Connection> {
+                    let connection = client.get_connection_with_timeout(self.connect_timeout)?;
+                    connection.set_read_timeout(Some(self.socket_timeout))?;
+                    connection.set_write_timeout(Some(self.socket_timeout))?;
+                    Ok(connection)
+                };
+                Link::Node(open().map_err(|e| connect_error(client, e))?)
+            }
+            Source::Cluster { client, seeds } => {
+                Link::Cluster(Box::new(client.get_connection().map_err(|e| {
+                    backend_error(format!("cannot connect to the cluster at {seeds}: {e}"))
+                })?))
+            }
         };
-        let connection = open().map_err(|e| connect_error(&self.client, e))?;
         Ok(Pooled {
             connection,
             last_used: Instant::now(),
@@ -58,9 +82,31 @@ impl Connector {
     }
 }
 
+/// A connection to a single node, or to a whole cluster.
+enum Link {
+    Node(Connection),
+    Cluster(Box<ClusterConnection>),
+}
+
+impl Link {
+    fn connection(&mut self) -> &mut dyn ConnectionLike {
+        match self {
+            Link::Node(connection) => connection,
+            Link::Cluster(connection) => connection.as_mut(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Link::Node(connection) => connection.is_open(),
+            Link::Cluster(connection) => connection.is_open(),
+        }
+    }
+}
+
 /// A connection with what the pool needs to know about it.
 struct Pooled {
-    connection: Connection,
+    connection: Link,
     last_used: Instant,
     broken: bool,
 }
@@ -70,7 +116,33 @@ impl Pooled {
     /// timeout) may still receive a late reply, so it is marked broken and
     /// never reused.
     fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
-        let result = cmd.query(&mut self.connection);
+        let result = cmd.query(self.connection.connection());
+        self.settle(result)
+    }
+
+    /// Sends `cmd` to the cluster node at `host:port`.
+    fn query_node<T: FromRedisValue>(
+        &mut self,
+        cmd: &Cmd,
+        host: &str,
+        port: u16,
+    ) -> RedisResult<T> {
+        let result = match &mut self.connection {
+            Link::Cluster(connection) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.to_owned(),
+                    port,
+                });
+                connection
+                    .route_command(cmd, routing)
+                    .and_then(|value| Ok(T::from_redis_value(value)?))
+            }
+            Link::Node(connection) => cmd.query(connection),
+        };
+        self.settle(result)
+    }
+
+    fn settle<T>(&mut self, result: RedisResult<T>) -> RedisResult<T> {
         self.last_used = Instant::now();
         if let Err(e) = &result {
             self.broken |= e.is_io_error() || e.is_timeout() || e.is_connection_dropped();
@@ -159,6 +231,11 @@ impl Pool {
         }
     }
 
+    /// Whether the connections reach a cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.connector.source, Source::Cluster { .. })
+    }
+
     /// The pool's size, and how many connections are open and idle.
     pub(crate) fn sizes(&self) -> (usize, usize, usize) {
         let state = self.lock();
@@ -191,6 +268,18 @@ impl Lease<'_> {
             .as_mut()
             .expect("a lease holds its connection until dropped")
             .query(cmd)
+    }
+
+    /// Sends `cmd` to one node of the cluster (on a single node, to it).
+    pub(crate) fn query_node<T: FromRedisValue>(
+        &mut self,
+        cmd: &Cmd,
+        (host, port): &(String, u16),
+    ) -> RedisResult<T> {
+        self.pooled
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+            .query_node(cmd, host, *port)
     }
 }
 

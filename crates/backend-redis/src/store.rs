@@ -1,19 +1,27 @@
-//! The async store: one multiplexed connection that reconnects by itself.
+//! The async store: one multiplexed connection that reconnects by itself,
+//! to a single node or to a cluster.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use memocache_core::{Bytes, KeyTtl, RedisConfig, Result, Store, async_trait};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, FromRedisValue};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Client, Cmd, FromRedisValue, RedisResult};
 use tokio::task::JoinHandle;
 
 use crate::command;
-use crate::connect::{self, BACKEND, backend_error, command_error, connect_error};
+use crate::connect::{
+    self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
+};
 
-/// An async [`Store`] on Redis over redis-rs' `ConnectionManager`: one
-/// multiplexed connection shared by every task, re-established by itself
-/// after a failure. Cheap to clone (clones share the connection).
+/// An async [`Store`] on Redis: over redis-rs' `ConnectionManager` for a
+/// single node (one multiplexed connection shared by every task,
+/// re-established by itself after a failure), or its cluster connection
+/// for a Redis Cluster (keys routed by slot, `MOVED`/`ASK` and failovers
+/// followed), as the [`RedisConfig`] says. Cheap to clone (clones share the
+/// connection).
 ///
 /// ```no_run
 /// # async fn demo() -> memocache_core::Result<()> {
@@ -27,7 +35,7 @@ use crate::connect::{self, BACKEND, backend_error, command_error, connect_error}
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    link: Link,
     timeout: Duration,
     retry_on_timeout: bool,
     health_check: Option<Arc<HealthCheck>>,
@@ -43,6 +51,14 @@ impl RedisStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        if config.is_cluster() {
+            let client = connect::cluster_client(config)?;
+            let connection = client
+                .get_async_connection()
+                .await
+                .map_err(|e| cluster_connect_error(config, e))?;
+            return Ok(Self::with_link(Link::Cluster(connection), config));
+        }
         let client = connect::client(config)?;
         let connection = ConnectionManager::new_with_config(client.clone(), manager_config(config))
             .await
@@ -59,6 +75,12 @@ impl RedisStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        if config.is_cluster() {
+            return Err(memocache_core::Error::Config(
+                "connect_lazy needs the cluster's topology up front: use connect(...) for a cluster"
+                    .into(),
+            ));
+        }
         let client = connect::client(config)?;
         let connection = ConnectionManager::new_lazy_with_config(client, manager_config(config))
             .map_err(backend_error)?;
@@ -85,7 +107,7 @@ impl RedisStore {
     /// command retries, no health checks).
     pub fn from_connection_manager(connection: ConnectionManager) -> Self {
         RedisStore {
-            connection,
+            link: Link::Node(connection),
             timeout: RedisConfig::default().get_socket_timeout(),
             retry_on_timeout: false,
             health_check: None,
@@ -93,11 +115,15 @@ impl RedisStore {
     }
 
     fn with_settings(connection: ConnectionManager, config: &RedisConfig) -> Self {
+        Self::with_link(Link::Node(connection), config)
+    }
+
+    fn with_link(link: Link, config: &RedisConfig) -> Self {
         RedisStore {
             health_check: config
                 .get_health_check_interval()
-                .map(|interval| Arc::new(HealthCheck::start(connection.clone(), interval))),
-            connection,
+                .map(|interval| Arc::new(HealthCheck::start(link.clone(), interval))),
+            link,
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
         }
@@ -105,14 +131,59 @@ impl RedisStore {
 
     /// Sends `cmd`, once more if it timed out and retries are on.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        let mut connection = self.connection.clone();
-        match cmd.query_async(&mut connection).await {
+        match self.link.query(cmd).await {
             Err(e) if command::is_retryable(&e, self.retry_on_timeout) => {
-                cmd.query_async(&mut connection).await
+                self.link.query(cmd).await
             }
             result => result,
         }
         .map_err(|e| command_error(e, self.timeout))
+    }
+
+    /// Removes the keys under `pattern` that one node holds: `SCAN` steps
+    /// sent to that node (`None`: the single node), `UNLINK` in batches.
+    async fn unlink_matching(&self, pattern: &str, node: Option<&(String, u16)>) -> Result<u64> {
+        let (mut cursor, mut removed) = (0, 0);
+        loop {
+            let scan = command::scan(cursor, pattern);
+            let (next, keys): (u64, Vec<Vec<u8>>) = match (node, &self.link) {
+                (Some((host, port)), Link::Cluster(connection)) => {
+                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    });
+                    let reply = connection.clone().route_command(scan, routing).await;
+                    reply
+                        .and_then(|value| Ok(FromRedisValue::from_redis_value(value)?))
+                        .map_err(|e| command_error(e, self.timeout))?
+                }
+                _ => self.query(&scan).await?,
+            };
+            if !keys.is_empty() {
+                // In a cluster, redis-rs splits a multi-key UNLINK by slot.
+                removed += self.query::<u64>(&command::unlink(&keys)).await?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The connection to a single node or to a cluster.
+#[derive(Clone)]
+enum Link {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Link {
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Link::Node(connection) => cmd.query_async(&mut connection.clone()).await,
+            Link::Cluster(connection) => cmd.query_async(&mut connection.clone()).await,
+        }
     }
 }
 
@@ -130,6 +201,13 @@ fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
+            .field(
+                "mode",
+                &match self.link {
+                    Link::Node(_) => "single node",
+                    Link::Cluster(_) => "cluster",
+                },
+            )
             .field("retry_on_timeout", &self.retry_on_timeout)
             .field("health_check", &self.health_check.is_some())
             .finish_non_exhaustive()
@@ -141,7 +219,7 @@ impl std::fmt::Debug for RedisStore {
 struct HealthCheck(JoinHandle<()>);
 
 impl HealthCheck {
-    fn start(mut connection: ConnectionManager, interval: Duration) -> Self {
+    fn start(link: Link, interval: Duration) -> Self {
         HealthCheck(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -149,8 +227,7 @@ impl HealthCheck {
             loop {
                 ticks.tick().await;
                 // A failure makes the manager reconnect; nothing else to do.
-                let _: redis::RedisResult<()> =
-                    redis::cmd("PING").query_async(&mut connection).await;
+                let _: RedisResult<()> = link.query(&redis::cmd("PING")).await;
             }
         }))
     }
@@ -186,17 +263,16 @@ impl Store for RedisStore {
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         let pattern = command::prefix_pattern(prefix);
-        let (mut cursor, mut removed) = (0, 0);
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) =
-                self.query(&command::scan(cursor, &pattern)).await?;
-            if !keys.is_empty() {
-                removed += self.query::<u64>(&command::unlink(&keys)).await?;
+        match &self.link {
+            Link::Node(_) => self.unlink_matching(&pattern, None).await,
+            Link::Cluster(_) => {
+                let nodes: String = self.query(&command::cluster_nodes()).await?;
+                let mut removed = 0;
+                for primary in command::primaries(&nodes) {
+                    removed += self.unlink_matching(&pattern, Some(&primary)).await?;
+                }
+                Ok(removed)
             }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
         }
     }
 }

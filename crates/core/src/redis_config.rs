@@ -60,8 +60,9 @@ const REDACTED: &str = "<redacted>";
 #[must_use]
 #[non_exhaustive]
 pub struct RedisConfig {
-    // Kept open for a cluster mode (seed URLs) beside the single node.
     url: Option<String>,
+    /// Seed node URLs of a Redis Cluster; empty for a single node.
+    cluster: Vec<String>,
     host: Option<String>,
     port: Option<u16>,
     db: Option<u64>,
@@ -88,6 +89,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: None,
+            cluster: Vec::new(),
             host: None,
             port: None,
             db: None,
@@ -127,6 +129,26 @@ impl RedisConfig {
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
         self
+    }
+
+    /// Connects to a Redis Cluster through these seed nodes (one is
+    /// enough; the others are found from it), each written as a URL like
+    /// [`url`](Self::url) takes, without a database (a cluster has only
+    /// database 0). Keys are routed by the cluster's own slots, and
+    /// redirections and topology changes are followed; credentials, TLS and
+    /// timeouts apply to every node.
+    pub fn cluster<I>(mut self, seed_urls: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.cluster = seed_urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether this configuration names a cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster.is_empty()
     }
 
     /// The server's host name or IP address (default `127.0.0.1`).
@@ -280,7 +302,11 @@ impl RedisConfig {
     /// a URL and host/port/db, credentials twice, a CA without TLS, a pool
     /// of zero connections or a zero timeout.
     pub fn validate(&self) -> Result<()> {
-        self.connection_url().map(drop)
+        if self.is_cluster() {
+            self.cluster_urls().map(drop)
+        } else {
+            self.connection_url().map(drop)
+        }
     }
 
     /// The URL to connect with, credentials percent-encoded.
@@ -292,6 +318,67 @@ impl RedisConfig {
     ///
     /// As [`validate`](Self::validate).
     pub fn connection_url(&self) -> Result<String> {
+        if self.is_cluster() {
+            return config_error(
+                "this configuration names a cluster: connect with its cluster_urls(), not one url",
+            );
+        }
+        self.check_limits()?;
+        let url = match &self.url {
+            Some(url) => self.complete_url(url)?,
+            None => self.url_from_parts()?,
+        };
+        self.check_tls(&url)?;
+        Ok(url)
+    }
+
+    /// The cluster's seed node URLs, credentials percent-encoded; like
+    /// [`connection_url`](Self::connection_url), they contain the password.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate), and when this configuration is not
+    /// a cluster, a seed selects a database other than 0, or the seeds mix
+    /// `redis://` and `rediss://`.
+    pub fn cluster_urls(&self) -> Result<Vec<String>> {
+        if !self.is_cluster() {
+            return config_error(
+                "this configuration names no cluster: set cluster([...seed urls])",
+            );
+        }
+        if self.url.is_some() {
+            return config_error(
+                "both url(...) and cluster(...) were set: give the seed nodes to cluster(...) alone",
+            );
+        }
+        self.check_limits()?;
+        let urls = self
+            .cluster
+            .iter()
+            .map(|seed| {
+                let url = self.complete_url(seed)?;
+                let parts = UrlParts::parse(&url)?;
+                let db = parts.rest.split_once('/').map_or("", |(_, db)| db);
+                if !matches!(db, "" | "0") {
+                    return config_error(format!(
+                        "a cluster has only database 0, but a seed selects /{db}: drop it from the url"
+                    ));
+                }
+                self.check_tls(&url)?;
+                Ok(url)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if urls.iter().any(|u| u.starts_with("rediss://"))
+            && !urls.iter().all(|u| u.starts_with("rediss://"))
+        {
+            return config_error(
+                "the seed urls mix redis:// and rediss://: use one scheme for the whole cluster",
+            );
+        }
+        Ok(urls)
+    }
+
+    fn check_limits(&self) -> Result<()> {
         if self.max_connections == 0 {
             return config_error("max_connections must be at least 1");
         }
@@ -303,20 +390,31 @@ impl RedisConfig {
                 return config_error(format!("{name} must be more than zero"));
             }
         }
-        let url = match &self.url {
-            Some(url) => self.complete_url(url)?,
-            None => self.url_from_parts()?,
-        };
+        Ok(())
+    }
+
+    fn check_tls(&self, url: &str) -> Result<()> {
         if self.ca_cert.is_some() && !url.starts_with("rediss://") {
             return config_error(
                 "a CA certificate was set but TLS is off: use ssl(true) or a rediss:// url",
             );
         }
-        Ok(url)
+        Ok(())
     }
 
     /// The connection URL with the password replaced, for logs and errors.
     pub fn redacted_url(&self) -> String {
+        if self.is_cluster() {
+            return match self.cluster_urls() {
+                Ok(urls) => urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(","),
+                Err(_) => self
+                    .cluster
+                    .iter()
+                    .map(|u| redact(u))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
+        }
         match (self.connection_url(), &self.url) {
             (Ok(url), _) => redact(&url),
             (Err(_), Some(url)) => redact(url),
@@ -391,6 +489,7 @@ impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let RedisConfig {
             url,
+            cluster,
             host,
             port,
             db,
@@ -407,6 +506,10 @@ impl fmt::Debug for RedisConfig {
         } = self;
         f.debug_struct("RedisConfig")
             .field("url", &url.as_deref().map(redact))
+            .field(
+                "cluster",
+                &cluster.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
             .field("host", host)
             .field("port", port)
             .field("db", db)

@@ -31,11 +31,17 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
+
+/// How long a cluster node waits for another before calling it failed.
+const CLUSTER_NODE_TIMEOUT_MS: u64 = 1500;
+
+/// How long a cluster may take to reach `cluster_state:ok`.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a server may take to answer its first PING.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,8 +64,23 @@ pub struct RedisServer {
 /// What sort of server this is.
 enum Kind {
     Plain,
-    Tls { ca_pem: String },
+    Tls {
+        ca_pem: String,
+    },
     Acl,
+    /// A node of a [`RedisCluster`].
+    ClusterNode,
+}
+
+impl Kind {
+    /// A port to try: any free one, or for a cluster node one whose bus
+    /// port (port + 10000) is free too.
+    fn free_port(&self) -> u16 {
+        match self {
+            Kind::ClusterNode => free_cluster_port(),
+            _ => free_port(),
+        }
+    }
 }
 
 /// A running server: the `sh` wrapper (our child, whose stdin we hold) and
@@ -142,7 +163,7 @@ impl RedisServer {
     pub fn ca_pem(&self) -> Option<&str> {
         match &self.kind {
             Kind::Tls { ca_pem } => Some(ca_pem),
-            Kind::Plain | Kind::Acl => None,
+            Kind::Plain | Kind::Acl | Kind::ClusterNode => None,
         }
     }
 
@@ -220,7 +241,7 @@ impl RedisServer {
         check_installed();
         let mut last_failure = String::new();
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
+            let port = kind.free_port();
             let config_path = dir.path().join("redis.conf");
             let config = base_config(dir.path(), port, &kind) + &extra_config;
             std::fs::write(&config_path, config).expect("cannot write redis.conf");
@@ -341,7 +362,7 @@ fn ping(port: u16, kind: &Kind) -> bool {
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(2)));
     let reply = match kind {
         Kind::Tls { ca_pem } => exchange(tls_stream(tcp, ca_pem)),
-        Kind::Plain | Kind::Acl => exchange(tcp),
+        Kind::Plain | Kind::Acl | Kind::ClusterNode => exchange(tcp),
     };
     reply.is_some_and(|line| line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
 }
@@ -382,6 +403,10 @@ fn base_config(dir: &Path, port: u16, kind: &Kind) -> String {
     let ports = match kind {
         Kind::Tls { .. } => format!("port 0\ntls-port {port}\n"),
         Kind::Plain | Kind::Acl => format!("port {port}\n"),
+        Kind::ClusterNode => format!(
+            "port {port}\ncluster-enabled yes\ncluster-config-file nodes.conf\n\
+             cluster-node-timeout {CLUSTER_NODE_TIMEOUT_MS}\nrepl-diskless-sync-delay 0\n"
+        ),
     };
     format!(
         "bind 127.0.0.1\n{ports}save \"\"\nappendonly no\ndaemonize no\ndir {}\nlogfile {}\n",
@@ -396,6 +421,26 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .expect("cannot find a free port")
         .port()
+}
+
+/// A port below 55536 that is free, and whose cluster bus port (port +
+/// 10000) is free too.
+fn free_cluster_port() -> u16 {
+    let mut seed = std::process::id()
+        ^ SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    loop {
+        // xorshift: a different candidate each turn.
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let port = 20_000 + u16::try_from(seed % 25_000).expect("below 25000");
+        let bindable = |p: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, p)).is_ok();
+        if bindable(port) && bindable(port + 10_000) {
+            return port;
+        }
+    }
 }
 
 fn temp_dir() -> tempfile::TempDir {
@@ -456,6 +501,193 @@ fn ca_params(name: &str) -> CertificateParams {
         KeyUsagePurpose::DigitalSignature,
     ];
     params
+}
+
+/// A local Redis Cluster of six `redis-server` processes: three primaries
+/// with one replica each, built with `redis-cli --cluster create` and
+/// ready (`cluster_state:ok` on every node) when [`start`](Self::start)
+/// returns. Its nodes die with the test process, like any [`RedisServer`].
+///
+/// ```no_run
+/// use memocache_testkit::RedisCluster;
+///
+/// let cluster = RedisCluster::start();
+/// let seeds = cluster.seed_urls(); // one is enough for a client
+/// let primary = cluster.primaries()[0];
+/// cluster.kill_primary(primary); // returns once its replica took over
+/// ```
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts six nodes, joins them into a cluster with one replica per
+    /// primary, and waits until every node reports `cluster_state:ok`.
+    pub fn start() -> Self {
+        check_redis_cli();
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| RedisServer::launch(Kind::ClusterNode, String::new()))
+            .collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        let output = create
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        cluster.wait_until_ok();
+        cluster
+    }
+
+    /// Every node's URL (`redis://127.0.0.1:PORT`); any one is a seed.
+    pub fn seed_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The six nodes.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The node listening on `port`.
+    ///
+    /// # Panics
+    ///
+    /// If no node of this cluster has that port.
+    pub fn node(&self, port: u16) -> &RedisServer {
+        self.nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .unwrap_or_else(|| panic!("no cluster node on port {port}"))
+    }
+
+    /// The ports of the primaries that hold slots, as a live node sees them
+    /// now (a failed primary is left out).
+    pub fn primaries(&self) -> Vec<u16> {
+        let nodes = self.ask_any(&["CLUSTER", "NODES"]);
+        nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let flags = fields.get(2)?;
+                let serves_slots = fields.len() > 8;
+                (flags.contains("master") && !flags.contains("fail") && serves_slots)
+                    .then(|| {
+                        fields[1]
+                            .split(['@', ','])
+                            .next()?
+                            .rsplit_once(':')?
+                            .1
+                            .parse()
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// Waits until every live node reports `cluster_state:ok` and knows
+    /// three primaries serving all 16384 slots, and every live replica is in
+    /// sync with its primary (after a start, or a failover).
+    ///
+    /// # Panics
+    ///
+    /// If that does not happen within a minute.
+    pub fn wait_until_ok(&self) {
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        loop {
+            let live: Vec<&RedisServer> = self
+                .nodes
+                .iter()
+                .filter(|n| ping(n.port(), &Kind::ClusterNode))
+                .collect();
+            // A replica that has not finished its first sync cannot take
+            // over, so the cluster is ready only once every replica is.
+            let all_ok = !live.is_empty()
+                && live.iter().all(|n| {
+                    let info = redis_cli(n.port(), &["CLUSTER", "INFO"]);
+                    let replication = redis_cli(n.port(), &["INFO", "replication"]);
+                    info.contains("cluster_state:ok")
+                        && info.contains("cluster_slots_ok:16384")
+                        && (replication.contains("role:master")
+                            || replication.contains("master_link_status:up"))
+                });
+            if all_ok && self.primaries().len() == 3 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not reach cluster_state:ok within {CLUSTER_TIMEOUT:?}; \
+                 primaries {:?}; nodes:\n{}",
+                self.primaries(),
+                self.ask_any(&["CLUSTER", "NODES"])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the primary on `port` (SIGKILL) and waits until its replica
+    /// has taken over and the cluster is `ok` again.
+    ///
+    /// # Panics
+    ///
+    /// If `port` is not a primary, or the failover takes over a minute.
+    pub fn kill_primary(&self, port: u16) {
+        assert!(self.primaries().contains(&port), "{port} is not a primary");
+        self.node(port).kill();
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        while self.primaries().contains(&port) {
+            assert!(
+                Instant::now() < deadline,
+                "no replica took over from {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.wait_until_ok();
+    }
+
+    /// A command's reply from the first node that answers.
+    fn ask_any(&self, args: &[&str]) -> String {
+        self.nodes
+            .iter()
+            .filter(|n| ping(n.port(), &Kind::ClusterNode))
+            .map(|n| redis_cli(n.port(), args))
+            .find(|reply| !reply.is_empty())
+            .expect("no cluster node answers")
+    }
+}
+
+/// `redis-cli -p PORT args...`'s output, empty if it failed.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn check_redis_cli() {
+    if Command::new("redis-cli").arg("--version").output().is_err() {
+        panic!(
+            "the cluster tests need redis-cli on PATH; install it, e.g. with \
+             `apt-get install redis-tools` (Debian/Ubuntu) or `brew install redis` (macOS)"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -541,5 +773,20 @@ mod tests {
         line.clear();
         reader.read_line(&mut line).unwrap();
         assert!(line.starts_with("-NOPERM"), "{line}");
+    }
+
+    #[test]
+    fn a_cluster_starts_with_three_primaries_and_fails_over() {
+        let cluster = RedisCluster::start();
+        let primaries = cluster.primaries();
+        assert_eq!(primaries.len(), 3);
+        assert_eq!(cluster.seed_urls().len(), 6);
+        cluster.kill_primary(primaries[0]);
+        let after = cluster.primaries();
+        assert_eq!(after.len(), 3);
+        assert!(
+            !after.contains(&primaries[0]),
+            "the killed primary is still listed"
+        );
     }
 }

@@ -1,0 +1,185 @@
+//! memocache on a local Redis Cluster (3 primaries, 3 replicas, started by
+//! the tests): the store conformance and Memoizer behaviour suites on the
+//! redis-rs cluster client, async and blocking; a namespace cleared across
+//! every primary; a primary killed under load.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use memocache::redis::TypedCommands as _;
+use memocache::testing::{BlockingAsAsync, Stores};
+use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
+use memocache_testkit::RedisCluster;
+
+/// One cluster for the suites of this test binary.
+fn cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(RedisCluster::start)
+}
+
+/// The cluster through one seed node: the client finds the others.
+fn config(cluster: &RedisCluster) -> RedisConfig {
+    RedisConfig::new().cluster([cluster.seed_urls()[0].clone()])
+}
+
+async fn stores() -> Stores {
+    Stores {
+        async_store: Arc::new(RedisStore::connect(&config(cluster())).await.unwrap()),
+        blocking_store: Some(Arc::new(
+            RedisBlockingStore::connect(&config(cluster())).unwrap(),
+        )),
+    }
+}
+
+mod async_store {
+    use super::*;
+    memocache::store_conformance_tests!(Arc::new(
+        RedisStore::connect(&config(cluster())).await.unwrap()
+    ));
+}
+
+mod blocking_store {
+    use super::*;
+    memocache::store_conformance_tests!(Arc::new(BlockingAsAsync(Arc::new(
+        RedisBlockingStore::connect(&config(cluster())).unwrap()
+    ))));
+}
+
+memocache::memoizer_behaviour_tests!(stores().await, blocking);
+
+/// How many keys each live primary holds under `prefix`.
+fn keys_per_primary(cluster: &RedisCluster, prefix: &str) -> Vec<usize> {
+    cluster
+        .primaries()
+        .into_iter()
+        .map(|port| {
+            let client =
+                memocache::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+            let mut connection = client.get_connection().unwrap();
+            let pattern = format!("{prefix}*");
+            connection
+                .scan_match::<_, String>(&pattern)
+                .unwrap()
+                .count()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_is_cleared_on_every_primary() {
+    let cluster = cluster();
+    let namespace = format!("cluster:clear:{}", std::process::id());
+    let memo = Memoizer::builder(RedisStore::connect(&config(cluster)).await.unwrap())
+        .namespace(namespace.clone())
+        .write_behind(false)
+        .build();
+    let neighbour = Memoizer::builder(RedisBlockingStore::connect(&config(cluster)).unwrap())
+        .namespace(format!("{namespace}x"))
+        .build();
+    for i in 0..600u32 {
+        memo.call(&Args::new().arg(&i), || async move { i }).await;
+    }
+    memo.call(&Args::new(), || async { 0u32 }).await;
+    for i in 0..20u32 {
+        neighbour.call_blocking(&Args::new().arg(&i), || i);
+    }
+    let spread = keys_per_primary(cluster, &format!("{namespace}:"));
+    assert_eq!(spread.len(), 3);
+    assert!(
+        spread.iter().all(|n| *n > 100),
+        "keys not spread over the primaries: {spread:?}"
+    );
+    assert_eq!(spread.iter().sum::<usize>(), 600);
+
+    assert_eq!(memo.clear_namespace().await.unwrap(), 601);
+    assert_eq!(
+        keys_per_primary(cluster, &format!("{namespace}:")),
+        [0, 0, 0]
+    );
+    assert_eq!(
+        keys_per_primary(cluster, &format!("{namespace}x:"))
+            .iter()
+            .sum::<usize>(),
+        20,
+        "clearing a namespace touched its neighbour"
+    );
+    assert_eq!(neighbour.clear_namespace_blocking().unwrap(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_killed_under_load_fails_over_without_errors() {
+    // Its own cluster: this test kills a node.
+    let cluster = Arc::new(RedisCluster::start());
+    let memo = Memoizer::builder(RedisStore::connect(&config(&cluster)).await.unwrap())
+        .namespace("cluster:failover")
+        .build();
+    let blocking = Memoizer::builder(RedisBlockingStore::connect(&config(&cluster)).unwrap())
+        .namespace("cluster:failover")
+        .build();
+    let stop = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let (memo, stop, calls) = (memo.clone(), stop.clone(), calls.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = t;
+            while !stop.load(Ordering::Relaxed) {
+                n = (n + 1) % 300;
+                let v = memo
+                    .call(&Args::new().arg(&n), || async move { n * 11 })
+                    .await;
+                assert_eq!(v, n * 11, "a wrong value reached a caller");
+                calls.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+    }
+    for t in 0..4u64 {
+        let (blocking, stop, calls) = (blocking.clone(), stop.clone(), calls.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let mut n = t;
+            while !stop.load(Ordering::Relaxed) {
+                n = (n + 1) % 300;
+                let v = blocking.call_blocking(&Args::new().arg(&n), || n * 11);
+                assert_eq!(v, n * 11, "a wrong value reached a caller");
+                calls.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hits_before = memo.stats().hits + blocking.stats().hits;
+    assert!(hits_before > 0, "caching works before the failover");
+
+    let victim = cluster.primaries()[0];
+    let killed = Instant::now();
+    let failing_over = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))
+        .await
+        .unwrap();
+    let promoted = killed.elapsed();
+    let hits_at_promotion = memo.stats().hits + blocking.stats().hits;
+    let start = Instant::now();
+    while memo.stats().hits + blocking.stats().hits < hits_at_promotion + 500 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "caching did not resume"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resumed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("a caller panicked");
+    }
+    println!(
+        "failover: {} calls, all correct; replica promoted {promoted:?} after the kill; \
+         caching resumed {resumed:?} after the promotion; {:?} / {:?}",
+        calls.load(Ordering::Relaxed),
+        memo.stats(),
+        blocking.stats()
+    );
+    assert_eq!(cluster.primaries().len(), 3);
+    assert!(!cluster.primaries().contains(&victim));
+}
