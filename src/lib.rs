@@ -16,6 +16,15 @@ pub use memocache_redis::{RedisBlockingStore, RedisStore};
 #[cfg(feature = "redis")]
 pub use memocache_redis::redis;
 
+/// The Redis store on fred (feature `fred`): an async pool that reconnects
+/// by itself, and a blocking adapter over it.
+#[cfg(feature = "fred")]
+pub use memocache_fred::{FredBlockingStore, FredStore};
+
+/// fred, for building a pool of your own ([`FredStore::from_pool`]).
+#[cfg(feature = "fred")]
+pub use memocache_fred::fred;
+
 #[cfg(feature = "macros")]
 pub use memocache_macros::cache_wrapper;
 

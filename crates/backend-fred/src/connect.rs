@@ -1,0 +1,272 @@
+//! Turning a [`RedisConfig`] into a fred pool, and the errors of doing so;
+//! every store built from settings goes through here.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::clients::Pool;
+use fred::types::config::{
+    Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, ServerConfig, TcpConfig,
+    TlsConnector, UnresponsiveConfig,
+};
+use memocache_core::{BoxError, Error, RedisConfig, Result};
+use socket2::TcpKeepalive;
+
+/// The backend's name in errors and logs.
+pub(crate) const BACKEND: &str = "fred";
+
+/// The first reconnection attempt waits this long (plus jitter); each next
+/// one twice as long, up to [`RECONNECT_MAX_DELAY_MS`].
+const RECONNECT_MIN_DELAY_MS: u32 = 50;
+
+/// The longest wait between two reconnection attempts: a server that is
+/// back is used again within about this long.
+const RECONNECT_MAX_DELAY_MS: u32 = 1_000;
+
+/// Wraps a fred error (which never carries the password).
+pub(crate) fn backend_error(error: impl Into<BoxError>) -> Error {
+    Error::backend(BACKEND, error)
+}
+
+/// A pool built from a [`RedisConfig`], not yet connected, and what the
+/// store needs to know about it.
+pub(crate) struct Settings {
+    pub(crate) pool: Pool,
+    /// Each command's timeout (the socket timeout).
+    pub(crate) command_timeout: Duration,
+    pub(crate) retry_on_timeout: bool,
+    pub(crate) health_check_interval: Option<Duration>,
+    /// `host:port`, plus ` over TLS`: for errors, never with credentials.
+    pub(crate) server: String,
+}
+
+/// Builds the pool for `config`: `max_connections` clients with its URL,
+/// credentials, database, TLS, timeouts, keepalive and a reconnection
+/// policy that never gives up. Opens no connection.
+///
+/// With `fail_fast`, a first connection that fails is reported to whoever
+/// connects; without it the clients keep trying in the background.
+pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings> {
+    let url = config.connection_url()?;
+    let (tls, plain_url) = match url.split_once("://") {
+        Some(("redis", _)) => (false, url.clone()),
+        // Parsed as redis:// so that fred does not build its own TLS
+        // settings (system roots, process-wide crypto provider); ours are
+        // set below.
+        Some(("rediss", rest)) => (true, format!("redis://{rest}")),
+        _ => {
+            return Err(Error::Config(
+                "the fred backend connects over TCP only: use a redis:// or rediss:// url \
+                 (unix sockets are not supported)"
+                    .to_owned(),
+            ));
+        }
+    };
+    let mut fred_config = Config::from_url_centralized(&plain_url).map_err(|e| {
+        Error::Config(match e.kind() {
+            fred::error::ErrorKind::Parse => format!(
+                "fred cannot select the database in {} ({e}): fred takes database indexes \
+                 from 0 to 255",
+                config.redacted_url()
+            ),
+            _ => format!(
+                "fred cannot use the redis url {} ({e}): write it as \
+                 redis://[user:password@]host:port/db, or rediss:// for TLS",
+                config.redacted_url()
+            ),
+        })
+    })?;
+    fred_config.fail_fast = fail_fast;
+    let server = match &mut fred_config.server {
+        ServerConfig::Centralized { server } => {
+            // The url crate keeps an IPv6 host's brackets; a socket address
+            // must not have them.
+            if let Some(bare) = server
+                .host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+            {
+                server.host = bare.into();
+            }
+            server.to_string()
+        }
+        other => format!("{:?}", other.hosts()),
+    };
+    let server = if tls {
+        fred_config.tls = Some(tls_connector(config.get_ca_cert()?)?.into());
+        format!("{server} over TLS")
+    } else {
+        server
+    };
+
+    let socket_timeout = config.get_socket_timeout();
+    let health_check_interval = config.get_health_check_interval();
+    let connection = ConnectionConfig {
+        connection_timeout: config.get_connect_timeout(),
+        // AUTH, SELECT and the like while connecting.
+        internal_command_timeout: socket_timeout,
+        // A command is written once: a cache retries nothing behind the
+        // caller's back (see `retry_on_timeout` for the one exception).
+        max_command_attempts: 1,
+        tcp: TcpConfig {
+            nodelay: Some(true),
+            keepalive: config.get_keepalive().then(|| {
+                // The reference's probes: after 15 s idle, every 5 s, 3 tries.
+                TcpKeepalive::new()
+                    .with_time(Duration::from_secs(15))
+                    .with_interval(Duration::from_secs(5))
+                    .with_retries(3)
+            }),
+            ..TcpConfig::default()
+        },
+        // With health checks on, a connection that leaves a command (the
+        // health check's PING included) unanswered for the socket timeout
+        // is closed and replaced.
+        unresponsive: UnresponsiveConfig {
+            max_timeout: health_check_interval.map(|_| socket_timeout),
+            interval: (socket_timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(2)),
+        },
+        ..ConnectionConfig::default()
+    };
+    let performance = PerformanceConfig {
+        default_command_timeout: socket_timeout,
+        ..PerformanceConfig::default()
+    };
+    // Retries forever in the background, so a server that comes back is
+    // used again; commands never wait for it (they fail fast meanwhile).
+    let policy =
+        ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2);
+    let pool = Pool::new(
+        fred_config,
+        Some(performance),
+        Some(connection),
+        Some(policy),
+        config.get_max_connections(),
+    )
+    .map_err(|e| Error::Config(format!("fred cannot build the connection pool: {e}")))?;
+    Ok(Settings {
+        pool,
+        command_timeout: socket_timeout,
+        retry_on_timeout: config.get_retry_on_timeout(),
+        health_check_interval,
+        server,
+    })
+}
+
+/// A rustls connector on ring that trusts `ca_pem`'s certificates, or the
+/// system's roots without one; verifies the server's certificate and name.
+fn tls_connector(ca_pem: Option<Vec<u8>>) -> Result<TlsConnector> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            for certificate in CertificateDer::pem_slice_iter(&pem) {
+                let certificate = certificate.map_err(|e| {
+                    Error::Config(format!(
+                        "the CA certificate is not valid PEM ({e}); give the CA's \
+                         `-----BEGIN CERTIFICATE-----` file"
+                    ))
+                })?;
+                roots.add(certificate).map_err(|e| {
+                    Error::Config(format!("the CA certificate cannot be trusted: {e}"))
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(Error::Config(
+                    "the CA certificate holds no certificate; give the CA's \
+                     `-----BEGIN CERTIFICATE-----` PEM file"
+                        .to_owned(),
+                ));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            if roots.is_empty() {
+                return Err(Error::Config(
+                    "TLS is on but this system has no trusted root certificates: give the \
+                     server's CA with ca_cert_file(...) or ca_cert_pem(...)"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
+    // An explicit provider: no reliance on (or conflict with) a
+    // process-wide default.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(tls))
+}
+
+/// `error` as text, saying plainly what a TLS certificate failure means
+/// (rustls' verdict arrives as the `Debug` form of an I/O error).
+pub(crate) fn describe(error: &fred::error::Error) -> String {
+    if error.details().contains("InvalidCertificate") {
+        format!(
+            "TLS handshake failed: the server's certificate is not trusted (check the CA \
+             certificate and the host name): {error}"
+        )
+    } else {
+        error.to_string()
+    }
+}
+
+/// A failed first connection, naming the server (never the password).
+#[derive(Debug)]
+pub(crate) struct ConnectError {
+    pub(crate) server: String,
+    pub(crate) source: fred::error::Error,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot connect to {}: {}",
+            self.server,
+            describe(&self.source)
+        )
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// An operation refused because no connection to the server is up; the
+/// clients are reconnecting in the background.
+#[derive(Debug)]
+pub(crate) struct NotConnected {
+    pub(crate) server: Arc<str>,
+    /// The last error seen while connecting, if any.
+    pub(crate) last_error: Option<String>,
+    pub(crate) source: fred::error::Error,
+}
+
+impl fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "not connected to {} (reconnecting in the background",
+            self.server
+        )?;
+        if let Some(last_error) = &self.last_error {
+            write!(f, "; last connection error: {last_error}")?;
+        }
+        write!(f, "): {}", self.source)
+    }
+}
+
+impl std::error::Error for NotConnected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}

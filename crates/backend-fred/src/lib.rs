@@ -1,0 +1,65 @@
+//! The Redis store of memocache on [fred]: [`FredStore`], an async store
+//! over a pool of multiplexed connections that reconnect by themselves,
+//! built from the same [`RedisConfig`] as the redis-rs store (URL or
+//! host/port/db, ACL credentials, TLS with certificate verification and a
+//! custom CA, pool size, timeouts, keepalive, health checks), or from a
+//! fred pool of your own. [`FredBlockingStore`] adapts it for blocking
+//! code.
+//!
+//! Each store operation is one Redis command (or a `SCAN`/`UNLINK` loop
+//! for [`delete_prefix`](memocache_core::Store::delete_prefix), never
+//! `KEYS`): `GET`; `SET key value [PX ms]`, replacing value and expiry in
+//! one step; `DEL`; `PTTL`. Values are stored as the bytes the codec made,
+//! so Python services using `dtpyfw.redis.caching` read them, and so does
+//! `memocache-redis`.
+//!
+//! A cache must not hold its callers up: commands fail at once while a
+//! connection is known to be down (they are never queued for a
+//! reconnection; one sent in the instant before a loss is noticed fails
+//! after the socket timeout), every command gives up after the socket
+//! timeout, and a first connection gives up after the connect timeout. The
+//! connections are re-established in the background, retrying forever,
+//! about a second apart at most.
+//!
+//! Errors are [`memocache_core::Error`]s (`Config` for bad settings,
+//! `Backend { backend: "fred", .. }` otherwise) and never contain the
+//! password; neither does `Debug`.
+//!
+//! Switching from `memocache-redis` is one constructor line: the
+//! configuration, the [`Memoizer`](memocache_core::Memoizer) and the data
+//! in Redis stay the same.
+//!
+//! ```no_run
+//! # async fn demo() -> memocache_core::Result<()> {
+//! use memocache_core::{Args, Memoizer, RedisConfig};
+//! use memocache_fred::FredStore;
+//!
+//! let config = RedisConfig::new()
+//!     .host("cache.internal")
+//!     .username("app")
+//!     .password("s3cret")
+//!     .ssl(true)
+//!     .ca_cert_file("/etc/ssl/redis-ca.pem");
+//! // Was: let store = memocache_redis::RedisStore::connect(&config).await?;
+//! let store = FredStore::connect(&config).await?;
+//! let memo = Memoizer::builder(store).namespace("orders").build();
+//! let total: u64 = memo.call(&Args::new().kwarg("user_id", &5), || async { 42 }).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Not supported yet: Redis Cluster (a clustered pool is refused by
+//! [`FredStore::from_pool`]) and unix sockets.
+#![warn(missing_docs)]
+
+mod blocking;
+mod command;
+mod connect;
+mod store;
+
+pub use blocking::FredBlockingStore;
+pub use memocache_core::RedisConfig;
+pub use store::FredStore;
+
+/// The fred version these stores are built on, for
+/// [`FredStore::from_pool`] and [`FredStore::pool`].
+pub use fred;

@@ -1,0 +1,390 @@
+//! The async store: a pool of fred clients that reconnect by themselves,
+//! and commands that fail fast while they do.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fred::clients::{Client, Pool, WithOptions};
+use fred::error::{Error as FredError, ErrorKind};
+use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
+use fred::types::config::Options;
+use memocache_core::{Bytes, Error, KeyTtl, RedisConfig, Result, Store, async_trait};
+use tokio::task::AbortHandle;
+
+use crate::command;
+use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
+
+/// An async [`Store`] on Redis over a fred [`Pool`]: `max_connections`
+/// multiplexed connections used in turn, each re-established in the
+/// background after a failure. Cheap to clone (clones share the pool).
+///
+/// Every command fails at once while its connection is down (fred's
+/// `fail_fast`) and gives up after the socket timeout, so a sick Redis
+/// never holds callers up; a [`Memoizer`](memocache_core::Memoizer) then
+/// simply computes. The connections close when the last clone of a store
+/// made by [`connect`](Self::connect) or
+/// [`connect_lazy`](Self::connect_lazy) is dropped.
+///
+/// ```no_run
+/// # async fn demo() -> memocache_core::Result<()> {
+/// use memocache_core::{Args, Memoizer, RedisConfig};
+/// use memocache_fred::FredStore;
+///
+/// let store = FredStore::connect(&RedisConfig::new().url("redis://127.0.0.1:6379/0")).await?;
+/// let memo = Memoizer::builder(store).namespace("users").build();
+/// let name: String = memo.call(&Args::new().arg(&7), || async { "Jo".to_owned() }).await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FredStore {
+    pool: Pool,
+    /// Applied to every command: fail fast, and the command timeout.
+    options: Options,
+    retry_on_timeout: bool,
+    /// `host:port` (never credentials), for errors.
+    server: Arc<str>,
+    /// The last error the clients reported while (re)connecting.
+    last_error: Arc<Mutex<Option<String>>>,
+    /// The background tasks this store started; `None` for a pool of the
+    /// caller's own.
+    tasks: Option<Arc<Tasks>>,
+}
+
+impl FredStore {
+    /// Connects every pooled connection with `config`'s URL, credentials,
+    /// database, TLS settings (`rediss://`, certificate verification, the
+    /// CA), pool size, timeouts, keepalive and health checks; must run
+    /// inside a tokio runtime, on which the connections then live.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for bad settings; a backend error naming the
+    /// server when it cannot be reached or refuses the credentials or the
+    /// TLS handshake.
+    pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        let settings = connect::settings(config, true)?;
+        let server = settings.server.clone();
+        let initializing: Vec<_> = settings
+            .pool
+            .clients()
+            .iter()
+            .map(|client| {
+                let client = client.clone();
+                tokio::spawn(async move { client.init().await })
+            })
+            .collect();
+        // Connected clients' tasks are aborted if another client fails.
+        let mut tasks = Tasks::default();
+        let mut first_error = None;
+        for initialized in initializing {
+            match initialized.await {
+                Ok(Ok(connection)) => tasks.0.push(connection.abort_handle()),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(join_error) => {
+                    first_error.get_or_insert(FredError::new(
+                        ErrorKind::Unknown,
+                        format!("the connection task failed: {join_error}"),
+                    ));
+                }
+            }
+        }
+        if let Some(source) = first_error {
+            return Err(backend_error(ConnectError { server, source }));
+        }
+        Ok(Self::with_settings(settings, tasks))
+    }
+
+    /// Like [`connect`](Self::connect) but returns at once and connects in
+    /// the background, so a service can start while Redis is down; until
+    /// Redis answers, every operation fails (and a
+    /// [`Memoizer`](memocache_core::Memoizer) just computes).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for bad settings, or when called outside a tokio
+    /// runtime.
+    pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config(
+                "FredStore::connect_lazy was called outside a tokio runtime: call it from async \
+                 code, or use FredBlockingStore"
+                    .to_owned(),
+            ));
+        }
+        let settings = connect::settings(config, false)?;
+        let tasks = Tasks(
+            settings
+                .pool
+                .connect_pool()
+                .iter()
+                .map(|connection| connection.abort_handle())
+                .collect(),
+        );
+        Ok(Self::with_settings(settings, tasks))
+    }
+
+    /// A store over a fred pool of your own, which you connect (e.g. with
+    /// `pool.init().await`) and close. Commands fail fast while a
+    /// connection is down, and time out after the pool's default command
+    /// timeout, or [`RedisConfig`]'s default socket timeout if it has none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a pool on a Redis Cluster:
+    /// [`delete_prefix`](Store::delete_prefix) would scan only one node.
+    pub fn from_pool(pool: Pool) -> Result<Self> {
+        if pool.is_clustered() {
+            return Err(Error::Config(
+                "FredStore does not support Redis Cluster pools yet (delete_prefix would scan \
+                 one node only): use a centralized or sentinel pool"
+                    .to_owned(),
+            ));
+        }
+        let timeout = Some(pool.perf_config().default_command_timeout)
+            .filter(|timeout| !timeout.is_zero())
+            .unwrap_or_else(|| RedisConfig::default().get_socket_timeout());
+        let server = pool
+            .client_config()
+            .server
+            .hosts()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(FredStore {
+            pool,
+            options: command_options(timeout),
+            retry_on_timeout: false,
+            server: server.into(),
+            last_error: Arc::default(),
+            tasks: None,
+        })
+    }
+
+    /// A store over one fred client of your own, as
+    /// [`from_pool`](Self::from_pool) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_pool`](Self::from_pool).
+    pub fn from_client(client: Client) -> Result<Self> {
+        let pool = Pool::from_clients(vec![client])
+            .map_err(|e| Error::Config(format!("cannot pool the client: {e}")))?;
+        Self::from_pool(pool)
+    }
+
+    /// The fred pool behind the store, for commands of your own.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    fn with_settings(settings: Settings, mut tasks: Tasks) -> Self {
+        let Settings {
+            pool,
+            command_timeout,
+            retry_on_timeout,
+            health_check_interval,
+            server,
+        } = settings;
+        let options = command_options(command_timeout);
+        let last_error = Arc::new(Mutex::new(None));
+        for client in pool.clients() {
+            tasks
+                .0
+                .push(record_errors(client, Arc::clone(&last_error)).abort_handle());
+        }
+        if let Some(interval) = health_check_interval {
+            tasks
+                .0
+                .push(health_check(pool.clone(), options.clone(), interval).abort_handle());
+        }
+        FredStore {
+            pool,
+            options,
+            retry_on_timeout,
+            server: server.into(),
+            last_error,
+            tasks: Some(Arc::new(tasks)),
+        }
+    }
+
+    /// Runs a command through the pool with the store's options, once more
+    /// if it timed out and retries are on.
+    async fn run<T, F, Fut>(&self, command: F) -> Result<T>
+    where
+        F: Fn(WithOptions<Pool>) -> Fut,
+        Fut: Future<Output = Result<T, FredError>>,
+    {
+        let client = self.pool.with_options(&self.options);
+        match command(client.clone()).await {
+            Err(e) if self.retry_on_timeout && *e.kind() == ErrorKind::Timeout => {
+                command(client).await
+            }
+            result => result,
+        }
+        .map_err(|e| self.error(e))
+    }
+
+    /// A command's error; when no connection is up, says so (with the last
+    /// connection error) instead of fred's bare "canceled".
+    fn error(&self, source: FredError) -> Error {
+        let connected = self.pool.clients().iter().any(ClientLike::is_connected);
+        if connected || !matches!(source.kind(), ErrorKind::Canceled | ErrorKind::IO) {
+            return backend_error(source);
+        }
+        let last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        backend_error(NotConnected {
+            server: Arc::clone(&self.server),
+            last_error,
+            source,
+        })
+    }
+}
+
+/// What every command is sent with: fail at once while the connection is
+/// down (instead of waiting for a reconnection) and give up after
+/// `timeout`.
+fn command_options(timeout: Duration) -> Options {
+    Options {
+        fail_fast: true,
+        timeout: Some(timeout),
+        ..Options::default()
+    }
+}
+
+/// Keeps the last error `client` reports while (re)connecting.
+fn record_errors(
+    client: &Client,
+    last_error: Arc<Mutex<Option<String>>>,
+) -> tokio::task::JoinHandle<fred::interfaces::FredResult<()>> {
+    client.on_error(move |(error, _server)| {
+        let message = connect::describe(&error);
+        *last_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(message);
+        async { Ok(()) }
+    })
+}
+
+/// PINGs every connection each `interval`, so a connection dropped while
+/// idle (by a proxy, say) is noticed, and replaced, before a caller needs
+/// it.
+fn health_check(pool: Pool, options: Options, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            for client in pool.clients() {
+                if client.is_connected() {
+                    // A failure makes fred replace the connection; nothing
+                    // else to do.
+                    let _: Result<(), FredError> = client.with_options(&options).ping(None).await;
+                }
+            }
+        }
+    })
+}
+
+/// The background tasks of a store (connections, health checks, error
+/// listeners), stopped with the last clone of the store.
+#[derive(Default)]
+struct Tasks(Vec<AbortHandle>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for FredStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FredStore")
+            .field("server", &self.server)
+            .field("pool_size", &self.pool.size())
+            .field("timeout", &self.options.timeout)
+            .field("retry_on_timeout", &self.retry_on_timeout)
+            .field("owns_connections", &self.tasks.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Store for FredStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.run(|client| async move { client.get(key).await })
+            .await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        // One `SET key value [PX ms]`: value and expiry replaced in a
+        // single step.
+        let expiration = expire.map(command::expiration);
+        self.run(|client| {
+            let (value, expiration) = (value.clone(), expiration.clone());
+            async move { client.set(key, value, expiration, None, false).await }
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let removed: u64 = self
+            .run(|client| async move { client.del(key).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let pttl: i64 = self
+            .run(|client| async move { client.pttl(key).await })
+            .await?;
+        Ok(command::key_ttl(pttl))
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        // SCAN MATCH on the escaped prefix, then UNLINK each batch; never
+        // KEYS, which blocks the server.
+        let pattern = command::prefix_pattern(prefix);
+        let (mut cursor, mut removed) = ("0".to_owned(), 0u64);
+        loop {
+            let (next, keys): (String, Vec<Bytes>) = self
+                .run(|client| {
+                    let (cursor, pattern) = (cursor.clone(), pattern.clone());
+                    async move {
+                        client
+                            .scan_page(cursor, pattern, Some(command::SCAN_COUNT), None)
+                            .await
+                    }
+                })
+                .await?;
+            if !keys.is_empty() {
+                let unlinked: u64 = self
+                    .run(|client| {
+                        let keys = keys.clone();
+                        async move { client.unlink(keys).await }
+                    })
+                    .await?;
+                removed += unlinked;
+            }
+            if next == "0" {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The commands each operation sends, as the server counts them: a write
+//! is one `SET` with its expiry (never DEL then SET), and clearing a
+//! prefix is `SCAN` + `UNLINK` (never `KEYS`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use memocache_core::{Bytes, KeyTtl, RedisConfig, Store};
+use memocache_fred::FredStore;
+use memocache_fred::fred::interfaces::ClientLike;
+use memocache_fred::fred::types::{ClusterHash, CustomCommand};
+use memocache_testkit::RedisServer;
+
+/// `calls` per command since the last `CONFIG RESETSTAT`.
+async fn command_calls(store: &FredStore) -> BTreeMap<String, u64> {
+    let info: String = store
+        .pool()
+        .custom(
+            CustomCommand::new_static("INFO", ClusterHash::FirstKey, false),
+            vec!["commandstats"],
+        )
+        .await
+        .expect("INFO commandstats");
+    info.lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
+            Some((name.to_owned(), calls.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operation_sends_the_documented_commands() {
+    let server = RedisServer::start();
+    let store = FredStore::connect(
+        &RedisConfig::new()
+            .url(server.url())
+            .health_check_interval(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let reset: String = store
+        .pool()
+        .custom(
+            CustomCommand::new_static("CONFIG", ClusterHash::FirstKey, false),
+            vec!["RESETSTAT"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reset, "OK");
+
+    store
+        .set(
+            "ns:a",
+            Bytes::from_static(b"1"),
+            Some(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    store
+        .set(
+            "ns:a",
+            Bytes::from_static(b"2"),
+            Some(Duration::from_secs(90)),
+        )
+        .await
+        .unwrap();
+    store
+        .set("ns:b", Bytes::from_static(b"3"), None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(store.ttl("ns:a").await.unwrap(), KeyTtl::Expires(left) if left > Duration::from_secs(60))
+    );
+    assert_eq!(store.get("ns:a").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert!(store.delete("ns:b").await.unwrap());
+    assert_eq!(store.delete_prefix("ns:").await.unwrap(), 1);
+
+    let calls = command_calls(&store).await;
+    assert_eq!(calls.get("set"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("get"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("pttl"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("del"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("unlink"), Some(&1), "{calls:?}");
+    assert!(calls.get("scan").is_some_and(|&n| n >= 1), "{calls:?}");
+    for never in ["keys", "expire", "pexpire", "setex", "psetex", "getset"] {
+        assert_eq!(calls.get(never), None, "{never} was sent: {calls:?}");
+    }
+}

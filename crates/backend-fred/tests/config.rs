@@ -1,0 +1,104 @@
+//! Building stores: settings fred cannot use, pools of the caller's own,
+//! and the blocking adapter on an async runtime's thread.
+
+use memocache_core::testing::{Runs, unique_prefix};
+use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
+use memocache_fred::fred::interfaces::ClientLike;
+use memocache_fred::fred::types::Builder;
+use memocache_fred::fred::types::config::Config;
+use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_testkit::RedisServer;
+
+/// The `Error::Config` message of a failed connection.
+fn config_error(result: memocache_core::Result<impl std::fmt::Debug>) -> String {
+    match result {
+        Err(Error::Config(message)) => message,
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[test]
+fn settings_fred_cannot_use_are_refused_with_how_to_fix_them() {
+    for (url, hint) in [
+        ("redis://127.0.0.1:6390/300", "0 to 255"),
+        ("unix:///tmp/redis.sock", "use a redis:// or rediss:// url"),
+        (
+            "redis+unix:///tmp/redis.sock",
+            "use a redis:// or rediss:// url",
+        ),
+        ("http://127.0.0.1:6390", "use redis:// or rediss://"),
+    ] {
+        let message = config_error(FredBlockingStore::connect(&RedisConfig::new().url(url)));
+        assert!(message.contains(hint), "{url}: {message}");
+    }
+    let message = config_error(FredBlockingStore::connect(
+        &RedisConfig::new()
+            .url("rediss://127.0.0.1:6390/0")
+            .ca_cert_pem("not a certificate"),
+    ));
+    assert!(message.contains("BEGIN CERTIFICATE"), "{message}");
+}
+
+#[test]
+fn a_lazy_store_outside_a_runtime_is_refused_not_a_panic() {
+    let message = config_error(FredStore::connect_lazy(&RedisConfig::new()));
+    assert!(message.contains("tokio runtime"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_your_own_caches_and_clears() {
+    let config = Config::from_url(&RedisServer::shared().url()).unwrap();
+    let pool = Builder::from_config(config).build_pool(2).unwrap();
+    pool.init().await.expect("connect the pool");
+    let store = FredStore::from_pool(pool.clone()).expect("a centralized pool");
+    let memo = Memoizer::builder(store)
+        .namespace(unique_prefix("own-pool"))
+        .build();
+    let runs = Runs::default();
+    for _ in 0..2 {
+        let r = runs.clone();
+        let value: u32 = memo
+            .call(&Args::new().arg(&1), || async move { r.run(11) })
+            .await;
+        assert_eq!(value, 11);
+    }
+    assert_eq!(runs.count(), 1, "the second call was not a hit");
+    assert_eq!(memo.clear_namespace().await.unwrap(), 1);
+    pool.quit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_your_own_is_a_store() {
+    let config = Config::from_url(&RedisServer::shared().url()).unwrap();
+    let client = Builder::from_config(config).build().unwrap();
+    client.init().await.expect("connect the client");
+    let store = FredStore::from_client(client).expect("a centralized client");
+    let key = unique_prefix("own-client");
+    store
+        .set(&key, Bytes::from_static(b"v"), None)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(store.delete(&key).await.unwrap());
+}
+
+#[test]
+fn a_cluster_pool_is_refused() {
+    let pool = Builder::default_clustered().build_pool(1).unwrap();
+    let message = config_error(FredStore::from_pool(pool));
+    assert!(message.contains("Cluster"), "{message}");
+}
+
+/// Called straight from async code (here the only thread of a
+/// current-thread runtime), the adapter blocks that thread but answers,
+/// and dropping it there does not panic.
+#[tokio::test(flavor = "current_thread")]
+async fn the_blocking_adapter_answers_on_an_async_runtime_thread() {
+    let store = FredBlockingStore::connect(&RedisConfig::new().url(RedisServer::shared().url()))
+        .expect("connect from async code");
+    let key = unique_prefix("adapter-in-async");
+    store.set(&key, Bytes::from_static(b"v"), None).unwrap();
+    assert_eq!(store.get(&key).unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(store.delete(&key).unwrap());
+    drop(store);
+}

@@ -1,0 +1,220 @@
+//! Losing the server: operations fail with an error (they do not hang or
+//! panic) while it is gone, a Memoizer keeps returning computed values, and
+//! caching works again once the server is back, with no new store.
+
+use std::time::{Duration, Instant};
+
+use memocache_core::testing::{Runs, unique_prefix};
+use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
+use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_testkit::RedisServer;
+
+/// How long a restarted server may take to be used again.
+const RECOVERY: Duration = Duration::from_secs(10);
+
+fn config(server: &RedisServer) -> RedisConfig {
+    RedisConfig::new().url(server.url())
+}
+
+fn assert_backend_error<T: std::fmt::Debug>(result: memocache_core::Result<T>) -> Error {
+    let error = result.expect_err("an operation succeeded on a dead server");
+    assert!(
+        matches!(
+            error,
+            Error::Backend {
+                backend: "fred",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    error
+}
+
+/// Every operation of `store` fails.
+async fn assert_every_operation_fails(store: &dyn Store) {
+    assert_backend_error(store.get("k").await);
+    assert_backend_error(store.set("k", Bytes::from_static(b"v"), None).await);
+    assert_backend_error(store.delete("k").await);
+    assert_backend_error(store.ttl("k").await);
+    assert_backend_error(store.delete_prefix("k").await);
+}
+
+/// Writes then reads `key` until both succeed, for at most [`RECOVERY`];
+/// answers the last read.
+async fn write_and_read_until_served(
+    store: &dyn Store,
+    key: &str,
+) -> memocache_core::Result<Option<Bytes>> {
+    let deadline = Instant::now() + RECOVERY;
+    loop {
+        let attempt = match store.set(key, Bytes::from_static(b"back"), None).await {
+            Ok(()) => store.get(key).await,
+            Err(e) => Err(e),
+        };
+        if attempt.is_ok() || Instant::now() > deadline {
+            return attempt;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two calls with the same arguments; answers how often `compute` ran.
+async fn runs_of_two_calls(memo: &Memoizer<FredStore>, label: &str) -> usize {
+    let runs = Runs::default();
+    for _ in 0..2 {
+        let r = runs.clone();
+        let value: String = memo
+            .call(&Args::new().arg(&label), || async move {
+                r.run("computed".to_owned())
+            })
+            .await;
+        assert_eq!(value, "computed", "the computed value was not returned");
+    }
+    runs.count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_fails_while_the_server_is_down_and_recovers() {
+    let server = RedisServer::start();
+    let store = FredStore::connect(&config(&server)).await.unwrap();
+    let memo = Memoizer::builder(store.clone())
+        .namespace(unique_prefix("down"))
+        .build();
+    store
+        .set("k", Bytes::from_static(b"v"), None)
+        .await
+        .unwrap();
+    assert_eq!(runs_of_two_calls(&memo, "up").await, 1);
+
+    server.kill();
+    assert_every_operation_fails(&store).await;
+    assert_eq!(
+        runs_of_two_calls(&memo, "down").await,
+        2,
+        "nothing can be cached on a dead server"
+    );
+
+    server.restart();
+    let read = write_and_read_until_served(&store, "k").await;
+    assert_eq!(
+        read.expect("never served again after the restart")
+            .as_deref(),
+        Some(&b"back"[..])
+    );
+    assert_eq!(
+        runs_of_two_calls(&memo, "back").await,
+        1,
+        "caching did not resume after the restart"
+    );
+}
+
+#[test]
+fn the_blocking_adapter_fails_while_the_server_is_down_and_recovers() {
+    let server = RedisServer::start();
+    let store = FredBlockingStore::connect(&config(&server)).unwrap();
+    let memo = Memoizer::builder(store.clone())
+        .namespace(unique_prefix("down-blocking"))
+        .build();
+    store.set("k", Bytes::from_static(b"v"), None).unwrap();
+
+    server.kill();
+    for _ in 0..3 {
+        let error = store.get("k").expect_err("read from a dead server");
+        assert!(
+            matches!(
+                error,
+                Error::Backend {
+                    backend: "fred",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+    let runs = Runs::default();
+    for _ in 0..2 {
+        let r = runs.clone();
+        assert_eq!(
+            memo.call_blocking(&Args::new().arg(&1), move || r.run(7u32)),
+            7
+        );
+    }
+    assert_eq!(runs.count(), 2, "nothing can be cached on a dead server");
+
+    server.restart();
+    let deadline = Instant::now() + RECOVERY;
+    let read = loop {
+        let attempt = store
+            .set("k", Bytes::from_static(b"back"), None)
+            .and_then(|()| store.get("k"));
+        if attempt.is_ok() || Instant::now() > deadline {
+            break attempt;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        read.expect("never served again after the restart")
+            .as_deref(),
+        Some(&b"back"[..])
+    );
+    let runs = Runs::default();
+    for _ in 0..2 {
+        let r = runs.clone();
+        assert_eq!(
+            memo.call_blocking(&Args::new().arg(&2), move || r.run(8u32)),
+            8
+        );
+    }
+    assert_eq!(runs.count(), 1, "caching did not resume after the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_dead_server_fails_and_names_it() {
+    let server = RedisServer::start();
+    server.kill();
+    let error = FredStore::connect(&config(&server))
+        .await
+        .expect_err("connected to a dead server");
+    assert!(
+        matches!(
+            error,
+            Error::Backend {
+                backend: "fred",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("cannot connect to 127.0.0.1:{}", server.port())),
+        "{error}"
+    );
+}
+
+/// A lazy store starts while the server is down, fails (saying it is not
+/// connected) until the server is up, then serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_store_starts_while_the_server_is_down() {
+    let server = RedisServer::start();
+    server.kill();
+    let store = FredStore::connect_lazy(&config(&server)).expect("a lazy store needs no server");
+    let error = assert_backend_error(store.get("k").await);
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("not connected to 127.0.0.1:{}", server.port())),
+        "{error}"
+    );
+    assert_every_operation_fails(&store).await;
+
+    server.restart();
+    let read = write_and_read_until_served(&store, "k").await;
+    assert_eq!(
+        read.expect("never served after the server came up")
+            .as_deref(),
+        Some(&b"back"[..])
+    );
+}
