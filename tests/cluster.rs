@@ -3,12 +3,11 @@
 //! redis-rs cluster client, async and blocking; a namespace cleared across
 //! every primary; a primary killed under load.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use memocache::redis::TypedCommands as _;
-use memocache::testing::{BlockingAsAsync, Stores};
+use memocache::testing::{BlockingAsAsync, Load, Policy, Stores};
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
 use memocache_testkit::RedisCluster;
 
@@ -111,46 +110,19 @@ async fn a_namespace_is_cleared_on_every_primary() {
 async fn a_primary_killed_under_load_fails_over_without_errors() {
     // Its own cluster: this test kills a node.
     let cluster = Arc::new(RedisCluster::start());
-    let memo = Memoizer::builder(RedisStore::connect(&config(&cluster)).await.unwrap())
-        .namespace("cluster:failover")
-        .build();
-    let blocking = Memoizer::builder(RedisBlockingStore::connect(&config(&cluster)).unwrap())
-        .namespace("cluster:failover")
-        .build();
-    let stop = Arc::new(AtomicBool::new(false));
-    let calls = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for t in 0..16u64 {
-        let (memo, stop, calls) = (memo.clone(), stop.clone(), calls.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut n = t;
-            while !stop.load(Ordering::Relaxed) {
-                n = (n + 1) % 300;
-                let v = memo
-                    .call(&Args::new().arg(&n), || async move { n * 11 })
-                    .await;
-                assert_eq!(v, n * 11, "a wrong value reached a caller");
-                calls.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }));
-    }
-    for t in 0..4u64 {
-        let (blocking, stop, calls) = (blocking.clone(), stop.clone(), calls.clone());
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let mut n = t;
-            while !stop.load(Ordering::Relaxed) {
-                n = (n + 1) % 300;
-                let v = blocking.call_blocking(&Args::new().arg(&n), || n * 11);
-                assert_eq!(v, n * 11, "a wrong value reached a caller");
-                calls.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }));
-    }
+    let stores = Stores {
+        async_store: Arc::new(RedisStore::connect(&config(&cluster)).await.unwrap()),
+        blocking_store: Some(Arc::new(
+            RedisBlockingStore::connect(&config(&cluster)).unwrap(),
+        )),
+    };
+    let policy = Policy {
+        namespace: "cluster:failover".into(),
+        ..Policy::default()
+    };
+    let load = Load::start(&stores, &policy);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let hits_before = memo.stats().hits + blocking.stats().hits;
-    assert!(hits_before > 0, "caching works before the failover");
+    assert!(load.served() > 0, "caching works before the failover");
 
     let victim = cluster.primaries()[0];
     let killed = Instant::now();
@@ -159,26 +131,12 @@ async fn a_primary_killed_under_load_fails_over_without_errors() {
         .await
         .unwrap();
     let promoted = killed.elapsed();
-    let hits_at_promotion = memo.stats().hits + blocking.stats().hits;
-    let start = Instant::now();
-    while memo.stats().hits + blocking.stats().hits < hits_at_promotion + 500 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "caching did not resume"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let resumed = start.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await.expect("a caller panicked");
-    }
+    let resumed = load.wait_for_caching(Duration::from_secs(30)).await;
+    let stats = load.stats();
+    let calls = load.finish().await;
     println!(
-        "failover: {} calls, all correct; replica promoted {promoted:?} after the kill; \
-         caching resumed {resumed:?} after the promotion; {:?} / {:?}",
-        calls.load(Ordering::Relaxed),
-        memo.stats(),
-        blocking.stats()
+        "failover: {calls} calls, all correct; replica promoted {promoted:?} after the kill; \
+         caching resumed {resumed:?} after the promotion; {stats:?}"
     );
     assert_eq!(cluster.primaries().len(), 3);
     assert!(!cluster.primaries().contains(&victim));

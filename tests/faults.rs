@@ -6,12 +6,13 @@
 //! README, never asserted: this machine is shared and noisy.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use memocache::testing::{Load, Policy, Stores};
 use memocache::{
-    Args, BlockingStore, BreakerPolicy, BreakerState, Codec, Compression, JsonZlib, Memoizer,
-    RedisBlockingStore, RedisConfig, RedisStore, Stats, Store, Zlib,
+    Args, BlockingStore, BreakerPolicy, Codec, Compression, JsonZlib, Memoizer, RedisBlockingStore,
+    RedisConfig, RedisStore, Stats, Store, Zlib,
 };
 use memocache_testkit::RedisServer;
 
@@ -25,42 +26,13 @@ fn config(server: &RedisServer) -> RedisConfig {
         .connect_timeout(OP_TIMEOUT)
 }
 
-fn memoizer<S>(store: S, namespace: &str) -> Memoizer<S> {
-    Memoizer::builder(store)
-        .namespace(namespace)
-        .op_timeout(Some(OP_TIMEOUT))
-        .circuit_breaker(Some(BreakerPolicy {
-            failure_threshold: 5,
-            cool_down: COOL_DOWN,
-        }))
-        .build()
-}
-
-/// Polls `done` every 20 ms for at most 20 s; answers how long it took.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{what}: still not after 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    start.elapsed()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_not_running_at_start_costs_function_time_only() {
     let server = RedisServer::start();
     server.kill();
-    let memo = memoizer(
-        RedisStore::connect_lazy(&config(&server)).unwrap(),
-        "faults:down",
-    );
-    let blocking = memoizer(
-        RedisBlockingStore::connect_lazy(&config(&server)).unwrap(),
-        "faults:down",
-    );
+    let memo = policy("faults:down").build(RedisStore::connect_lazy(&config(&server)).unwrap());
+    let blocking =
+        policy("faults:down").build(RedisBlockingStore::connect_lazy(&config(&server)).unwrap());
     let start = Instant::now();
     for i in 0..100u64 {
         assert_eq!(
@@ -87,171 +59,110 @@ async fn redis_not_running_at_start_costs_function_time_only() {
     }
 }
 
-/// Many concurrent callers, each checking every value it gets, until told
-/// to stop; answers how many calls they made.
-fn load(
-    memo: Memoizer<RedisStore>,
-    blocking: Memoizer<RedisBlockingStore>,
-    stop: Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<u64>> {
-    let mut tasks = Vec::new();
-    for t in 0..24u64 {
-        let (memo, stop) = (memo.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut calls = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let n = (t + calls) % 40;
-                let v = memo
-                    .call(&Args::new().arg(&n), || async move {
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                        n * 7
-                    })
-                    .await;
-                assert_eq!(v, n * 7, "a wrong value reached a caller");
-                calls += 1;
-            }
-            calls
-        }));
+fn policy(namespace: &str) -> Policy {
+    Policy {
+        namespace: namespace.to_owned(),
+        op_timeout: Some(OP_TIMEOUT),
+        breaker: Some(BreakerPolicy {
+            failure_threshold: 5,
+            cool_down: COOL_DOWN,
+        }),
+        ..Policy::default()
     }
-    for t in 0..8u64 {
-        let (blocking, stop) = (blocking.clone(), stop.clone());
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let mut calls = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let n = (t + calls) % 40;
-                let v = blocking.call_blocking(&Args::new().arg(&n), || {
-                    std::thread::sleep(Duration::from_millis(2));
-                    n * 7
-                });
-                assert_eq!(v, n * 7, "a wrong value reached a caller");
-                calls += 1;
-            }
-            calls
-        }));
-    }
-    tasks
 }
 
-async fn finish(stop: &AtomicBool, tasks: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
-    stop.store(true, Ordering::Relaxed);
-    let mut calls = 0;
-    for task in tasks {
-        calls += task.await.expect("a caller panicked");
+async fn stores(server: &RedisServer) -> Stores {
+    Stores {
+        async_store: Arc::new(RedisStore::connect(&config(server)).await.unwrap()),
+        blocking_store: Some(Arc::new(
+            RedisBlockingStore::connect(&config(server)).unwrap(),
+        )),
     }
-    calls
 }
 
-fn hits(a: &Memoizer<RedisStore>, b: &Memoizer<RedisBlockingStore>) -> u64 {
-    a.stats().hits + b.stats().hits + a.stats().merged + b.stats().merged
+/// What every outage must show in each memoizer's counters: it was seen,
+/// and the breaker kept the store from being called for every call.
+fn assert_outage_seen(during: &[Stats]) {
+    for stats in during {
+        assert!(
+            stats.store_errors + stats.timeouts >= 5,
+            "the outage was not seen: {stats:?}"
+        );
+        assert!(
+            stats.skipped_by_breaker > 0,
+            "the breaker never skipped the store: {stats:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_killed_under_load_then_restarted() {
     let server = RedisServer::start();
-    let memo = memoizer(
-        RedisStore::connect(&config(&server)).await.unwrap(),
-        "faults:kill",
-    );
-    let blocking = memoizer(
-        RedisBlockingStore::connect(&config(&server)).unwrap(),
-        "faults:kill",
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = load(memo.clone(), blocking.clone(), stop.clone());
-
+    let load = Load::start(&stores(&server).await, &policy("faults:kill"));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(hits(&memo, &blocking) > 0, "caching works before the kill");
+    assert!(load.served() > 0, "caching works before the kill");
+
     server.kill();
-    let errors_before = memo.stats().store_errors + blocking.stats().store_errors;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let during = (memo.stats(), blocking.stats());
+    let during = load.stats();
     server.restart();
-    let restarted = Instant::now();
-    let hits_at_restart = hits(&memo, &blocking);
-    let resumed = eventually("caching resumes after the restart", || {
-        memo.stats().breaker == BreakerState::Closed
-            && blocking.stats().breaker == BreakerState::Closed
-            && hits(&memo, &blocking) > hits_at_restart + 100
-    })
-    .await;
-    let calls = finish(&stop, tasks).await;
+    let resumed = load.wait_for_caching(Duration::from_secs(20)).await;
+    let calls = load.finish().await;
 
     println!(
         "kill: {calls} calls, all correct; caching resumed {resumed:?} after the restart \
-         (breaker cool-down {COOL_DOWN:?}); during the outage {:?} / {:?}",
-        during.0, during.1
+         (breaker cool-down {COOL_DOWN:?}); during the outage {during:?}"
     );
-    for stats in [during.0, during.1] {
-        assert!(
-            stats.store_errors + stats.timeouts > 0,
-            "the outage was not seen: {stats:?}"
-        );
-        assert_eq!(stats.breaker, BreakerState::Open, "{stats:?}");
-    }
-    assert!(during.0.store_errors + during.1.store_errors >= errors_before);
-    assert!(restarted.elapsed() >= resumed);
+    assert_outage_seen(&during);
+    assert!(during.iter().all(|s| s.store_errors > 0), "{during:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_paused_under_load_then_resumed() {
     let server = RedisServer::start();
-    let memo = memoizer(
-        RedisStore::connect(&config(&server)).await.unwrap(),
-        "faults:pause",
-    );
-    let blocking = memoizer(
-        RedisBlockingStore::connect(&config(&server)).unwrap(),
-        "faults:pause",
-    );
-    // A probe caller measuring its own calls while the server hangs.
-    let slowest = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = load(memo.clone(), blocking.clone(), stop.clone());
+    let stores = stores(&server).await;
+    let load = Load::start(&stores, &policy("faults:pause"));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     server.pause();
-    let probe = {
-        let (memo, slowest) = (memo.clone(), slowest.clone());
-        tokio::spawn(async move {
-            for i in 0..40u64 {
-                let start = Instant::now();
-                let v = memo
-                    .call(&Args::new().arg(&(1000 + i)), || async move { i })
-                    .await;
-                assert_eq!(v, i);
-                let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-                slowest.fetch_max(micros, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        })
-    };
-    probe.await.unwrap();
-    let during = (memo.stats(), blocking.stats());
+    // A probe caller measuring its own calls while the server hangs.
+    let probe = policy("faults:pause-probe").build(Arc::clone(&stores.async_store));
+    let mut slowest = Duration::ZERO;
+    let probing = Instant::now();
+    for i in 0..40u64 {
+        let start = Instant::now();
+        assert_eq!(
+            probe.call(&Args::new().arg(&i), || async move { i }).await,
+            i
+        );
+        slowest = slowest.max(start.elapsed());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let probing = probing.elapsed();
+    let during = load.stats();
     server.resume();
-    let hits_at_resume = hits(&memo, &blocking);
-    let resumed = eventually("caching resumes after SIGCONT", || {
-        memo.stats().breaker == BreakerState::Closed
-            && blocking.stats().breaker == BreakerState::Closed
-            && hits(&memo, &blocking) > hits_at_resume + 100
-    })
-    .await;
-    let calls = finish(&stop, tasks).await;
+    let resumed = load.wait_for_caching(Duration::from_secs(20)).await;
+    let calls = load.finish().await;
 
     println!(
-        "pause: {calls} calls, all correct; slowest probe call while paused {:?} \
+        "pause: {calls} calls, all correct; slowest probe call while paused {slowest:?} \
          (op timeout {OP_TIMEOUT:?}); caching resumed {resumed:?} after SIGCONT; \
-         during the pause {:?} / {:?}",
-        Duration::from_micros(slowest.load(Ordering::Relaxed)),
-        during.0,
-        during.1
+         during the pause {during:?}"
     );
-    for stats in [during.0, during.1] {
-        assert!(stats.timeouts > 0, "no operation timed out: {stats:?}");
-        assert!(
-            stats.skipped_by_breaker > 0,
-            "the breaker never skipped the hung store: {stats:?}"
-        );
-    }
+    assert_outage_seen(&during);
+    assert!(
+        during.iter().all(|s| s.timeouts > 0),
+        "a hung server must show as timeouts: {during:?}"
+    );
+    // The probe waits on the hung store only until its breaker opens (5
+    // timeouts), then once per cool-down (the half-open probe).
+    let probe = probe.stats();
+    let cool_downs = u64::try_from(probing.as_millis() / COOL_DOWN.as_millis()).unwrap();
+    assert!(
+        probe.timeouts <= 5 + cool_downs,
+        "the probe kept waiting on the hung store: {probe:?} in {probing:?}"
+    );
+    assert_eq!(probe.timeouts + probe.skipped_by_breaker, 40, "{probe:?}");
 }
 
 #[tokio::test]

@@ -48,7 +48,17 @@ pub(crate) struct Settings {
 /// With `fail_fast`, a first connection that fails is reported to whoever
 /// connects; without it the clients keep trying in the background.
 pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings> {
-    let url = config.connection_url()?;
+    // A cluster: the first seed gives the credentials and TLS (they are the
+    // same on every node), all seeds the hosts to discover the cluster from.
+    let seeds = if config.is_cluster() {
+        Some(config.cluster_urls()?)
+    } else {
+        None
+    };
+    let url = match &seeds {
+        Some(seeds) => seeds[0].clone(),
+        None => config.connection_url()?,
+    };
     let (tls, plain_url) = match url.split_once("://") {
         Some(("redis", _)) => (false, url.clone()),
         // Parsed as redis:// so that fred does not build its own TLS
@@ -78,6 +88,24 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         })
     })?;
     fred_config.fail_fast = fail_fast;
+    if let Some(seeds) = &seeds {
+        let hosts = seeds
+            .iter()
+            .map(|seed| {
+                let plain = seed.replacen("rediss://", "redis://", 1);
+                match Config::from_url_centralized(&plain).map(|c| c.server) {
+                    Ok(ServerConfig::Centralized { server }) => {
+                        Ok((server.host.to_string(), server.port))
+                    }
+                    _ => Err(Error::Config(format!(
+                        "fred cannot use the cluster seed {}: write it as redis://host:port",
+                        config.redacted_url()
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        fred_config.server = ServerConfig::new_clustered(hosts);
+    }
     let server = match &mut fred_config.server {
         ServerConfig::Centralized { server } => {
             // The url crate keeps an IPv6 host's brackets; a socket address

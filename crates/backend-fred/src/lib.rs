@@ -47,8 +47,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not supported yet: Redis Cluster (a clustered pool is refused by
-//! [`FredStore::from_pool`]) and unix sockets.
+//! A Redis Cluster is configured with [`RedisConfig::cluster`] (seed node
+//! URLs): fred routes keys by slot and follows redirections and failovers,
+//! and `delete_prefix` scans every primary. Unix sockets are not supported.
 #![warn(missing_docs)]
 
 mod blocking;

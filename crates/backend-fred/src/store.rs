@@ -131,19 +131,9 @@ impl FredStore {
     /// `pool.init().await`) and close. Commands fail fast while a
     /// connection is down, and time out after the pool's default command
     /// timeout, or [`RedisConfig`]'s default socket timeout if it has none.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Config`] for a pool on a Redis Cluster:
-    /// [`delete_prefix`](Store::delete_prefix) would scan only one node.
-    pub fn from_pool(pool: Pool) -> Result<Self> {
-        if pool.is_clustered() {
-            return Err(Error::Config(
-                "FredStore does not support Redis Cluster pools yet (delete_prefix would scan \
-                 one node only): use a centralized or sentinel pool"
-                    .to_owned(),
-            ));
-        }
+    /// A clustered pool works too: keys go to their slot's node, and
+    /// [`delete_prefix`](Store::delete_prefix) scans every primary.
+    pub fn from_pool(pool: Pool) -> Self {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
             .unwrap_or_else(|| RedisConfig::default().get_socket_timeout());
@@ -155,14 +145,14 @@ impl FredStore {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        Ok(FredStore {
+        FredStore {
             pool,
             options: command_options(timeout),
             retry_on_timeout: false,
             server: server.into(),
             last_error: Arc::default(),
             tasks: None,
-        })
+        }
     }
 
     /// A store over one fred client of your own, as
@@ -170,11 +160,11 @@ impl FredStore {
     ///
     /// # Errors
     ///
-    /// As [`from_pool`](Self::from_pool).
+    /// [`Error::Config`] when fred cannot make a pool of the client.
     pub fn from_client(client: Client) -> Result<Self> {
         let pool = Pool::from_clients(vec![client])
             .map_err(|e| Error::Config(format!("cannot pool the client: {e}")))?;
-        Self::from_pool(pool)
+        Ok(Self::from_pool(pool))
     }
 
     /// The fred pool behind the store, for commands of your own.
@@ -227,6 +217,37 @@ impl FredStore {
             result => result,
         }
         .map_err(|e| self.error(e))
+    }
+
+    /// `delete_prefix` on a cluster: SCAN on every primary (fred pages each
+    /// node's cursor), then UNLINK each batch, split by hash slot since a
+    /// multi-key command must stay within one slot.
+    async fn delete_matching_in_cluster(&self, pattern: String) -> Result<u64> {
+        use futures::TryStreamExt as _;
+
+        let client = self.pool.next();
+        let mut pages =
+            std::pin::pin!(client.scan_cluster(pattern, Some(command::SCAN_COUNT), None));
+        let mut removed = 0u64;
+        while let Some(mut page) = pages.try_next().await.map_err(|e| self.error(e))? {
+            let keys = fred::types::scan::Scanner::take_results(&mut page).unwrap_or_default();
+            fred::types::scan::Scanner::next(page);
+            if keys.is_empty() {
+                continue;
+            }
+            let by_slot = fred::util::group_by_hash_slot(keys).map_err(backend_error)?;
+            for (_, keys) in by_slot {
+                let keys: Vec<_> = keys.into_iter().collect();
+                let unlinked: u64 = self
+                    .run(|client| {
+                        let keys = keys.clone();
+                        async move { client.unlink(keys).await }
+                    })
+                    .await?;
+                removed += unlinked;
+            }
+        }
+        Ok(removed)
     }
 
     /// A command's error; when no connection is up, says so (with the last
@@ -360,6 +381,9 @@ impl Store for FredStore {
         // SCAN MATCH on the escaped prefix, then UNLINK each batch; never
         // KEYS, which blocks the server.
         let pattern = command::prefix_pattern(prefix);
+        if self.pool.is_clustered() {
+            return self.delete_matching_in_cluster(pattern).await;
+        }
         let (mut cursor, mut removed) = ("0".to_owned(), 0u64);
         loop {
             let (next, keys): (String, Vec<Bytes>) = self

@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    Args, BlockingStore, Codec, Condition, Error, JsonZlib, KeyTtl, Memoizer, Result, Store,
+    Args, BlockingStore, BreakerPolicy, BreakerState, Codec, Condition, Error, JsonZlib, KeyTtl,
+    Memoizer, Result, Stats, Store,
 };
 
 /// A key prefix no other test (or test run) uses.
@@ -400,6 +401,12 @@ pub struct Policy {
     pub cache_only_for: Option<Vec<Condition>>,
     /// See [`MemoizerBuilder::skip_cache_keys`](crate::MemoizerBuilder::skip_cache_keys).
     pub skip_cache_keys: Vec<String>,
+    /// See [`MemoizerBuilder::op_timeout`](crate::MemoizerBuilder::op_timeout);
+    /// `None` keeps the default.
+    pub op_timeout: Option<Duration>,
+    /// See [`MemoizerBuilder::circuit_breaker`](crate::MemoizerBuilder::circuit_breaker);
+    /// `None` keeps the default.
+    pub breaker: Option<BreakerPolicy>,
 }
 
 impl Policy {
@@ -410,13 +417,20 @@ impl Policy {
         }
     }
 
-    fn build<S>(&self, store: S) -> Memoizer<S> {
+    /// A memoizer over `store` with this policy.
+    pub fn build<S>(&self, store: S) -> Memoizer<S> {
         let mut builder = Memoizer::builder(store)
             .namespace(self.namespace.clone())
             .expire(self.expire.unwrap_or_default())
             .skip_cache_keys(self.skip_cache_keys.clone());
         if let Some(conditions) = &self.cache_only_for {
             builder = builder.cache_only_for(conditions.clone());
+        }
+        if let Some(timeout) = self.op_timeout {
+            builder = builder.op_timeout(Some(timeout));
+        }
+        if let Some(breaker) = self.breaker {
+            builder = builder.circuit_breaker(Some(breaker));
         }
         builder.build()
     }
@@ -912,4 +926,129 @@ macro_rules! memoizer_behaviour_tests {
             $crate::testing::$check(&stores, $crate::testing::Path::$path).await;
         }
     )*};
+}
+
+// ---------------------------------------------------------------------------
+// Load for fault tests.
+
+/// Concurrent callers hammering memoizers over a backend's clients, each
+/// checking every value it gets, while a test kills, pauses or fails over
+/// the server. A wrong value panics its caller, which [`Load::finish`]
+/// reports.
+pub struct Load {
+    async_memo: Memoizer<Arc<dyn Store>>,
+    blocking_memo: Option<Memoizer<Arc<dyn BlockingStore>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    calls: Arc<std::sync::atomic::AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts 24 async callers (and 8 blocking ones, where the backend has
+    /// a blocking client) on memoizers with `policy`, over 40 keys.
+    pub fn start(stores: &Stores, policy: &Policy) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicU64::new(0));
+        let async_memo = policy.build(Arc::clone(&stores.async_store));
+        let blocking_memo = stores
+            .blocking_store
+            .as_ref()
+            .map(|s| policy.build(Arc::clone(s)));
+        let mut tasks = Vec::new();
+        for t in 0..24u64 {
+            let (memo, stop, calls) = (async_memo.clone(), stop.clone(), calls.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = t;
+                while !stop.load(Ordering::Relaxed) {
+                    n = (n + 1) % 40;
+                    let v = memo
+                        .call(&Args::new().arg(&n), || async move {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            n * 7
+                        })
+                        .await;
+                    assert_eq!(v, n * 7, "a wrong value reached a caller");
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        if let Some(blocking_memo) = &blocking_memo {
+            for t in 0..8u64 {
+                let (memo, stop, calls) = (blocking_memo.clone(), stop.clone(), calls.clone());
+                tasks.push(tokio::task::spawn_blocking(move || {
+                    let mut n = t;
+                    while !stop.load(Ordering::Relaxed) {
+                        n = (n + 1) % 40;
+                        let v = memo.call_blocking(&Args::new().arg(&n), || {
+                            std::thread::sleep(Duration::from_millis(2));
+                            n * 7
+                        });
+                        assert_eq!(v, n * 7, "a wrong value reached a caller");
+                        calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                }));
+            }
+        }
+        Load {
+            async_memo,
+            blocking_memo,
+            stop,
+            calls,
+            tasks,
+        }
+    }
+
+    /// The memoizers' counters: the async one's, then the blocking one's.
+    pub fn stats(&self) -> Vec<Stats> {
+        std::iter::once(self.async_memo.stats())
+            .chain(self.blocking_memo.as_ref().map(Memoizer::stats))
+            .collect()
+    }
+
+    /// Calls answered without computing: hits and merged callers.
+    pub fn served(&self) -> u64 {
+        self.stats().iter().map(|s| s.hits + s.merged).sum()
+    }
+
+    /// Waits until every breaker is closed and 100 more calls were served
+    /// from the cache; answers how long that took.
+    ///
+    /// # Panics
+    ///
+    /// If caching has not resumed after `within`.
+    pub async fn wait_for_caching(&self, within: Duration) -> Duration {
+        let start = std::time::Instant::now();
+        let served = self.served();
+        loop {
+            let closed = self
+                .stats()
+                .iter()
+                .all(|s| s.breaker == BreakerState::Closed);
+            if closed && self.served() > served + 100 {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "caching did not resume within {within:?}: {:?}",
+                self.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the callers; answers how many calls they made, all with the
+    /// right value.
+    ///
+    /// # Panics
+    ///
+    /// If a caller panicked (a wrong value reached it).
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("a caller panicked");
+        }
+        self.calls.load(Ordering::Relaxed)
+    }
 }

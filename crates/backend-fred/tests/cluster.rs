@@ -1,0 +1,112 @@
+//! FredStore on a local Redis Cluster (3 primaries, 3 replicas, started by
+//! the tests): the store conformance and Memoizer behaviour suites, async
+//! and through the blocking adapter; a namespace cleared across every
+//! primary; a primary killed under load.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use memocache_core::testing::{BlockingAsAsync, Load, Policy, Stores};
+use memocache_core::{Args, Memoizer, RedisConfig, Store};
+use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_testkit::RedisCluster;
+
+/// One cluster for the suites of this test binary.
+fn cluster() -> &'static RedisCluster {
+    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
+    CLUSTER.get_or_init(RedisCluster::start)
+}
+
+/// The cluster through one seed node: fred finds the others.
+fn config(cluster: &RedisCluster) -> RedisConfig {
+    RedisConfig::new().cluster([cluster.seed_urls()[0].clone()])
+}
+
+async fn stores(cluster: &RedisCluster) -> Stores {
+    Stores {
+        async_store: Arc::new(FredStore::connect(&config(cluster)).await.unwrap()),
+        blocking_store: Some(Arc::new(
+            FredBlockingStore::connect(&config(cluster)).unwrap(),
+        )),
+    }
+}
+
+mod async_store {
+    use super::*;
+    memocache_core::store_conformance_tests!(Arc::new(
+        FredStore::connect(&config(cluster())).await.unwrap()
+    ));
+}
+
+mod blocking_store {
+    use super::*;
+    memocache_core::store_conformance_tests!(Arc::new(BlockingAsAsync(Arc::new(
+        FredBlockingStore::connect(&config(cluster())).unwrap()
+    ))));
+}
+
+memocache_core::memoizer_behaviour_tests!(stores(cluster()).await, blocking);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_is_cleared_on_every_primary() {
+    let cluster = cluster();
+    let store = FredStore::connect(&config(cluster)).await.unwrap();
+    let namespace = format!("fred:cluster:clear:{}", std::process::id());
+    let memo = Memoizer::builder(store.clone())
+        .namespace(namespace.clone())
+        .write_behind(false)
+        .build();
+    for i in 0..600u32 {
+        memo.call(&Args::new().arg(&i), || async move { i }).await;
+    }
+    let neighbour = Memoizer::builder(store.clone())
+        .namespace(format!("{namespace}x"))
+        .write_behind(false)
+        .build();
+    neighbour.call(&Args::new().arg(&1), || async { 1 }).await;
+
+    assert_eq!(memo.clear_namespace().await.unwrap(), 600);
+    for i in [0u32, 299, 599] {
+        assert_eq!(
+            store
+                .get(&memo.key(&Args::new().arg(&i)).unwrap())
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let kept = neighbour.key(&Args::new().arg(&1)).unwrap();
+    assert!(
+        store.get(&kept).await.unwrap().is_some(),
+        "the neighbour was cleared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_killed_under_load_fails_over_without_errors() {
+    // Its own cluster: this test kills a node.
+    let cluster = Arc::new(RedisCluster::start());
+    let policy = Policy {
+        namespace: "fred:cluster:failover".into(),
+        ..Policy::default()
+    };
+    let load = Load::start(&stores(&cluster).await, &policy);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(load.served() > 0, "caching works before the failover");
+
+    let victim = cluster.primaries()[0];
+    let killed = Instant::now();
+    let failing_over = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))
+        .await
+        .unwrap();
+    let promoted = killed.elapsed();
+    let resumed = load.wait_for_caching(Duration::from_secs(30)).await;
+    let stats = load.stats();
+    let calls = load.finish().await;
+    println!(
+        "fred failover: {calls} calls, all correct; replica promoted {promoted:?} after the \
+         kill; caching resumed {resumed:?} after the promotion; {stats:?}"
+    );
+    assert!(!cluster.primaries().contains(&victim));
+}
