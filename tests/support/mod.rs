@@ -4,4 +4,5 @@
 
 pub mod logs;
 pub mod python;
+pub mod reference;
 pub mod vectors;

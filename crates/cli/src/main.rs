@@ -1,28 +1,105 @@
 //! `memocache`: compute cache keys and manage entries from the shell.
+//!
+//! Global options come before the subcommand:
+//!
+//! ```text
+//! memocache [--url URL] [--codec CODEC] [--hasher HASHER] <COMMAND>
+//! ```
+
+mod call;
+mod codec;
+mod connection;
+mod entry;
+mod namespace;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use memocache_core::pyjson::{self, PyValue};
-use memocache_core::{Args, Blake3, KeyHasher, Sha256, cache_key};
+use memocache_core::{Blake3, KeyHasher, Sha256};
+
+use crate::codec::CodecName;
+use crate::connection::Redis;
+use crate::namespace::Namespace;
 
 /// Compute, inspect and manage memocache / dtpyfw cache entries.
+///
+/// Entries written with the defaults (--codec json-zlib, --hasher sha256)
+/// are shared with Python services using dtpyfw.redis.caching.
 #[derive(Parser)]
-#[command(name = "memocache", version, about)]
+#[command(name = "memocache", version, about, long_about)]
 struct Cli {
+    /// The Redis server: redis://[user:password@]host:port/db, or rediss://
+    /// for TLS (percent-encode special characters in the password).
+    /// Several URLs (repeated, or comma-separated) are for a cluster, which
+    /// is not supported yet.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    url: Vec<String>,
+    /// How values are stored.
+    #[arg(long, value_enum, default_value_t = CodecName::JsonZlib)]
+    codec: CodecName,
+    /// How key arguments are hashed.
+    #[arg(long, value_enum, default_value_t = Hasher::Sha256)]
+    hasher: Hasher,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the cache key of a call, as the Python reference computes it.
+    /// Print the cache key of a call, as the Python reference computes it
+    /// (needs no Redis).
     ///
     /// Example: the key of `get_user(123, status="active")` cached under
     /// namespace `user`:
     ///
     ///     memocache key --namespace user --args '[123]' --kwargs '{"status": "active"}'
     Key(KeyArgs),
+    /// Print the value stored at KEY as Python-style JSON.
+    ///
+    /// Exits with status 1, saying why, when the key does not exist or its
+    /// value does not decode with --codec.
+    Get {
+        /// The entry's key (see `memocache key`).
+        key: String,
+    },
+    /// Store a JSON value at KEY with --codec.
+    ///
+    /// Example: memocache put "$(memocache key -n user --args '[1]')" '{"name": "Ada"}' --expire 3600
+    Put {
+        /// The entry's key.
+        key: String,
+        /// The value, as JSON (integers of any size, NaN and Infinity
+        /// allowed; object keys keep their order).
+        json: String,
+        /// Seconds until the entry expires; 0 or absent: never.
+        #[arg(long, value_name = "SECS")]
+        expire: Option<u64>,
+    },
+    /// Delete keys; prints how many existed.
+    Del {
+        /// The keys to delete.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Print the seconds KEY has left, or "no expiry".
+    Ttl {
+        /// The entry's key.
+        key: String,
+    },
+    /// List the keys of a namespace (SCAN; never KEYS).
+    Keys(NamespaceArgs),
+    /// Delete every key of a namespace (SCAN and UNLINK in batches);
+    /// prints how many were deleted.
+    Clear(NamespaceArgs),
+    /// Count a namespace's keys, their memory use (MEMORY USAGE) and their
+    /// expiries.
+    Stats(NamespaceArgs),
 }
 
 #[derive(clap::Args)]
@@ -40,9 +117,31 @@ struct KeyArgs {
     /// for several.
     #[arg(long = "skip", value_name = "NAME")]
     skip: Vec<String>,
-    /// The key hasher.
-    #[arg(long, value_enum, default_value_t = Hasher::Sha256)]
-    hasher: Hasher,
+    /// The key hasher (overrides the global --hasher).
+    #[arg(long, value_enum)]
+    hasher: Option<Hasher>,
+}
+
+/// Which keys `keys`, `clear` and `stats` work on.
+#[derive(clap::Args)]
+struct NamespaceArgs {
+    /// The namespace NS, as given to the memoizer or the Python decorator.
+    ///
+    /// Its entries are NS itself (calls without arguments) and NS:<hash>
+    /// or NS:<hash>:<hash>; entries of nested namespaces (NS:sub:...) and
+    /// other keys under NS: are left out unless --prefix is given.
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: String,
+    /// Take every key starting with `NS:`, nested namespaces and non-cache
+    /// keys included.
+    #[arg(long)]
+    prefix: bool,
+}
+
+impl NamespaceArgs {
+    fn get(&self) -> Result<Namespace, String> {
+        Namespace::new(&self.namespace, self.prefix)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -54,58 +153,71 @@ enum Hasher {
 }
 
 impl Hasher {
-    fn get(self) -> Box<dyn KeyHasher> {
+    fn get(self) -> &'static dyn KeyHasher {
         match self {
-            Hasher::Sha256 => Box::new(Sha256),
-            Hasher::Blake3 => Box::new(Blake3),
+            Hasher::Sha256 => &Sha256,
+            Hasher::Blake3 => &Blake3,
         }
     }
 }
 
-fn call_args(args: Option<&str>, kwargs: Option<&str>) -> Result<Args, String> {
-    let mut call = Args::new();
-    if let Some(text) = args {
-        match pyjson::parse(text.as_bytes()) {
-            Ok(PyValue::List(items)) => {
-                for item in &items {
-                    call.push_arg(None::<String>, item);
-                }
-            }
-            Ok(_) => return Err("--args must be a JSON array, e.g. '[123, \"a\"]'".into()),
-            Err(e) => return Err(format!("--args is not valid JSON: {e}")),
-        }
+/// Runs the command; the line to print on success, if any.
+fn run(cli: &Cli) -> Result<Option<String>, String> {
+    if let Command::Key(k) = &cli.command {
+        let hasher = k.hasher.unwrap_or(cli.hasher).get();
+        return call::key(
+            &k.namespace,
+            k.args.as_deref(),
+            k.kwargs.as_deref(),
+            &k.skip,
+            hasher,
+        )
+        .map(Some);
     }
-    if let Some(text) = kwargs {
-        match pyjson::parse(text.as_bytes()) {
-            Ok(PyValue::Dict(entries)) => {
-                for (name, value) in entries {
-                    call.push_kwarg(name, &value);
-                }
-            }
-            Ok(_) => {
-                return Err(
-                    "--kwargs must be a JSON object, e.g. '{\"status\": \"active\"}'".into(),
-                );
-            }
-            Err(e) => return Err(format!("--kwargs is not valid JSON: {e}")),
+    // Validate the namespace before connecting.
+    let namespace = match &cli.command {
+        Command::Keys(ns) | Command::Clear(ns) | Command::Stats(ns) => Some(ns.get()?),
+        _ => None,
+    };
+    let redis = Redis::connect(&cli.url)?;
+    let line = match (&cli.command, namespace) {
+        (Command::Get { key }, _) => entry::get(&redis, cli.codec, key)?,
+        (Command::Put { key, json, expire }, _) => {
+            entry::put(&redis, cli.codec, key, json, *expire)?;
+            return Ok(None);
         }
-    }
-    Ok(call)
-}
-
-fn key(k: &KeyArgs) -> Result<String, String> {
-    let call = call_args(k.args.as_deref(), k.kwargs.as_deref())?;
-    cache_key(&k.namespace, &call, &k.skip, &*k.hasher.get()).map_err(|e| e.to_string())
+        (Command::Del { keys }, _) => entry::del(&redis, keys)?.to_string(),
+        (Command::Ttl { key }, _) => entry::ttl(&redis, key)?,
+        (Command::Keys(_), Some(ns)) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let mut write_error = None;
+            namespace::keys(&redis, &ns, |key| {
+                if write_error.is_none() {
+                    write_error = writeln!(out, "{key}").err();
+                }
+            })?;
+            return match write_error {
+                Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(format!("cannot write the keys: {e}"))
+                }
+                _ => Ok(None),
+            };
+        }
+        (Command::Clear(_), Some(ns)) => namespace::clear(&redis, &ns)?.to_string(),
+        (Command::Stats(_), Some(ns)) => namespace::stats(&redis, &ns)?.report(),
+        _ => unreachable!("every command is handled"),
+    };
+    Ok(Some(line))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Key(k) => key(k),
-    };
-    match result {
-        Ok(out) => {
-            println!("{out}");
+    match run(&cli) {
+        Ok(line) => {
+            if let Some(line) = line {
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -1,0 +1,282 @@
+//! Whole namespaces: `keys`, `clear` and `stats`, by `SCAN` (never `KEYS`).
+//!
+//! A namespace `NS` holds the entries the reference and memocache write for
+//! it: `NS` itself (calls without arguments; trailing `:` stripped) and
+//! `NS:<hash>` or `NS:<hash>:<hash>` (64 hex digits each, SHA-256 or
+//! BLAKE3). Other keys under `NS:`, such as the entries of a nested
+//! namespace `NS:sub` or a service's own data, are left alone unless
+//! `--prefix` asks for every key starting with `NS:`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use memocache_redis::redis::{self, Connection};
+
+use crate::connection::Redis;
+use crate::entry::seconds;
+
+/// How many keys one `SCAN` step looks at.
+const SCAN_COUNT: usize = 1000;
+
+/// The length of a key hash in hex (SHA-256 and BLAKE3 alike).
+const HASH_HEX: usize = 64;
+
+/// The keys of one namespace.
+pub struct Namespace {
+    /// The key of calls without arguments, if the namespace has one.
+    exact: Option<String>,
+    /// What every other key of the namespace starts with.
+    prefix: String,
+    /// Every key under the prefix, not only entries.
+    everything: bool,
+}
+
+impl Namespace {
+    /// The namespace `name`; with `everything`, every key starting with
+    /// `name:` belongs to it.
+    pub fn new(name: &str, everything: bool) -> Result<Self, String> {
+        if name.is_empty() {
+            return Err(
+                "refusing an empty --namespace: its entries cannot be told apart from every \
+                 other key of the database"
+                    .into(),
+            );
+        }
+        let exact = name.trim_end_matches(':');
+        Ok(Namespace {
+            exact: (!exact.is_empty()).then(|| exact.to_owned()),
+            prefix: format!("{name}:"),
+            everything,
+        })
+    }
+
+    /// The `SCAN MATCH` pattern: the prefix, glob characters escaped, `*`.
+    fn pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + 8);
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+
+    /// Whether `key` (found under the prefix) belongs to the namespace.
+    fn holds(&self, key: &[u8]) -> bool {
+        let Some(rest) = key.strip_prefix(self.prefix.as_bytes()) else {
+            return false;
+        };
+        if self.everything {
+            return true;
+        }
+        let is_hash = |part: &[u8]| {
+            part.len() == HASH_HEX && part.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        match rest.len() {
+            HASH_HEX => is_hash(rest),
+            len if len == 2 * HASH_HEX + 1 => {
+                is_hash(&rest[..HASH_HEX])
+                    && rest[HASH_HEX] == b':'
+                    && is_hash(&rest[HASH_HEX + 1..])
+            }
+            _ => false,
+        }
+    }
+
+    /// Calls `visit` with each batch of the namespace's keys, each key
+    /// once: the argument-less key first (if it exists), then what `SCAN`
+    /// finds.
+    fn scan(
+        &self,
+        connection: &mut Connection,
+        mut visit: impl FnMut(&mut Connection, Vec<Vec<u8>>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        if let Some(exact) = &self.exact {
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(exact)
+                .query(connection)
+                .map_err(failed)?;
+            if exists {
+                visit(connection, vec![exact.clone().into_bytes()])?;
+            }
+        }
+        // SCAN may return a key twice; each is visited once.
+        let mut seen = HashSet::new();
+        let pattern = self.pattern();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query(connection)
+                .map_err(failed)?;
+            let batch: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|key| self.holds(key) && seen.insert(key.clone()))
+                .collect();
+            if !batch.is_empty() {
+                visit(connection, batch)?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}
+
+fn failed(e: redis::RedisError) -> String {
+    format!("Redis failed: {e}")
+}
+
+/// Calls `print` with each key of the namespace; answers how many.
+pub fn keys(
+    redis: &Redis,
+    namespace: &Namespace,
+    mut print: impl FnMut(&str),
+) -> Result<u64, String> {
+    let mut connection = redis.connection()?;
+    let mut count = 0;
+    namespace.scan(&mut connection, |_, batch| {
+        for key in batch {
+            print(&String::from_utf8_lossy(&key));
+            count += 1;
+        }
+        Ok(())
+    })?;
+    Ok(count)
+}
+
+/// Removes every key of the namespace, with `UNLINK` per `SCAN` batch;
+/// answers how many were removed.
+pub fn clear(redis: &Redis, namespace: &Namespace) -> Result<u64, String> {
+    let mut connection = redis.connection()?;
+    let mut removed = 0;
+    namespace.scan(&mut connection, |connection, batch| {
+        let unlinked: u64 = redis::cmd("UNLINK")
+            .arg(&batch)
+            .query(connection)
+            .map_err(failed)?;
+        removed += unlinked;
+        Ok(())
+    })?;
+    Ok(removed)
+}
+
+/// What `stats` reports about a namespace.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// How many keys it has.
+    pub keys: u64,
+    /// Their memory use in bytes, as `MEMORY USAGE` counts it.
+    pub total_bytes: u64,
+    /// The largest key and its size in bytes.
+    pub largest: Option<(String, u64)>,
+    /// The shortest and longest time to live of the keys that expire.
+    pub ttl_range: Option<(Duration, Duration)>,
+    /// How many keys never expire.
+    pub persistent: u64,
+}
+
+/// Counts the namespace's keys, their memory and their expiries.
+pub fn stats(redis: &Redis, namespace: &Namespace) -> Result<Stats, String> {
+    let mut connection = redis.connection()?;
+    let mut stats = Stats::default();
+    namespace.scan(&mut connection, |connection, batch| {
+        let mut pipe = redis::pipe();
+        for key in &batch {
+            pipe.cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0)
+                .cmd("PTTL")
+                .arg(key);
+        }
+        let answers: Vec<(Option<u64>, i64)> = pipe.query(connection).map_err(failed)?;
+        for (key, (bytes, pttl)) in batch.iter().zip(answers) {
+            // A key gone since SCAN saw it (PTTL -2) is not counted.
+            let Some(bytes) = bytes.filter(|_| pttl != -2) else {
+                continue;
+            };
+            stats.keys += 1;
+            stats.total_bytes += bytes;
+            if stats.largest.as_ref().is_none_or(|(_, most)| bytes > *most) {
+                stats.largest = Some((String::from_utf8_lossy(key).into_owned(), bytes));
+            }
+            match u64::try_from(pttl) {
+                Ok(millis) => {
+                    let left = Duration::from_millis(millis);
+                    stats.ttl_range = Some(match stats.ttl_range {
+                        None => (left, left),
+                        Some((low, high)) => (low.min(left), high.max(left)),
+                    });
+                }
+                Err(_) => stats.persistent += 1,
+            }
+        }
+        Ok(())
+    })?;
+    Ok(stats)
+}
+
+impl Stats {
+    /// The report, one `name: value` line each.
+    pub fn report(&self) -> String {
+        let mut lines = vec![
+            format!("keys: {}", self.keys),
+            format!("total bytes: {}", self.total_bytes),
+        ];
+        if let Some((key, bytes)) = &self.largest {
+            lines.push(format!("largest: {bytes} bytes, {key}"));
+        }
+        match self.ttl_range {
+            Some((low, high)) => {
+                lines.push(format!("ttl min: {} s", seconds(low)));
+                lines.push(format!("ttl max: {} s", seconds(high)));
+            }
+            None => lines.push("ttl: none expires".into()),
+        }
+        lines.push(format!("no expiry: {}", self.persistent));
+        lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn only_entries_belong_to_a_namespace() {
+        let ns = Namespace::new("user", false).unwrap();
+        assert!(ns.holds(format!("user:{H}").as_bytes()));
+        assert!(ns.holds(format!("user:{H}:{H}").as_bytes()));
+        assert!(
+            !ns.holds(format!("user:profile:{H}").as_bytes()),
+            "nested namespace"
+        );
+        assert!(!ns.holds(b"user:123"), "a service's own key");
+        assert!(!ns.holds(format!("user:{}", H.to_uppercase()).as_bytes()));
+        assert!(!ns.holds(format!("users:{H}").as_bytes()));
+        let all = Namespace::new("user", true).unwrap();
+        assert!(all.holds(b"user:123"));
+        assert!(!all.holds(b"users:1"));
+    }
+
+    #[test]
+    fn glob_characters_are_escaped_and_empty_namespaces_refused() {
+        let ns = Namespace::new("a*b?[c]\\", false).unwrap();
+        assert_eq!(ns.pattern(), "a\\*b\\?\\[c\\]\\\\:*");
+        assert!(Namespace::new("", false).is_err());
+        let colons = Namespace::new("ns:", false).unwrap();
+        assert_eq!(colons.exact.as_deref(), Some("ns"));
+        assert_eq!(colons.prefix, "ns::");
+    }
+}

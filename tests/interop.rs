@@ -1,0 +1,163 @@
+//! memocache and the real Python reference (`dtpyfw.redis.caching`,
+//! installed by `support::reference` into a virtualenv) share one Redis
+//! cache: what either side writes, the other reads under the same key as
+//! the same value.
+//!
+//! - Python writes, Rust reads: the reference's `cache_function` and a
+//!   `cache_wrapper`-decorated function cache a matrix of calls; memocache
+//!   computes the key of each call from typed Rust arguments, finds the
+//!   entry there and decodes the same value.
+//! - Rust writes, Python hits: a `Memoizer` over `RedisBlockingStore` and
+//!   over `RedisStore`, and `#[cache_wrapper]` functions, cache the same
+//!   matrix; the reference then answers each call from the cache without
+//!   running its function.
+//! - Keys: random calls, generated in Python and in Rust, get the same key
+//!   on both sides.
+//! - Types the reference turns into strings (`datetime`, `date`, `time`,
+//!   `UUID`, `Decimal`): Rust passes their `str()` form.
+//! - Floats: the one known difference, exact ties between two shortest
+//!   decimal forms, pinned against CPython.
+
+mod support;
+
+// The parts, in tests/interop/ (not test targets of their own).
+#[path = "interop/floats.rs"]
+mod floats;
+#[path = "interop/keys.rs"]
+mod keys;
+#[path = "interop/matrix.rs"]
+mod matrix;
+#[path = "interop/str_forms.rs"]
+mod str_forms;
+
+use std::io::Read as _;
+
+use memocache::{Args, RedisConfig, Sha256, cache_key};
+use memocache_testkit::RedisServer;
+use serde::Serialize;
+use support::reference::Reference;
+
+// The plumbing every part shares.
+
+fn server() -> &'static RedisServer {
+    RedisServer::shared()
+}
+
+fn config() -> RedisConfig {
+    RedisConfig::new().url(server().url())
+}
+
+/// Runs a reference script against the shared server.
+fn python(script: &str, input: &impl Serialize) -> String {
+    Reference::get().run(
+        &server().url(),
+        script,
+        &serde_json::to_string(input).unwrap(),
+    )
+}
+
+/// The raw bytes at `key`, read with redis-rs.
+fn raw_get(key: &str) -> Option<Vec<u8>> {
+    let client = memocache::redis::Client::open(server().url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    memocache::redis::cmd("GET")
+        .arg(key)
+        .query(&mut connection)
+        .unwrap()
+}
+
+/// Waits (up to 30 s) for a background write to land at `key`.
+fn wait_for_key(key: &str) {
+    for _ in 0..1200 {
+        if raw_get(key).is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("nothing was written at {key}");
+}
+
+/// An independent inflater (flate2), to look at the JSON text inside.
+fn inflate(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a zlib stream");
+    out
+}
+
+/// The reference's key for a call (SHA-256, the default).
+fn key_of(namespace: &str, args: &Args, skip: &[&str]) -> String {
+    let skip: Vec<String> = skip.iter().map(|s| (*s).to_owned()).collect();
+    cache_key(namespace, args, &skip, &Sha256).unwrap()
+}
+
+/// A small deterministic generator (xorshift64*), seeded per run so each
+/// run checks new values; the seed is in every failure message.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> (Self, u64) {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1;
+        (Rng(seed), seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+
+    /// A string of random code points from every plane (no surrogates).
+    fn string(&mut self) -> String {
+        let len = self.below(10);
+        (0..len)
+            .map(|_| {
+                let c = match self.below(5) {
+                    0 => self.below(0x80) as u32,
+                    1 => 0x80 + self.below(0x780) as u32,
+                    2 => 0x800 + self.below(0xd000) as u32,
+                    3 => 0xe000 + self.below(0x2000) as u32,
+                    _ => 0x1_0000 + self.below(0x10_0000) as u32,
+                };
+                char::from_u32(c).unwrap_or('\u{fffd}')
+            })
+            .collect()
+    }
+
+    /// A float from random bits, or one of the edge cases.
+    fn float(&mut self) -> f64 {
+        const EDGES: [f64; 12] = [
+            1e16,
+            1e-5,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            0.1,
+            1e15,
+            9_999_999_999_999_998.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        match self.below(3) {
+            0 => EDGES[self.below(EDGES.len() as u64) as usize],
+            1 => (self.below(2_000_001) as f64 - 1e6) / 1024.0,
+            _ => f64::from_bits(self.next()),
+        }
+    }
+}
