@@ -15,8 +15,8 @@
 //!   on both sides.
 //! - Types the reference turns into strings (`datetime`, `date`, `time`,
 //!   `UUID`, `Decimal`): Rust passes their `str()` form.
-//! - Floats: the one known difference, exact ties between two shortest
-//!   decimal forms, pinned against CPython.
+//! - Floats: written as CPython's `repr`, exact ties between two shortest
+//!   decimal forms included.
 
 mod support;
 

@@ -92,10 +92,19 @@ pub fn write_float(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(if v > 0.0 { b"Infinity" } else { b"-Infinity" });
         return;
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip, as Python's
-    // repr does; only the layout differs.
+    // Python's repr is the shortest digit string that round-trips and,
+    // among those, the closest to `v`, ties going to the even digit.
+    // Rust's `{:e}` gives the shortest length but may take the upper digit
+    // of an exact tie (1545560996628996.25 becomes `...996.3`, Python says
+    // `...996.2`); so take its length, then the correctly rounded digits of
+    // that length, which `{:.*e}` gives (ties to even).
     let mut sci = String::with_capacity(32);
     write!(sci, "{v:e}").expect("write to String");
+    let length = sci
+        .split_once('e')
+        .map_or(0, |(mantissa, _)| mantissa.bytes().filter(u8::is_ascii_digit).count());
+    sci.clear();
+    write!(sci, "{v:.*e}", length.saturating_sub(1)).expect("write to String");
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` exponent is an integer");
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
