@@ -278,7 +278,7 @@ impl Store for Stalled {
     async fn ttl(&self, _: &str) -> memocache::Result<KeyTtl> {
         std::future::pending().await
     }
-    async fn delete_prefix(&self, _: &str) -> memocache::Result<u64> {
+    async fn delete_matching(&self, _: &memocache::KeyMatch) -> memocache::Result<u64> {
         std::future::pending().await
     }
 }

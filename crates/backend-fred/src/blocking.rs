@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memocache_core::{BlockingStore, Bytes, KeyTtl, RedisConfig, Result, Store};
+use memocache_core::{BlockingStore, Bytes, KeyMatch, KeyTtl, RedisConfig, Result, Store};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::connect::{BACKEND, backend_error};
@@ -177,8 +177,8 @@ impl BlockingStore for FredBlockingStore {
         self.call(|store| async move { store.ttl(&key).await })
     }
 
-    fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        let prefix = prefix.to_owned();
-        self.call(|store| async move { store.delete_prefix(&prefix).await })
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        let keys = keys.clone();
+        self.call(|store| async move { store.delete_matching(&keys).await })
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fred::types::Expiration;
-use memocache_core::KeyTtl;
+use memocache_core::{Bytes, KeyMatch, KeyTtl};
 
 /// How many keys one `SCAN` step is asked to look at.
 pub(crate) const SCAN_COUNT: u32 = 500;
@@ -24,6 +24,14 @@ pub(crate) fn key_ttl(pttl: i64) -> KeyTtl {
         millis if millis >= 0 => KeyTtl::Expires(Duration::from_millis(millis.unsigned_abs())),
         _ => KeyTtl::Missing,
     }
+}
+
+/// The scanned keys that belong to `matching` (a `SCAN MATCH` on its
+/// prefix also finds, say, a nested namespace's keys).
+pub(crate) fn selected(keys: Vec<Bytes>, matching: &KeyMatch) -> Vec<Bytes> {
+    keys.into_iter()
+        .filter(|key| std::str::from_utf8(key).is_ok_and(|key| matching.matches(key)))
+        .collect()
 }
 
 /// The `SCAN MATCH` pattern for every key starting with `prefix`: the

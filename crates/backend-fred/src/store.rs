@@ -10,7 +10,7 @@ use fred::clients::{Client, Pool, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
-use memocache_core::{Bytes, Error, KeyTtl, RedisConfig, Result, Store, async_trait};
+use memocache_core::{Bytes, Error, KeyMatch, KeyTtl, RedisConfig, Result, Store, async_trait};
 use tokio::task::AbortHandle;
 
 use crate::command;
@@ -222,7 +222,11 @@ impl FredStore {
     /// `delete_prefix` on a cluster: SCAN on every primary (fred pages each
     /// node's cursor), then UNLINK each batch, split by hash slot since a
     /// multi-key command must stay within one slot.
-    async fn delete_matching_in_cluster(&self, pattern: String) -> Result<u64> {
+    async fn delete_matching_in_cluster(
+        &self,
+        pattern: String,
+        matching: &KeyMatch,
+    ) -> Result<u64> {
         use futures::TryStreamExt as _;
 
         let client = self.pool.next();
@@ -232,6 +236,10 @@ impl FredStore {
         while let Some(mut page) = pages.try_next().await.map_err(|e| self.error(e))? {
             let keys = fred::types::scan::Scanner::take_results(&mut page).unwrap_or_default();
             fred::types::scan::Scanner::next(page);
+            let keys: Vec<_> = keys
+                .into_iter()
+                .filter(|key| key.as_str().is_some_and(|key| matching.matches(key)))
+                .collect();
             if keys.is_empty() {
                 continue;
             }
@@ -377,12 +385,12 @@ impl Store for FredStore {
         Ok(command::key_ttl(pttl))
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+    async fn delete_matching(&self, matching: &KeyMatch) -> Result<u64> {
         // SCAN MATCH on the escaped prefix, then UNLINK each batch; never
         // KEYS, which blocks the server.
-        let pattern = command::prefix_pattern(prefix);
+        let pattern = command::prefix_pattern(&matching.prefix());
         if self.pool.is_clustered() {
-            return self.delete_matching_in_cluster(pattern).await;
+            return self.delete_matching_in_cluster(pattern, matching).await;
         }
         let (mut cursor, mut removed) = ("0".to_owned(), 0u64);
         loop {
@@ -396,6 +404,7 @@ impl Store for FredStore {
                     }
                 })
                 .await?;
+            let keys = command::selected(keys, matching);
             if !keys.is_empty() {
                 let unlinked: u64 = self
                     .run(|client| {

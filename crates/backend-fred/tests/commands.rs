@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use memocache_core::{Bytes, KeyTtl, RedisConfig, Store};
+use memocache_core::{Bytes, KeyMatch, KeyTtl, RedisConfig, Store};
 use memocache_fred::FredStore;
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand};
@@ -75,7 +75,13 @@ async fn each_operation_sends_the_documented_commands() {
     );
     assert_eq!(store.get("ns:a").await.unwrap().as_deref(), Some(&b"2"[..]));
     assert!(store.delete("ns:b").await.unwrap());
-    assert_eq!(store.delete_prefix("ns:").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .delete_matching(&KeyMatch::Prefix("ns:".into()))
+            .await
+            .unwrap(),
+        1
+    );
 
     let calls = command_calls(&store).await;
     assert_eq!(calls.get("set"), Some(&3), "{calls:?}");

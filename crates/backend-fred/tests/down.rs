@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::{Runs, unique_prefix};
-use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
+use memocache_core::{Args, BlockingStore, Bytes, Error, KeyMatch, Memoizer, RedisConfig, Store};
 use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::RedisServer;
 
@@ -37,7 +37,7 @@ async fn assert_every_operation_fails(store: &dyn Store) {
     assert_backend_error(store.set("k", Bytes::from_static(b"v"), None).await);
     assert_backend_error(store.delete("k").await);
     assert_backend_error(store.ttl("k").await);
-    assert_backend_error(store.delete_prefix("k").await);
+    assert_backend_error(store.delete_matching(&KeyMatch::Prefix("k".into())).await);
 }
 
 /// Writes then reads `key` until both succeed, for at most [`RECOVERY`];

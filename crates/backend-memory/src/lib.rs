@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use memocache_core::{BlockingStore, Bytes, KeyTtl, Result, Store, async_trait};
+use memocache_core::{BlockingStore, Bytes, KeyMatch, KeyTtl, Result, Store, async_trait};
 use moka::Expiry;
 use moka::sync::Cache;
 
@@ -167,11 +167,11 @@ impl BlockingStore for MemoryStore {
         })
     }
 
-    fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         let doomed: Vec<_> = self
             .cache
             .iter()
-            .filter(|(key, entry)| key.starts_with(prefix) && entry.is_live())
+            .filter(|(key, entry)| keys.matches(key) && entry.is_live())
             .map(|(key, _)| key)
             .collect();
         let mut removed = 0;
@@ -206,7 +206,7 @@ impl Store for MemoryStore {
         BlockingStore::ttl(self, key)
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        BlockingStore::delete_prefix(self, prefix)
+    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        BlockingStore::delete_matching(self, keys)
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memocache_core::{BlockingStore, Bytes, KeyTtl, RedisConfig, Result};
+use memocache_core::{BlockingStore, Bytes, KeyMatch, KeyTtl, RedisConfig, Result};
 use redis::{Client, Cmd, FromRedisValue};
 
 use crate::command;
@@ -126,13 +126,14 @@ impl RedisBlockingStore {
 }
 
 impl RedisBlockingStore {
-    /// Removes the keys under `pattern` that one node holds: `SCAN` steps
+    /// Removes the keys of `matching` that one node holds: `SCAN` steps
     /// sent to that cluster node (`None`: the single node), `UNLINK` in
     /// batches.
-    fn unlink_matching(&self, pattern: &str, node: Option<&(String, u16)>) -> Result<u64> {
+    fn unlink_matching(&self, matching: &KeyMatch, node: Option<&(String, u16)>) -> Result<u64> {
+        let pattern = command::prefix_pattern(&matching.prefix());
         let (mut cursor, mut removed) = (0, 0);
         loop {
-            let scan = command::scan(cursor, pattern);
+            let scan = command::scan(cursor, &pattern);
             let (next, keys): (u64, Vec<Vec<u8>>) = match node {
                 Some(node) => self
                     .pool
@@ -141,6 +142,7 @@ impl RedisBlockingStore {
                     .map_err(|e| command_error(e, self.timeout))?,
                 None => self.query(&scan)?,
             };
+            let keys = command::selected(keys, matching);
             if !keys.is_empty() {
                 // In a cluster, redis-rs splits a multi-key UNLINK by slot.
                 removed += self.query::<u64>(&command::unlink(&keys))?;
@@ -186,15 +188,14 @@ impl BlockingStore for RedisBlockingStore {
         Ok(command::key_ttl(self.query(&command::pttl(key))?))
     }
 
-    fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        let pattern = command::prefix_pattern(prefix);
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         if !self.pool.is_cluster() {
-            return self.unlink_matching(&pattern, None);
+            return self.unlink_matching(keys, None);
         }
         let nodes: String = self.query(&command::cluster_nodes())?;
         let mut removed = 0;
         for primary in command::primaries(&nodes) {
-            removed += self.unlink_matching(&pattern, Some(&primary))?;
+            removed += self.unlink_matching(keys, Some(&primary))?;
         }
         Ok(removed)
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use memocache_core::KeyTtl;
+use memocache_core::{KeyMatch, KeyTtl};
 use redis::{Cmd, RedisError, cmd};
 
 /// How many keys one `SCAN` step is asked to look at.
@@ -107,6 +107,14 @@ pub(crate) fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
             let (host, port) = address.rsplit_once(':')?;
             Some((host.to_owned(), port.parse().ok()?))
         })
+        .collect()
+}
+
+/// The scanned keys that belong to `matching` (a `SCAN MATCH` on its
+/// prefix also finds, say, a nested namespace's keys).
+pub(crate) fn selected(keys: Vec<Vec<u8>>, matching: &KeyMatch) -> Vec<Vec<u8>> {
+    keys.into_iter()
+        .filter(|key| std::str::from_utf8(key).is_ok_and(|key| matching.matches(key)))
         .collect()
 }
 

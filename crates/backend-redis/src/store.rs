@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memocache_core::{Bytes, KeyTtl, RedisConfig, Result, Store, async_trait};
+use memocache_core::{Bytes, KeyMatch, KeyTtl, RedisConfig, Result, Store, async_trait};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -140,12 +140,17 @@ impl RedisStore {
         .map_err(|e| command_error(e, self.timeout))
     }
 
-    /// Removes the keys under `pattern` that one node holds: `SCAN` steps
+    /// Removes the keys of `matching` that one node holds: `SCAN` steps
     /// sent to that node (`None`: the single node), `UNLINK` in batches.
-    async fn unlink_matching(&self, pattern: &str, node: Option<&(String, u16)>) -> Result<u64> {
+    async fn unlink_matching(
+        &self,
+        matching: &KeyMatch,
+        node: Option<&(String, u16)>,
+    ) -> Result<u64> {
+        let pattern = command::prefix_pattern(&matching.prefix());
         let (mut cursor, mut removed) = (0, 0);
         loop {
-            let scan = command::scan(cursor, pattern);
+            let scan = command::scan(cursor, &pattern);
             let (next, keys): (u64, Vec<Vec<u8>>) = match (node, &self.link) {
                 (Some((host, port)), Link::Cluster(connection)) => {
                     let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
@@ -159,6 +164,7 @@ impl RedisStore {
                 }
                 _ => self.query(&scan).await?,
             };
+            let keys = command::selected(keys, matching);
             if !keys.is_empty() {
                 // In a cluster, redis-rs splits a multi-key UNLINK by slot.
                 removed += self.query::<u64>(&command::unlink(&keys)).await?;
@@ -261,15 +267,14 @@ impl Store for RedisStore {
         Ok(command::key_ttl(self.query(&command::pttl(key)).await?))
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        let pattern = command::prefix_pattern(prefix);
+    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         match &self.link {
-            Link::Node(_) => self.unlink_matching(&pattern, None).await,
+            Link::Node(_) => self.unlink_matching(keys, None).await,
             Link::Cluster(_) => {
                 let nodes: String = self.query(&command::cluster_nodes()).await?;
                 let mut removed = 0;
                 for primary in command::primaries(&nodes) {
-                    removed += self.unlink_matching(&pattern, Some(&primary)).await?;
+                    removed += self.unlink_matching(keys, Some(&primary)).await?;
                 }
                 Ok(removed)
             }

@@ -211,6 +211,54 @@ pub fn cache_key<H: KeyHasher + ?Sized>(
     Ok(key)
 }
 
+/// A set of keys to remove at once; see
+/// [`Store::delete_matching`](crate::Store::delete_matching).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyMatch {
+    /// Every key that starts with this prefix, whatever follows it.
+    Prefix(String),
+    /// The entries with arguments of the memoizer namespace: the keys
+    /// `namespace:<digest>` and `namespace:<digest>:<digest>`, but neither
+    /// the keys of a nested namespace (`namespace:sub:...`) nor other keys
+    /// under `namespace:`. (The namespace's own key, for calls without
+    /// arguments, is one exact key; delete it with `delete`.)
+    Namespace(String),
+}
+
+/// The shortest digest a namespace entry's key part can be: 32 hex digits
+/// (SHA-256 and BLAKE3 give 64), which no readable nested namespace name
+/// looks like.
+const MIN_DIGEST_LEN: usize = 32;
+
+impl KeyMatch {
+    /// The prefix every key of the set starts with, for a `SCAN MATCH`.
+    pub fn prefix(&self) -> String {
+        match self {
+            KeyMatch::Prefix(prefix) => prefix.clone(),
+            KeyMatch::Namespace(namespace) => format!("{namespace}:"),
+        }
+    }
+
+    /// Whether `key` is in the set.
+    pub fn matches(&self, key: &str) -> bool {
+        match self {
+            KeyMatch::Prefix(prefix) => key.starts_with(prefix.as_str()),
+            KeyMatch::Namespace(namespace) => key
+                .strip_prefix(namespace.as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+                .is_some_and(|parts| {
+                    let parts: Vec<&str> = parts.split(':').collect();
+                    parts.len() <= 2
+                        && parts.iter().all(|part| {
+                            part.len() >= MIN_DIGEST_LEN
+                                && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                        })
+                }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +304,31 @@ mod tests {
         let args = Args::new().named_arg("id", &7);
         let key = cache_key("ns", &args, &["id".into()], &Sha256).unwrap();
         assert_eq!(key, format!("ns:{}", sha("[7]")));
+    }
+
+    #[test]
+    fn a_namespace_match_takes_entries_not_nested_namespaces() {
+        let ns = KeyMatch::Namespace("user:profile".into());
+        let entry = cache_key(
+            "user:profile",
+            &Args::new().arg(&1).kwarg("a", &2),
+            &[],
+            &Sha256,
+        )
+        .unwrap();
+        let positional = cache_key("user:profile", &Args::new().arg(&1), &[], &Sha256).unwrap();
+        assert!(ns.matches(&entry));
+        assert!(ns.matches(&positional));
+        let nested = cache_key("user:profile:fast", &Args::new().arg(&1), &[], &Sha256).unwrap();
+        assert!(!ns.matches(&nested));
+        assert!(!ns.matches("user:profile:fast"));
+        assert!(
+            !ns.matches("user:profile"),
+            "the own key is deleted on its own"
+        );
+        assert!(!ns.matches("user:profilex:0123456789abcdef0123456789abcdef"));
+        assert!(KeyMatch::Prefix("user:profile".into()).matches(&nested));
+        assert_eq!(ns.prefix(), "user:profile:");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use error::{BoxError, Error, Result};
 #[cfg(feature = "blake3")]
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
-pub use key::{Args, cache_key};
+pub use key::{Args, KeyMatch, cache_key};
 pub use memoizer::{DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use redis_config::RedisConfig;
 pub use reference::{acache_data, acache_function, cache_data, cache_function};

@@ -16,7 +16,7 @@ use crate::codec::{Codec, JsonZlib};
 use crate::condition::{Condition, should_cache};
 use crate::flight::{Flights, Landing, Leader, Role};
 use crate::hasher::{KeyHasher, Sha256};
-use crate::key::{Args, cache_key};
+use crate::key::{Args, KeyMatch, cache_key};
 use crate::stats::{Counters, Stats};
 use crate::store::{BlockingStore, Store};
 use crate::{Error, Result};
@@ -732,13 +732,14 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         self.inner.store.delete(&key).await
     }
 
-    /// Removes every entry of this memoizer's namespace; answers how many.
-    /// Background writes under way finish first. Fails for an empty
+    /// Removes every entry of this memoizer's namespace, and nothing else
+    /// (a nested namespace such as `ns:sub` keeps its entries); answers how
+    /// many. Background writes under way finish first. Fails for an empty
     /// namespace rather than clearing the whole store.
     pub async fn clear_namespace(&self) -> Result<u64> {
         self.flush().await;
         let (exact, prefix) = self.namespace_keys()?;
-        let with_args = self.inner.store.delete_prefix(&prefix).await?;
+        let with_args = self.inner.store.delete_matching(&prefix).await?;
         Ok(with_args + u64::from(self.inner.store.delete(&exact).await?))
     }
 }
@@ -870,16 +871,16 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             std::thread::sleep(Duration::from_millis(1));
         }
         let (exact, prefix) = self.namespace_keys()?;
-        let with_args = self.inner.store.delete_prefix(&prefix)?;
+        let with_args = self.inner.store.delete_matching(&prefix)?;
         Ok(with_args + u64::from(self.inner.store.delete(&exact)?))
     }
 }
 
 impl<S, C, H> Memoizer<S, C, H> {
-    /// The namespace's key for argument-less calls, and the prefix of every
-    /// other key in it. An empty namespace has no prefix of its own: clearing
-    /// it would clear every key of the store, so that is refused.
-    fn namespace_keys(&self) -> Result<(String, String)> {
+    /// The namespace's key for argument-less calls, and its entries with
+    /// arguments. An empty namespace has no prefix of its own: clearing it
+    /// would clear every key of the store, so that is refused.
+    fn namespace_keys(&self) -> Result<(String, KeyMatch)> {
         let ns = &self.inner.policy.namespace;
         if ns.is_empty() {
             return Err(Error::Config(
@@ -888,6 +889,9 @@ impl<S, C, H> Memoizer<S, C, H> {
                     .into(),
             ));
         }
-        Ok((ns.trim_end_matches(':').to_owned(), format!("{ns}:")))
+        Ok((
+            ns.trim_end_matches(':').to_owned(),
+            KeyMatch::Namespace(ns.clone()),
+        ))
     }
 }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::Result;
+use crate::key::KeyMatch;
 
 /// The remaining life of a key, as Redis' `PTTL` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,10 @@ pub trait Store: Send + Sync {
     /// The remaining life of `key`.
     async fn ttl(&self, key: &str) -> Result<KeyTtl>;
 
-    /// Removes every key that starts with `prefix`; answers how many.
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+    /// Removes every key in `keys`; answers how many. Backends scan the
+    /// keys that start with [`KeyMatch::prefix`] (never `KEYS`) and remove
+    /// those that [`KeyMatch::matches`].
+    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
 }
 
 /// The blocking twin of [`Store`], for backends with a real blocking client.
@@ -68,8 +71,8 @@ pub trait BlockingStore: Send + Sync {
     /// See [`Store::ttl`].
     fn ttl(&self, key: &str) -> Result<KeyTtl>;
 
-    /// See [`Store::delete_prefix`].
-    fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+    /// See [`Store::delete_matching`].
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
 }
 
 // Both traits must stay object safe.
@@ -100,8 +103,8 @@ macro_rules! forward_store {
                 (**self).ttl(key).await
             }
 
-            async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-                (**self).delete_prefix(prefix).await
+            async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+                (**self).delete_matching(keys).await
             }
         }
 
@@ -126,8 +129,8 @@ macro_rules! forward_store {
                 (**self).ttl(key)
             }
 
-            fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-                (**self).delete_prefix(prefix)
+            fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+                (**self).delete_matching(keys)
             }
         }
     )*};

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    Args, BlockingStore, BreakerPolicy, BreakerState, Codec, Condition, Error, JsonZlib, KeyTtl,
-    Memoizer, Result, Stats, Store,
+    Args, BlockingStore, BreakerPolicy, BreakerState, Codec, Condition, Error, JsonZlib, KeyMatch,
+    KeyTtl, Memoizer, Result, Stats, Store, cache_key,
 };
 
 /// A key prefix no other test (or test run) uses.
@@ -65,9 +65,9 @@ impl Store for BlockingAsAsync {
         blocking(move || store.ttl(&key)).await
     }
 
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
-        let (store, prefix) = (Arc::clone(&self.0), prefix.to_owned());
-        blocking(move || store.delete_prefix(&prefix)).await
+    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        let (store, keys) = (Arc::clone(&self.0), keys.clone());
+        blocking(move || store.delete_matching(&keys)).await
     }
 }
 
@@ -115,7 +115,7 @@ impl Store for FailingStore {
     async fn ttl(&self, _: &str) -> Result<KeyTtl> {
         self.fail()
     }
-    async fn delete_prefix(&self, _: &str) -> Result<u64> {
+    async fn delete_matching(&self, _: &KeyMatch) -> Result<u64> {
         self.fail()
     }
 }
@@ -136,7 +136,7 @@ impl BlockingStore for FailingStore {
     fn ttl(&self, _: &str) -> Result<KeyTtl> {
         self.fail()
     }
-    fn delete_prefix(&self, _: &str) -> Result<u64> {
+    fn delete_matching(&self, _: &KeyMatch) -> Result<u64> {
         self.fail()
     }
 }
@@ -278,9 +278,9 @@ pub async fn overwrite_replaces_ttl(store: &dyn Store) {
     assert_eq!(store.get(&key).await.unwrap(), None);
 }
 
-/// `delete_prefix` removes exactly the keys under the prefix, taking glob
-/// characters literally.
-pub async fn delete_prefix_is_exact(store: &dyn Store) {
+/// `delete_matching` with a prefix removes exactly the keys under it,
+/// taking glob characters literally; with a namespace, only its entries.
+pub async fn delete_matching_is_exact(store: &dyn Store) {
     let base = unique_prefix("prefix");
     let doomed: Vec<String> = (0..150).map(|i| format!("{base}:a?c*[x]\\:{i}")).collect();
     let kept = [
@@ -296,7 +296,7 @@ pub async fn delete_prefix_is_exact(store: &dyn Store) {
             .unwrap();
     }
     let removed = store
-        .delete_prefix(&format!("{base}:a?c*[x]\\:"))
+        .delete_matching(&KeyMatch::Prefix(format!("{base}:a?c*[x]\\:")))
         .await
         .unwrap();
     assert_eq!(removed, doomed.len() as u64);
@@ -304,6 +304,34 @@ pub async fn delete_prefix_is_exact(store: &dyn Store) {
         assert_eq!(store.get(key).await.unwrap(), None, "{key} survived");
     }
     for key in &kept {
+        assert!(store.get(key).await.unwrap().is_some(), "{key} was removed");
+        store.delete(key).await.unwrap();
+    }
+
+    // A namespace's entries, not its nested namespace's nor other keys.
+    let namespace = format!("{base}:ns[1]");
+    let key_of = |ns: &str, i: usize| {
+        cache_key(ns, &Args::new().arg(&i).kwarg("k", &i), &[], &crate::Sha256).unwrap()
+    };
+    let entries: Vec<String> = (0..120).map(|i| key_of(&namespace, i)).collect();
+    let others = [
+        key_of(&format!("{namespace}:sub"), 1),
+        format!("{namespace}:sub"),
+        format!("{namespace}:config"),
+        namespace.clone(),
+    ];
+    for key in entries.iter().chain(&others) {
+        store
+            .set(key, Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
+    }
+    let removed = store
+        .delete_matching(&KeyMatch::Namespace(namespace.clone()))
+        .await
+        .unwrap();
+    assert_eq!(removed, entries.len() as u64);
+    for key in &others {
         assert!(store.get(key).await.unwrap().is_some(), "{key} was removed");
         store.delete(key).await.unwrap();
     }
@@ -338,7 +366,10 @@ pub async fn concurrent_tasks(store: Arc<dyn Store>) {
         task.await.expect("task panicked");
     }
     assert_eq!(
-        store.delete_prefix(&format!("{base}:")).await.unwrap(),
+        store
+            .delete_matching(&KeyMatch::Prefix(format!("{base}:")))
+            .await
+            .unwrap(),
         64 * 20 + 1
     );
 }
@@ -350,7 +381,7 @@ macro_rules! store_conformance_tests {
     ($make:expr) => {
         $crate::store_conformance_tests!(@tests $make;
             get_set_delete, binary_safe_values, large_values, ttl_is_reported,
-            entries_expire, overwrite_replaces_ttl, delete_prefix_is_exact);
+            entries_expire, overwrite_replaces_ttl, delete_matching_is_exact);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn conformance_concurrent_tasks() {

@@ -100,9 +100,9 @@ pub fn write_float(out: &mut Vec<u8>, v: f64) {
     // that length, which `{:.*e}` gives (ties to even).
     let mut sci = String::with_capacity(32);
     write!(sci, "{v:e}").expect("write to String");
-    let length = sci
-        .split_once('e')
-        .map_or(0, |(mantissa, _)| mantissa.bytes().filter(u8::is_ascii_digit).count());
+    let length = sci.split_once('e').map_or(0, |(mantissa, _)| {
+        mantissa.bytes().filter(u8::is_ascii_digit).count()
+    });
     sci.clear();
     write!(sci, "{v:.*e}", length.saturating_sub(1)).expect("write to String");
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
