@@ -89,7 +89,7 @@ pub(crate) fn cluster_nodes() -> Cmd {
 
 /// The addresses of the cluster's healthy primaries, from a
 /// `CLUSTER NODES` reply (`id host:port@bus flags master ...` per line).
-pub(crate) fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
+pub fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
     cluster_nodes
         .lines()
         .filter_map(|line| {
@@ -120,7 +120,7 @@ pub(crate) fn selected(keys: Vec<Vec<u8>>, matching: &KeyMatch) -> Vec<Vec<u8>> 
 
 /// The `SCAN MATCH` pattern for every key starting with `prefix`: the
 /// prefix with the glob characters `* ? [ ] \` escaped, then `*`.
-pub(crate) fn prefix_pattern(prefix: &str) -> String {
+pub fn prefix_pattern(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 8);
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

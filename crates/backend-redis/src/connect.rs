@@ -70,7 +70,7 @@ pub(crate) fn client(config: &RedisConfig) -> Result<Client> {
 
 /// A redis-rs cluster client for `config`'s seed nodes, with its timeouts
 /// and TLS settings; opens no connection.
-pub(crate) fn cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
+pub fn cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
     let urls = config.cluster_urls()?;
     let tls = urls.iter().all(|u| u.starts_with("rediss://"));
     let mut builder = ClusterClientBuilder::new(urls)

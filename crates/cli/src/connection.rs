@@ -1,55 +1,228 @@
-//! `--url`: reaching Redis, with errors that never show the password.
+//! `--url` and `--cluster`: reaching Redis (one server, or every node of a
+//! Redis Cluster), with errors that never show the password.
 
 use memocache_core::{Error, RedisConfig};
 use memocache_redis::RedisBlockingStore;
-use memocache_redis::redis;
+use memocache_redis::redis::cluster::{ClusterConnection, cluster_pipe};
+use memocache_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use memocache_redis::redis::{self, Cmd, Connection, FromRedisValue, RedisError};
 
-/// A connected Redis: memocache's store for single-key operations, and a
-/// plain redis-rs connection for the commands a store does not have
-/// (`SCAN`, `MEMORY USAGE`, `UNLINK` of many keys).
+/// A connected Redis: memocache's store for single-key operations, and
+/// plain redis-rs connections ([`Link`]) for the commands a store does not
+/// have (`SCAN`, `MEMORY USAGE`, `UNLINK` of many keys).
 pub struct Redis {
-    /// The store, as memocache's own services use it.
+    /// The store, as memocache's own services use it (keys routed by slot
+    /// in a cluster).
     pub store: RedisBlockingStore,
     config: RedisConfig,
 }
 
 impl Redis {
-    /// Connects to the single URL in `urls` (`--url`, repeated or
-    /// comma-separated, or `$REDIS_URL`).
-    pub fn connect(urls: &[String]) -> Result<Self, String> {
-        let url = single_url(urls)?;
-        let config = RedisConfig::new().url(url);
+    /// Connects to the URLs in `urls` (`--url`, repeated or
+    /// comma-separated, or `$REDIS_URL`): the single server, or with
+    /// `cluster` the seed nodes of a Redis Cluster.
+    pub fn connect(urls: &[String], cluster: bool) -> Result<Self, String> {
+        let urls = given_urls(urls, cluster)?;
+        let config = if cluster {
+            RedisConfig::new().cluster(urls)
+        } else {
+            RedisConfig::new().url(urls[0])
+        };
         config.validate().map_err(|e| bad_url(&e))?;
         let store = RedisBlockingStore::connect(&config).map_err(|e| match e {
             Error::Config(_) => bad_url(&e),
-            other => format!("cannot reach Redis at {}: {other}", config.redacted_url()),
+            other => unreachable(&config, &other),
         })?;
+        if config.is_cluster() {
+            check_cluster(&config)?;
+        }
         Ok(Redis { store, config })
     }
 
-    /// The server's URL without its password, for messages.
-    pub fn redacted_url(&self) -> String {
-        self.config.redacted_url()
+    /// A plain connection with the store's timeouts: to the server, or to
+    /// the whole cluster.
+    pub fn link(&self) -> Result<Link, String> {
+        let failed = |e: &RedisError| unreachable(&self.config, e);
+        // The URLs were checked, and the store connected with them, already.
+        if self.config.is_cluster() {
+            let connection = memocache_redis::tools::cluster_client(&self.config)
+                .map_err(|e| bad_url(&e))?
+                .get_connection()
+                .map_err(|e| failed(&e))?;
+            return Ok(Link::Cluster(Box::new(connection)));
+        }
+        let url = self.config.connection_url().map_err(|e| bad_url(&e))?;
+        let open = || -> redis::RedisResult<Connection> {
+            let connection = redis::Client::open(url.as_str())?
+                .get_connection_with_timeout(self.config.get_connect_timeout())?;
+            let timeout = Some(self.config.get_socket_timeout());
+            connection.set_read_timeout(timeout)?;
+            connection.set_write_timeout(timeout)?;
+            Ok(connection)
+        };
+        open().map(Link::Node).map_err(|e| failed(&e))
     }
 
-    /// A plain connection, with the store's timeouts.
-    pub fn connection(&self) -> Result<redis::Connection, String> {
-        let failed = |e: &dyn std::fmt::Display| {
-            format!("cannot reach Redis at {}: {e}", self.redacted_url())
-        };
-        // The URL was checked, and the store connected with it, already.
-        let url = self.config.connection_url().map_err(|e| bad_url(&e))?;
-        let client = redis::Client::open(url.as_str()).map_err(|e| failed(&e))?;
-        let connection = client
-            .get_connection_with_timeout(self.config.get_connect_timeout())
-            .map_err(|e| failed(&e))?;
-        let timeout = Some(self.config.get_socket_timeout());
-        connection
-            .set_read_timeout(timeout)
-            .and_then(|()| connection.set_write_timeout(timeout))
-            .map_err(|e| failed(&e))?;
-        Ok(connection)
+    /// Adds a hint to a failed command's message when the server answered
+    /// for a cluster (`MOVED`) but `--cluster` was not given.
+    pub fn explain(&self, message: String) -> String {
+        // redis-rs writes the redirection `Moved: <slot> <host:port>`.
+        let redirected = ["Moved: ", "MOVED "].iter().any(|m| message.contains(m));
+        if !self.config.is_cluster() && redirected {
+            format!("{message}\n{NOT_CLUSTERED}")
+        } else {
+            message
+        }
     }
+}
+
+/// The hint for a cluster node reached without `--cluster`.
+const NOT_CLUSTERED: &str = "this server is a Redis Cluster node: add --cluster to reach every \
+     node of the cluster through it";
+
+/// A cluster node, as `CLUSTER NODES` names it: host and port.
+pub type NodeAddress = (String, u16);
+
+/// A plain connection for whole-namespace commands: to one server, or to
+/// a cluster (commands routed by key, or sent to one node).
+pub enum Link {
+    /// A single server.
+    Node(Connection),
+    /// A Redis Cluster, every node reachable.
+    Cluster(Box<ClusterConnection>),
+}
+
+impl Link {
+    /// Sends `cmd`; in a cluster, to the node(s) owning its keys (a
+    /// multi-key `UNLINK` is split by slot and the answers summed).
+    pub fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, String> {
+        match self {
+            Link::Node(connection) => cmd.query(connection),
+            Link::Cluster(connection) => cmd.query(connection.as_mut()),
+        }
+        .map_err(failed)
+    }
+
+    /// Sends `cmds` as one pipeline; in a cluster, each to the node owning
+    /// its key. The answers come back in order.
+    pub fn query_all<T: FromRedisValue>(
+        &mut self,
+        cmds: impl IntoIterator<Item = Cmd>,
+    ) -> Result<T, String> {
+        match self {
+            Link::Node(connection) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd);
+                }
+                pipe.query(connection)
+            }
+            Link::Cluster(connection) => {
+                let mut pipe = cluster_pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd);
+                }
+                pipe.query(connection)
+            }
+        }
+        .map_err(failed)
+    }
+
+    /// The nodes holding keys: `[None]` for the single server, else each
+    /// primary of the cluster (from `CLUSTER NODES`).
+    ///
+    /// A single server that turns out to be a cluster node is refused:
+    /// scanning it alone would silently miss the other nodes' keys.
+    pub fn key_holders(&mut self) -> Result<Vec<Option<NodeAddress>>, String> {
+        match self {
+            Link::Node(connection) => {
+                // A server without INFO (renamed away) is taken as it is.
+                let info: Option<String> = redis::cmd("INFO").arg("cluster").query(connection).ok();
+                if info.is_some_and(|info| info.contains("cluster_enabled:1")) {
+                    return Err(NOT_CLUSTERED.into());
+                }
+                Ok(vec![None])
+            }
+            Link::Cluster(_) => {
+                let nodes: String = self.query(redis::cmd("CLUSTER").arg("NODES"))?;
+                let primaries = memocache_redis::tools::cluster_primaries(&nodes);
+                if primaries.is_empty() {
+                    return Err(format!(
+                        "the cluster reports no healthy primary (CLUSTER NODES):\n{nodes}"
+                    ));
+                }
+                Ok(primaries.into_iter().map(Some).collect())
+            }
+        }
+    }
+
+    /// Sends `cmd` to `node` (one of [`key_holders`](Self::key_holders)).
+    pub fn query_on<T: FromRedisValue>(
+        &mut self,
+        node: Option<&NodeAddress>,
+        cmd: &Cmd,
+    ) -> Result<T, String> {
+        match (self, node) {
+            (Link::Cluster(connection), Some((host, port))) => {
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port: *port,
+                });
+                connection
+                    .route_command(cmd, routing)
+                    .and_then(|value| T::from_redis_value(value).map_err(RedisError::from))
+                    .map_err(|e| format!("Redis failed on the cluster node {host}:{port}: {e}"))
+            }
+            (link, _) => link.query(cmd),
+        }
+    }
+}
+
+/// Refuses seeds that are plain servers: a cluster client connects to
+/// them, but then finds no node for any key. The first seed answering
+/// `INFO cluster` decides; one refusing INFO (renamed away, ACL) is
+/// trusted.
+fn check_cluster(config: &RedisConfig) -> Result<(), String> {
+    let seeds = config.cluster_urls().map_err(|e| bad_url(&e))?;
+    for seed in seeds {
+        let info = redis::Client::open(seed.as_str())
+            .and_then(|client| client.get_connection_with_timeout(config.get_connect_timeout()))
+            .and_then(|mut connection| {
+                connection.set_read_timeout(Some(config.get_socket_timeout()))?;
+                redis::cmd("INFO")
+                    .arg("cluster")
+                    .query::<String>(&mut connection)
+            });
+        match info {
+            Ok(info) if info.contains("cluster_enabled:0") => {
+                return Err(format!(
+                    "{} is not a Redis Cluster node (cluster_enabled:0): leave out --cluster \
+                     to use it as a single server",
+                    RedisConfig::new().url(seed).redacted_url()
+                ));
+            }
+            Err(e) if e.is_io_error() || e.is_timeout() || e.is_connection_refusal() => {}
+            // A cluster node, or a server that does not say.
+            Ok(_) | Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// A failed command's message.
+fn failed(e: RedisError) -> String {
+    format!("Redis failed: {e}")
+}
+
+/// The message of a connection that failed, naming the server(s) without
+/// the password.
+fn unreachable(config: &RedisConfig, error: &dyn std::fmt::Display) -> String {
+    let what = if config.is_cluster() {
+        "the Redis Cluster"
+    } else {
+        "Redis"
+    };
+    format!("cannot reach {what} at {}: {error}", config.redacted_url())
 }
 
 fn bad_url(error: &Error) -> String {
@@ -59,24 +232,28 @@ fn bad_url(error: &Error) -> String {
     }
 }
 
-/// The one URL given; several are a cluster's seeds, which need
-/// `--cluster` (not there yet).
-fn single_url(urls: &[String]) -> Result<&str, String> {
+/// The URLs given, at least one; several only with `cluster` (they are a
+/// cluster's seeds).
+fn given_urls(urls: &[String], cluster: bool) -> Result<Vec<&str>, String> {
     let urls: Vec<&str> = urls
         .iter()
         .map(|u| u.trim())
         .filter(|u| !u.is_empty())
         .collect();
-    match urls[..] {
-        [] => Err(
-            "no Redis URL: pass --url redis://host:port/db (rediss:// for TLS) or set REDIS_URL"
-                .into(),
-        ),
-        [url] => Ok(url),
-        _ => Err(format!(
-            "{} Redis URLs given, but several URLs only make sense for a Redis Cluster, and \
-             cluster support is coming with --cluster; give a single --url for now",
-            urls.len()
+    match urls.len() {
+        0 => Err(format!(
+            "no Redis URL: pass --url redis://host:port/db (rediss:// for TLS) or set REDIS_URL{}",
+            if cluster {
+                "; with --cluster, one or more of the cluster's nodes (comma-separated)"
+            } else {
+                ""
+            }
+        )),
+        1 => Ok(urls),
+        _ if cluster => Ok(urls),
+        n => Err(format!(
+            "{n} Redis URLs given, but several URLs are the seed nodes of a Redis Cluster: \
+             add --cluster, or give a single --url"
         )),
     }
 }
@@ -86,16 +263,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_url_is_taken_and_several_are_refused() {
+    fn one_url_is_taken_and_several_need_cluster() {
         let one = vec!["redis://a:1/0".to_owned(), " ".to_owned()];
-        assert_eq!(single_url(&one).unwrap(), "redis://a:1/0");
-        let two = vec!["redis://a:1".to_owned(), "redis://b:2".to_owned()];
-        let err = single_url(&two).unwrap_err();
-        assert!(
-            err.contains("cluster support is coming with --cluster"),
-            "{err}"
-        );
+        assert_eq!(given_urls(&one, false).unwrap(), ["redis://a:1/0"]);
+        assert_eq!(given_urls(&one, true).unwrap(), ["redis://a:1/0"]);
+        let two = vec!["redis://a:1".to_owned(), "redis://:pw@b:2".to_owned()];
+        let err = given_urls(&two, false).unwrap_err();
+        assert!(err.contains("add --cluster"), "{err}");
         assert!(!err.contains("redis://"), "URLs may hold passwords: {err}");
-        assert!(single_url(&[]).unwrap_err().contains("REDIS_URL"));
+        assert_eq!(
+            given_urls(&two, true).unwrap(),
+            ["redis://a:1", "redis://:pw@b:2"]
+        );
+        assert!(given_urls(&[], false).unwrap_err().contains("REDIS_URL"));
+        assert!(given_urls(&[], true).unwrap_err().contains("--cluster"));
+    }
+
+    #[test]
+    fn connect_errors_name_the_servers_without_passwords() {
+        let config = RedisConfig::new().url("redis://:pw@h:1");
+        let message = unreachable(&config, &"refused");
+        assert!(message.contains("<redacted>") && !message.contains("pw@"));
+        let cluster = RedisConfig::new().cluster(["redis://:pw@h:1", "redis://:pw@h:2"]);
+        let message = unreachable(&cluster, &"refused");
+        assert!(message.contains("Redis Cluster") && !message.contains("pw@"));
     }
 }

@@ -3,8 +3,12 @@
 //! Global options come before the subcommand:
 //!
 //! ```text
-//! memocache [--url URL] [--codec CODEC] [--hasher HASHER] <COMMAND>
+//! memocache [--url URL]... [--cluster] [--codec CODEC] [--hasher HASHER] <COMMAND>
 //! ```
+//!
+//! With `--cluster`, the URLs are seed nodes of a Redis Cluster: single
+//! keys are routed by slot, and `keys`, `clear` and `stats` go over every
+//! primary.
 
 mod call;
 mod codec;
@@ -30,8 +34,10 @@ use crate::namespace::Namespace;
 struct Cli {
     /// The Redis server: redis://[user:password@]host:port/db, or rediss://
     /// for TLS (percent-encode special characters in the password).
-    /// Several URLs (repeated, or comma-separated) are for a cluster, which
-    /// is not supported yet.
+    ///
+    /// With --cluster, seed nodes of the cluster (one is enough; several
+    /// may be given, repeated or comma-separated), without /db; their
+    /// credentials and TLS apply to every node.
     #[arg(
         long,
         env = "REDIS_URL",
@@ -40,6 +46,10 @@ struct Cli {
         value_name = "URL"
     )]
     url: Vec<String>,
+    /// The --url nodes belong to a Redis Cluster: keys are routed by slot,
+    /// and keys, clear and stats go over every primary.
+    #[arg(long)]
+    cluster: bool,
     /// How values are stored.
     #[arg(long, value_enum, default_value_t = CodecName::JsonZlib)]
     codec: CodecName,
@@ -81,7 +91,8 @@ enum Command {
         #[arg(long, value_name = "SECS")]
         expire: Option<u64>,
     },
-    /// Delete keys; prints how many existed.
+    /// Delete keys (in a cluster, wherever their slots are); prints how
+    /// many existed.
     Del {
         /// The keys to delete.
         #[arg(required = true)]
@@ -92,13 +103,14 @@ enum Command {
         /// The entry's key.
         key: String,
     },
-    /// List the keys of a namespace (SCAN; never KEYS).
+    /// List the keys of a namespace (SCAN, on every primary of a cluster;
+    /// never KEYS).
     Keys(NamespaceArgs),
-    /// Delete every key of a namespace (SCAN and UNLINK in batches);
-    /// prints how many were deleted.
+    /// Delete every key of a namespace (SCAN and UNLINK in batches, on
+    /// every primary of a cluster); prints how many were deleted.
     Clear(NamespaceArgs),
     /// Count a namespace's keys, their memory use (MEMORY USAGE) and their
-    /// expiries.
+    /// expiries (over every primary of a cluster).
     Stats(NamespaceArgs),
 }
 
@@ -179,20 +191,29 @@ fn run(cli: &Cli) -> Result<Option<String>, String> {
         Command::Keys(ns) | Command::Clear(ns) | Command::Stats(ns) => Some(ns.get()?),
         _ => None,
     };
-    let redis = Redis::connect(&cli.url)?;
+    let redis = Redis::connect(&cli.url, cli.cluster)?;
+    command(cli, &redis, namespace).map_err(|message| redis.explain(message))
+}
+
+/// Runs a command that talks to Redis.
+fn command(
+    cli: &Cli,
+    redis: &Redis,
+    namespace: Option<Namespace>,
+) -> Result<Option<String>, String> {
     let line = match (&cli.command, namespace) {
-        (Command::Get { key }, _) => entry::get(&redis, cli.codec, key)?,
+        (Command::Get { key }, _) => entry::get(redis, cli.codec, key)?,
         (Command::Put { key, json, expire }, _) => {
-            entry::put(&redis, cli.codec, key, json, *expire)?;
+            entry::put(redis, cli.codec, key, json, *expire)?;
             return Ok(None);
         }
-        (Command::Del { keys }, _) => entry::del(&redis, keys)?.to_string(),
-        (Command::Ttl { key }, _) => entry::ttl(&redis, key)?,
+        (Command::Del { keys }, _) => entry::del(redis, keys)?.to_string(),
+        (Command::Ttl { key }, _) => entry::ttl(redis, key)?,
         (Command::Keys(_), Some(ns)) => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();
             let mut write_error = None;
-            namespace::keys(&redis, &ns, |key| {
+            namespace::keys(redis, &ns, |key| {
                 if write_error.is_none() {
                     write_error = writeln!(out, "{key}").err();
                 }
@@ -204,8 +225,8 @@ fn run(cli: &Cli) -> Result<Option<String>, String> {
                 _ => Ok(None),
             };
         }
-        (Command::Clear(_), Some(ns)) => namespace::clear(&redis, &ns)?.to_string(),
-        (Command::Stats(_), Some(ns)) => namespace::stats(&redis, &ns)?.report(),
+        (Command::Clear(_), Some(ns)) => namespace::clear(redis, &ns)?.to_string(),
+        (Command::Stats(_), Some(ns)) => namespace::stats(redis, &ns)?.report(),
         _ => unreachable!("every command is handled"),
     };
     Ok(Some(line))

@@ -2,24 +2,22 @@
 //!
 //! A namespace `NS` holds the entries the reference and memocache write for
 //! it: `NS` itself (calls without arguments; trailing `:` stripped) and
-//! `NS:<hash>` or `NS:<hash>:<hash>` (64 hex digits each, SHA-256 or
-//! BLAKE3). Other keys under `NS:`, such as the entries of a nested
+//! `NS:<hash>` or `NS:<hash>:<hash>` (hex digests: 64 digits for SHA-256
+//! and BLAKE3), as [`KeyMatch::Namespace`] says. Other keys under `NS:`, such as the entries of a nested
 //! namespace `NS:sub` or a service's own data, are left alone unless
 //! `--prefix` asks for every key starting with `NS:`.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use memocache_redis::redis::{self, Connection};
+use memocache_core::KeyMatch;
+use memocache_redis::redis;
 
-use crate::connection::Redis;
+use crate::connection::{Link, Redis};
 use crate::entry::seconds;
 
 /// How many keys one `SCAN` step looks at.
 const SCAN_COUNT: usize = 1000;
-
-/// The length of a key hash in hex (SHA-256 and BLAKE3 alike).
-const HASH_HEX: usize = 64;
 
 /// The keys of one namespace.
 pub struct Namespace {
@@ -27,8 +25,8 @@ pub struct Namespace {
     exact: Option<String>,
     /// What every other key of the namespace starts with.
     prefix: String,
-    /// Every key under the prefix, not only entries.
-    everything: bool,
+    /// Which keys under the prefix belong to it.
+    keys: KeyMatch,
 }
 
 impl Namespace {
@@ -43,95 +41,71 @@ impl Namespace {
             );
         }
         let exact = name.trim_end_matches(':');
+        let prefix = format!("{name}:");
         Ok(Namespace {
             exact: (!exact.is_empty()).then(|| exact.to_owned()),
-            prefix: format!("{name}:"),
-            everything,
+            keys: if everything {
+                KeyMatch::Prefix(prefix.clone())
+            } else {
+                KeyMatch::Namespace(name.to_owned())
+            },
+            prefix,
         })
     }
 
-    /// The `SCAN MATCH` pattern: the prefix, glob characters escaped, `*`.
-    fn pattern(&self) -> String {
-        let mut pattern = String::with_capacity(self.prefix.len() + 8);
-        for c in self.prefix.chars() {
-            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
-        }
-        pattern.push('*');
-        pattern
-    }
-
-    /// Whether `key` (found under the prefix) belongs to the namespace.
+    /// Whether `key` (found under the prefix) belongs to the namespace:
+    /// one of its entries (what a memoizer's `clear_namespace` removes
+    /// too), or with `everything` any key under the prefix.
     fn holds(&self, key: &[u8]) -> bool {
-        let Some(rest) = key.strip_prefix(self.prefix.as_bytes()) else {
-            return false;
-        };
-        if self.everything {
-            return true;
-        }
-        let is_hash = |part: &[u8]| {
-            part.len() == HASH_HEX && part.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        };
-        match rest.len() {
-            HASH_HEX => is_hash(rest),
-            len if len == 2 * HASH_HEX + 1 => {
-                is_hash(&rest[..HASH_HEX])
-                    && rest[HASH_HEX] == b':'
-                    && is_hash(&rest[HASH_HEX + 1..])
-            }
-            _ => false,
-        }
+        std::str::from_utf8(key).is_ok_and(|key| self.keys.matches(key))
     }
 
     /// Calls `visit` with each batch of the namespace's keys, each key
     /// once: the argument-less key first (if it exists), then what `SCAN`
-    /// finds.
+    /// finds on each node holding keys (every primary of a cluster).
     fn scan(
         &self,
-        connection: &mut Connection,
-        mut visit: impl FnMut(&mut Connection, Vec<Vec<u8>>) -> Result<(), String>,
+        link: &mut Link,
+        mut visit: impl FnMut(&mut Link, Vec<Vec<u8>>) -> Result<(), String>,
     ) -> Result<(), String> {
+        let nodes = link.key_holders()?;
         if let Some(exact) = &self.exact {
-            let exists: bool = redis::cmd("EXISTS")
-                .arg(exact)
-                .query(connection)
-                .map_err(failed)?;
+            let exists: bool = link.query(redis::cmd("EXISTS").arg(exact))?;
             if exists {
-                visit(connection, vec![exact.clone().into_bytes()])?;
+                visit(link, vec![exact.clone().into_bytes()])?;
             }
         }
-        // SCAN may return a key twice; each is visited once.
+        // SCAN may return a key twice (and a key moving between cluster
+        // nodes may be seen on both); each is visited once.
         let mut seen = HashSet::new();
-        let pattern = self.pattern();
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT)
-                .query(connection)
-                .map_err(failed)?;
-            let batch: Vec<Vec<u8>> = keys
-                .into_iter()
-                .filter(|key| self.holds(key) && seen.insert(key.clone()))
-                .collect();
-            if !batch.is_empty() {
-                visit(connection, batch)?;
+        let pattern = memocache_redis::tools::scan_pattern(&self.prefix);
+        for node in &nodes {
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<Vec<u8>>) = link.query_on(
+                    node.as_ref(),
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_COUNT),
+                )?;
+                let batch: Vec<Vec<u8>> = keys
+                    .into_iter()
+                    .filter(|key| self.holds(key) && seen.insert(key.clone()))
+                    .collect();
+                if !batch.is_empty() {
+                    visit(link, batch)?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
         }
+        Ok(())
     }
-}
-
-fn failed(e: redis::RedisError) -> String {
-    format!("Redis failed: {e}")
 }
 
 /// Calls `print` with each key of the namespace; answers how many.
@@ -140,9 +114,9 @@ pub fn keys(
     namespace: &Namespace,
     mut print: impl FnMut(&str),
 ) -> Result<u64, String> {
-    let mut connection = redis.connection()?;
+    let mut link = redis.link()?;
     let mut count = 0;
-    namespace.scan(&mut connection, |_, batch| {
+    namespace.scan(&mut link, |_, batch| {
         for key in batch {
             print(&String::from_utf8_lossy(&key));
             count += 1;
@@ -152,16 +126,14 @@ pub fn keys(
     Ok(count)
 }
 
-/// Removes every key of the namespace, with `UNLINK` per `SCAN` batch;
-/// answers how many were removed.
+/// Removes every key of the namespace, with `UNLINK` per `SCAN` batch
+/// (in a cluster, split by slot); answers how many were removed.
 pub fn clear(redis: &Redis, namespace: &Namespace) -> Result<u64, String> {
-    let mut connection = redis.connection()?;
+    let mut link = redis.link()?;
     let mut removed = 0;
-    namespace.scan(&mut connection, |connection, batch| {
-        let unlinked: u64 = redis::cmd("UNLINK")
-            .arg(&batch)
-            .query(connection)
-            .map_err(failed)?;
+    namespace.scan(&mut link, |link, batch| {
+        // In a cluster, redis-rs splits a multi-key UNLINK by slot.
+        let unlinked: u64 = link.query(redis::cmd("UNLINK").arg(&batch))?;
         removed += unlinked;
         Ok(())
     })?;
@@ -185,20 +157,18 @@ pub struct Stats {
 
 /// Counts the namespace's keys, their memory and their expiries.
 pub fn stats(redis: &Redis, namespace: &Namespace) -> Result<Stats, String> {
-    let mut connection = redis.connection()?;
+    let mut link = redis.link()?;
     let mut stats = Stats::default();
-    namespace.scan(&mut connection, |connection, batch| {
-        let mut pipe = redis::pipe();
-        for key in &batch {
-            pipe.cmd("MEMORY")
-                .arg("USAGE")
-                .arg(key)
-                .arg("SAMPLES")
-                .arg(0)
-                .cmd("PTTL")
-                .arg(key);
-        }
-        let answers: Vec<(Option<u64>, i64)> = pipe.query(connection).map_err(failed)?;
+    namespace.scan(&mut link, |link, batch| {
+        let commands = batch.iter().flat_map(|key| {
+            let mut usage = redis::cmd("MEMORY");
+            usage.arg("USAGE").arg(key).arg("SAMPLES").arg(0);
+            let mut pttl = redis::cmd("PTTL");
+            pttl.arg(key);
+            [usage, pttl]
+        });
+        // In a cluster, each command goes to the node owning its key.
+        let answers: Vec<(Option<u64>, i64)> = link.query_all(commands)?;
         for (key, (bytes, pttl)) in batch.iter().zip(answers) {
             // A key gone since SCAN saw it (PTTL -2) is not counted.
             let Some(bytes) = bytes.filter(|_| pttl != -2) else {
@@ -273,7 +243,10 @@ mod tests {
     #[test]
     fn glob_characters_are_escaped_and_empty_namespaces_refused() {
         let ns = Namespace::new("a*b?[c]\\", false).unwrap();
-        assert_eq!(ns.pattern(), "a\\*b\\?\\[c\\]\\\\:*");
+        assert_eq!(
+            memocache_redis::tools::scan_pattern(&ns.prefix),
+            "a\\*b\\?\\[c\\]\\\\:*"
+        );
         assert!(Namespace::new("", false).is_err());
         let colons = Namespace::new("ns:", false).unwrap();
         assert_eq!(colons.exact.as_deref(), Some("ns"));
