@@ -238,7 +238,7 @@ impl FredStore {
             fred::types::scan::Scanner::next(page);
             let keys: Vec<_> = keys
                 .into_iter()
-                .filter(|key| key.as_str().is_some_and(|key| matching.matches(key)))
+                .filter(|key| matching.matches_bytes(key.as_bytes()))
                 .collect();
             if keys.is_empty() {
                 continue;
@@ -382,13 +382,13 @@ impl Store for FredStore {
         let pttl: i64 = self
             .run(|client| async move { client.pttl(key).await })
             .await?;
-        Ok(command::key_ttl(pttl))
+        Ok(KeyTtl::from_pttl(pttl))
     }
 
     async fn delete_matching(&self, matching: &KeyMatch) -> Result<u64> {
         // SCAN MATCH on the escaped prefix, then UNLINK each batch; never
         // KEYS, which blocks the server.
-        let pattern = command::prefix_pattern(&matching.prefix());
+        let pattern = matching.scan_pattern();
         if self.pool.is_clustered() {
             return self.delete_matching_in_cluster(pattern, matching).await;
         }
@@ -404,7 +404,10 @@ impl Store for FredStore {
                     }
                 })
                 .await?;
-            let keys = command::selected(keys, matching);
+            let keys: Vec<Bytes> = keys
+                .into_iter()
+                .filter(|k| matching.matches_bytes(k))
+                .collect();
             if !keys.is_empty() {
                 let unlinked: u64 = self
                     .run(|client| {

@@ -130,7 +130,7 @@ impl RedisBlockingStore {
     /// sent to that cluster node (`None`: the single node), `UNLINK` in
     /// batches.
     fn unlink_matching(&self, matching: &KeyMatch, node: Option<&(String, u16)>) -> Result<u64> {
-        let pattern = command::prefix_pattern(&matching.prefix());
+        let pattern = matching.scan_pattern();
         let (mut cursor, mut removed) = (0, 0);
         loop {
             let scan = command::scan(cursor, &pattern);
@@ -142,7 +142,10 @@ impl RedisBlockingStore {
                     .map_err(|e| command_error(e, self.timeout))?,
                 None => self.query(&scan)?,
             };
-            let keys = command::selected(keys, matching);
+            let keys: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|k| matching.matches_bytes(k))
+                .collect();
             if !keys.is_empty() {
                 // In a cluster, redis-rs splits a multi-key UNLINK by slot.
                 removed += self.query::<u64>(&command::unlink(&keys))?;
@@ -185,7 +188,7 @@ impl BlockingStore for RedisBlockingStore {
     }
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(command::key_ttl(self.query(&command::pttl(key))?))
+        Ok(KeyTtl::from_pttl(self.query(&command::pttl(key))?))
     }
 
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {

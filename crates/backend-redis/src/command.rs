@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use memocache_core::{KeyMatch, KeyTtl};
 use redis::{Cmd, RedisError, cmd};
 
 /// How many keys one `SCAN` step is asked to look at.
@@ -24,8 +23,7 @@ pub(crate) fn set(key: &str, value: &[u8], expire: Option<Duration>) -> Cmd {
     if let Some(expire) = expire {
         // Rounded up, so a sub-millisecond expiry still expires rather than
         // being rejected by Redis as zero.
-        let millis = expire.as_nanos().div_ceil(1_000_000).max(1);
-        set.arg("PX").arg(u64::try_from(millis).unwrap_or(u64::MAX));
+        set.arg("PX").arg(memocache_core::expire_millis(expire));
     }
     set
 }
@@ -37,7 +35,7 @@ pub(crate) fn delete(key: &str) -> Cmd {
     del
 }
 
-/// `PTTL key`; read the answer with [`key_ttl`].
+/// `PTTL key`; read the answer with [`KeyTtl::from_pttl`](memocache_core::KeyTtl::from_pttl).
 pub(crate) fn pttl(key: &str) -> Cmd {
     let mut pttl = cmd("PTTL");
     pttl.arg(key);
@@ -48,15 +46,6 @@ pub(crate) fn pttl(key: &str) -> Cmd {
 /// and only when retries are on.
 pub(crate) fn is_retryable(error: &RedisError, retry_on_timeout: bool) -> bool {
     retry_on_timeout && error.is_timeout()
-}
-
-/// What a `PTTL` answer means: -2 no key, -1 no expiry, else milliseconds.
-pub(crate) fn key_ttl(pttl: i64) -> KeyTtl {
-    match pttl {
-        -1 => KeyTtl::Persistent,
-        millis if millis >= 0 => KeyTtl::Expires(Duration::from_millis(millis.unsigned_abs())),
-        _ => KeyTtl::Missing,
-    }
 }
 
 /// One `SCAN cursor MATCH pattern COUNT 500` step; answers
@@ -110,37 +99,9 @@ pub fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
         .collect()
 }
 
-/// The scanned keys that belong to `matching` (a `SCAN MATCH` on its
-/// prefix also finds, say, a nested namespace's keys).
-pub(crate) fn selected(keys: Vec<Vec<u8>>, matching: &KeyMatch) -> Vec<Vec<u8>> {
-    keys.into_iter()
-        .filter(|key| std::str::from_utf8(key).is_ok_and(|key| matching.matches(key)))
-        .collect()
-}
-
-/// The `SCAN MATCH` pattern for every key starting with `prefix`: the
-/// prefix with the glob characters `* ? [ ] \` escaped, then `*`.
-pub fn prefix_pattern(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 8);
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('*');
-    pattern
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_characters_are_escaped() {
-        assert_eq!(prefix_pattern("ns:a?c*[x]\\:"), "ns:a\\?c\\*\\[x\\]\\\\:*");
-        assert_eq!(prefix_pattern(""), "*");
-    }
 
     #[test]
     fn primaries_are_read_from_cluster_nodes() {
@@ -159,14 +120,6 @@ e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
                 ("127.0.0.1".to_owned(), 30005)
             ]
         );
-    }
-
-    #[test]
-    fn pttl_answers_map_to_key_ttl() {
-        assert_eq!(key_ttl(-2), KeyTtl::Missing);
-        assert_eq!(key_ttl(-1), KeyTtl::Persistent);
-        assert_eq!(key_ttl(0), KeyTtl::Expires(Duration::ZERO));
-        assert_eq!(key_ttl(1500), KeyTtl::Expires(Duration::from_millis(1500)));
     }
 
     #[test]

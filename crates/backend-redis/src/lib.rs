@@ -46,7 +46,7 @@ pub use blocking::RedisBlockingStore;
 /// What tools that talk to Redis beside the stores (the `memocache` CLI)
 /// share with them, so both scan and connect alike.
 pub mod tools {
-    pub use crate::command::{prefix_pattern as scan_pattern, primaries as cluster_primaries};
+    pub use crate::command::primaries as cluster_primaries;
     pub use crate::connect::cluster_client;
 }
 pub use memocache_core::RedisConfig;

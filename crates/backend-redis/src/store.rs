@@ -147,7 +147,7 @@ impl RedisStore {
         matching: &KeyMatch,
         node: Option<&(String, u16)>,
     ) -> Result<u64> {
-        let pattern = command::prefix_pattern(&matching.prefix());
+        let pattern = matching.scan_pattern();
         let (mut cursor, mut removed) = (0, 0);
         loop {
             let scan = command::scan(cursor, &pattern);
@@ -164,7 +164,10 @@ impl RedisStore {
                 }
                 _ => self.query(&scan).await?,
             };
-            let keys = command::selected(keys, matching);
+            let keys: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|k| matching.matches_bytes(k))
+                .collect();
             if !keys.is_empty() {
                 // In a cluster, redis-rs splits a multi-key UNLINK by slot.
                 removed += self.query::<u64>(&command::unlink(&keys)).await?;
@@ -264,7 +267,7 @@ impl Store for RedisStore {
     }
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(command::key_ttl(self.query(&command::pttl(key)).await?))
+        Ok(KeyTtl::from_pttl(self.query(&command::pttl(key)).await?))
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {

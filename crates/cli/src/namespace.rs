@@ -23,8 +23,6 @@ const SCAN_COUNT: usize = 1000;
 pub struct Namespace {
     /// The key of calls without arguments, if the namespace has one.
     exact: Option<String>,
-    /// What every other key of the namespace starts with.
-    prefix: String,
     /// Which keys under the prefix belong to it.
     keys: KeyMatch,
 }
@@ -41,15 +39,13 @@ impl Namespace {
             );
         }
         let exact = name.trim_end_matches(':');
-        let prefix = format!("{name}:");
         Ok(Namespace {
             exact: (!exact.is_empty()).then(|| exact.to_owned()),
             keys: if everything {
-                KeyMatch::Prefix(prefix.clone())
+                KeyMatch::Prefix(format!("{name}:"))
             } else {
                 KeyMatch::Namespace(name.to_owned())
             },
-            prefix,
         })
     }
 
@@ -57,7 +53,7 @@ impl Namespace {
     /// one of its entries (what a memoizer's `clear_namespace` removes
     /// too), or with `everything` any key under the prefix.
     fn holds(&self, key: &[u8]) -> bool {
-        std::str::from_utf8(key).is_ok_and(|key| self.keys.matches(key))
+        self.keys.matches_bytes(key)
     }
 
     /// Calls `visit` with each batch of the namespace's keys, each key
@@ -78,7 +74,7 @@ impl Namespace {
         // SCAN may return a key twice (and a key moving between cluster
         // nodes may be seen on both); each is visited once.
         let mut seen = HashSet::new();
-        let pattern = memocache_redis::tools::scan_pattern(&self.prefix);
+        let pattern = self.keys.scan_pattern();
         for node in &nodes {
             let mut cursor = 0u64;
             loop {
@@ -243,13 +239,10 @@ mod tests {
     #[test]
     fn glob_characters_are_escaped_and_empty_namespaces_refused() {
         let ns = Namespace::new("a*b?[c]\\", false).unwrap();
-        assert_eq!(
-            memocache_redis::tools::scan_pattern(&ns.prefix),
-            "a\\*b\\?\\[c\\]\\\\:*"
-        );
+        assert_eq!(ns.keys.scan_pattern(), "a\\*b\\?\\[c\\]\\\\:*");
         assert!(Namespace::new("", false).is_err());
         let colons = Namespace::new("ns:", false).unwrap();
         assert_eq!(colons.exact.as_deref(), Some("ns"));
-        assert_eq!(colons.prefix, "ns::");
+        assert_eq!(colons.keys.prefix(), "ns::");
     }
 }

@@ -240,6 +240,28 @@ impl KeyMatch {
         }
     }
 
+    /// The Redis `SCAN MATCH` pattern that finds every key of the set (and
+    /// maybe more: filter with [`matches`](Self::matches)): the prefix with
+    /// the glob characters `* ? [ ] \` escaped, then `*`.
+    pub fn scan_pattern(&self) -> String {
+        let prefix = self.prefix();
+        let mut pattern = String::with_capacity(prefix.len() + 8);
+        for c in prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+
+    /// Whether the raw key `key` (as a store lists it) is in the set; a key
+    /// that is not UTF-8 never is.
+    pub fn matches_bytes(&self, key: &[u8]) -> bool {
+        std::str::from_utf8(key).is_ok_and(|key| self.matches(key))
+    }
+
     /// Whether `key` is in the set.
     pub fn matches(&self, key: &str) -> bool {
         match self {
@@ -329,6 +351,16 @@ mod tests {
         assert!(!ns.matches("user:profilex:0123456789abcdef0123456789abcdef"));
         assert!(KeyMatch::Prefix("user:profile".into()).matches(&nested));
         assert_eq!(ns.prefix(), "user:profile:");
+    }
+
+    #[test]
+    fn scan_patterns_escape_glob_characters() {
+        let glob = KeyMatch::Prefix("ns:a?c*[x]\\:".into());
+        assert_eq!(glob.scan_pattern(), "ns:a\\?c\\*\\[x\\]\\\\:*");
+        assert_eq!(KeyMatch::Prefix(String::new()).scan_pattern(), "*");
+        assert_eq!(KeyMatch::Namespace("a*".into()).scan_pattern(), "a\\*:*");
+        assert!(!glob.matches_bytes(b"ns:a?c*[x]\\:\xff"));
+        assert!(glob.matches_bytes(b"ns:a?c*[x]\\:1"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use memoizer::{DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use redis_config::RedisConfig;
 pub use reference::{acache_data, acache_function, cache_data, cache_function};
 pub use stats::Stats;
-pub use store::{BlockingStore, KeyTtl, Store};
+pub use store::{BlockingStore, KeyTtl, Store, expire_millis};
 
 // Re-exported for backends and generated code.
 #[doc(hidden)]

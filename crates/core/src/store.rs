@@ -26,6 +26,49 @@ pub enum KeyTtl {
     Expires(Duration),
 }
 
+impl KeyTtl {
+    /// What a Redis `PTTL` answer means: -2 no key, -1 no expiry, else
+    /// milliseconds left.
+    pub fn from_pttl(pttl: i64) -> Self {
+        match pttl {
+            -1 => KeyTtl::Persistent,
+            millis if millis >= 0 => KeyTtl::Expires(Duration::from_millis(millis.unsigned_abs())),
+            _ => KeyTtl::Missing,
+        }
+    }
+}
+
+/// The `PX` argument of a Redis `SET key value PX ms` for `expire`: whole
+/// milliseconds rounded up (at least 1), so a sub-millisecond expiry still
+/// expires rather than being refused by Redis as zero.
+pub fn expire_millis(expire: Duration) -> u64 {
+    let millis = expire.as_nanos().div_ceil(1_000_000).max(1);
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pttl_answers_map_to_key_ttl() {
+        assert_eq!(KeyTtl::from_pttl(-2), KeyTtl::Missing);
+        assert_eq!(KeyTtl::from_pttl(-1), KeyTtl::Persistent);
+        assert_eq!(KeyTtl::from_pttl(0), KeyTtl::Expires(Duration::ZERO));
+        assert_eq!(
+            KeyTtl::from_pttl(1500),
+            KeyTtl::Expires(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn expiries_round_up_to_whole_milliseconds() {
+        assert_eq!(expire_millis(Duration::from_micros(1500)), 2);
+        assert_eq!(expire_millis(Duration::from_nanos(1)), 1);
+        assert_eq!(expire_millis(Duration::from_secs(3600)), 3_600_000);
+    }
+}
+
 /// An async key-value store with per-key expiry.
 ///
 /// Object safe: `Arc<dyn Store>` and `Box<dyn Store>` are stores too.
