@@ -234,12 +234,25 @@ impl Compression for Zlib {
 
 /// Inflates a complete zlib stream into at most `limit` bytes.
 fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>> {
-    use flate2::{Decompress, FlushDecompress, Status};
+    thread_local! {
+        // An inflate state (with its 32 KiB window) is costly to set up for
+        // every value: one per thread, reset between values.
+        static INFLATER: std::cell::RefCell<flate2::Decompress> =
+            std::cell::RefCell::new(flate2::Decompress::new(true));
+    }
+    INFLATER.with(|inflater| {
+        let mut inflater = inflater.borrow_mut();
+        inflater.reset(true);
+        inflate_with(&mut inflater, data, limit)
+    })
+}
+
+fn inflate_with(inflater: &mut flate2::Decompress, data: &[u8], limit: usize) -> Result<Vec<u8>> {
+    use flate2::{FlushDecompress, Status};
     let fail = |message: String| Error::Decompress {
         compression: "zlib",
         message,
     };
-    let mut inflater = Decompress::new(true);
     let mut out = Vec::with_capacity(
         data.len()
             .saturating_mul(4)
