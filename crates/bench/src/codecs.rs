@@ -1,0 +1,88 @@
+//! Codecs: encode and decode speed and stored size of each codec memocache
+//! ships, on the benchmark values (Python's own json+zlib is timed by the
+//! reference script and joins these rows).
+
+use memocache::{Codec, JsonZlib, JsonZstd, MsgpackZstd};
+use serde::Serialize;
+
+use crate::sampling::{median, nanos_per_op};
+use crate::schedule::Schedule;
+use crate::value::{Order, Size, json_len};
+
+/// One codec on one value. Speeds are in MB/s of the value's Python JSON
+/// text (the same numerator for every codec, so they compare).
+#[derive(Debug, Clone, Serialize)]
+pub struct CodecFigures {
+    /// The codec, e.g. `"json+zlib"`; Python's is `"python json+zlib"`.
+    pub codec: String,
+    /// Which value: `"1k"` or `"64k"`.
+    pub value: &'static str,
+    /// The value's Python JSON length.
+    pub json_bytes: usize,
+    /// The stored length.
+    pub stored_bytes: usize,
+    /// Encoding speed.
+    pub encode_mb_per_sec: f64,
+    /// Decoding speed.
+    pub decode_mb_per_sec: f64,
+}
+
+/// Measures every codec on every value.
+pub fn figures(schedule: &Schedule) -> Vec<CodecFigures> {
+    let mut figures = Vec::new();
+    for size in Size::ALL {
+        let order = Order::new(size);
+        figures.push(measure(&JsonZlib::default(), size, &order, schedule));
+        figures.push(measure(&JsonZstd::default(), size, &order, schedule));
+        figures.push(measure(&MsgpackZstd::default(), size, &order, schedule));
+    }
+    figures
+}
+
+fn measure<C: Codec>(codec: &C, size: Size, order: &Order, schedule: &Schedule) -> CodecFigures {
+    let json_bytes = json_len(order);
+    let stored = codec.encode(order).expect("encodes");
+    let batch = match size {
+        Size::Small => 100,
+        Size::Large => 4,
+    };
+    let rounds = schedule.rounds.min(3);
+    let encode: Vec<f64> = (0..rounds)
+        .map(|_| {
+            nanos_per_op(schedule.local_batch, batch, || {
+                std::hint::black_box(codec.encode(order).expect("encodes"));
+            })
+        })
+        .collect();
+    let decode: Vec<f64> = (0..rounds)
+        .map(|_| {
+            nanos_per_op(schedule.local_batch, batch, || {
+                let value: Order = codec.decode(&stored).expect("decodes");
+                std::hint::black_box(value);
+            })
+        })
+        .collect();
+    CodecFigures {
+        codec: codec.name(),
+        value: size.label(),
+        json_bytes,
+        stored_bytes: stored.len(),
+        encode_mb_per_sec: mb_per_sec(json_bytes, median(&encode)),
+        decode_mb_per_sec: mb_per_sec(json_bytes, median(&decode)),
+    }
+}
+
+/// `bytes` processed every `nanos` nanoseconds, in MB/s (10^6 bytes).
+pub fn mb_per_sec(bytes: usize, nanos: f64) -> f64 {
+    bytes as f64 / nanos * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mb_per_sec_of_a_kilobyte_per_microsecond_is_a_thousand() {
+        assert_eq!(mb_per_sec(1_000, 1_000.0), 1_000.0);
+    }
+}

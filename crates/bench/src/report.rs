@@ -1,0 +1,670 @@
+//! What a run found, and its outputs: `results.json`, `results.md`,
+//! `bench.svg`, and (with `--publish`) `BENCHMARKS.md` and `docs/bench.svg`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::chart::{BarGroup, RatioRow, thousands};
+use crate::codecs::CodecFigures;
+use crate::keys::KeyCost;
+use crate::memory::{MemoryHits, variant};
+use crate::remote::{CONCURRENCIES, HitResults, subject};
+use crate::sampling::{Latency, Throughput};
+use crate::server::ServerLimit;
+use crate::stampede::Stampede;
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    /// memocache over each baseline (see [`Ratios`]).
+    pub ratios: Ratios,
+    /// Executions of the function under a stampede.
+    pub stampede: StampedeResults,
+    /// The smallest and largest per-round value of the headline ratios
+    /// (how much the interleaved rounds disagree on this noisy machine).
+    pub ratio_ranges: BTreeMap<String, [f64; 2]>,
+    /// Each goal, its ratio and whether it is met.
+    pub targets: Vec<TargetCheck>,
+    /// Where and how the run ran.
+    pub run: RunInfo,
+    /// The benchmark values.
+    pub values: Vec<ValueInfo>,
+    /// `redis-benchmark`'s GET figure (the server's own limit).
+    pub redis_benchmark: Option<ServerLimit>,
+    /// Async hit scenarios by value (`"1k"`, `"64k"`).
+    pub hits: BTreeMap<String, HitResults>,
+    /// Blocking hits by value, then subject.
+    pub blocking: BTreeMap<String, BTreeMap<String, Latency>>,
+    /// Miss path by value, then subject.
+    pub miss: BTreeMap<String, BTreeMap<String, Latency>>,
+    /// The Python reference's hits; `None` when it could not run.
+    pub python: Option<PythonResults>,
+    /// Memory-store hits by value.
+    pub memory: BTreeMap<String, MemoryHits>,
+    /// Codec figures (memocache's, then Python's).
+    pub codecs: Vec<CodecFigures>,
+    /// Key-building costs.
+    pub keys: Vec<KeyCost>,
+    /// Sanity counters: memocache's misses during the hit scenarios (should
+    /// be 0), failed raw/peer operations (should be 0).
+    pub checks: Checks,
+    /// Anything the reader should know (what was not measured, and why).
+    pub notes: Vec<String>,
+}
+
+/// The headline ratios: memocache over the other, all from this run.
+/// Latencies and times are lower-is-better; throughputs higher-is-better.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ratios {
+    /// Hit p50 latency over a raw GET's, concurrency 1, 1 KiB (goal ≤ 1.10).
+    pub hit_latency_vs_raw_c1: f64,
+    /// The same at p99.
+    pub hit_latency_p99_vs_raw_c1: f64,
+    /// Hit throughput over a raw GET's, concurrency 1, 1 KiB.
+    pub hit_throughput_vs_raw_c1: f64,
+    /// The same at concurrency 16.
+    pub hit_throughput_vs_raw_c16: f64,
+    /// The same at concurrency 64 (goal ≥ 0.90).
+    pub hit_throughput_vs_raw_c64: f64,
+    /// The smaller of the two below (goal ≥ 1.0).
+    pub throughput_vs_cached_crate: f64,
+    /// Over the `cached` crate, concurrency 1, 1 KiB.
+    pub throughput_vs_cached_crate_c1: f64,
+    /// Over the `cached` crate, concurrency 64, 1 KiB.
+    pub throughput_vs_cached_crate_c64: f64,
+    /// Sequential async hits over the reference's sequential hits, 1 KiB
+    /// (goal ≥ 10).
+    pub throughput_vs_python_reference: Option<f64>,
+    /// Sequential blocking hits over the reference's sequential hits.
+    pub throughput_vs_python_reference_blocking: Option<f64>,
+    /// memocache's best (concurrency 64) over the reference's best
+    /// (sequential or threaded).
+    pub throughput_vs_python_reference_best: Option<f64>,
+    /// Memory-store hit time over a bare moka get + decode, 1 KiB (goal
+    /// ≤ 2).
+    pub memory_hit_vs_moka: f64,
+    /// Blocking hit p50 over a raw blocking GET's, 1 KiB.
+    pub blocking_hit_latency_vs_raw_c1: f64,
+    /// Hit p50 latency over a raw GET + decode's, concurrency 1, 1 KiB:
+    /// memocache's own overhead beyond reading and decoding the bytes.
+    pub hit_latency_vs_raw_decode_c1: f64,
+    /// Hit throughput over a raw GET + decode's, concurrency 64, 1 KiB.
+    pub hit_throughput_vs_raw_decode_c64: f64,
+    /// memocache over fred: hit p50 latency over a raw redis-rs GET's, c1.
+    pub fred_hit_latency_vs_raw_c1: Option<f64>,
+    /// memocache over fred: hit throughput over a raw GET's, concurrency 1.
+    pub fred_hit_throughput_vs_raw_c1: Option<f64>,
+    /// memocache over fred: hit throughput over a raw GET's, concurrency 64.
+    pub fred_hit_throughput_vs_raw_c64: Option<f64>,
+}
+
+/// Stampede outcomes.
+#[derive(Debug, Clone, Serialize)]
+pub struct StampedeResults {
+    /// Executions with memocache's async path (goal 1).
+    pub memocache_executions: usize,
+    /// Executions with memocache's blocking path.
+    pub memocache_blocking_executions: usize,
+    /// Executions with the reference (`None` when it could not run).
+    pub reference_executions: Option<usize>,
+    /// The async stampede in full.
+    pub memocache: Stampede,
+    /// The blocking stampede in full.
+    pub memocache_blocking: Stampede,
+    /// The reference's stampede in full.
+    pub reference: Option<Stampede>,
+}
+
+/// One goal of the brief.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCheck {
+    /// What is measured.
+    pub name: String,
+    /// The measured figure.
+    pub measured: Option<f64>,
+    /// The smallest and largest per-round figure, where there are rounds.
+    pub range: Option<[f64; 2]>,
+    /// The goal, e.g. `"<= 1.10"`.
+    pub goal: String,
+    /// Whether it is met (`None`: not measured).
+    pub met: Option<bool>,
+}
+
+/// Where and how the run ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// `--quick` or full.
+    pub quick: bool,
+    /// Interleaved rounds per comparison.
+    pub rounds: usize,
+    /// Seconds per throughput batch.
+    pub batch_seconds: f64,
+    /// When it started (UTC).
+    pub started: String,
+    /// How long it took.
+    pub seconds: f64,
+    /// Whether the server was started by the run (else `REDIS_URL`'s).
+    pub own_server: bool,
+    /// Logical CPUs.
+    pub nproc: usize,
+    /// CPU model from /proc/cpuinfo.
+    pub cpu: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// The server's `redis_version`.
+    pub redis: String,
+    /// The reference's Python.
+    pub python: Option<String>,
+}
+
+/// One benchmark value.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueInfo {
+    /// `"1k"` or `"64k"`.
+    pub value: String,
+    /// Its Python JSON length.
+    pub json_bytes: usize,
+    /// Its stored length (JSON + zlib).
+    pub stored_bytes: usize,
+}
+
+/// The reference's hits against memocache's, round by round.
+#[derive(Debug, Clone, Serialize)]
+pub struct PythonResults {
+    /// The reference's sequential hits (all rounds' samples pooled, one
+    /// process per round).
+    pub sequential: Latency,
+    /// The reference's sequential ops/s per round.
+    pub sequential_rounds: Vec<f64>,
+    /// The reference's hits from several threads, ops/s (median of rounds).
+    pub threaded_ops_per_sec: f64,
+    /// How many threads.
+    pub threads: usize,
+    /// memocache's sequential async hits in the same rounds.
+    pub memocache_async_rounds: Vec<f64>,
+    /// memocache's sequential blocking hits in the same rounds.
+    pub memocache_blocking_rounds: Vec<f64>,
+    /// Whether the reference computed memocache's key.
+    pub same_key: bool,
+    /// Times the reference ran the function (0: it read memocache's
+    /// entries).
+    pub executions: u64,
+}
+
+/// Sanity counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checks {
+    /// memocache misses during the async hit scenarios.
+    pub memocache_misses_during_hits: u64,
+    /// memocache blocking misses during the blocking hit scenarios.
+    pub memocache_blocking_misses_during_hits: u64,
+    /// memocache store errors and timeouts over the run.
+    pub memocache_store_errors: u64,
+    /// Failed raw or peer operations.
+    pub raw_and_peer_errors: u64,
+    /// Whether the reference writes memocache's JSON text and reads its
+    /// stored bytes, for every value.
+    pub python_reads_memocache_bytes: Option<bool>,
+}
+
+impl Results {
+    /// The goals of the brief against this run.
+    pub fn target_checks(
+        ratios: &Ratios,
+        ranges: &BTreeMap<String, [f64; 2]>,
+        stampede: &StampedeResults,
+    ) -> Vec<TargetCheck> {
+        let check =
+            |name: &str, key: &str, measured: Option<f64>, goal: f64, lower: bool| TargetCheck {
+                name: name.to_owned(),
+                measured,
+                range: ranges.get(key).copied(),
+                goal: format!("{} {goal}", if lower { "<=" } else { ">=" }),
+                met: measured.map(|m| if lower { m <= goal } else { m >= goal }),
+            };
+        vec![
+            check(
+                "hit latency vs raw GET, c1, 1 KiB (p50)",
+                "hit_latency_vs_raw_c1",
+                Some(ratios.hit_latency_vs_raw_c1),
+                1.10,
+                true,
+            ),
+            check(
+                "hit throughput vs raw GET, c64, 1 KiB",
+                "hit_throughput_vs_raw_c64",
+                Some(ratios.hit_throughput_vs_raw_c64),
+                0.90,
+                false,
+            ),
+            check(
+                "throughput vs cached crate (min of c1, c64)",
+                "throughput_vs_cached_crate",
+                Some(ratios.throughput_vs_cached_crate),
+                1.0,
+                false,
+            ),
+            check(
+                "throughput vs Python reference (sequential)",
+                "throughput_vs_python_reference",
+                ratios.throughput_vs_python_reference,
+                10.0,
+                false,
+            ),
+            check(
+                "memory-store hit vs moka get + decode",
+                "memory_hit_vs_moka",
+                Some(ratios.memory_hit_vs_moka),
+                2.0,
+                true,
+            ),
+            TargetCheck {
+                name: "stampede executions, 1,000 callers".to_owned(),
+                measured: Some(stampede.memocache_executions as f64),
+                range: None,
+                goal: "== 1".to_owned(),
+                met: Some(stampede.memocache_executions == 1),
+            },
+        ]
+    }
+
+    /// The chart's ratio rows.
+    pub fn ratio_rows(&self) -> Vec<RatioRow> {
+        let r = &self.ratios;
+        let mut rows = vec![
+            row(
+                "hit latency vs raw GET (c1)",
+                r.hit_latency_vs_raw_c1,
+                1.10,
+                true,
+            ),
+            row(
+                "hit throughput vs raw GET (c64)",
+                r.hit_throughput_vs_raw_c64,
+                0.90,
+                false,
+            ),
+            row(
+                "overhead: latency vs GET+decode (c1)",
+                r.hit_latency_vs_raw_decode_c1,
+                1.10,
+                true,
+            ),
+            row(
+                "overhead: tput vs GET+decode (c64)",
+                r.hit_throughput_vs_raw_decode_c64,
+                0.90,
+                false,
+            ),
+            row(
+                "vs cached crate (c1)",
+                r.throughput_vs_cached_crate_c1,
+                1.0,
+                false,
+            ),
+            row(
+                "vs cached crate (c64)",
+                r.throughput_vs_cached_crate_c64,
+                1.0,
+                false,
+            ),
+        ];
+        if let Some(python) = r.throughput_vs_python_reference {
+            rows.push(row("vs Python reference (sequential)", python, 10.0, false));
+        }
+        if let Some(best) = r.throughput_vs_python_reference_best {
+            rows.push(row("vs Python reference (best of each)", best, 10.0, false));
+        }
+        rows.push(row(
+            "memory hit vs moka get + decode",
+            r.memory_hit_vs_moka,
+            2.0,
+            true,
+        ));
+        rows
+    }
+
+    /// The chart's throughput groups (1 KiB).
+    pub fn throughput_groups(&self) -> Vec<BarGroup> {
+        let Some(hits) = self.hits.get("1k") else {
+            return Vec::new();
+        };
+        let mut groups: Vec<BarGroup> = CONCURRENCIES
+            .iter()
+            .map(|c| {
+                let label = format!("c{c}");
+                let bars = hits
+                    .throughput
+                    .get(&label)
+                    .map(|by_subject| {
+                        ordered(by_subject)
+                            .into_iter()
+                            .filter(|(name, _)| *name != subject::HOT_KEY)
+                            .map(|(name, t)| (name.to_owned(), t.ops_per_sec))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                BarGroup {
+                    label: format!("concurrency {c}"),
+                    bars,
+                }
+            })
+            .collect();
+        if let Some(python) = &self.python {
+            groups.push(BarGroup {
+                label: "Python reference".to_owned(),
+                bars: vec![
+                    (
+                        "dtpyfw sequential".to_owned(),
+                        python.sequential.ops_per_sec,
+                    ),
+                    (
+                        format!("dtpyfw {} threads", python.threads),
+                        python.threaded_ops_per_sec,
+                    ),
+                ],
+            });
+        }
+        groups
+    }
+
+    /// The Markdown tables.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let run = &self.run;
+        let _ = writeln!(
+            md,
+            "Run {} ({}, {} interleaved rounds, {:.1} s batches, {:.0} s in all) on {} × {}, {}, Redis {}{}.\n",
+            run.started,
+            if run.quick { "`--quick`" } else { "full" },
+            run.rounds,
+            run.batch_seconds,
+            run.seconds,
+            run.nproc,
+            run.cpu,
+            run.rustc,
+            run.redis,
+            if run.own_server {
+                " (its own server)"
+            } else {
+                " (REDIS_URL)"
+            }
+        );
+
+        md.push_str("### Targets\n\n| goal | measured | rounds' range | target | met |\n|---|---:|---:|---:|:---:|\n");
+        for t in &self.targets {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                t.name,
+                t.measured.map_or("n/a".to_owned(), |m| format!("{m:.2}")),
+                t.range
+                    .map_or(String::new(), |[lo, hi]| format!("{lo:.2} – {hi:.2}")),
+                t.goal,
+                match t.met {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "n/a",
+                }
+            );
+        }
+
+        for value in &self.values {
+            let Some(hits) = self.hits.get(&value.value) else {
+                continue;
+            };
+            let _ = writeln!(
+                md,
+                "\n### Redis hits, {} value ({} B JSON, {} B stored)\n",
+                value.value, value.json_bytes, value.stored_bytes
+            );
+            md.push_str("| subject | p50 µs (c1) | p99 µs (c1) |");
+            for c in CONCURRENCIES {
+                let _ = write!(md, " ops/s c{c} |");
+            }
+            md.push_str(" vs raw c1 | vs raw c64 | vs raw + decode c64 |\n|---|---:|---:|");
+            for _ in CONCURRENCIES {
+                md.push_str("---:|");
+            }
+            md.push_str("---:|---:|---:|\n");
+            let mut names: Vec<&str> = ordered(&hits.latency_c1)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            names.push(subject::HOT_KEY);
+            for name in names {
+                let latency = hits.latency_c1.get(name);
+                let _ = write!(
+                    md,
+                    "| {name} | {} | {} |",
+                    latency.map_or("".into(), |l| format!("{:.1}", l.p50_us)),
+                    latency.map_or("".into(), |l| format!("{:.1}", l.p99_us))
+                );
+                for c in CONCURRENCIES {
+                    let t = hits
+                        .throughput
+                        .get(&format!("c{c}"))
+                        .and_then(|t| t.get(name));
+                    let _ = write!(
+                        md,
+                        " {} |",
+                        t.map_or("".into(), |t| thousands(t.ops_per_sec))
+                    );
+                }
+                for (c, over) in [
+                    (1, subject::RAW),
+                    (64, subject::RAW),
+                    (64, subject::RAW_DECODE),
+                ] {
+                    let ratio = throughput_ratio(hits, name, over, c)
+                        .map_or(String::new(), |r| format!("{r:.2}"));
+                    let _ = write!(md, " {ratio} |");
+                }
+                md.push('\n');
+            }
+        }
+        if let Some(server) = &self.redis_benchmark {
+            let _ = writeln!(
+                md,
+                "\nServer limit: `{}`: {} GET/s (50 connections, one request in flight each); \
+                 with `-P 64` (pipelined, as a multiplexed connection sends): {} GET/s.",
+                server.command,
+                thousands(server.get_ops_per_sec),
+                server
+                    .pipelined_get_ops_per_sec
+                    .map_or("n/a".to_owned(), thousands)
+            );
+        }
+
+        md.push_str("\n### Blocking hits and the miss path (concurrency 1)\n\n| value | subject | p50 µs | p99 µs | ops/s |\n|---|---|---:|---:|---:|\n");
+        for (value, table) in self.blocking.iter().chain(&self.miss) {
+            for (name, l) in table {
+                let _ = writeln!(
+                    md,
+                    "| {value} | {name} | {:.1} | {:.1} | {} |",
+                    l.p50_us,
+                    l.p99_us,
+                    thousands(l.ops_per_sec)
+                );
+            }
+        }
+
+        if let Some(py) = &self.python {
+            let _ = writeln!(
+                md,
+                "\n### The Python reference (dtpyfw `cache_function`, 1 KiB, same server and key)\n\n\
+                 | subject | ops/s | p50 µs | p99 µs |\n|---|---:|---:|---:|\n\
+                 | dtpyfw, sequential | {} | {:.1} | {:.1} |\n\
+                 | dtpyfw, {} threads | {} | | |\n\
+                 | memocache async, sequential (same rounds) | {} | | |\n\
+                 | memocache blocking, sequential (same rounds) | {} | | |\n\n\
+                 The reference computed memocache's key: {}; it ran the function {} times (0: every hit read the entry memocache wrote).",
+                thousands(py.sequential.ops_per_sec),
+                py.sequential.p50_us,
+                py.sequential.p99_us,
+                py.threads,
+                thousands(py.threaded_ops_per_sec),
+                thousands(crate::sampling::median(&py.memocache_async_rounds)),
+                thousands(crate::sampling::median(&py.memocache_blocking_rounds)),
+                if py.same_key { "yes" } else { "**no**" },
+                py.executions
+            );
+        }
+
+        md.push_str("\n### In-memory store hits (ns per hit, `call_blocking` over `MemoryStore`)\n\n| value | memocache | moka get + decode | ratio | decode alone | args + key |");
+        for name in [
+            variant::NO_SINGLE_FLIGHT,
+            variant::NO_BREAKER,
+            variant::NEITHER,
+        ] {
+            let _ = write!(md, " memocache {name} |");
+        }
+        md.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (value, m) in &self.memory {
+            let _ = write!(
+                md,
+                "| {value} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} |",
+                m.memocache_ns, m.moka_get_decode_ns, m.ratio, m.decode_only_ns, m.args_and_key_ns
+            );
+            for name in [
+                variant::NO_SINGLE_FLIGHT,
+                variant::NO_BREAKER,
+                variant::NEITHER,
+            ] {
+                let _ = write!(
+                    md,
+                    " {} |",
+                    m.variants
+                        .get(name)
+                        .map_or(String::new(), |v| format!("{v:.0}"))
+                );
+            }
+            md.push('\n');
+        }
+
+        md.push_str("\n### Codecs (MB/s of JSON text)\n\n| value | codec | stored B | encode MB/s | decode MB/s |\n|---|---|---:|---:|---:|\n");
+        for c in &self.codecs {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} | {:.0} |",
+                c.value, c.codec, c.stored_bytes, c.encode_mb_per_sec, c.decode_mb_per_sec
+            );
+        }
+
+        md.push_str("\n### Key building (ns per key)\n\n| call | hasher | args + key | key from ready args |\n|---|---|---:|---:|\n");
+        for k in &self.keys {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.0} |",
+                k.call, k.hasher, k.args_and_key_ns, k.key_only_ns
+            );
+        }
+
+        let s = &self.stampede;
+        let _ = writeln!(
+            md,
+            "\n### Stampede: {} concurrent callers on a cold key\n\n| who | executions of the function |\n|---|---:|\n\
+             | memocache async (`call`) | {} |\n| memocache blocking (`call_blocking`, threads) | {} |\n| dtpyfw `cache_function` (threads) | {} |",
+            s.memocache.callers,
+            s.memocache_executions,
+            s.memocache_blocking_executions,
+            s.reference_executions
+                .map_or("n/a".to_owned(), |e| e.to_string())
+        );
+
+        if !self.notes.is_empty() {
+            md.push_str("\nNotes:\n\n");
+            for note in &self.notes {
+                let _ = writeln!(md, "- {note}");
+            }
+        }
+        md
+    }
+}
+
+fn row(label: &str, ratio: f64, goal: f64, lower_is_better: bool) -> RatioRow {
+    RatioRow {
+        label: label.to_owned(),
+        ratio,
+        goal,
+        lower_is_better,
+    }
+}
+
+/// The subjects of a table in reading order: the baseline, memocache,
+/// then the peers.
+fn ordered<T>(by_subject: &BTreeMap<String, T>) -> Vec<(&str, &T)> {
+    const ORDER: [&str; 7] = [
+        subject::RAW,
+        subject::RAW_DECODE,
+        subject::MEMOCACHE,
+        subject::FRED,
+        subject::MSGPACK,
+        subject::CACHED,
+        subject::HOT_KEY,
+    ];
+    let mut rows: Vec<(&str, &T)> = by_subject.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    rows.sort_by_key(|(name, _)| ORDER.iter().position(|o| o == name).unwrap_or(ORDER.len()));
+    rows
+}
+
+/// The paired ratio of `name` over the raw GET at concurrency `c`.
+pub fn throughput_ratio(hits: &HitResults, name: &str, over: &str, c: usize) -> Option<f64> {
+    let table = hits.throughput.get(&format!("c{c}"))?;
+    let (subject, baseline): (&Throughput, &Throughput) = (table.get(name)?, table.get(over)?);
+    Some(crate::sampling::paired_ratio(
+        &subject.rounds,
+        &baseline.rounds,
+    ))
+}
+
+/// The page `BENCHMARKS.md`: the machine, how to run, the tables.
+pub fn benchmarks_page(results: &Results, tables: &str) -> String {
+    let run = &results.run;
+    format!(
+        "# Benchmarks\n\n\
+         Produced by `crates/bench` (`cargo run --release -p memocache-bench -- [--quick] [--out DIR] [--publish]`);\n\
+         the figures below are its latest `--publish` run. Every comparison is measured in one run,\n\
+         on one server, with the same value bytes, the baseline and the subjects interleaved round by\n\
+         round; ratios are memocache over the other (times: lower is better; throughputs: higher).\n\n\
+         ![hit throughput and ratios](docs/bench.svg)\n\n\
+         ## Machine\n\n\
+         | | |\n|---|---|\n\
+         | CPUs (nproc) | {} |\n| CPU | {} |\n| rustc | {} |\n| Redis | {} ({}) |\n| Python | {} |\n\n\
+         The machine is shared and noisy: read the ratios, not the absolute figures.\n\n\
+         ## How it measures\n\n\
+         - **Floor**: a raw redis-rs `GET` of the very key and bytes memocache hits, over a\n  \
+           `ConnectionManager` with `RedisStore`'s settings; memocache's hit adds building the\n  \
+           arguments and key (SHA-256), the store call, and decoding (zlib + JSON).\n\
+         - **Floor with decoding** (`raw GET + decode`): the same GET followed by the same\n  \
+           codec's decode, which any reader of these bytes must do; memocache over it is\n  \
+           memocache's own overhead (key, single-flight, breaker, timeout, counters).\n\
+         - **Codec control** (`memocache, MessagePack codec`): memocache with uncompressed\n  \
+           MessagePack (rmp-serde, named fields), the kind of format the `cached` crate stores.\n\
+         - **fred**: memocache over `FredStore` with its defaults (a pool of connections).\n\
+         - **Concurrency N**: N tokio tasks (2 worker threads) share one multiplexed connection,\n  \
+           each on a key of its own (so single-flight cannot merge reads; the \"one hot key\" row\n  \
+           shows what merging does).\n\
+         - **Peer**: the `cached` crate's `AsyncRedisCache` behind `#[concurrent_cached]` (its\n  \
+           current name for `#[io_cached]`), on a `ConnectionManager`, same function and value\n  \
+           (it stores MessagePack, its own format).\n\
+         - **Reference**: dtpyfw's `cache_function` in CPython, reading the entries memocache\n  \
+           wrote (same key, same bytes), sequential and threaded; one process per round,\n  \
+           interleaved with memocache's sequential hits.\n\
+         - **Latency**: per-call samples of all rounds pooled; **throughput**: the median of the\n  \
+           rounds; throughput ratios: the median of per-round ratios.\n\n\
+         ## Results\n\n{tables}",
+        run.nproc,
+        run.cpu,
+        run.rustc,
+        run.redis,
+        if run.own_server {
+            "a redis-server the run starts on a free port"
+        } else {
+            "REDIS_URL"
+        },
+        run.python.as_deref().unwrap_or("not run"),
+    )
+}
