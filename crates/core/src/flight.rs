@@ -43,6 +43,10 @@ struct State {
     /// The leader is gone, and with it any write it was doing.
     finished: bool,
     wakers: Vec<Waker>,
+    /// Threads blocked on the condition variable: without any, an update
+    /// skips notifying it (a notification is a system call even when
+    /// nobody waits, and most flights are hits nobody joined).
+    sleepers: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -56,15 +60,35 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Flight {
     /// Updates the state and wakes everyone waiting on it.
     fn update(&self, change: impl FnOnce(&mut State)) {
-        let wakers = {
+        let (wakers, sleepers) = {
             let mut state = lock(&self.state);
             change(&mut state);
-            std::mem::take(&mut state.wakers)
+            (std::mem::take(&mut state.wakers), state.sleepers)
         };
-        self.landed.notify_all();
+        if sleepers > 0 {
+            self.landed.notify_all();
+        }
         for waker in wakers {
             waker.wake();
         }
+    }
+
+    /// Blocks the thread until `done` holds for the state, and returns
+    /// what it gives.
+    fn block_until<T>(&self, mut done: impl FnMut(&State) -> Option<T>) -> T {
+        let mut state = lock(&self.state);
+        state.sleepers += 1;
+        let result = loop {
+            if let Some(result) = done(&state) {
+                break result;
+            }
+            state = self
+                .landed
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        };
+        state.sleepers -= 1;
+        result
     }
 
     fn land(&self, landing: Landing) {
@@ -77,7 +101,7 @@ impl Flight {
 /// The flights of one memoizer, by key.
 #[derive(Default)]
 pub(crate) struct Flights {
-    by_key: Mutex<HashMap<String, Arc<Flight>>>,
+    by_key: Mutex<HashMap<Arc<str>, Arc<Flight>>>,
 }
 
 /// A caller's part in a flight.
@@ -96,10 +120,11 @@ impl Flights {
             return Role::Waiter(Waiter(Arc::clone(flight)));
         }
         let flight = Arc::new(Flight::default());
-        by_key.insert(key.to_owned(), Arc::clone(&flight));
+        let key: Arc<str> = Arc::from(key);
+        by_key.insert(Arc::clone(&key), Arc::clone(&flight));
         Role::Leader(Leader {
             flights: Arc::clone(self),
-            key: key.to_owned(),
+            key,
             flight,
         })
     }
@@ -121,7 +146,7 @@ impl Flights {
 /// landed) and unregisters it.
 pub(crate) struct Leader {
     flights: Arc<Flights>,
-    key: String,
+    key: Arc<str>,
     flight: Arc<Flight>,
 }
 
@@ -143,10 +168,10 @@ impl Drop for Leader {
         {
             let mut by_key = lock(&self.flights.by_key);
             if by_key
-                .get(&self.key)
+                .get(&*self.key)
                 .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
             {
-                by_key.remove(&self.key);
+                by_key.remove(&*self.key);
             }
         }
         self.flight.update(|state| {
@@ -176,14 +201,7 @@ impl Finish {
 
     /// Waits, blocking the thread.
     pub(crate) fn wait_blocking(self) {
-        let mut state = lock(&self.0.state);
-        while !state.finished {
-            state = self
-                .0
-                .landed
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+        self.0.block_until(|state| state.finished.then_some(()));
     }
 }
 
@@ -198,17 +216,7 @@ impl Waiter {
 
     /// Waits, blocking the thread.
     pub(crate) fn wait_blocking(self) -> Landing {
-        let mut state = lock(&self.0.state);
-        loop {
-            if let Some(landing) = &state.landing {
-                return landing.clone();
-            }
-            state = self
-                .0
-                .landed
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
+        self.0.block_until(|state| state.landing.clone())
     }
 }
 
@@ -307,5 +315,30 @@ mod tests {
         drop(lead);
         t.join().unwrap();
         assert!(flights.current("k").is_none());
+    }
+
+    #[test]
+    fn sleeping_waiters_are_woken_by_the_landing() {
+        let flights = Arc::new(Flights::default());
+        let lead = leader(flights.join("k"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..3 {
+            let w = waiter(flights.join("k"));
+            let tx = tx.clone();
+            std::thread::spawn(move || tx.send(w.wait_blocking()).unwrap());
+        }
+        // Land only once all three sleep on the condition variable, so the
+        // landing has to wake them rather than be seen on their way in.
+        while lock(&lead.flight.state).sleepers < 3 {
+            std::thread::yield_now();
+        }
+        lead.share(Bytes::from_static(b"v"));
+        for _ in 0..3 {
+            let landing = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("a sleeping waiter was not woken");
+            assert!(matches!(landing, Landing::Shared(b) if b == "v"));
+        }
+        assert_eq!(lock(&lead.flight.state).sleepers, 0);
     }
 }
