@@ -5,6 +5,7 @@
 //! logged per call: each transition is logged once.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The breaker's state, as [`Stats`](crate::Stats) reports it.
@@ -41,6 +42,10 @@ impl Default for BreakerPolicy {
 pub(crate) struct Breaker {
     policy: Option<BreakerPolicy>,
     state: Mutex<Inner>,
+    /// Closed with no failure counted: the common case, in which `allow`
+    /// and `success` have nothing to do and skip the lock. Written only
+    /// under the lock.
+    quiet: AtomicBool,
 }
 
 struct Inner {
@@ -59,6 +64,7 @@ impl Breaker {
                 failures: 0,
                 opened_at: None,
             }),
+            quiet: AtomicBool::new(true),
         }
     }
 
@@ -78,6 +84,9 @@ impl Breaker {
         let Some(policy) = self.policy else {
             return true;
         };
+        if self.quiet.load(Ordering::Acquire) {
+            return true;
+        }
         let mut inner = self.lock();
         match inner.state {
             BreakerState::Closed => true,
@@ -102,11 +111,12 @@ impl Breaker {
 
     /// Records a store operation that worked.
     pub(crate) fn success(&self, backend: &'static str) {
-        if self.policy.is_none() {
+        if self.policy.is_none() || self.quiet.load(Ordering::Acquire) {
             return;
         }
         let mut inner = self.lock();
         inner.failures = 0;
+        self.quiet.store(true, Ordering::Release);
         if inner.state != BreakerState::Closed {
             inner.state = BreakerState::Closed;
             inner.opened_at = None;
@@ -123,6 +133,7 @@ impl Breaker {
             return;
         };
         let mut inner = self.lock();
+        self.quiet.store(false, Ordering::Release);
         inner.failures = inner.failures.saturating_add(1);
         let open = match inner.state {
             BreakerState::Closed => inner.failures >= policy.failure_threshold,
