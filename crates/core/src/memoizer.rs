@@ -341,21 +341,21 @@ impl Path {
 /// The `memocache.call` span of one call.
 struct CallSpan {
     span: tracing::Span,
-    start: Instant,
+    /// When the call began; not read when no subscriber takes the span.
+    start: Option<Instant>,
 }
 
 impl CallSpan {
     fn new(namespace: &str) -> Self {
-        CallSpan {
-            span: tracing::debug_span!(
-                "memocache.call",
-                namespace,
-                key = tracing::field::Empty,
-                outcome = tracing::field::Empty,
-                micros = tracing::field::Empty
-            ),
-            start: Instant::now(),
-        }
+        let span = tracing::debug_span!(
+            "memocache.call",
+            namespace,
+            key = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            micros = tracing::field::Empty
+        );
+        let start = (!span.is_disabled()).then(Instant::now);
+        CallSpan { span, start }
     }
 
     fn key(&self, key: &str) {
@@ -363,10 +363,13 @@ impl CallSpan {
     }
 
     fn end(&self, path: Path) {
+        let Some(start) = self.start else {
+            return;
+        };
         self.span.record("outcome", path.name());
         self.span.record(
             "micros",
-            u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
         );
     }
 }
