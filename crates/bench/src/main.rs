@@ -505,6 +505,10 @@ fn ratios(
         throughput_vs_cached_crate: vs_cached_c1.min(vs_cached_c64),
         throughput_vs_cached_crate_c1: vs_cached_c1,
         throughput_vs_cached_crate_c64: vs_cached_c64,
+        same_codec_throughput_vs_cached_crate_c1: vs(subject::MSGPACK, subject::CACHED, 1)
+            .unwrap_or(f64::NAN),
+        same_codec_throughput_vs_cached_crate_c64: vs(subject::MSGPACK, subject::CACHED, 64)
+            .unwrap_or(f64::NAN),
         throughput_vs_python_reference: python
             .map(|p| paired_ratio(&p.memocache_async_rounds, &p.sequential_rounds)),
         throughput_vs_python_reference_blocking: python
