@@ -7,7 +7,6 @@
 //! `Infinity` included.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -217,14 +216,7 @@ impl Compression for Zlib {
     }
 
     fn compress(&self, data: Vec<u8>) -> Result<Vec<u8>> {
-        let mut encoder = flate2::write::ZlibEncoder::new(
-            Vec::with_capacity(data.len() / 2 + 64),
-            flate2::Compression::new(self.level),
-        );
-        encoder
-            .write_all(&data)
-            .and_then(|()| encoder.finish())
-            .map_err(|e| Error::Encode(format!("zlib: {e}")))
+        deflate(&data, self.level)
     }
 
     fn decompress<'a>(&self, data: &'a [u8], limit: usize) -> Result<Cow<'a, [u8]>> {
@@ -232,19 +224,76 @@ impl Compression for Zlib {
     }
 }
 
+/// A compression state kept per thread: setting one up (windows, hash
+/// tables, a few hundred KiB for deflate) costs more than compressing or
+/// decompressing a small value with it. The state is tagged with what it
+/// was made for (a level), and made again when another comes by.
+type ThreadState<K, T> = std::cell::RefCell<Option<(K, T)>>;
+
+/// Runs `work` on this thread's state in `slot`: the one there, `reset`,
+/// if it was made for `config`, else a new one from `make`.
+fn with_thread_state<K: PartialEq, T, R>(
+    slot: &'static std::thread::LocalKey<ThreadState<K, T>>,
+    config: K,
+    make: impl FnOnce() -> Result<T>,
+    reset: impl FnOnce(&mut T),
+    work: impl FnOnce(&mut T) -> Result<R>,
+) -> Result<R> {
+    slot.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let state = match &mut *slot {
+            Some((made_for, state)) if *made_for == config => {
+                reset(state);
+                state
+            }
+            empty_or_other => &mut empty_or_other.insert((config, make()?)).1,
+        };
+        work(state)
+    })
+}
+
+/// Compresses `data` into one complete zlib stream at `level`.
+fn deflate(data: &[u8], level: u32) -> Result<Vec<u8>> {
+    thread_local! {
+        static DEFLATER: ThreadState<u32, flate2::Compress> = const { std::cell::RefCell::new(None) };
+    }
+    with_thread_state(
+        &DEFLATER,
+        level,
+        || Ok(flate2::Compress::new(flate2::Compression::new(level), true)),
+        flate2::Compress::reset,
+        |deflater| deflate_with(deflater, data),
+    )
+}
+
+fn deflate_with(compress: &mut flate2::Compress, data: &[u8]) -> Result<Vec<u8>> {
+    use flate2::{FlushCompress, Status};
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    loop {
+        let consumed = usize::try_from(compress.total_in()).expect("fits usize");
+        let status = compress
+            .compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)
+            .map_err(|e| Error::Encode(format!("zlib: {e}")))?;
+        match status {
+            Status::StreamEnd => return Ok(out),
+            // Out of room: grow and go on.
+            Status::Ok | Status::BufError => out.reserve(out.capacity().max(64)),
+        }
+    }
+}
+
 /// Inflates a complete zlib stream into at most `limit` bytes.
 fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     thread_local! {
-        // An inflate state (with its 32 KiB window) is costly to set up for
-        // every value: one per thread, reset between values.
-        static INFLATER: std::cell::RefCell<flate2::Decompress> =
-            std::cell::RefCell::new(flate2::Decompress::new(true));
+        static INFLATER: ThreadState<(), flate2::Decompress> = const { std::cell::RefCell::new(None) };
     }
-    INFLATER.with(|inflater| {
-        let mut inflater = inflater.borrow_mut();
-        inflater.reset(true);
-        inflate_with(&mut inflater, data, limit)
-    })
+    with_thread_state(
+        &INFLATER,
+        (),
+        || Ok(flate2::Decompress::new(true)),
+        |inflater| inflater.reset(true),
+        |inflater| inflate_with(inflater, data, limit),
+    )
 }
 
 fn inflate_with(inflater: &mut flate2::Decompress, data: &[u8], limit: usize) -> Result<Vec<u8>> {
@@ -312,7 +361,19 @@ impl Compression for Zstd {
     }
 
     fn compress(&self, data: Vec<u8>) -> Result<Vec<u8>> {
-        zstd::bulk::compress(&data, self.level).map_err(|e| Error::Encode(format!("zstd: {e}")))
+        thread_local! {
+            static COMPRESSOR: ThreadState<i32, zstd::bulk::Compressor<'static>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let fail = |e: std::io::Error| Error::Encode(format!("zstd: {e}"));
+        with_thread_state(
+            &COMPRESSOR,
+            self.level,
+            || zstd::bulk::Compressor::new(self.level).map_err(fail),
+            // Each compression is a whole frame of its own.
+            |_| {},
+            |compressor| compressor.compress(&data).map_err(fail),
+        )
     }
 
     fn decompress<'a>(&self, data: &'a [u8], limit: usize) -> Result<Cow<'a, [u8]>> {
@@ -320,6 +381,36 @@ impl Compression for Zstd {
             compression: "zstd",
             message: e.to_string(),
         };
+        // A frame that records its size (as every value memocache writes
+        // does) decompresses in one call into a buffer of exactly that
+        // size, with this thread's context.
+        if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(data) {
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            if size > limit {
+                return Err(Error::TooLarge { limit });
+            }
+            thread_local! {
+                static DECOMPRESSOR: ThreadState<(), zstd::bulk::Decompressor<'static>> =
+                    const { std::cell::RefCell::new(None) };
+            }
+            let mut out = Vec::with_capacity(size);
+            let whole = with_thread_state(
+                &DECOMPRESSOR,
+                (),
+                || zstd::bulk::Decompressor::new().map_err(fail),
+                |_| {},
+                |decompressor| {
+                    decompressor
+                        .decompress_to_buffer(data, &mut out)
+                        .map_err(fail)
+                },
+            );
+            // Anything else (several frames, a size that lies, damage)
+            // goes the streaming way below, which has the last word.
+            if whole.is_ok_and(|written| written == size) {
+                return Ok(Cow::Owned(out));
+            }
+        }
         use std::io::Read as _;
         let decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(fail)?;
         let mut out = Vec::new();
@@ -351,6 +442,40 @@ mod tests {
         assert_eq!(text, br#"{"a": [1, 2.5, "\u00e9"], "b": null}"#);
         let back: serde_json::Value = codec.decode(&stored).unwrap();
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn reused_deflate_state_writes_complete_independent_streams() {
+        // Incompressible bytes outgrow the first output buffer.
+        let mut state = 7_u64;
+        let noise: Vec<u8> = (0..100_000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                (state >> 56) as u8
+            })
+            .collect();
+        let inputs: [&[u8]; 4] = [b"", b"abcabcabc", &noise, b"after the noise"];
+        for level in [6, 0, 9, 6] {
+            for input in inputs {
+                let stored = Zlib::with_level(level).compress(input.to_vec()).unwrap();
+                // A fresh decoder, not ours: each value is a whole stream.
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::ZlibDecoder::new(&stored[..]),
+                    &mut text,
+                )
+                .unwrap();
+                assert_eq!(text, input, "level {level}, {} bytes", input.len());
+            }
+        }
+        let small = Zlib::with_level(9).compress(b"a".repeat(4096)).unwrap();
+        let none = Zlib::with_level(0).compress(b"a".repeat(4096)).unwrap();
+        assert!(
+            small.len() < 100 && none.len() > 4096,
+            "levels were applied"
+        );
     }
 
     #[test]
@@ -410,6 +535,39 @@ mod tests {
             small.decode::<Vec<String>>(&stored),
             Err(Error::TooLarge { .. })
         ));
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_reads_frames_without_a_recorded_size_and_several_frames() {
+        let text = b"[1, 2, 3]".repeat(50);
+        // A streaming compressor does not record the content size.
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut encoder, &text).unwrap();
+        let streamed = encoder.finish().unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(),
+            None
+        );
+        let bulk = Zstd::default().compress(text.clone()).unwrap();
+        let two_frames = [bulk.clone(), bulk.clone()].concat();
+        for (stored, expected) in [
+            (&streamed, text.clone()),
+            (&bulk, text.clone()),
+            (&two_frames, text.repeat(2)),
+        ] {
+            let out = Zstd::default().decompress(stored, 1 << 20).unwrap();
+            assert_eq!(out.as_ref(), expected.as_slice());
+            assert!(matches!(
+                Zstd::default().decompress(stored, expected.len() - 1),
+                Err(Error::TooLarge { .. })
+            ));
+        }
+        // Damage after the header is an error, not a panic or a short value.
+        let mut damaged = bulk.clone();
+        let last = damaged.len() - 4;
+        damaged.truncate(last);
+        assert!(Zstd::default().decompress(&damaged, 1 << 20).is_err());
     }
 
     #[cfg(feature = "msgpack")]
