@@ -23,7 +23,11 @@
 //! server.kill(); // SIGKILL
 //! server.restart(); // a fresh, empty server on the same port
 //! ```
+//!
+//! [`suites`] holds the TLS and ACL checks every Redis client backend runs.
 #![warn(missing_docs)]
+
+pub mod suites;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,29 @@
+//! The suites every Redis client runs (conformance, Memoizer behaviour,
+//! TLS, ACL users), on fred.
+
+use memocache_core::{RedisConfig, Result};
+use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_testkit::suites::Client;
+
+struct Fred;
+
+impl Client for Fred {
+    const BACKEND: &'static str = "fred";
+    type Async = FredStore;
+    type Blocking = FredBlockingStore;
+    const LAZY_ERRORS_NAME_THE_SERVER: bool = true;
+
+    fn connect(config: &RedisConfig) -> impl Future<Output = Result<FredStore>> + Send {
+        FredStore::connect(config)
+    }
+
+    fn connect_lazy(config: &RedisConfig) -> Result<FredStore> {
+        FredStore::connect_lazy(config)
+    }
+
+    fn connect_blocking(config: &RedisConfig) -> Result<FredBlockingStore> {
+        FredBlockingStore::connect(config)
+    }
+}
+
+memocache_testkit::client_suite_tests!(Fred);

@@ -1,0 +1,29 @@
+//! The suites every Redis client runs (conformance, Memoizer behaviour,
+//! TLS, ACL users), on redis-rs.
+
+use memocache_core::{RedisConfig, Result};
+use memocache_redis::{RedisBlockingStore, RedisStore};
+use memocache_testkit::suites::Client;
+
+struct RedisRs;
+
+impl Client for RedisRs {
+    const BACKEND: &'static str = "redis";
+    type Async = RedisStore;
+    type Blocking = RedisBlockingStore;
+    const LAZY_ERRORS_NAME_THE_SERVER: bool = false;
+
+    fn connect(config: &RedisConfig) -> impl Future<Output = Result<RedisStore>> + Send {
+        RedisStore::connect(config)
+    }
+
+    fn connect_lazy(config: &RedisConfig) -> Result<RedisStore> {
+        RedisStore::connect_lazy(config)
+    }
+
+    fn connect_blocking(config: &RedisConfig) -> Result<RedisBlockingStore> {
+        RedisBlockingStore::connect(config)
+    }
+}
+
+memocache_testkit::client_suite_tests!(RedisRs);

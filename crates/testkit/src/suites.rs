@@ -1,0 +1,225 @@
+//! Test suites every Redis client backend runs the same way: the store
+//! conformance and Memoizer behaviour suites of `memocache_core::testing`
+//! on a real server, TLS with a custom CA, and ACL users. A backend's test
+//! file implements [`Client`] for its stores and expands
+//! [`client_suite_tests!`](crate::client_suite_tests) with it, which makes
+//! one test of each check.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use memocache_core::testing::{BlockingAsAsync, Runs, Stores};
+use memocache_core::{Args, BlockingStore, Error, Memoizer, RedisConfig, Result, Store};
+
+use crate::RedisServer;
+
+pub mod acl;
+pub mod tls;
+
+/// How a Redis client backend makes its stores from a [`RedisConfig`].
+pub trait Client {
+    /// The backend's name in [`Error::Backend`], e.g. `"redis"`.
+    const BACKEND: &'static str;
+    /// Its async store.
+    type Async: Store + Debug + 'static;
+    /// Its blocking store.
+    type Blocking: BlockingStore + Debug + Send + 'static;
+    /// Whether a lazily connected store's errors name the server it cannot
+    /// reach (`127.0.0.1:PORT over TLS`).
+    const LAZY_ERRORS_NAME_THE_SERVER: bool;
+
+    /// Connects the async store.
+    fn connect(config: &RedisConfig) -> impl Future<Output = Result<Self::Async>> + Send;
+
+    /// Builds the async store without connecting.
+    fn connect_lazy(config: &RedisConfig) -> Result<Self::Async>;
+
+    /// Connects the blocking store; tests call it outside any runtime.
+    fn connect_blocking(config: &RedisConfig) -> Result<Self::Blocking>;
+}
+
+/// The arguments of the suites' calls.
+fn call_args() -> Args {
+    Args::new().arg(&3)
+}
+
+/// Two calls with [`call_args`], each checked to return the computed
+/// value; answers how often it was computed.
+async fn runs_of_two_calls<S: Store + 'static>(memo: &Memoizer<S>) -> usize {
+    let runs = Runs::default();
+    for _ in 0..2 {
+        let r = runs.clone();
+        let value: Vec<u32> = memo
+            .call(&call_args(), || async move { r.run(vec![9, 2]) })
+            .await;
+        assert_eq!(value, vec![9, 2], "the computed value was not returned");
+    }
+    runs.count()
+}
+
+/// The same as [`runs_of_two_calls`] through the blocking path.
+fn runs_of_two_blocking_calls<S: BlockingStore>(memo: &Memoizer<S>) -> usize {
+    let runs = Runs::default();
+    for _ in 0..2 {
+        let r = runs.clone();
+        let value: Vec<u32> = memo.call_blocking(&call_args(), move || r.run(vec![9, 2]));
+        assert_eq!(value, vec![9, 2], "the computed value was not returned");
+    }
+    runs.count()
+}
+
+/// Connects `C`'s blocking store from an async test, on a blocking thread.
+async fn connect_blocking<C: Client>(config: &RedisConfig) -> Result<C::Blocking> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || C::connect_blocking(&config))
+        .await
+        .expect("connecting the blocking store panicked")
+}
+
+/// A config for the test binary's shared server.
+fn shared_config() -> RedisConfig {
+    RedisConfig::new().url(RedisServer::shared().url())
+}
+
+/// `C`'s async store on the test binary's shared server.
+pub async fn shared_store<C: Client>() -> Arc<dyn Store> {
+    Arc::new(
+        C::connect(&shared_config())
+            .await
+            .expect("connect the async store"),
+    )
+}
+
+/// `C`'s blocking store on the test binary's shared server.
+pub async fn shared_blocking_store<C: Client>() -> Arc<dyn BlockingStore> {
+    Arc::new(
+        connect_blocking::<C>(&shared_config())
+            .await
+            .expect("connect the blocking store"),
+    )
+}
+
+/// Both of `C`'s stores on the shared server, for the behaviour suite.
+pub async fn shared_stores<C: Client>() -> Stores {
+    Stores {
+        async_store: shared_store::<C>().await,
+        blocking_store: Some(shared_blocking_store::<C>().await),
+    }
+}
+
+/// `C`'s blocking store on the shared server, seen as an async store by
+/// the conformance suite.
+pub async fn shared_blocking_store_as_async<C: Client>() -> Arc<dyn Store> {
+    Arc::new(BlockingAsAsync(shared_blocking_store::<C>().await))
+}
+
+/// Asserts that `error` is `C`'s backend error.
+fn assert_backend_error<C: Client>(error: &Error) {
+    assert!(
+        matches!(error, Error::Backend { backend, .. } if *backend == C::BACKEND),
+        "not a {} error: {error:?}",
+        C::BACKEND
+    );
+}
+
+/// Expands to the tests of every suite (modules `conformance`, `tls` and
+/// `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
+/// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
+/// dev-dependencies, and installs the test binary's tracing subscriber.
+#[macro_export]
+macro_rules! client_suite_tests {
+    ($client:ty) => {
+        mod conformance {
+            use super::*;
+
+            mod async_store {
+                use super::*;
+                memocache_core::store_conformance_tests!(
+                    $crate::suites::shared_store::<$client>().await
+                );
+            }
+
+            mod blocking_store {
+                use super::*;
+                memocache_core::store_conformance_tests!(
+                    $crate::suites::shared_blocking_store_as_async::<$client>().await
+                );
+            }
+
+            memocache_core::memoizer_behaviour_tests!(
+                $crate::suites::shared_stores::<$client>().await,
+                blocking
+            );
+        }
+
+        mod tls {
+            use super::*;
+            use $crate::suites::tls as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn with_the_right_ca_the_memoizer_caches() {
+                suite::with_the_right_ca_the_memoizer_caches::<$client>().await;
+            }
+
+            #[test]
+            fn with_the_right_ca_file_the_blocking_store_caches() {
+                suite::with_the_right_ca_file_the_blocking_store_caches::<$client>();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn with_a_wrong_ca_connecting_fails_with_a_certificate_error() {
+                suite::with_a_wrong_ca_connecting_fails_with_a_certificate_error::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn without_a_ca_the_system_roots_do_not_trust_a_private_ca() {
+                suite::without_a_ca_the_system_roots_do_not_trust_a_private_ca::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_lazy_store_that_cannot_connect_still_serves_computed_values() {
+                suite::a_lazy_store_that_cannot_connect_still_serves_computed_values::<$client>()
+                    .await;
+            }
+        }
+
+        mod acl {
+            use super::*;
+            use $crate::suites::acl as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn inside_its_key_pattern_the_memoizer_caches() {
+                suite::inside_its_key_pattern_the_memoizer_caches::<$client>().await;
+            }
+
+            #[test]
+            fn inside_its_key_pattern_the_blocking_store_caches() {
+                suite::inside_its_key_pattern_the_blocking_store_caches::<$client>();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outside_its_key_pattern_operations_fail_with_an_error() {
+                suite::outside_its_key_pattern_operations_fail_with_an_error::<$client>().await;
+            }
+
+            #[test]
+            fn outside_its_key_pattern_blocking_operations_fail_with_an_error() {
+                suite::outside_its_key_pattern_blocking_operations_fail_with_an_error::<$client>();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn outside_its_key_pattern_a_memoizer_logs_and_returns_computed_values() {
+                suite::outside_its_key_pattern_a_memoizer_logs_and_returns_computed_values::<
+                                            $client,
+                                        >()
+                                        .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_wrong_password_fails_without_showing_it() {
+                suite::a_wrong_password_fails_without_showing_it::<$client>().await;
+            }
+        }
+    };
+}
