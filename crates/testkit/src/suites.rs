@@ -209,11 +209,8 @@ macro_rules! client_suite_tests {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn outside_its_key_pattern_a_memoizer_logs_and_returns_computed_values() {
-                suite::outside_its_key_pattern_a_memoizer_logs_and_returns_computed_values::<
-                                            $client,
-                                        >()
-                                        .await;
+            async fn outside_its_key_pattern_a_memoizer_logs_and_computes() {
+                suite::outside_its_key_pattern_a_memoizer_logs_and_computes::<$client>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

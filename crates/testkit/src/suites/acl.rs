@@ -170,7 +170,7 @@ pub fn outside_its_key_pattern_blocking_operations_fail_with_an_error<C: Client>
 /// Outside its key pattern a memoizer hands back computed values, caches
 /// nothing, and logs each refused read and write with its key, never the
 /// password.
-pub async fn outside_its_key_pattern_a_memoizer_logs_and_returns_computed_values<C: Client>() {
+pub async fn outside_its_key_pattern_a_memoizer_logs_and_computes<C: Client>() {
     let events = captured_events();
     let server = acl_server();
     let store = C::connect(&config(&server))
