@@ -1075,11 +1075,20 @@ impl Load {
     /// # Panics
     ///
     /// If a caller panicked (a wrong value reached it).
-    pub async fn finish(self) -> u64 {
+    pub async fn finish(mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             task.await.expect("a caller panicked");
         }
         self.calls.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Load {
+    /// Stops the callers, so that a test failing before
+    /// [`finish`](Load::finish) fails instead of hanging: its runtime waits
+    /// for the blocking callers when it shuts down.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
