@@ -141,3 +141,50 @@ async fn a_primary_killed_under_load_fails_over_without_errors() {
     assert_eq!(cluster.primaries().len(), 3);
     assert!(!cluster.primaries().contains(&victim));
 }
+
+/// The blocking store drops a pooled connection that fails and opens
+/// another from the seeds. With its only seed killed by a failover, it
+/// opens the next one from the nodes its connections have seen.
+#[test]
+fn the_blocking_store_outlives_its_only_seed() {
+    use memocache::{BlockingStore as _, Bytes};
+
+    // Its own cluster: this test kills a node.
+    let cluster = RedisCluster::start();
+    let seed = cluster.primaries()[0];
+    let store =
+        RedisBlockingStore::connect(&RedisConfig::new().cluster([cluster.node(seed).url()]))
+            .unwrap();
+    // Keys on every primary, the seed's among them.
+    let keys: Vec<String> = (0..24).map(|i| format!("outlive:{i}")).collect();
+    for key in &keys {
+        store.set(key, Bytes::from_static(b"v"), None).unwrap();
+    }
+    cluster.kill_primary(seed);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut failures = 0;
+    loop {
+        let errors: Vec<String> = keys
+            .iter()
+            .filter_map(|key| store.get(key).err().map(|e| e.to_string()))
+            .collect();
+        if errors.is_empty() {
+            break;
+        }
+        failures += errors.len();
+        assert!(
+            Instant::now() < deadline,
+            "the store did not come back after its only seed died: {errors:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("back after {failures} failed reads");
+    store
+        .set("outlive:after", Bytes::from_static(b"w"), None)
+        .unwrap();
+    assert_eq!(
+        store.get("outlive:after").unwrap().as_deref(),
+        Some(&b"w"[..])
+    );
+}

@@ -9,7 +9,7 @@ use redis::{Client, Cmd, FromRedisValue};
 
 use crate::command;
 use crate::connect::{self, BACKEND, command_error};
-use crate::pool::{Connector, Pool, Source};
+use crate::pool::{ClusterSource, Connector, Pool, Source};
 
 /// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
 /// most [`RedisConfig::max_connections`] of them; needs no async runtime.
@@ -77,10 +77,7 @@ impl RedisBlockingStore {
 
     fn source(config: &RedisConfig) -> Result<Source> {
         Ok(if config.is_cluster() {
-            Source::Cluster {
-                client: connect::cluster_client(config)?,
-                seeds: config.redacted_url(),
-            }
+            Source::Cluster(ClusterSource::new(config)?)
         } else {
             Source::Node(connect::client(config)?)
         })

@@ -79,24 +79,40 @@ pub(crate) fn cluster_nodes() -> Cmd {
 /// The addresses of the cluster's healthy primaries, from a
 /// `CLUSTER NODES` reply (`id host:port@bus flags master ...` per line).
 pub fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
-    cluster_nodes
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let address = fields.nth(1)?;
-            let flags: Vec<&str> = fields.next()?.split(',').collect();
-            if !flags.contains(&"master")
-                || flags
-                    .iter()
-                    .any(|f| f.starts_with("fail") || *f == "noaddr")
-            {
-                return None;
-            }
-            let address = address.split(['@', ',']).next()?;
-            let (host, port) = address.rsplit_once(':')?;
-            Some((host.to_owned(), port.parse().ok()?))
-        })
+    healthy_nodes(cluster_nodes)
+        .filter(|(_, primary)| *primary)
+        .map(|(address, _)| address)
         .collect()
+}
+
+/// The addresses of every healthy node of the cluster, primaries and
+/// replicas, from a `CLUSTER NODES` reply.
+pub(crate) fn nodes(cluster_nodes: &str) -> Vec<(String, u16)> {
+    healthy_nodes(cluster_nodes)
+        .map(|(address, _)| address)
+        .collect()
+}
+
+/// Each node not flagged failing or without an address: its address, and
+/// whether it is a primary.
+fn healthy_nodes(cluster_nodes: &str) -> impl Iterator<Item = ((String, u16), bool)> + '_ {
+    cluster_nodes.lines().filter_map(|line| {
+        let mut fields = line.split_whitespace();
+        let address = fields.nth(1)?;
+        let flags: Vec<&str> = fields.next()?.split(',').collect();
+        if flags
+            .iter()
+            .any(|f| f.starts_with("fail") || *f == "noaddr")
+        {
+            return None;
+        }
+        let address = address.split(['@', ',']).next()?;
+        let (host, port) = address.rsplit_once(':')?;
+        Some((
+            (host.to_owned(), port.parse().ok()?),
+            flags.contains(&"master"),
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -118,6 +134,24 @@ e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
                 ("127.0.0.1".to_owned(), 30001),
                 ("127.0.0.1".to_owned(), 30002),
                 ("127.0.0.1".to_owned(), 30005)
+            ]
+        );
+    }
+
+    #[test]
+    fn every_healthy_node_is_read_from_cluster_nodes() {
+        let reply = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1 4 connected
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+292f 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
+a1b2 :0@0 slave,noaddr e7d1 0 1 4 disconnected
+6ec2 127.0.0.1:30005@40005 slave,fail? 292f 0 1 7 connected
+";
+        assert_eq!(
+            nodes(reply),
+            [
+                ("127.0.0.1".to_owned(), 30004),
+                ("127.0.0.1".to_owned(), 30001)
             ]
         );
     }

@@ -71,9 +71,47 @@ pub(crate) fn client(config: &RedisConfig) -> Result<Client> {
 /// A redis-rs cluster client for `config`'s seed nodes, with its timeouts
 /// and TLS settings; opens no connection.
 pub fn cluster_client(config: &RedisConfig) -> Result<ClusterClient> {
+    cluster_client_with_nodes(config, &[])
+}
+
+/// A cluster client for `config`'s seeds and then `nodes` (each reached
+/// like the first seed: same scheme and credentials), so that it can still
+/// connect once every configured seed is gone.
+pub(crate) fn cluster_client_with_nodes(
+    config: &RedisConfig,
+    nodes: &[(String, u16)],
+) -> Result<ClusterClient> {
     let urls = config.cluster_urls()?;
     let tls = urls.iter().all(|u| u.starts_with("rediss://"));
-    let mut builder = ClusterClientBuilder::new(urls)
+    let mut seeds = Vec::with_capacity(urls.len() + nodes.len());
+    for url in urls {
+        seeds.push(url.as_str().into_connection_info().map_err(|e| {
+            Error::Config(format!(
+                "cannot use these redis cluster settings ({e}); check the seed urls"
+            ))
+        })?);
+    }
+    if let Some(first) = seeds.first().cloned() {
+        for (host, port) in nodes {
+            let addr = match first.addr() {
+                ConnectionAddr::TcpTls {
+                    insecure,
+                    tls_params,
+                    ..
+                } => ConnectionAddr::TcpTls {
+                    host: host.clone(),
+                    port: *port,
+                    insecure: *insecure,
+                    tls_params: tls_params.clone(),
+                },
+                _ => ConnectionAddr::Tcp(host.clone(), *port),
+            };
+            if seeds.iter().all(|seed| *seed.addr() != addr) {
+                seeds.push(first.clone().set_addr(addr));
+            }
+        }
+    }
+    let mut builder = ClusterClientBuilder::new(seeds)
         .connection_timeout(config.get_connect_timeout())
         .response_timeout(config.get_socket_timeout())
         // Follow MOVED/ASK and failovers, but do not keep a cache caller

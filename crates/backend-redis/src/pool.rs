@@ -8,12 +8,13 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use memocache_core::Result;
+use memocache_core::{RedisConfig, Result};
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult};
 
-use crate::connect::{backend_error, connect_error};
+use crate::command;
+use crate::connect::{backend_error, cluster_client, cluster_client_with_nodes, connect_error};
 
 /// Where connections go: one node, or a cluster.
 // One per pool, never moved around: the variants' sizes do not matter.
@@ -22,12 +23,75 @@ pub(crate) enum Source {
     /// A single node.
     Node(Client),
     /// A Redis Cluster; each pooled connection reaches every node.
-    Cluster {
-        /// The cluster client (timeouts and TLS set on it).
-        client: ClusterClient,
-        /// The seeds, without credentials, for errors.
-        seeds: String,
-    },
+    Cluster(ClusterSource),
+}
+
+/// A Redis Cluster's client, which learns the cluster's nodes.
+///
+/// A pooled connection that fails is dropped and a new one opened later,
+/// from the seeds: after a failover the configured seeds may all be gone
+/// (a single seed, killed). So each new connection reads `CLUSTER NODES`,
+/// and the nodes it lists join the seeds of the client the next
+/// connection is opened with.
+pub(crate) struct ClusterSource {
+    config: RedisConfig,
+    /// The seeds, without credentials, for errors.
+    seeds: String,
+    learned: Mutex<Learned>,
+}
+
+struct Learned {
+    client: ClusterClient,
+    /// The nodes `client` knows beyond the configured seeds, sorted.
+    nodes: Vec<(String, u16)>,
+}
+
+impl ClusterSource {
+    /// A source for `config`'s cluster; opens no connection.
+    pub(crate) fn new(config: &RedisConfig) -> Result<Self> {
+        Ok(ClusterSource {
+            config: config.clone(),
+            seeds: config.redacted_url(),
+            learned: Mutex::new(Learned {
+                client: cluster_client(config)?,
+                nodes: Vec::new(),
+            }),
+        })
+    }
+
+    fn connect(&self) -> Result<ClusterConnection> {
+        let client = lock(&self.learned).client.clone();
+        let mut connection = client.get_connection().map_err(|e| {
+            backend_error(format!(
+                "cannot connect to the cluster at {}: {e}",
+                self.seeds
+            ))
+        })?;
+        self.learn(&mut connection);
+        Ok(connection)
+    }
+
+    /// Takes the nodes `connection` sees as seeds for the next connection.
+    /// Failing to read them (an ACL user without `CLUSTER`, say) only
+    /// leaves the seeds as they are.
+    fn learn(&self, connection: &mut ClusterConnection) {
+        let Ok(reply) = command::cluster_nodes().query::<String>(connection) else {
+            return;
+        };
+        let mut nodes = command::nodes(&reply);
+        nodes.sort();
+        let mut learned = lock(&self.learned);
+        if nodes.is_empty() || nodes == learned.nodes {
+            return;
+        }
+        if let Ok(client) = cluster_client_with_nodes(&self.config, &nodes) {
+            *learned = Learned { client, nodes };
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Opens connections, with the settings each one gets.
@@ -54,11 +118,7 @@ impl Connector {
                 };
                 Link::Node(open().map_err(|e| connect_error(client, e))?)
             }
-            Source::Cluster { client, seeds } => {
-                Link::Cluster(Box::new(client.get_connection().map_err(|e| {
-                    backend_error(format!("cannot connect to the cluster at {seeds}: {e}"))
-                })?))
-            }
+            Source::Cluster(cluster) => Link::Cluster(Box::new(cluster.connect()?)),
         };
         Ok(Pooled {
             connection,
@@ -233,7 +293,7 @@ impl Pool {
 
     /// Whether the connections reach a cluster.
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self.connector.source, Source::Cluster { .. })
+        matches!(self.connector.source, Source::Cluster(_))
     }
 
     /// The pool's size, and how many connections are open and idle.
@@ -250,7 +310,7 @@ impl Pool {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 }
 
