@@ -45,18 +45,59 @@ trait Expected: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
+/// An expected value: how stored bytes decode into its type, and how a
+/// value got back compares with it.
+struct Value<T> {
+    value: T,
+    decode: fn(&[u8]) -> Result<T, String>,
+    compare: fn(&T, &T) -> Result<(), String>,
+    /// How a value read back through a memoizer compares: as `compare`,
+    /// unless the codec path is known to lose something.
+    compare_read: fn(&T, &T) -> Result<(), String>,
+}
+
 /// An expected value of a serde type, compared through its `Debug` text
 /// (which tells every float apart but NaN's payload) and its Python JSON.
-struct Typed<T>(T);
+fn typed<T: Serialize + DeserializeOwned + Debug>(value: T) -> Value<T> {
+    Value {
+        value,
+        decode,
+        compare: same,
+        compare_read: same,
+    }
+}
 
 /// An expected `f64`, compared bit for bit.
-struct Bits(f64);
+fn bits(value: f64) -> Value<f64> {
+    Value {
+        value,
+        decode,
+        compare: same_bits,
+        compare_read: same_bits,
+    }
+}
 
 /// An expected [`PyValue`], read back with memocache's exact Python-JSON
 /// reader ([`pyjson::parse`]): integers beyond 64 bits stay integers.
-/// (Decoding a `PyValue` through the codec goes through serde_json first,
-/// which turns such integers into floats.)
-struct Exact(PyValue);
+///
+/// Read through a memoizer it is a hit, always, and exact unless integers
+/// beyond 64 bits are in it: the codec decodes a `PyValue` with serde_json
+/// first, which reads those as floats (a known limitation; `pyjson::parse`
+/// of the inflated text, as the stored check does, is exact).
+fn exact(value: PyValue) -> Value<PyValue> {
+    Value {
+        value,
+        decode: decode_exact,
+        compare: same,
+        compare_read: |got, want| {
+            if holds_big_int(want) {
+                Ok(())
+            } else {
+                same(got, want)
+            }
+        },
+    }
+}
 
 fn same<T: Serialize + Debug>(got: &T, want: &T) -> Result<(), String> {
     let (got_json, want_json) = (pyjson::to_string(got), pyjson::to_string(want));
@@ -163,16 +204,16 @@ where
     compare(&got, value)
 }
 
-impl<T> Expected for Typed<T>
+impl<T> Expected for Value<T>
 where
     T: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static,
 {
     fn python_json(&self) -> String {
-        pyjson::to_string(&self.0).unwrap()
+        pyjson::to_string(&self.value).unwrap()
     }
 
     fn check(&self, stored: &[u8]) -> Result<(), String> {
-        check_stored(stored, &self.0, decode, same)
+        check_stored(stored, &self.value, self.decode, self.compare)
     }
 
     fn write_blocking(
@@ -180,7 +221,7 @@ where
         memo: &Memoizer<RedisBlockingStore>,
         args: &Args,
     ) -> Result<(), String> {
-        write_blocking_value(memo, args, &self.0, same)
+        write_blocking_value(memo, args, &self.value, self.compare)
     }
 
     fn read_blocking(
@@ -188,7 +229,7 @@ where
         memo: &Memoizer<RedisBlockingStore>,
         args: &Args,
     ) -> Result<(), String> {
-        read_blocking_value(memo, args, &self.0, same).map(drop)
+        read_blocking_value(memo, args, &self.value, self.compare_read).map(drop)
     }
 
     fn write_async<'a>(
@@ -196,7 +237,7 @@ where
         memo: &'a Memoizer<RedisStore>,
         args: &'a Args,
     ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(write_async_value(memo, args, &self.0, same))
+        Box::pin(write_async_value(memo, args, &self.value, self.compare))
     }
 }
 
@@ -209,85 +250,6 @@ fn same_bits(got: &f64, want: &f64) -> Result<(), String> {
             got.to_bits(),
             want.to_bits()
         ))
-    }
-}
-
-impl Expected for Bits {
-    fn python_json(&self) -> String {
-        pyjson::to_string(&self.0).unwrap()
-    }
-
-    fn check(&self, stored: &[u8]) -> Result<(), String> {
-        check_stored(stored, &self.0, decode, same_bits)
-    }
-
-    fn write_blocking(
-        &self,
-        memo: &Memoizer<RedisBlockingStore>,
-        args: &Args,
-    ) -> Result<(), String> {
-        write_blocking_value(memo, args, &self.0, same_bits)
-    }
-
-    fn read_blocking(
-        &self,
-        memo: &Memoizer<RedisBlockingStore>,
-        args: &Args,
-    ) -> Result<(), String> {
-        read_blocking_value(memo, args, &self.0, same_bits).map(drop)
-    }
-
-    fn write_async<'a>(
-        &'a self,
-        memo: &'a Memoizer<RedisStore>,
-        args: &'a Args,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(write_async_value(memo, args, &self.0, same_bits))
-    }
-}
-
-impl Expected for Exact {
-    fn python_json(&self) -> String {
-        pyjson::to_string(&self.0).unwrap()
-    }
-
-    fn check(&self, stored: &[u8]) -> Result<(), String> {
-        check_stored(stored, &self.0, decode_exact, same)
-    }
-
-    fn write_blocking(
-        &self,
-        memo: &Memoizer<RedisBlockingStore>,
-        args: &Args,
-    ) -> Result<(), String> {
-        write_blocking_value(memo, args, &self.0, same)
-    }
-
-    fn read_blocking(
-        &self,
-        memo: &Memoizer<RedisBlockingStore>,
-        args: &Args,
-    ) -> Result<(), String> {
-        // A hit, always. Its value is exact unless integers beyond 64 bits
-        // are in it: the codec decodes a `PyValue` with serde_json first,
-        // which reads those as floats (a known limitation; `pyjson::parse`
-        // of the inflated text, as `check` does, is exact).
-        let compare = |got: &PyValue, want: &PyValue| {
-            if holds_big_int(want) {
-                Ok(())
-            } else {
-                same(got, want)
-            }
-        };
-        read_blocking_value(memo, args, &self.0, compare).map(drop)
-    }
-
-    fn write_async<'a>(
-        &'a self,
-        memo: &'a Memoizer<RedisStore>,
-        args: &'a Args,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
-        Box::pin(write_async_value(memo, args, &self.0, same))
     }
 }
 
@@ -456,14 +418,14 @@ fn cases() -> Vec<Case> {
             ("(123,)", "{}"),
             Args::new().arg(&123),
             JOHN,
-            Typed(john()),
+            typed(john()),
         ),
         case(
             "positional and keyword",
             ("(123,)", r#"{"status": "active"}"#),
             Args::new().arg(&123u16).kwarg("status", &"active"),
             r#"["o-1", "o-2"]"#,
-            Typed(vec!["o-1".to_owned(), "o-2".to_owned()]),
+            typed(vec!["o-1".to_owned(), "o-2".to_owned()]),
         ),
         case(
             "integers beyond i64",
@@ -473,7 +435,7 @@ fn cases() -> Vec<Case> {
                 .arg(&(i128::from(i64::MIN) - 1))
                 .kwarg("big", &(1u128 << 100)),
             "2**64 + 1",
-            Typed((1u128 << 64) + 1),
+            typed((1u128 << 64) + 1),
         ),
         case(
             "integers beyond i128",
@@ -482,7 +444,7 @@ fn cases() -> Vec<Case> {
                 .arg(&big(&format!("1{}", "0".repeat(40))))
                 .kwarg("neg", &big(&format!("-1{}", "0".repeat(45)))),
             "[10**40, -(10**45), 2**127 - 1]",
-            Exact(PyValue::List(vec![
+            exact(PyValue::List(vec![
                 big(&format!("1{}", "0".repeat(40))),
                 big(&format!("-1{}", "0".repeat(45))),
                 PyValue::Int(i128::MAX),
@@ -493,7 +455,7 @@ fn cases() -> Vec<Case> {
             ("(2**63 - 1, -(2**63))", "{}"),
             Args::new().arg(&i64::MAX).arg(&i64::MIN),
             "2**64 - 1",
-            Typed(u64::MAX),
+            typed(u64::MAX),
         ),
         case(
             "float edge cases",
@@ -509,70 +471,70 @@ fn cases() -> Vec<Case> {
                 .arg(&f64::MAX)
                 .kwarg("f", &0.1),
             "[1e16, 1e-05, -0.0, 5e-324, 1.7976931348623157e308, 0.1 + 0.2]",
-            Typed(floats.to_vec()),
+            typed(floats.to_vec()),
         ),
         case(
             "NaN result",
             ("()", r#"{"x": 1}"#),
             Args::new().kwarg("x", &1),
             r#"float("nan")"#,
-            Bits(f64::NAN),
+            bits(f64::NAN),
         ),
         case(
             "infinity result",
             ("(1,)", "{}"),
             Args::new().arg(&1),
             r#"float("inf")"#,
-            Bits(f64::INFINITY),
+            bits(f64::INFINITY),
         ),
         case(
             "-infinity result",
             ("(2,)", "{}"),
             Args::new().arg(&2),
             r#"float("-inf")"#,
-            Bits(f64::NEG_INFINITY),
+            bits(f64::NEG_INFINITY),
         ),
         case(
             "-0.0 result",
             ("(3,)", "{}"),
             Args::new().arg(&3),
             "-0.0",
-            Bits(-0.0),
+            bits(-0.0),
         ),
         case(
             "5e-324 result",
             ("(4,)", "{}"),
             Args::new().arg(&4),
             "5e-324",
-            Bits(5e-324),
+            bits(5e-324),
         ),
         case(
             "largest float result",
             ("(5,)", "{}"),
             Args::new().arg(&5),
             "1.7976931348623157e308",
-            Bits(f64::MAX),
+            bits(f64::MAX),
         ),
         case(
             "1e16 result",
             ("(6,)", "{}"),
             Args::new().arg(&6),
             "1e16",
-            Bits(1e16),
+            bits(1e16),
         ),
         case(
             "1e-05 result",
             ("(7,)", "{}"),
             Args::new().arg(&7),
             "1e-05",
-            Bits(1e-5),
+            bits(1e-5),
         ),
         case(
             "0.1 + 0.2 result",
             ("(8,)", "{}"),
             Args::new().arg(&8),
             "0.1 + 0.2",
-            Bits(0.1 + 0.2),
+            bits(0.1 + 0.2),
         ),
         case(
             "NaN and infinities as arguments and in a list",
@@ -585,7 +547,7 @@ fn cases() -> Vec<Case> {
                 .arg(&f64::INFINITY)
                 .kwarg("low", &f64::NEG_INFINITY),
             r#"[float("nan"), float("inf"), float("-inf"), 1.5]"#,
-            Typed(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5]),
+            typed(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1.5]),
         ),
         case(
             "unicode: astral, controls, U+007F, separators",
@@ -600,7 +562,7 @@ fn cases() -> Vec<Case> {
                 .arg(&"\u{2028}\u{2029}")
                 .kwarg("q", &"quote\" backslash\\ slash/"),
             r#"{"text": "😀\x7f\x00\n\t", "名前": "値"}"#,
-            Typed(BTreeMap::from([
+            typed(BTreeMap::from([
                 ("text".to_owned(), "😀\u{7f}\u{0}\n\t".to_owned()),
                 ("名前".to_owned(), "値".to_owned()),
             ])),
@@ -610,7 +572,7 @@ fn cases() -> Vec<Case> {
             ("()", r#"{"名前": "値", "😀": 1}"#),
             Args::new().kwarg("名前", &"値").kwarg("😀", &1),
             r#""\x00\x01\x1f\x7f\x80\x9f\ud7ff\ue000\U0010ffff""#,
-            Typed("\u{0}\u{1}\u{1f}\u{7f}\u{80}\u{9f}\u{d7ff}\u{e000}\u{10ffff}".to_owned()),
+            typed("\u{0}\u{1}\u{1f}\u{7f}\u{80}\u{9f}\u{d7ff}\u{e000}\u{10ffff}".to_owned()),
         ),
         case(
             "nested lists and dicts",
@@ -627,7 +589,7 @@ fn cases() -> Vec<Case> {
                     },
                 }),
             r#"{"level1": {"level2": [1, {"deep": [True, None, 2.5]}]}}"#,
-            Exact(PyValue::Dict(vec![(
+            exact(PyValue::Dict(vec![(
                 "level1".into(),
                 PyValue::Dict(vec![(
                     "level2".into(),
@@ -650,35 +612,35 @@ fn cases() -> Vec<Case> {
             ("(True, False)", r#"{"flag": True}"#),
             Args::new().arg(&true).arg(&false).kwarg("flag", &true),
             "[True, False]",
-            Typed(vec![true, false]),
+            typed(vec![true, false]),
         ),
         case(
             "False result",
             ("(9,)", "{}"),
             Args::new().arg(&9),
             "False",
-            Typed(false),
+            typed(false),
         ),
         case(
             "zero result",
             ("(10,)", "{}"),
             Args::new().arg(&10),
             "0",
-            Typed(0),
+            typed(0),
         ),
         case(
             "None as an argument",
             ("(None,)", r#"{"maybe": None}"#),
             Args::new().arg(&None::<i32>).kwarg("maybe", &()),
             r#""ok""#,
-            Typed("ok".to_owned()),
+            typed("ok".to_owned()),
         ),
         case(
             "None result",
             ("(404,)", "{}"),
             Args::new().arg(&404),
             "None",
-            Typed(None::<String>),
+            typed(None::<String>),
         ),
         case(
             "empty collections",
@@ -690,7 +652,7 @@ fn cases() -> Vec<Case> {
                 .kwarg("l", &[0u8; 0])
                 .kwarg("d", &HashMap::<String, i32>::new()),
             r#"{"list": [], "dict": {}, "str": ""}"#,
-            Typed(Empties {
+            typed(Empties {
                 list: vec![],
                 dict: BTreeMap::new(),
                 str: String::new(),
@@ -701,35 +663,35 @@ fn cases() -> Vec<Case> {
             ("(11,)", "{}"),
             Args::new().arg(&11),
             "[]",
-            Typed(Vec::<String>::new()),
+            typed(Vec::<String>::new()),
         ),
         case(
             "empty dict result",
             ("(12,)", "{}"),
             Args::new().arg(&12),
             "{}",
-            Typed(empty_map.clone()),
+            typed(empty_map.clone()),
         ),
         case(
             "empty string result",
             ("(13,)", "{}"),
             Args::new().arg(&13),
             r#""""#,
-            Typed(String::new()),
+            typed(String::new()),
         ),
         case(
             "keyword order a, b",
             ("()", r#"{"a": 1, "b": 2}"#),
             Args::new().kwarg("a", &1).kwarg("b", &2),
             r#""a then b""#,
-            Typed("a then b".to_owned()),
+            typed("a then b".to_owned()),
         ),
         case(
             "keyword order b, a",
             ("()", r#"{"b": 2, "a": 1}"#),
             Args::new().kwarg("b", &2).kwarg("a", &1),
             r#""b then a""#,
-            Typed("b then a".to_owned()),
+            typed("b then a".to_owned()),
         ),
         case(
             "a skipped keyword",
@@ -738,7 +700,7 @@ fn cases() -> Vec<Case> {
                 .kwarg("user_id", &789)
                 .kwarg("request_id", &"abc-123"),
             r#"{"id": 789}"#,
-            Typed(BTreeMap::from([("id".to_owned(), 789)])),
+            typed(BTreeMap::from([("id".to_owned(), 789)])),
         )
         .skip(&["request_id"]),
         case(
@@ -749,7 +711,7 @@ fn cases() -> Vec<Case> {
                 .kwarg("request_id", &"r")
                 .kwarg("trace", &"t"),
             "5",
-            Typed(5),
+            typed(5),
         )
         .skip(&["request_id", "trace"]),
         case(
@@ -757,7 +719,7 @@ fn cases() -> Vec<Case> {
             (r#"("request_id",)"#, "{}"),
             Args::new().arg(&"request_id"),
             r#""positional""#,
-            Typed("positional".to_owned()),
+            typed("positional".to_owned()),
         )
         .skip(&["request_id"]),
         case(
@@ -765,14 +727,14 @@ fn cases() -> Vec<Case> {
             ("(14,)", "{}"),
             Args::new().arg(&14),
             r#"(1, "two", 3.0)"#,
-            Typed((1, "two".to_owned(), 3.0)),
+            typed((1, "two".to_owned(), 3.0)),
         ),
         case(
             "integer dict keys",
             ("(15,)", "{}"),
             Args::new().arg(&15),
             r#"{1: "one", 2: "two"}"#,
-            Typed(BTreeMap::from([
+            typed(BTreeMap::from([
                 (1u32, "one".to_owned()),
                 (2, "two".to_owned()),
             ])),
@@ -782,14 +744,14 @@ fn cases() -> Vec<Case> {
             ("(16,)", "{}"),
             Args::new().arg(&16),
             r#""shipped""#,
-            Typed(Status::Shipped),
+            typed(Status::Shipped),
         ),
         case(
             "a large result",
             ("(17,)", "{}"),
             Args::new().arg(&17),
             r#"[{"id": i, "name": f"row {i}", "score": i * 1.25} for i in range(2000)]"#,
-            Typed(
+            typed(
                 (0..2000)
                     .map(|i| Row {
                         id: i,
@@ -806,7 +768,7 @@ fn cases() -> Vec<Case> {
                 .kwarg("user_id", &123)
                 .kwarg("status", &"active"),
             JOHN,
-            Typed(john()),
+            typed(john()),
         )
         .through_wrapper(),
         case(
@@ -814,7 +776,7 @@ fn cases() -> Vec<Case> {
             ("()", r#"{"user_id": 7, "request_id": "r-1"}"#),
             Args::new().kwarg("user_id", &7).kwarg("request_id", &"r-1"),
             "[7, 2**70]",
-            Typed((7, 1u128 << 70)),
+            typed((7, 1u128 << 70)),
         )
         .skip(&["request_id"])
         .through_wrapper(),
@@ -826,7 +788,7 @@ fn cases() -> Vec<Case> {
                 .kwarg("label", &"😀\u{7f}")
                 .kwarg("none", &()),
             r#"float("nan")"#,
-            Bits(f64::NAN),
+            bits(f64::NAN),
         )
         .through_wrapper(),
     ]
