@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use memocache_core::testing::{Runs, unique_prefix};
 use memocache_core::{Args, BlockingStore, Bytes, Error, KeyMatch, Memoizer, RedisConfig, Store};
 use memocache_fred::{FredBlockingStore, FredStore};
-use memocache_testkit::RedisServer;
+use memocache_testkit::{RedisServer, suites};
 
 /// How long a restarted server may take to be used again.
 const RECOVERY: Duration = Duration::from_secs(10);
@@ -18,16 +18,7 @@ fn config(server: &RedisServer) -> RedisConfig {
 
 fn assert_backend_error<T: std::fmt::Debug>(result: memocache_core::Result<T>) -> Error {
     let error = result.expect_err("an operation succeeded on a dead server");
-    assert!(
-        matches!(
-            error,
-            Error::Backend {
-                backend: "fred",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    suites::assert_backend_error(&error, "fred");
     error
 }
 
@@ -121,16 +112,7 @@ fn the_blocking_adapter_fails_while_the_server_is_down_and_recovers() {
     server.kill();
     for _ in 0..3 {
         let error = store.get("k").expect_err("read from a dead server");
-        assert!(
-            matches!(
-                error,
-                Error::Backend {
-                    backend: "fred",
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
+        suites::assert_backend_error(&error, "fred");
     }
     let runs = Runs::default();
     for _ in 0..2 {
@@ -176,22 +158,7 @@ async fn connecting_to_a_dead_server_fails_and_names_it() {
     let error = FredStore::connect(&config(&server))
         .await
         .expect_err("connected to a dead server");
-    assert!(
-        matches!(
-            error,
-            Error::Backend {
-                backend: "fred",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(
-        error
-            .to_string()
-            .contains(&format!("cannot connect to 127.0.0.1:{}", server.port())),
-        "{error}"
-    );
+    suites::assert_cannot_connect(&error, "fred", server.port());
 }
 
 /// A lazy store starts while the server is down, fails (saying it is not

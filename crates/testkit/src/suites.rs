@@ -114,12 +114,22 @@ pub async fn shared_blocking_store_as_async<C: Client>() -> Arc<dyn Store> {
     Arc::new(BlockingAsAsync(shared_blocking_store::<C>().await))
 }
 
-/// Asserts that `error` is `C`'s backend error.
-fn assert_backend_error<C: Client>(error: &Error) {
+/// Asserts that `error` is `backend`'s error (`"redis"`, `"fred"`).
+pub fn assert_backend_error(error: &Error, backend: &str) {
     assert!(
-        matches!(error, Error::Backend { backend, .. } if *backend == C::BACKEND),
-        "not a {} error: {error:?}",
-        C::BACKEND
+        matches!(error, Error::Backend { backend: b, .. } if *b == backend),
+        "not a {backend} error: {error:?}"
+    );
+}
+
+/// Asserts that `error` is `backend`'s error saying it cannot connect to
+/// the server on `127.0.0.1:port`.
+pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
+    assert_backend_error(error, backend);
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{message}"
     );
 }
 
