@@ -1,7 +1,7 @@
 //! memocache on a local Redis Cluster (3 primaries, 3 replicas, started by
 //! the tests): the store conformance and Memoizer behaviour suites on the
 //! redis-rs cluster client, async and blocking; a namespace cleared across
-//! every primary; a primary killed under load.
+//! every primary; the stores' only seed, a primary, killed under load.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -108,13 +108,13 @@ async fn a_namespace_is_cleared_on_every_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_primary_killed_under_load_fails_over_without_errors() {
-    // Its own cluster: this test kills a node.
+    // Its own cluster: this test kills a node, the stores' only seed.
     let cluster = Arc::new(RedisCluster::start());
+    let victim = cluster.primaries()[0];
+    let seed = RedisConfig::new().cluster([cluster.node(victim).url()]);
     let stores = Stores {
-        async_store: Arc::new(RedisStore::connect(&config(&cluster)).await.unwrap()),
-        blocking_store: Some(Arc::new(
-            RedisBlockingStore::connect(&config(&cluster)).unwrap(),
-        )),
+        async_store: Arc::new(RedisStore::connect(&seed).await.unwrap()),
+        blocking_store: Some(Arc::new(RedisBlockingStore::connect(&seed).unwrap())),
     };
     let policy = Policy {
         namespace: "cluster:failover".into(),
@@ -124,7 +124,6 @@ async fn a_primary_killed_under_load_fails_over_without_errors() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(load.served() > 0, "caching works before the failover");
 
-    let victim = cluster.primaries()[0];
     let killed = Instant::now();
     let failing_over = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use fred::clients::Pool;
 use fred::types::config::{
-    Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, ServerConfig, TcpConfig,
-    TlsConnector, UnresponsiveConfig,
+    ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy,
+    ServerConfig, TcpConfig, TlsConnector, UnresponsiveConfig,
 };
 use memocache_core::{BoxError, Error, RedisConfig, Result};
 use socket2::TcpKeepalive;
@@ -94,9 +94,7 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
             .map(|seed| {
                 let plain = seed.replacen("rediss://", "redis://", 1);
                 match Config::from_url_centralized(&plain).map(|c| c.server) {
-                    Ok(ServerConfig::Centralized { server }) => {
-                        Ok((server.host.to_string(), server.port))
-                    }
+                    Ok(ServerConfig::Centralized { server }) => Ok(server),
                     _ => Err(Error::Config(format!(
                         "fred cannot use the cluster seed {}: write it as redis://host:port",
                         config.redacted_url()
@@ -104,7 +102,13 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
                 }
             })
             .collect::<Result<Vec<_>>>()?;
-        fred_config.server = ServerConfig::new_clustered(hosts);
+        fred_config.server = ServerConfig::Clustered {
+            hosts,
+            // Rediscover the cluster from the seeds and every node it last
+            // knew: with fred's default (the seeds only), a client whose
+            // seeds all died in a failover never reconnects.
+            policy: ClusterDiscoveryPolicy::UseCache,
+        };
     }
     let server = match &mut fred_config.server {
         ServerConfig::Centralized { server } => {

@@ -7,7 +7,7 @@
 //! code.
 //!
 //! Each store operation is one Redis command (or a `SCAN`/`UNLINK` loop
-//! for [`delete_prefix`](memocache_core::Store::delete_prefix), never
+//! for [`delete_matching`](memocache_core::Store::delete_matching), never
 //! `KEYS`): `GET`; `SET key value [PX ms]`, replacing value and expiry in
 //! one step; `DEL`; `PTTL`. Values are stored as the bytes the codec made,
 //! so Python services using `dtpyfw.redis.caching` read them, and so does
@@ -49,7 +49,10 @@
 //!
 //! A Redis Cluster is configured with [`RedisConfig::cluster`] (seed node
 //! URLs): fred routes keys by slot and follows redirections and failovers,
-//! and `delete_prefix` scans every primary. Unix sockets are not supported.
+//! and `delete_matching` scans every primary. After a failover the clients
+//! rediscover the cluster from the seeds and every node they last knew, so
+//! one seed is enough even if it is the node that died. Unix sockets are
+//! not supported.
 #![warn(missing_docs)]
 
 mod blocking;

@@ -132,7 +132,10 @@ impl FredStore {
     /// connection is down, and time out after the pool's default command
     /// timeout, or [`RedisConfig`]'s default socket timeout if it has none.
     /// A clustered pool works too: keys go to their slot's node, and
-    /// [`delete_prefix`](Store::delete_prefix) scans every primary.
+    /// [`delete_matching`](Store::delete_matching) scans every primary. Give
+    /// it `ClusterDiscoveryPolicy::UseCache`, as stores built from a
+    /// [`RedisConfig`] have, or a pool whose seeds all die in a failover
+    /// never reconnects.
     pub fn from_pool(pool: Pool) -> Self {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
@@ -219,7 +222,7 @@ impl FredStore {
         .map_err(|e| self.error(e))
     }
 
-    /// `delete_prefix` on a cluster: SCAN on every primary (fred pages each
+    /// `delete_matching` on a cluster: SCAN on every primary (fred pages each
     /// node's cursor), then UNLINK each batch, split by hash slot since a
     /// multi-key command must stay within one slot.
     async fn delete_matching_in_cluster(

@@ -1,7 +1,7 @@
 //! FredStore on a local Redis Cluster (3 primaries, 3 replicas, started by
 //! the tests): the store conformance and Memoizer behaviour suites, async
 //! and through the blocking adapter; a namespace cleared across every
-//! primary; a primary killed under load.
+//! primary; the stores' only seed, a primary, killed under load.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,12 +22,10 @@ fn config(cluster: &RedisCluster) -> RedisConfig {
     RedisConfig::new().cluster([cluster.seed_urls()[0].clone()])
 }
 
-async fn stores(cluster: &RedisCluster) -> Stores {
+async fn stores(config: &RedisConfig) -> Stores {
     Stores {
-        async_store: Arc::new(FredStore::connect(&config(cluster)).await.unwrap()),
-        blocking_store: Some(Arc::new(
-            FredBlockingStore::connect(&config(cluster)).unwrap(),
-        )),
+        async_store: Arc::new(FredStore::connect(config).await.unwrap()),
+        blocking_store: Some(Arc::new(FredBlockingStore::connect(config).unwrap())),
     }
 }
 
@@ -45,7 +43,7 @@ mod blocking_store {
     ))));
 }
 
-memocache_core::memoizer_behaviour_tests!(stores(cluster()).await, blocking);
+memocache_core::memoizer_behaviour_tests!(stores(&config(cluster())).await, blocking);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_is_cleared_on_every_primary() {
@@ -84,17 +82,18 @@ async fn a_namespace_is_cleared_on_every_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_primary_killed_under_load_fails_over_without_errors() {
-    // Its own cluster: this test kills a node.
+    // Its own cluster: this test kills a node, the stores' only seed.
     let cluster = Arc::new(RedisCluster::start());
+    let victim = cluster.primaries()[0];
+    let seed = RedisConfig::new().cluster([cluster.node(victim).url()]);
     let policy = Policy {
         namespace: "fred:cluster:failover".into(),
         ..Policy::default()
     };
-    let load = Load::start(&stores(&cluster).await, &policy);
+    let load = Load::start(&stores(&seed).await, &policy);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(load.served() > 0, "caching works before the failover");
 
-    let victim = cluster.primaries()[0];
     let killed = Instant::now();
     let failing_over = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))
