@@ -7,7 +7,7 @@
 //! credentials.
 //!
 //! Each store operation is one Redis command (or a `SCAN`/`UNLINK` loop
-//! for [`delete_prefix`](memocache_core::Store::delete_prefix), never
+//! for [`delete_matching`](memocache_core::Store::delete_matching), never
 //! `KEYS`): `GET`; `SET key value [PX ms]`, replacing value and expiry in
 //! one step; `DEL`; `PTTL`. Values are stored as the bytes the codec made,
 //! so Python services using `dtpyfw.redis.caching` read them.

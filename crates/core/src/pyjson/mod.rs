@@ -1,13 +1,13 @@
 //! Python's JSON, byte for byte.
 //!
 //! The reference builds its cache keys from `json.dumps(x, default=str)` and
-//! stores `json.dumps(result)`. This module writes any [`Serialize`] value
-//! exactly as CPython's `json.dumps` with default settings writes the
-//! equivalent Python value (`", "` and `": "` separators, `ensure_ascii`
-//! escapes with lower-case hex and surrogate pairs, floats in `repr` form,
-//! `NaN`/`Infinity`), and reads what `json.loads` reads into a [`PyValue`],
-//! keeping integers exact, object keys in order and the non-standard float
-//! tokens.
+//! stores `json.dumps(result)`. This module writes any
+//! [`Serialize`](serde::Serialize) value exactly as CPython's `json.dumps`
+//! with default settings writes the equivalent Python value (`", "` and
+//! `": "` separators, `ensure_ascii` escapes with lower-case hex and
+//! surrogate pairs, floats in `repr` form, `NaN`/`Infinity`), and reads
+//! what `json.loads` reads into a [`PyValue`], keeping integers exact,
+//! object keys in order and the non-standard float tokens.
 //!
 //! Rust values map to Python values as serde's data model suggests:
 //! `()`/`None` is `None`, sequences and tuples are lists, maps and structs
