@@ -29,7 +29,7 @@ use crate::store::FredStore;
 /// use memocache_core::{Args, Memoizer, RedisConfig};
 /// use memocache_fred::FredBlockingStore;
 ///
-/// let store = FredBlockingStore::connect(&RedisConfig::new().max_connections(4))?;
+/// let store = FredBlockingStore::connect(&RedisConfig::new().url("redis://127.0.0.1:6379/0"))?;
 /// let memo = Memoizer::builder(store).namespace("math").build();
 /// let square = memo.call_blocking(&Args::new().arg(&12), || 12 * 12);
 /// # Ok(()) }

@@ -16,9 +16,10 @@ use tokio::task::AbortHandle;
 use crate::command;
 use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
 
-/// An async [`Store`] on Redis over a fred [`Pool`]: `max_connections`
-/// multiplexed connections used in turn, each re-established in the
-/// background after a failure. Cheap to clone (clones share the pool).
+/// An async [`Store`] on Redis over a fred [`Pool`]: from a
+/// [`RedisConfig`], one multiplexed connection (per cluster node) that
+/// every caller shares, re-established in the background after a failure.
+/// Cheap to clone (clones share the pool).
 ///
 /// Every command fails at once while its connection is down (fred's
 /// `fail_fast`) and gives up after the socket timeout, so a sick Redis

@@ -1,6 +1,7 @@
 //! The commands each operation sends, as the server counts them: a write
 //! is one `SET` with its expiry (never DEL then SET), and clearing a
-//! prefix is `SCAN` + `UNLINK` (never `KEYS`).
+//! prefix is `SCAN` + `UNLINK` (never `KEYS`). Concurrent callers share
+//! one connection.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,17 +12,23 @@ use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand};
 use memocache_testkit::RedisServer;
 
-/// `calls` per command since the last `CONFIG RESETSTAT`.
-async fn command_calls(store: &FredStore) -> BTreeMap<String, u64> {
-    let info: String = store
+/// The server's `INFO section` reply, asked through `store`.
+async fn info(store: &FredStore, section: &'static str) -> String {
+    store
         .pool()
         .custom(
             CustomCommand::new_static("INFO", ClusterHash::FirstKey, false),
-            vec!["commandstats"],
+            vec![section],
         )
         .await
-        .expect("INFO commandstats");
-    info.lines()
+        .expect("INFO")
+}
+
+/// `calls` per command since the last `CONFIG RESETSTAT`.
+async fn command_calls(store: &FredStore) -> BTreeMap<String, u64> {
+    info(store, "commandstats")
+        .await
+        .lines()
         .filter_map(|line| {
             let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
             let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
@@ -93,4 +100,39 @@ async fn each_operation_sends_the_documented_commands() {
     for never in ["keys", "expire", "pexpire", "setex", "psetex", "getset"] {
         assert_eq!(calls.get(never), None, "{never} was sent: {calls:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_one_connection() {
+    let server = RedisServer::start();
+    let store = FredStore::connect(&RedisConfig::new().url(server.url()))
+        .await
+        .unwrap();
+    store
+        .set("shared", Bytes::from_static(b"v"), None)
+        .await
+        .unwrap();
+    let callers: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    assert_eq!(
+                        store.get("shared").await.unwrap().as_deref(),
+                        Some(&b"v"[..])
+                    );
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    let clients = info(&store, "clients").await;
+    assert!(
+        clients
+            .lines()
+            .any(|line| line.trim() == "connected_clients:1"),
+        "{clients}"
+    );
 }

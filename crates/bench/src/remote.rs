@@ -48,7 +48,7 @@ pub mod subject {
     pub const RAW_DECODE: &str = "raw GET + decode";
     /// memocache's `Memoizer::call` over `RedisStore`.
     pub const MEMOCACHE: &str = "memocache";
-    /// memocache over fred (`FredStore`, a pool of connections).
+    /// memocache over fred (`FredStore` from a `RedisConfig`: one multiplexed connection).
     pub const FRED: &str = "memocache over fred";
     /// memocache with a MessagePack codec (uncompressed, like the
     /// `cached` crate's values): what the codec costs.

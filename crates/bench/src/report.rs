@@ -723,7 +723,8 @@ pub fn benchmarks_page(results: &Results, tables: &str) -> String {
            memocache's own overhead (key, single-flight, breaker, timeout, counters).\n\
          - **Codec control** (`memocache, MessagePack codec`): memocache with uncompressed\n  \
            MessagePack (rmp-serde, named fields), the kind of format the `cached` crate stores.\n\
-         - **fred**: memocache over `FredStore` with its defaults (a pool of connections).\n\
+         - **fred**: memocache over `FredStore` with its defaults (one multiplexed connection,\n  \
+           as `RedisStore` has).\n\
          - **Concurrency N**: N tokio tasks (2 worker threads) share one multiplexed connection,\n  \
            each on a key of its own (so single-flight cannot merge reads; the \"one hot key\" row\n  \
            shows what merging does).\n\

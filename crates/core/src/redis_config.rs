@@ -202,7 +202,9 @@ impl RedisConfig {
         self
     }
 
-    /// The size of the blocking client's connection pool (default 10).
+    /// The size of `RedisBlockingStore`'s connection pool (default 10).
+    /// The async stores, and fred's blocking adapter, multiplex every
+    /// caller over one connection (per cluster node) instead.
     pub fn max_connections(mut self, max_connections: usize) -> Self {
         self.max_connections = max_connections;
         self
