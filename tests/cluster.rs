@@ -7,9 +7,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use memocache::redis::TypedCommands as _;
-use memocache::testing::{BlockingAsAsync, Load, Policy, Stores};
+use memocache::testing::{BlockingAsAsync, Stores};
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
-use memocache_testkit::RedisCluster;
+use memocache_testkit::{RedisCluster, suites};
 
 /// One cluster for the suites of this test binary.
 fn cluster() -> &'static RedisCluster {
@@ -22,12 +22,10 @@ fn config(cluster: &RedisCluster) -> RedisConfig {
     RedisConfig::new().cluster([cluster.seed_urls()[0].clone()])
 }
 
-async fn stores() -> Stores {
+async fn stores(config: &RedisConfig) -> Stores {
     Stores {
-        async_store: Arc::new(RedisStore::connect(&config(cluster())).await.unwrap()),
-        blocking_store: Some(Arc::new(
-            RedisBlockingStore::connect(&config(cluster())).unwrap(),
-        )),
+        async_store: Arc::new(RedisStore::connect(config).await.unwrap()),
+        blocking_store: Some(Arc::new(RedisBlockingStore::connect(config).unwrap())),
     }
 }
 
@@ -45,7 +43,7 @@ mod blocking_store {
     ))));
 }
 
-memocache::memoizer_behaviour_tests!(stores().await, blocking);
+memocache::memoizer_behaviour_tests!(stores(&config(cluster())).await, blocking);
 
 /// How many keys each live primary holds under `prefix`.
 fn keys_per_primary(cluster: &RedisCluster, prefix: &str) -> Vec<usize> {
@@ -108,37 +106,7 @@ async fn a_namespace_is_cleared_on_every_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_primary_killed_under_load_fails_over_without_errors() {
-    // Its own cluster: this test kills a node, the stores' only seed.
-    let cluster = Arc::new(RedisCluster::start());
-    let victim = cluster.primaries()[0];
-    let seed = RedisConfig::new().cluster([cluster.node(victim).url()]);
-    let stores = Stores {
-        async_store: Arc::new(RedisStore::connect(&seed).await.unwrap()),
-        blocking_store: Some(Arc::new(RedisBlockingStore::connect(&seed).unwrap())),
-    };
-    let policy = Policy {
-        namespace: "cluster:failover".into(),
-        ..Policy::default()
-    };
-    let load = Load::start(&stores, &policy);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(load.served() > 0, "caching works before the failover");
-
-    let killed = Instant::now();
-    let failing_over = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))
-        .await
-        .unwrap();
-    let promoted = killed.elapsed();
-    let resumed = load.wait_for_caching(Duration::from_secs(30)).await;
-    let stats = load.stats();
-    let calls = load.finish().await;
-    println!(
-        "failover: {calls} calls, all correct; replica promoted {promoted:?} after the kill; \
-         caching resumed {resumed:?} after the promotion; {stats:?}"
-    );
-    assert_eq!(cluster.primaries().len(), 3);
-    assert!(!cluster.primaries().contains(&victim));
+    suites::fail_over_under_load("redis", |seed| async move { stores(&seed).await }).await;
 }
 
 /// The blocking store drops a pooled connection that fails and opens

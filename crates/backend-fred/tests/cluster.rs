@@ -4,12 +4,11 @@
 //! primary; the stores' only seed, a primary, killed under load.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
-use memocache_core::testing::{BlockingAsAsync, Load, Policy, Stores};
+use memocache_core::testing::{BlockingAsAsync, Stores};
 use memocache_core::{Args, Memoizer, RedisConfig, Store};
 use memocache_fred::{FredBlockingStore, FredStore};
-use memocache_testkit::RedisCluster;
+use memocache_testkit::{RedisCluster, suites};
 
 /// One cluster for the suites of this test binary.
 fn cluster() -> &'static RedisCluster {
@@ -82,30 +81,5 @@ async fn a_namespace_is_cleared_on_every_primary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_primary_killed_under_load_fails_over_without_errors() {
-    // Its own cluster: this test kills a node, the stores' only seed.
-    let cluster = Arc::new(RedisCluster::start());
-    let victim = cluster.primaries()[0];
-    let seed = RedisConfig::new().cluster([cluster.node(victim).url()]);
-    let policy = Policy {
-        namespace: "fred:cluster:failover".into(),
-        ..Policy::default()
-    };
-    let load = Load::start(&stores(&seed).await, &policy);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(load.served() > 0, "caching works before the failover");
-
-    let killed = Instant::now();
-    let failing_over = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))
-        .await
-        .unwrap();
-    let promoted = killed.elapsed();
-    let resumed = load.wait_for_caching(Duration::from_secs(30)).await;
-    let stats = load.stats();
-    let calls = load.finish().await;
-    println!(
-        "fred failover: {calls} calls, all correct; replica promoted {promoted:?} after the \
-         kill; caching resumed {resumed:?} after the promotion; {stats:?}"
-    );
-    assert!(!cluster.primaries().contains(&victim));
+    suites::fail_over_under_load("fred", |seed| async move { stores(&seed).await }).await;
 }

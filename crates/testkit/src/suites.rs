@@ -3,16 +3,18 @@
 //! on a real server, TLS with a custom CA, and ACL users. A backend's test
 //! file implements [`Client`] for its stores and expands
 //! [`client_suite_tests!`](crate::client_suite_tests) with it, which makes
-//! one test of each check.
+//! one test of each check. [`fail_over_under_load`] is the cluster
+//! failover check both backends run.
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use memocache_core::testing::{BlockingAsAsync, Runs, Stores};
+use memocache_core::testing::{BlockingAsAsync, Load, Policy, Runs, Stores};
 use memocache_core::{Args, BlockingStore, Error, Memoizer, RedisConfig, Result, Store};
 
-use crate::RedisServer;
+use crate::{RedisCluster, RedisServer};
 
 pub mod acl;
 pub mod tls;
@@ -229,4 +231,48 @@ macro_rules! client_suite_tests {
             }
         }
     };
+}
+
+/// Starts a cluster of its own, puts the stores `connect` makes from a
+/// config whose only seed is one primary under load (32 callers, async and
+/// blocking), kills that primary, and waits for caching to resume on the
+/// promoted replica; every caller checks every value it gets. Prints what
+/// it measured, under `label`.
+///
+/// # Panics
+///
+/// If caching does not resume within 30 s of the promotion, or a caller
+/// got a wrong value.
+pub async fn fail_over_under_load<F, Fut>(label: &str, connect: F)
+where
+    F: FnOnce(RedisConfig) -> Fut,
+    Fut: Future<Output = Stores>,
+{
+    let cluster = Arc::new(RedisCluster::start());
+    let victim = cluster.primaries()[0];
+    let stores = connect(RedisConfig::new().cluster([cluster.node(victim).url()])).await;
+    let policy = Policy {
+        namespace: format!("{label}:failover"),
+        ..Policy::default()
+    };
+    let load = Load::start(&stores, &policy);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(load.served() > 0, "caching works before the failover");
+
+    let killed = Instant::now();
+    let failing_over = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || failing_over.kill_primary(victim))
+        .await
+        .expect("killing the primary panicked");
+    let promoted = killed.elapsed();
+    let resumed = load.wait_for_caching(Duration::from_secs(30)).await;
+    let stats = load.stats();
+    let calls = load.finish().await;
+    println!(
+        "{label} failover: {calls} calls, all correct; replica promoted {promoted:?} after \
+         the kill; caching resumed {resumed:?} after the promotion; {stats:?}"
+    );
+    let primaries = cluster.primaries();
+    assert_eq!(primaries.len(), 3, "{primaries:?}");
+    assert!(!primaries.contains(&victim), "{primaries:?}");
 }
