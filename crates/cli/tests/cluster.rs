@@ -3,13 +3,15 @@
 //! slot, whole namespaces over every primary, and the errors of `--url`.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use memocache_core::{Args, Memoizer, RedisConfig};
 use memocache_redis::RedisStore;
 use memocache_redis::redis;
 use memocache_testkit::{RedisCluster, RedisServer};
+use support::{fails, run as memocache};
+
+mod support;
 
 /// One cluster for every test of this file.
 fn cluster() -> &'static RedisCluster {
@@ -22,35 +24,10 @@ fn seed() -> String {
     cluster().seed_urls()[0].clone()
 }
 
-/// Runs `memocache` with `args` (and no `REDIS_URL` from the outside).
-fn memocache(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memocache"))
-        .env_remove("REDIS_URL")
-        .args(args)
-        .output()
-        .expect("run memocache")
-}
-
 /// Runs `memocache --cluster --url SEED args...`; its stdout, which must be
 /// a success.
 fn ok(args: &[&str]) -> String {
-    let seed = seed();
-    let out = memocache(&[&["--cluster", "--url", &seed], args].concat());
-    assert!(
-        out.status.success(),
-        "memocache {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs `memocache` with `args`; its stderr, which must be a failure with
-/// status 1 and nothing on stdout.
-fn fails(args: &[&str]) -> String {
-    let out = memocache(args);
-    assert_eq!(out.status.code(), Some(1), "memocache {args:?}: {out:?}");
-    assert!(out.stdout.is_empty(), "{out:?}");
-    String::from_utf8(out.stderr).unwrap()
+    support::ok(&[&["--cluster", "--url", &seed()], args].concat())
 }
 
 /// A plain connection to one node (no cluster routing).

@@ -1,9 +1,10 @@
 //! `memocache key` prints the reference's key for every vector generated
 //! with the real Python package (tests/vectors/keys.json at the root).
 
-use std::process::Command;
-
 use serde::Deserialize;
+use support::{fails, ok, run};
+
+mod support;
 
 #[derive(Deserialize)]
 struct Case {
@@ -18,13 +19,6 @@ struct Case {
 #[derive(Deserialize)]
 struct Vectors {
     cases: Vec<Case>,
-}
-
-fn memocache(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_memocache"))
-        .args(args)
-        .output()
-        .expect("run memocache")
 }
 
 #[test]
@@ -46,7 +40,7 @@ fn key_matches_every_reference_vector() {
         for name in &case.skip {
             argv.extend(["--skip", name]);
         }
-        let out = memocache(&argv);
+        let out = run(&argv);
         let printed = String::from_utf8(out.stdout).unwrap();
         if !out.status.success() || printed != format!("{}\n", case.key) {
             failures.push(format!(
@@ -62,28 +56,22 @@ fn key_matches_every_reference_vector() {
 
 #[test]
 fn key_without_arguments_is_the_namespace() {
-    let out = memocache(&["key", "--namespace", "reports:"]);
-    assert!(out.status.success());
-    assert_eq!(out.stdout, b"reports\n");
+    assert_eq!(ok(&["key", "--namespace", "reports:"]), "reports\n");
 }
 
 #[test]
 fn blake3_keys_differ_from_sha256_keys() {
-    let sha = memocache(&["key", "-n", "ns", "--args", "[1]"]).stdout;
-    let blake = memocache(&["key", "-n", "ns", "--args", "[1]", "--hasher", "blake3"]).stdout;
+    let sha = ok(&["key", "-n", "ns", "--args", "[1]"]);
+    let blake = ok(&["key", "-n", "ns", "--args", "[1]", "--hasher", "blake3"]);
     assert_eq!(sha.len(), blake.len());
     assert_ne!(sha, blake);
-    assert!(blake.starts_with(b"ns:"));
+    assert!(blake.starts_with("ns:"));
 }
 
 #[test]
 fn bad_json_is_a_clear_error() {
-    let out = memocache(&["key", "-n", "ns", "--args", "{\"a\": 1}"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = fails(&["key", "-n", "ns", "--args", "{\"a\": 1}"]);
     assert!(err.contains("--args must be a JSON array"), "{err}");
-    let out = memocache(&["key", "-n", "ns", "--kwargs", "{\"a\": }"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = fails(&["key", "-n", "ns", "--kwargs", "{\"a\": }"]);
     assert!(err.contains("--kwargs is not valid JSON"), "{err}");
 }

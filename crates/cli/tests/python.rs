@@ -7,8 +7,7 @@
 // virtualenv (standard library only).
 #[path = "../../../tests/support/reference.rs"]
 mod reference;
-
-use std::process::Command;
+mod support;
 
 use memocache_testkit::RedisServer;
 use reference::Reference;
@@ -16,19 +15,7 @@ use serde::Deserialize;
 
 /// Runs `memocache --url URL args...`; its stdout, which must be a success.
 fn memocache(url: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_memocache"))
-        .env_remove("REDIS_URL")
-        .arg("--url")
-        .arg(url)
-        .args(args)
-        .output()
-        .expect("run memocache");
-    assert!(
-        out.status.success(),
-        "memocache {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::ok(&[&["--url", url], args].concat())
 }
 
 /// `memocache key` for a call, without the newline.

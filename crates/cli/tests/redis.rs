@@ -2,39 +2,16 @@
 //! `get`, `put`, `del`, `ttl`, `keys`, `clear`, `stats`, and the errors of
 //! `--url`.
 
-use std::process::{Command, Output};
-
 use memocache_core::{Compression, Zlib};
 use memocache_redis::redis;
 use memocache_testkit::RedisServer;
+use support::{fails, run as memocache};
 
-/// Runs `memocache` with `args` (and no `REDIS_URL` from the outside).
-fn memocache(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memocache"))
-        .env_remove("REDIS_URL")
-        .args(args)
-        .output()
-        .expect("run memocache")
-}
+mod support;
 
 /// Runs `memocache --url URL args...`; its stdout, which must be a success.
 fn ok(url: &str, args: &[&str]) -> String {
-    let out = memocache(&[&["--url", url], args].concat());
-    assert!(
-        out.status.success(),
-        "memocache {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs `memocache` with `args`; its stderr, which must be a failure with
-/// status 1 and nothing on stdout.
-fn fails(args: &[&str]) -> String {
-    let out = memocache(args);
-    assert_eq!(out.status.code(), Some(1), "memocache {args:?}: {out:?}");
-    assert!(out.stdout.is_empty(), "{out:?}");
-    String::from_utf8(out.stderr).unwrap()
+    support::ok(&[&["--url", url], args].concat())
 }
 
 fn connection(server: &RedisServer) -> redis::Connection {
@@ -371,7 +348,7 @@ fn url_errors_are_clear_and_never_show_the_password() {
 fn redis_url_comes_from_the_environment_and_stays_out_of_help() {
     let server = RedisServer::start();
     let run = |args: &[&str], url: &str| {
-        Command::new(env!("CARGO_BIN_EXE_memocache"))
+        std::process::Command::new(env!("CARGO_BIN_EXE_memocache"))
             .env("REDIS_URL", url)
             .args(args)
             .output()
