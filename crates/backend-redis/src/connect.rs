@@ -27,9 +27,13 @@ pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Erro
     }
 }
 
-/// A redis-rs client for `config`, with its TCP keepalive and TLS settings;
-/// opens no connection.
-pub(crate) fn client(config: &RedisConfig) -> Result<Client> {
+/// A redis-rs client for `config`'s server, with its TCP keepalive and TLS
+/// settings (the CA certificate included); opens no connection.
+///
+/// # Errors
+///
+/// [`Error::Config`] for a URL or CA certificate redis-rs cannot use.
+pub fn client(config: &RedisConfig) -> Result<Client> {
     let url = config.connection_url()?;
     let mut info = url.as_str().into_connection_info().map_err(|e| {
         Error::Config(format!(

@@ -47,7 +47,7 @@ pub use blocking::RedisBlockingStore;
 /// share with them, so both scan and connect alike.
 pub mod tools {
     pub use crate::command::primaries as cluster_primaries;
-    pub use crate::connect::cluster_client;
+    pub use crate::connect::{client, cluster_client};
 }
 pub use memocache_core::RedisConfig;
 pub use store::RedisStore;

@@ -1,6 +1,8 @@
 //! `--url` and `--cluster`: reaching Redis (one server, or every node of a
 //! Redis Cluster), with errors that never show the password.
 
+use std::path::Path;
+
 use memocache_core::{Error, RedisConfig};
 use memocache_redis::RedisBlockingStore;
 use memocache_redis::redis::cluster::{ClusterConnection, cluster_pipe};
@@ -20,17 +22,31 @@ pub struct Redis {
 impl Redis {
     /// Connects to the URLs in `urls` (`--url`, repeated or
     /// comma-separated, or `$REDIS_URL`): the single server, or with
-    /// `cluster` the seed nodes of a Redis Cluster.
-    pub fn connect(urls: &[String], cluster: bool) -> Result<Self, String> {
+    /// `cluster` the seed nodes of a Redis Cluster; over TLS, trusting
+    /// `ca_cert` (a PEM file) if given, else the system's roots.
+    pub fn connect(urls: &[String], cluster: bool, ca_cert: Option<&Path>) -> Result<Self, String> {
         let urls = given_urls(urls, cluster)?;
-        let config = if cluster {
+        let ca_pem = match ca_cert {
+            Some(_) if !urls.iter().all(|url| url.starts_with("rediss://")) => {
+                return Err("--ca-cert is for TLS: give rediss:// URLs".to_owned());
+            }
+            Some(path) => Some(
+                std::fs::read(path)
+                    .map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        let mut config = if cluster {
             RedisConfig::new().cluster(urls)
         } else {
             RedisConfig::new().url(urls[0])
         };
-        config.validate().map_err(|e| bad_url(&e))?;
+        if let Some(pem) = ca_pem {
+            config = config.ca_cert_pem(pem);
+        }
+        config.validate().map_err(|e| bad_setting(&e))?;
         let store = RedisBlockingStore::connect(&config).map_err(|e| match e {
-            Error::Config(_) => bad_url(&e),
+            Error::Config(_) => bad_setting(&e),
             other => unreachable(&config, &other),
         })?;
         if config.is_cluster() {
@@ -46,15 +62,15 @@ impl Redis {
         // The URLs were checked, and the store connected with them, already.
         if self.config.is_cluster() {
             let connection = memocache_redis::tools::cluster_client(&self.config)
-                .map_err(|e| bad_url(&e))?
+                .map_err(|e| bad_setting(&e))?
                 .get_connection()
                 .map_err(|e| failed(&e))?;
             return Ok(Link::Cluster(Box::new(connection)));
         }
-        let url = self.config.connection_url().map_err(|e| bad_url(&e))?;
+        let client = memocache_redis::tools::client(&self.config).map_err(|e| bad_setting(&e))?;
         let open = || -> redis::RedisResult<Connection> {
-            let connection = redis::Client::open(url.as_str())?
-                .get_connection_with_timeout(self.config.get_connect_timeout())?;
+            let connection =
+                client.get_connection_with_timeout(self.config.get_connect_timeout())?;
             let timeout = Some(self.config.get_socket_timeout());
             connection.set_read_timeout(timeout)?;
             connection.set_write_timeout(timeout)?;
@@ -183,7 +199,7 @@ impl Link {
 /// `INFO cluster` decides; one refusing INFO (renamed away, ACL) is
 /// trusted.
 fn check_cluster(config: &RedisConfig) -> Result<(), String> {
-    let seeds = config.cluster_urls().map_err(|e| bad_url(&e))?;
+    let seeds = config.cluster_urls().map_err(|e| bad_setting(&e))?;
     for seed in seeds {
         let info = redis::Client::open(seed.as_str())
             .and_then(|client| client.get_connection_with_timeout(config.get_connect_timeout()))
@@ -225,11 +241,19 @@ fn unreachable(config: &RedisConfig, error: &dyn std::fmt::Display) -> String {
     format!("cannot reach {what} at {}: {error}", config.redacted_url())
 }
 
-fn bad_url(error: &Error) -> String {
-    match error {
-        Error::Config(message) => format!("bad --url: {message}"),
-        other => format!("bad --url: {other}"),
-    }
+/// A setting refused by the store or redis-rs, with the option it came
+/// from.
+fn bad_setting(error: &Error) -> String {
+    let message = match error {
+        Error::Config(message) => message.clone(),
+        other => other.to_string(),
+    };
+    let option = if message.contains("CA certificate") {
+        "--ca-cert"
+    } else {
+        "--url"
+    };
+    format!("bad {option}: {message}")
 }
 
 /// The URLs given, at least one; several only with `cluster` (they are a

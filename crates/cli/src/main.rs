@@ -3,7 +3,7 @@
 //! Global options come before the subcommand:
 //!
 //! ```text
-//! memocache [--url URL]... [--cluster] [--codec CODEC] [--hasher HASHER] <COMMAND>
+//! memocache [--url URL]... [--cluster] [--ca-cert FILE] [--codec CODEC] [--hasher HASHER] <COMMAND>
 //! ```
 //!
 //! With `--cluster`, the URLs are seed nodes of a Redis Cluster: single
@@ -16,6 +16,7 @@ mod connection;
 mod entry;
 mod namespace;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,6 +51,10 @@ struct Cli {
     /// and keys, clear and stats go over every primary.
     #[arg(long)]
     cluster: bool,
+    /// For rediss:// URLs: trust the certificate authority in this PEM file
+    /// instead of the system's roots.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// How values are stored.
     #[arg(long, value_enum, default_value_t = CodecName::JsonZlib)]
     codec: CodecName,
@@ -191,7 +196,7 @@ fn run(cli: &Cli) -> Result<Option<String>, String> {
         Command::Keys(ns) | Command::Clear(ns) | Command::Stats(ns) => Some(ns.get()?),
         _ => None,
     };
-    let redis = Redis::connect(&cli.url, cli.cluster)?;
+    let redis = Redis::connect(&cli.url, cli.cluster, cli.ca_cert.as_deref())?;
     command(cli, &redis, namespace).map_err(|message| redis.explain(message))
 }
 

@@ -373,3 +373,40 @@ fn redis_url_comes_from_the_environment_and_stays_out_of_help() {
     let out = run(&["key", "-n", "ns"], "redis://a:1,redis://b:2");
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "ns\n");
 }
+
+#[test]
+fn ca_cert_trusts_a_private_ca_for_tls() {
+    let server = RedisServer::start_tls();
+    let url = server.url();
+    let ca_file = server.ca_file().expect("a TLS server");
+    let ca = ca_file.to_str().unwrap();
+    let tls = |args: &[&str]| support::ok(&[&["--url", &url, "--ca-cert", ca], args].concat());
+    tls(&["put", "tls:k", "[1]"]);
+    assert_eq!(tls(&["get", "tls:k"]), "[1]\n");
+    // Through the plain connection the namespace commands use.
+    assert_eq!(tls(&["keys", "-n", "tls", "--prefix"]), "tls:k\n");
+
+    // The system's roots do not trust the test CA.
+    let err = fails(&["--url", &url, "get", "tls:k"]);
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    let err = fails(&["--url", "redis://127.0.0.1:1", "--ca-cert", ca, "get", "k"]);
+    assert!(err.contains("--ca-cert is for TLS"), "{err}");
+    let missing = ca_file.with_file_name("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let err = fails(&["--url", &url, "--ca-cert", missing, "get", "k"]);
+    assert!(
+        err.contains("cannot read --ca-cert") && err.contains("missing.pem"),
+        "{err}"
+    );
+    let not_pem = ca_file.with_file_name("server.key");
+    let err = fails(&[
+        "--url",
+        &url,
+        "--ca-cert",
+        not_pem.to_str().unwrap(),
+        "get",
+        "k",
+    ]);
+    assert!(err.contains("bad --ca-cert"), "{err}");
+}
