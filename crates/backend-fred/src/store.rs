@@ -1,5 +1,5 @@
-//! The async store: a pool of fred clients that reconnect by themselves,
-//! and commands that fail fast while they do.
+//! The async store: fred clients that reconnect by themselves, and
+//! commands that fail fast while they do.
 
 use std::fmt;
 use std::future::Future;
@@ -54,9 +54,9 @@ pub struct FredStore {
 }
 
 impl FredStore {
-    /// Connects every pooled connection with `config`'s URL, credentials,
-    /// database, TLS settings (`rediss://`, certificate verification, the
-    /// CA), pool size, timeouts, keepalive and health checks; must run
+    /// Connects with `config`'s URL, credentials, database, TLS settings
+    /// (`rediss://`, certificate verification, the CA), timeouts,
+    /// keepalive and health checks; must run
     /// inside a tokio runtime, on which the connections then live.
     ///
     /// # Errors
