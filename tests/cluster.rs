@@ -3,24 +3,13 @@
 //! redis-rs cluster client, async and blocking; a namespace cleared across
 //! every primary; the stores' only seed, a primary, killed under load.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memocache::redis::TypedCommands as _;
 use memocache::testing::{BlockingAsAsync, Stores};
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
 use memocache_testkit::{RedisCluster, suites};
-
-/// One cluster for the suites of this test binary.
-fn cluster() -> &'static RedisCluster {
-    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
-    CLUSTER.get_or_init(RedisCluster::start)
-}
-
-/// The cluster through one seed node: the client finds the others.
-fn config(cluster: &RedisCluster) -> RedisConfig {
-    RedisConfig::new().cluster([cluster.seed_urls()[0].clone()])
-}
 
 async fn stores(config: &RedisConfig) -> Stores {
     Stores {
@@ -32,18 +21,20 @@ async fn stores(config: &RedisConfig) -> Stores {
 mod async_store {
     use super::*;
     memocache::store_conformance_tests!(Arc::new(
-        RedisStore::connect(&config(cluster())).await.unwrap()
+        RedisStore::connect(&RedisCluster::shared().config())
+            .await
+            .unwrap()
     ));
 }
 
 mod blocking_store {
     use super::*;
     memocache::store_conformance_tests!(Arc::new(BlockingAsAsync(Arc::new(
-        RedisBlockingStore::connect(&config(cluster())).unwrap()
+        RedisBlockingStore::connect(&RedisCluster::shared().config()).unwrap()
     ))));
 }
 
-memocache::memoizer_behaviour_tests!(stores(&config(cluster())).await, blocking);
+memocache::memoizer_behaviour_tests!(stores(&RedisCluster::shared().config()).await, blocking);
 
 /// How many keys each live primary holds under `prefix`.
 fn keys_per_primary(cluster: &RedisCluster, prefix: &str) -> Vec<usize> {
@@ -65,13 +56,13 @@ fn keys_per_primary(cluster: &RedisCluster, prefix: &str) -> Vec<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_is_cleared_on_every_primary() {
-    let cluster = cluster();
+    let cluster = RedisCluster::shared();
     let namespace = format!("cluster:clear:{}", std::process::id());
-    let memo = Memoizer::builder(RedisStore::connect(&config(cluster)).await.unwrap())
+    let memo = Memoizer::builder(RedisStore::connect(&cluster.config()).await.unwrap())
         .namespace(namespace.clone())
         .write_behind(false)
         .build();
-    let neighbour = Memoizer::builder(RedisBlockingStore::connect(&config(cluster)).unwrap())
+    let neighbour = Memoizer::builder(RedisBlockingStore::connect(&cluster.config()).unwrap())
         .namespace(format!("{namespace}x"))
         .build();
     for i in 0..600u32 {

@@ -3,23 +3,12 @@
 //! and through the blocking adapter; a namespace cleared across every
 //! primary; the stores' only seed, a primary, killed under load.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use memocache_core::testing::{BlockingAsAsync, Stores};
 use memocache_core::{Args, Memoizer, RedisConfig, Store};
 use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::{RedisCluster, suites};
-
-/// One cluster for the suites of this test binary.
-fn cluster() -> &'static RedisCluster {
-    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
-    CLUSTER.get_or_init(RedisCluster::start)
-}
-
-/// The cluster through one seed node: fred finds the others.
-fn config(cluster: &RedisCluster) -> RedisConfig {
-    RedisConfig::new().cluster([cluster.seed_urls()[0].clone()])
-}
 
 async fn stores(config: &RedisConfig) -> Stores {
     Stores {
@@ -31,23 +20,25 @@ async fn stores(config: &RedisConfig) -> Stores {
 mod async_store {
     use super::*;
     memocache_core::store_conformance_tests!(Arc::new(
-        FredStore::connect(&config(cluster())).await.unwrap()
+        FredStore::connect(&RedisCluster::shared().config())
+            .await
+            .unwrap()
     ));
 }
 
 mod blocking_store {
     use super::*;
     memocache_core::store_conformance_tests!(Arc::new(BlockingAsAsync(Arc::new(
-        FredBlockingStore::connect(&config(cluster())).unwrap()
+        FredBlockingStore::connect(&RedisCluster::shared().config()).unwrap()
     ))));
 }
 
-memocache_core::memoizer_behaviour_tests!(stores(&config(cluster())).await, blocking);
+memocache_core::memoizer_behaviour_tests!(stores(&RedisCluster::shared().config()).await, blocking);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_is_cleared_on_every_primary() {
-    let cluster = cluster();
-    let store = FredStore::connect(&config(cluster)).await.unwrap();
+    let cluster = RedisCluster::shared();
+    let store = FredStore::connect(&cluster.config()).await.unwrap();
     let namespace = format!("fred:cluster:clear:{}", std::process::id());
     let memo = Memoizer::builder(store.clone())
         .namespace(namespace.clone())

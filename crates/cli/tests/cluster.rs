@@ -3,7 +3,6 @@
 //! slot, whole namespaces over every primary, and the errors of `--url`.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 
 use memocache_core::{Args, Memoizer, RedisConfig};
 use memocache_redis::RedisStore;
@@ -13,15 +12,9 @@ use support::{fails, run as memocache};
 
 mod support;
 
-/// One cluster for every test of this file.
-fn cluster() -> &'static RedisCluster {
-    static CLUSTER: OnceLock<RedisCluster> = OnceLock::new();
-    CLUSTER.get_or_init(RedisCluster::start)
-}
-
 /// One seed node's URL: the CLI finds the other nodes through it.
 fn seed() -> String {
-    cluster().seed_urls()[0].clone()
+    RedisCluster::shared().seed_urls()[0].clone()
 }
 
 /// Runs `memocache --cluster --url SEED args...`; its stdout, which must be
@@ -32,7 +25,7 @@ fn ok(args: &[&str]) -> String {
 
 /// A plain connection to one node (no cluster routing).
 fn node_connection(port: u16) -> redis::Connection {
-    redis::Client::open(cluster().node(port).url())
+    redis::Client::open(RedisCluster::shared().node(port).url())
         .unwrap()
         .get_connection()
         .unwrap()
@@ -41,7 +34,7 @@ fn node_connection(port: u16) -> redis::Connection {
 /// The keys matching `pattern` that each primary holds, primary by
 /// primary.
 fn keys_per_primary(pattern: &str) -> Vec<BTreeSet<String>> {
-    cluster()
+    RedisCluster::shared()
         .primaries()
         .into_iter()
         .map(|port| {
@@ -216,7 +209,7 @@ async fn key_finds_what_a_memoizer_cached_on_the_cluster() {
     assert!(out.status.success(), "{out:?}");
     let key = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
     // Through another seed than the memoizer's: any node leads to the key.
-    let other_seed = cluster().seed_urls()[4].clone();
+    let other_seed = RedisCluster::shared().seed_urls()[4].clone();
     let out = memocache(&["--cluster", "--url", &other_seed, "get", &key]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
@@ -228,7 +221,7 @@ async fn key_finds_what_a_memoizer_cached_on_the_cluster() {
 
 #[test]
 fn several_urls_need_cluster_and_errors_are_clear() {
-    let seeds = cluster().seed_urls();
+    let seeds = RedisCluster::shared().seed_urls();
     let both = format!("{},{}", seeds[0], seeds[1]);
     let err = fails(&["--url", &both, "get", "k"]);
     assert!(
@@ -257,7 +250,9 @@ fn several_urls_need_cluster_and_errors_are_clear() {
         .find(|key| {
             redis::cmd("GET")
                 .arg(key)
-                .query::<Option<Vec<u8>>>(&mut node_connection(cluster().nodes()[0].port()))
+                .query::<Option<Vec<u8>>>(&mut node_connection(
+                    RedisCluster::shared().nodes()[0].port(),
+                ))
                 .is_err()
         })
         .expect("some key belongs to another node");

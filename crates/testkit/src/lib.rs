@@ -553,6 +553,20 @@ impl RedisCluster {
         cluster
     }
 
+    /// A cluster shared by the whole test process, started on first use;
+    /// tests sharing it must use their own key prefixes and must not kill
+    /// its nodes (those start their own).
+    pub fn shared() -> &'static RedisCluster {
+        static SHARED: OnceLock<RedisCluster> = OnceLock::new();
+        SHARED.get_or_init(RedisCluster::start)
+    }
+
+    /// Settings for this cluster through one seed node (the clients find
+    /// the others).
+    pub fn config(&self) -> memocache_core::RedisConfig {
+        memocache_core::RedisConfig::new().cluster([self.nodes[0].url()])
+    }
+
     /// Every node's URL (`redis://127.0.0.1:PORT`); any one is a seed.
     pub fn seed_urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
