@@ -36,6 +36,7 @@ use memocache::{Args, RedisConfig, Sha256, cache_key};
 use memocache_testkit::RedisServer;
 use serde::Serialize;
 use support::reference::Reference;
+use support::rng::Rng;
 
 // The plumbing every part shares.
 
@@ -90,74 +91,4 @@ fn inflate(bytes: &[u8]) -> Vec<u8> {
 fn key_of(namespace: &str, args: &Args, skip: &[&str]) -> String {
     let skip: Vec<String> = skip.iter().map(|s| (*s).to_owned()).collect();
     cache_key(namespace, args, &skip, &Sha256).unwrap()
-}
-
-/// A small deterministic generator (xorshift64*), seeded per run so each
-/// run checks new values; the seed is in every failure message.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> (Self, u64) {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-            | 1;
-        (Rng(seed), seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-
-    /// A string of random code points from every plane (no surrogates).
-    fn string(&mut self) -> String {
-        let len = self.below(10);
-        (0..len)
-            .map(|_| {
-                let c = match self.below(5) {
-                    0 => self.below(0x80) as u32,
-                    1 => 0x80 + self.below(0x780) as u32,
-                    2 => 0x800 + self.below(0xd000) as u32,
-                    3 => 0xe000 + self.below(0x2000) as u32,
-                    _ => 0x1_0000 + self.below(0x10_0000) as u32,
-                };
-                char::from_u32(c).unwrap_or('\u{fffd}')
-            })
-            .collect()
-    }
-
-    /// A float from random bits, or one of the edge cases.
-    fn float(&mut self) -> f64 {
-        const EDGES: [f64; 12] = [
-            1e16,
-            1e-5,
-            -0.0,
-            0.0,
-            5e-324,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-            0.1,
-            1e15,
-            9_999_999_999_999_998.0,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        ];
-        match self.below(3) {
-            0 => EDGES[self.below(EDGES.len() as u64) as usize],
-            1 => (self.below(2_000_001) as f64 - 1e6) / 1024.0,
-            _ => f64::from_bits(self.next()),
-        }
-    }
 }

@@ -6,75 +6,42 @@
 mod support;
 
 use memocache::pyjson::{self, PyValue};
+use support::rng::Rng;
 
-/// xorshift64*: a seeded generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn string(&mut self) -> String {
-        let len = self.below(12);
-        (0..len)
-            .map(|_| {
-                let limit = [0x80, 0x800, 0x1_0000, 0x11_0000][self.below(4) as usize];
-                loop {
-                    if let Some(c) = char::from_u32(self.below(limit) as u32) {
-                        break c;
-                    }
+/// A random Python value, nested at most a few levels.
+fn random_value(rng: &mut Rng, depth: u32) -> PyValue {
+    match rng.below(if depth > 3 { 6 } else { 8 }) {
+        0 => PyValue::None,
+        1 => PyValue::Bool(rng.below(2) == 0),
+        2 => PyValue::Int(i128::from(rng.next() as i64) * i128::from(rng.below(1 << 20))),
+        3 | 4 => PyValue::Float(rng.float()),
+        5 => PyValue::Str(rng.string()),
+        6 => PyValue::List(
+            (0..rng.below(5))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
+        _ => {
+            // A Python dict has each key once.
+            let mut entries: Vec<(String, PyValue)> = Vec::new();
+            for _ in 0..rng.below(5) {
+                let key = rng.string();
+                let value = random_value(rng, depth + 1);
+                if entries.iter().all(|(k, _)| *k != key) {
+                    entries.push((key, value));
                 }
-            })
-            .collect()
-    }
-
-    fn float(&mut self) -> f64 {
-        match self.below(4) {
-            0 => f64::from_bits(self.next()),
-            1 => (self.next() as f64) / (self.next() as f64 + 1.0),
-            2 => self.below(1_000_000) as f64 / [1.0, 10.0, 100.0, 1e6][self.below(4) as usize],
-            _ => f64::from(self.below(1 << 20) as u32) * 10f64.powi(self.below(40) as i32 - 20),
-        }
-    }
-
-    fn value(&mut self, depth: u32) -> PyValue {
-        match self.below(if depth > 3 { 6 } else { 8 }) {
-            0 => PyValue::None,
-            1 => PyValue::Bool(self.below(2) == 0),
-            2 => PyValue::Int(i128::from(self.next() as i64) * i128::from(self.below(1 << 20))),
-            3 | 4 => PyValue::Float(self.float()),
-            5 => PyValue::Str(self.string()),
-            6 => PyValue::List((0..self.below(5)).map(|_| self.value(depth + 1)).collect()),
-            _ => {
-                // A Python dict has each key once.
-                let mut entries: Vec<(String, PyValue)> = Vec::new();
-                for _ in 0..self.below(5) {
-                    let key = self.string();
-                    let value = self.value(depth + 1);
-                    if entries.iter().all(|(k, _)| *k != key) {
-                        entries.push((key, value));
-                    }
-                }
-                PyValue::Dict(entries)
             }
+            PyValue::Dict(entries)
         }
     }
 }
 
 #[test]
 fn cpython_writes_what_we_write() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut input = String::new();
     for _ in 0..5000 {
-        let value = rng.value(0);
+        let value = random_value(&mut rng, 0);
         input.push_str(&pyjson::to_string(&value).unwrap());
         input.push('\n');
     }
@@ -96,8 +63,8 @@ print("checked", len(lines), "bad", bad)
 
 #[test]
 fn we_read_what_cpython_writes() {
-    let mut rng = Rng(42);
-    let values: Vec<PyValue> = (0..2000).map(|_| rng.value(0)).collect();
+    let mut rng = Rng::new(42);
+    let values: Vec<PyValue> = (0..2000).map(|_| random_value(&mut rng, 0)).collect();
     let input: String = values
         .iter()
         .map(|v| pyjson::to_string(v).unwrap() + "\n")
