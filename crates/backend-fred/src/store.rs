@@ -249,17 +249,23 @@ impl FredStore {
             }
             let by_slot = fred::util::group_by_hash_slot(keys).map_err(backend_error)?;
             for (_, keys) in by_slot {
-                let keys: Vec<_> = keys.into_iter().collect();
-                let unlinked: u64 = self
-                    .run(|client| {
-                        let keys = keys.clone();
-                        async move { client.unlink(keys).await }
-                    })
-                    .await?;
-                removed += unlinked;
+                removed += self.unlink(keys.into_iter().collect()).await?;
             }
         }
         Ok(removed)
+    }
+
+    /// UNLINKs `keys` (all in one slot on a cluster); answers how many
+    /// existed.
+    async fn unlink<K>(&self, keys: Vec<K>) -> Result<u64>
+    where
+        K: Into<fred::types::Key> + Clone + Send + Sync,
+    {
+        self.run(|client| {
+            let keys = keys.clone();
+            async move { client.unlink(keys).await }
+        })
+        .await
     }
 
     /// A command's error; when no connection is up, says so (with the last
@@ -413,13 +419,7 @@ impl Store for FredStore {
                 .filter(|k| matching.matches_bytes(k))
                 .collect();
             if !keys.is_empty() {
-                let unlinked: u64 = self
-                    .run(|client| {
-                        let keys = keys.clone();
-                        async move { client.unlink(keys).await }
-                    })
-                    .await?;
-                removed += unlinked;
+                removed += self.unlink(keys).await?;
             }
             if next == "0" {
                 return Ok(removed);
