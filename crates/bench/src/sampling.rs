@@ -115,27 +115,26 @@ impl Throughput {
     }
 }
 
-/// The median over rounds of `subject[i] / baseline[i]`: each round's pair
-/// ran back to back, so this cancels drift better than a ratio of medians.
-pub fn paired_ratio(subject: &[f64], baseline: &[f64]) -> f64 {
-    let ratios: Vec<f64> = subject
+/// Each round's `subject[i] / baseline[i]`, for rounds with a baseline.
+fn round_ratios(subject: &[f64], baseline: &[f64]) -> Vec<f64> {
+    subject
         .iter()
         .zip(baseline)
         .filter(|(_, b)| **b > 0.0)
         .map(|(s, b)| s / b)
-        .collect();
-    median(&ratios)
+        .collect()
+}
+
+/// The median over rounds of `subject[i] / baseline[i]`: each round's pair
+/// ran back to back, so this cancels drift better than a ratio of medians.
+pub fn paired_ratio(subject: &[f64], baseline: &[f64]) -> f64 {
+    median(&round_ratios(subject, baseline))
 }
 
 /// The smallest and largest of the per-round ratios `subject[i] /
 /// baseline[i]`: how much the rounds disagree.
 pub fn ratio_range(subject: &[f64], baseline: &[f64]) -> Option<[f64; 2]> {
-    let ratios: Vec<f64> = subject
-        .iter()
-        .zip(baseline)
-        .filter(|(_, b)| **b > 0.0)
-        .map(|(s, b)| s / b)
-        .collect();
+    let ratios = round_ratios(subject, baseline);
     let min = ratios.iter().copied().reduce(f64::min)?;
     let max = ratios.iter().copied().reduce(f64::max)?;
     Some([min, max])
