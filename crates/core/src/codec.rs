@@ -134,7 +134,16 @@ impl Format for Json {
     }
 
     fn deserialize<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        pyjson::take_maybe_lost_int();
         match serde_json::from_slice(bytes) {
+            // serde_json reads an integer beyond 64 bits as a float; a
+            // `PyValue` (alone or inside `T`) that got one reads the text
+            // again, exactly.
+            Ok(v) if pyjson::take_maybe_lost_int() => {
+                let exact = pyjson::parse(bytes).and_then(T::deserialize);
+                pyjson::take_maybe_lost_int();
+                Ok(exact.unwrap_or(v))
+            }
             Ok(v) => Ok(v),
             // serde_json refuses Python's NaN/Infinity tokens and very deep
             // nesting; Python's own reader takes them.
@@ -485,6 +494,53 @@ mod tests {
         let v: Vec<f64> = codec.decode(&stored).unwrap();
         assert!(v[0].is_nan());
         assert_eq!(&v[1..], &[f64::INFINITY, f64::NEG_INFINITY, 1.5]);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_stay_exact_in_py_values() {
+        use crate::pyjson::PyValue;
+
+        // What Python stores for {"id": 2**70, "neg": -2**200, "f": 1e20,
+        // "n": 2**63}.
+        let text = br#"{"id": 1180591620717411303424, "neg": -1606938044258990275541962092341162602522202993782792835301376, "f": 1e+20, "n": 9223372036854775808}"#;
+        let stored = zlib(text);
+        let expected = PyValue::Dict(vec![
+            ("id".to_owned(), PyValue::Int(1 << 70)),
+            (
+                "neg".to_owned(),
+                PyValue::BigInt(
+                    "-1606938044258990275541962092341162602522202993782792835301376".to_owned(),
+                ),
+            ),
+            ("f".to_owned(), PyValue::Float(1e20)),
+            ("n".to_owned(), PyValue::Int(1 << 63)),
+        ]);
+        let codec = JsonZlib::default();
+        assert_eq!(codec.decode::<PyValue>(&stored).unwrap(), expected);
+
+        // Inside a struct of the caller's.
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Row {
+            name: String,
+            data: PyValue,
+        }
+        let row = zlib(br#"{"name": "a", "data": [1180591620717411303424, 2.5]}"#);
+        assert_eq!(
+            codec.decode::<Row>(&row).unwrap(),
+            Row {
+                name: "a".to_owned(),
+                data: PyValue::List(vec![PyValue::Int(1 << 70), PyValue::Float(2.5)]),
+            }
+        );
+
+        // A float that looks like a rounded integer stays a float, and a
+        // value read after it is not read twice.
+        let floats = zlib(b"[1e+20, -3e+30]");
+        assert_eq!(
+            codec.decode::<PyValue>(&floats).unwrap(),
+            PyValue::List(vec![PyValue::Float(1e20), PyValue::Float(-3e30)])
+        );
+        assert!(!crate::pyjson::take_maybe_lost_int());
     }
 
     #[test]

@@ -52,8 +52,9 @@ impl<'de> Deserializer<'de> for PyValue {
             PyValue::BigInt(digits) => match digits.parse::<u128>() {
                 Ok(v) => visitor.visit_u128(v),
                 // Beyond every Rust integer: the nearest float, as
-                // serde_json does with large numbers.
-                Err(_) => visitor.visit_f64(digits.parse().unwrap_or(f64::NAN)),
+                // serde_json does with large numbers (a `PyValue` keeps
+                // the digits).
+                Err(_) => super::value::visit_big_int(digits, visitor),
             },
             PyValue::Float(f) => visitor.visit_f64(f),
             PyValue::Str(s) => visitor.visit_string(s),

@@ -23,6 +23,7 @@ mod value;
 use std::fmt;
 
 pub use ser::{to_string, to_vec, write_float, write_str, write_value};
+pub(crate) use value::take_maybe_lost_int;
 pub use value::{PyValue, parse};
 
 /// An error writing or reading Python JSON.

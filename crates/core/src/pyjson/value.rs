@@ -1,5 +1,6 @@
 //! [`PyValue`]: what Python's `json.loads` returns, and the reader.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -10,6 +11,41 @@ use super::{BIG_INT_TOKEN, Error};
 
 /// How deep lists and dicts may nest before the reader gives up.
 const MAX_DEPTH: usize = 512;
+
+// serde's data model has no integers beyond 128 bits. Two side channels,
+// on the thread that deserializes, keep them exact for `PyValue`s.
+thread_local! {
+    /// Set when this thread made a [`PyValue::Float`] of an integral value
+    /// beyond `i64`: a reader without big integers (serde_json) may have
+    /// turned an `int` literal into it. See [`take_maybe_lost_int`].
+    static MAYBE_LOST_INT: Cell<bool> = const { Cell::new(false) };
+    /// The digits of the `int` that [`visit_big_int`] is handing over as a
+    /// float, for a `PyValue` visitor to take instead.
+    static OFFERED_BIG_INT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Hands an `int` beyond `u128` (its decimal `digits`) to `visitor`: as the
+/// nearest float, what serde_json gives any other type, while a `PyValue`
+/// takes the exact digits.
+pub(super) fn visit_big_int<'de, V, E>(digits: String, visitor: V) -> Result<V::Value, E>
+where
+    V: Visitor<'de>,
+    E: de::Error,
+{
+    let nearest = digits.parse().unwrap_or(f64::NAN);
+    OFFERED_BIG_INT.set(Some(digits));
+    let visited = visitor.visit_f64(nearest);
+    OFFERED_BIG_INT.set(None);
+    visited
+}
+
+/// Whether a [`PyValue`] read on this thread since the last call may hold
+/// an integer a reader rounded to a float; clears the mark. The JSON
+/// format then reads the text again with [`parse`], which keeps every
+/// integer exact.
+pub(crate) fn take_maybe_lost_int() -> bool {
+    MAYBE_LOST_INT.replace(false)
+}
 
 /// A value as Python's `json.loads` returns it.
 ///
@@ -383,6 +419,13 @@ impl<'de> Visitor<'de> for PyValueVisitor {
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<PyValue, E> {
+        if let Some(digits) = OFFERED_BIG_INT.take() {
+            return Ok(PyValue::BigInt(digits));
+        }
+        // 2^63: below it, serde_json hands integers over as integers.
+        if v.fract() == 0.0 && v.abs() >= 9_223_372_036_854_775_808.0 {
+            MAYBE_LOST_INT.set(true);
+        }
         Ok(PyValue::Float(v))
     }
 
