@@ -32,11 +32,18 @@ where
     V: Visitor<'de>,
     E: de::Error,
 {
+    /// Withdraws the offer when the visit ends, even by a panic.
+    struct Withdraw;
+    impl Drop for Withdraw {
+        fn drop(&mut self) {
+            OFFERED_BIG_INT.set(None);
+        }
+    }
+
     let nearest = digits.parse().unwrap_or(f64::NAN);
     OFFERED_BIG_INT.set(Some(digits));
-    let visited = visitor.visit_f64(nearest);
-    OFFERED_BIG_INT.set(None);
-    visited
+    let _withdraw = Withdraw;
+    visitor.visit_f64(nearest)
 }
 
 /// Whether a [`PyValue`] read on this thread since the last call may hold
