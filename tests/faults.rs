@@ -63,10 +63,11 @@ fn policy(namespace: &str) -> Policy {
     Policy {
         namespace: namespace.to_owned(),
         op_timeout: Some(OP_TIMEOUT),
-        breaker: Some(BreakerPolicy {
-            failure_threshold: 5,
-            cool_down: COOL_DOWN,
-        }),
+        breaker: Some(
+            BreakerPolicy::new()
+                .failure_threshold(5)
+                .cool_down(COOL_DOWN),
+        ),
         ..Policy::default()
     }
 }

@@ -214,10 +214,11 @@ async fn the_breaker_stops_calling_a_dead_store_and_logs_each_transition_once() 
     let store = Arc::new(FailingStore::default());
     let memo = Memoizer::builder(store.clone())
         .namespace("dead")
-        .circuit_breaker(Some(BreakerPolicy {
-            failure_threshold: 5,
-            cool_down: Duration::from_secs(3600),
-        }))
+        .circuit_breaker(Some(
+            BreakerPolicy::new()
+                .failure_threshold(5)
+                .cool_down(Duration::from_secs(3600)),
+        ))
         .build();
     let (events, _guard) = support::logs::capture();
     for i in 0..50u32 {

@@ -21,12 +21,44 @@ pub enum BreakerState {
 }
 
 /// When the breaker opens and for how long.
+///
+/// ```
+/// use memocache_core::BreakerPolicy;
+/// use std::time::Duration;
+///
+/// let policy = BreakerPolicy::new()
+///     .failure_threshold(3)
+///     .cool_down(Duration::from_millis(500));
+/// assert_eq!(policy.failure_threshold, 3);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BreakerPolicy {
     /// Consecutive failures (errors or timeouts) that open the breaker.
     pub failure_threshold: u32,
     /// How long it stays open before a probe.
     pub cool_down: Duration,
+}
+
+impl BreakerPolicy {
+    /// The default policy: see [`Default`](#impl-Default-for-BreakerPolicy).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// See [`BreakerPolicy::failure_threshold`]; at least 1.
+    #[must_use]
+    pub fn failure_threshold(mut self, failures: u32) -> Self {
+        self.failure_threshold = failures.max(1);
+        self
+    }
+
+    /// See [`BreakerPolicy::cool_down`].
+    #[must_use]
+    pub fn cool_down(mut self, cool_down: Duration) -> Self {
+        self.cool_down = cool_down;
+        self
+    }
 }
 
 impl Default for BreakerPolicy {
@@ -76,6 +108,10 @@ impl Breaker {
 
     pub(crate) fn state(&self) -> BreakerState {
         self.lock().state
+    }
+
+    pub(crate) fn policy(&self) -> Option<BreakerPolicy> {
+        self.policy
     }
 
     /// Whether this call may use the store. In the half-open state exactly

@@ -14,8 +14,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -31,10 +30,11 @@ pub(crate) enum Landing {
     Abandoned,
 }
 
+/// One flight's state; callers wait on it through wakers, whether they are
+/// async tasks or threads parked by the blocking entry points.
 #[derive(Default)]
 struct Flight {
     state: Mutex<State>,
-    landed: Condvar,
 }
 
 #[derive(Default)]
@@ -43,10 +43,6 @@ struct State {
     /// The leader is gone, and with it any write it was doing.
     finished: bool,
     wakers: Vec<Waker>,
-    /// Threads blocked on the condition variable: without any, an update
-    /// skips notifying it (a notification is a system call even when
-    /// nobody waits, and most flights are hits nobody joined).
-    sleepers: usize,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,35 +56,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Flight {
     /// Updates the state and wakes everyone waiting on it.
     fn update(&self, change: impl FnOnce(&mut State)) {
-        let (wakers, sleepers) = {
+        let wakers = {
             let mut state = lock(&self.state);
             change(&mut state);
-            (std::mem::take(&mut state.wakers), state.sleepers)
+            std::mem::take(&mut state.wakers)
         };
-        if sleepers > 0 {
-            self.landed.notify_all();
-        }
         for waker in wakers {
             waker.wake();
         }
     }
 
-    /// Blocks the thread until `done` holds for the state, and returns
-    /// what it gives.
-    fn block_until<T>(&self, mut done: impl FnMut(&State) -> Option<T>) -> T {
+    /// Polls for what `done` finds in the state, registering the waker
+    /// while it finds nothing.
+    fn poll<T>(&self, cx: &mut Context<'_>, done: impl FnOnce(&State) -> Option<T>) -> Poll<T> {
         let mut state = lock(&self.state);
-        state.sleepers += 1;
-        let result = loop {
-            if let Some(result) = done(&state) {
-                break result;
-            }
-            state = self
-                .landed
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        };
-        state.sleepers -= 1;
-        result
+        if let Some(found) = done(&state) {
+            return Poll::Ready(found);
+        }
+        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            state.wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     fn land(&self, landing: Landing) {
@@ -108,7 +96,7 @@ pub(crate) struct Flights {
 pub(crate) enum Role {
     /// Do the work, then [`Leader::share`] or [`Leader::unshared`].
     Leader(Leader),
-    /// Wait for the leader: [`Waiter::wait`] or [`Waiter::wait_blocking`].
+    /// Wait for the leader: [`Waiter::wait`].
     Waiter(Waiter),
 }
 
@@ -185,23 +173,9 @@ impl Drop for Leader {
 pub(crate) struct Finish(Arc<Flight>);
 
 impl Finish {
-    /// Waits without blocking the thread.
+    /// Waits for the leader to be gone.
     pub(crate) fn wait(self) -> impl Future<Output = ()> {
-        std::future::poll_fn(move |cx| {
-            let mut state = lock(&self.0.state);
-            if state.finished {
-                return Poll::Ready(());
-            }
-            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                state.wakers.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-    }
-
-    /// Waits, blocking the thread.
-    pub(crate) fn wait_blocking(self) {
-        self.0.block_until(|state| state.finished.then_some(()));
+        std::future::poll_fn(move |cx| self.0.poll(cx, |state| state.finished.then_some(())))
     }
 }
 
@@ -209,37 +183,16 @@ impl Finish {
 pub(crate) struct Waiter(Arc<Flight>);
 
 impl Waiter {
-    /// Waits without blocking the thread.
+    /// Waits for the leader's landing.
     pub(crate) fn wait(self) -> impl Future<Output = Landing> {
-        Wait(self.0)
-    }
-
-    /// Waits, blocking the thread.
-    pub(crate) fn wait_blocking(self) -> Landing {
-        self.0.block_until(|state| state.landing.clone())
-    }
-}
-
-struct Wait(Arc<Flight>);
-
-impl Future for Wait {
-    type Output = Landing;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing> {
-        let mut state = lock(&self.0.state);
-        if let Some(landing) = &state.landing {
-            return Poll::Ready(landing.clone());
-        }
-        if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            state.wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
+        std::future::poll_fn(move |cx| self.0.poll(cx, |state| state.landing.clone()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::block_on;
 
     fn leader(role: Role) -> Leader {
         match role {
@@ -262,9 +215,9 @@ mod tests {
         let early = waiter(flights.join("k"));
         let other = leader(flights.join("other key"));
         lead.share(Bytes::from_static(b"v"));
-        assert!(matches!(early.wait_blocking(), Landing::Shared(b) if b == "v"));
+        assert!(matches!(block_on(early.wait()), Landing::Shared(b) if b == "v"));
         let late = waiter(flights.join("k"));
-        assert!(matches!(late.wait_blocking(), Landing::Shared(_)));
+        assert!(matches!(block_on(late.wait()), Landing::Shared(_)));
         drop(lead);
         drop(other);
         assert_eq!(flights.len(), 0);
@@ -276,7 +229,7 @@ mod tests {
         let flights = Arc::new(Flights::default());
         let lead = leader(flights.join("k"));
         let w = waiter(flights.join("k"));
-        let t = std::thread::spawn(move || w.wait_blocking());
+        let t = std::thread::spawn(move || block_on(w.wait()));
         drop(lead);
         assert!(matches!(t.join().unwrap(), Landing::Abandoned));
         let _takeover = leader(flights.join("k"));
@@ -299,7 +252,7 @@ mod tests {
             assert!(handle.join().is_err());
             w
         };
-        assert!(matches!(w.wait_blocking(), Landing::Abandoned));
+        assert!(matches!(block_on(w.wait()), Landing::Abandoned));
         assert!(flights.current("k").is_none());
     }
 
@@ -309,7 +262,7 @@ mod tests {
         let lead = leader(flights.join("k"));
         lead.share(Bytes::from_static(b"v"));
         let finish = flights.current("k").expect("registered until dropped");
-        let t = std::thread::spawn(move || finish.wait_blocking());
+        let t = std::thread::spawn(move || block_on(finish.wait()));
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(!t.is_finished(), "finished before the leader was dropped");
         drop(lead);
@@ -318,18 +271,18 @@ mod tests {
     }
 
     #[test]
-    fn sleeping_waiters_are_woken_by_the_landing() {
+    fn parked_waiters_are_woken_by_the_landing() {
         let flights = Arc::new(Flights::default());
         let lead = leader(flights.join("k"));
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..3 {
             let w = waiter(flights.join("k"));
             let tx = tx.clone();
-            std::thread::spawn(move || tx.send(w.wait_blocking()).unwrap());
+            std::thread::spawn(move || tx.send(block_on(w.wait())).unwrap());
         }
-        // Land only once all three sleep on the condition variable, so the
-        // landing has to wake them rather than be seen on their way in.
-        while lock(&lead.flight.state).sleepers < 3 {
+        // Land only once all three wait with their wakers registered, so
+        // the landing has to wake them rather than be seen on their way in.
+        while lock(&lead.flight.state).wakers.len() < 3 {
             std::thread::yield_now();
         }
         lead.share(Bytes::from_static(b"v"));
@@ -339,6 +292,6 @@ mod tests {
                 .expect("a sleeping waiter was not woken");
             assert!(matches!(landing, Landing::Shared(b) if b == "v"));
         }
-        assert_eq!(lock(&lead.flight.state).sleepers, 0);
+        assert!(lock(&lead.flight.state).wakers.is_empty());
     }
 }

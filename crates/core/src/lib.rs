@@ -8,9 +8,11 @@
 mod breaker;
 mod codec;
 mod condition;
+mod engine;
 mod error;
 mod flight;
 mod hasher;
+mod health;
 mod key;
 mod memoizer;
 pub mod pyjson;
@@ -37,12 +39,15 @@ pub use error::{BoxError, Error, Result};
 #[cfg(feature = "blake3")]
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
+pub use health::Health;
 pub use key::{Args, KeyMatch, cache_key};
 pub use memoizer::{DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use redis_config::RedisConfig;
 pub use reference::{acache_data, acache_function, cache_data, cache_function};
 pub use stats::Stats;
-pub use store::{BlockingStore, KeyTtl, Store, expire_millis};
+pub use store::{
+    BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,
+};
 
 // Re-exported for backends and generated code.
 #[doc(hidden)]

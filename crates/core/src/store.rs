@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::Result;
+use crate::health::Health;
 use crate::key::KeyMatch;
 
 /// The remaining life of a key, as Redis' `PTTL` reports it.
@@ -46,32 +47,146 @@ pub fn expire_millis(expire: Duration) -> u64 {
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How a [`Store::read`] is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    /// Give up after this long with [`Error::Timeout`](crate::Error::Timeout).
+    /// A blocking store must honour it (nothing else can bound a blocking
+    /// call); an async store may, and the memoizer bounds it anyway.
+    pub timeout: Option<Duration>,
+    /// Also report the entry's remaining life ([`Entry::ttl`]), in the same
+    /// round trip, where the store can ([`Capabilities::ttl_in_read`]).
+    pub with_ttl: bool,
+}
 
-    #[test]
-    fn pttl_answers_map_to_key_ttl() {
-        assert_eq!(KeyTtl::from_pttl(-2), KeyTtl::Missing);
-        assert_eq!(KeyTtl::from_pttl(-1), KeyTtl::Persistent);
-        assert_eq!(KeyTtl::from_pttl(0), KeyTtl::Expires(Duration::ZERO));
-        assert_eq!(
-            KeyTtl::from_pttl(1500),
-            KeyTtl::Expires(Duration::from_millis(1500))
-        );
+impl ReadOptions {
+    /// A plain read: no timeout of its own, no remaining life.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    #[test]
-    fn expiries_round_up_to_whole_milliseconds() {
-        assert_eq!(expire_millis(Duration::from_micros(1500)), 2);
-        assert_eq!(expire_millis(Duration::from_nanos(1)), 1);
-        assert_eq!(expire_millis(Duration::from_secs(3600)), 3_600_000);
+    /// See [`ReadOptions::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// See [`ReadOptions::with_ttl`].
+    #[must_use]
+    pub fn with_ttl(mut self, with_ttl: bool) -> Self {
+        self.with_ttl = with_ttl;
+        self
+    }
+}
+
+/// What a [`Store::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Entry {
+    /// The stored bytes.
+    pub value: Bytes,
+    /// The entry's remaining life, when [`ReadOptions::with_ttl`] asked for
+    /// it and the store reports it in a read.
+    pub ttl: Option<KeyTtl>,
+}
+
+impl Entry {
+    /// An entry holding `value`, its remaining life not asked for.
+    pub fn new(value: Bytes) -> Self {
+        Entry { value, ttl: None }
+    }
+
+    /// The same entry with its remaining life.
+    #[must_use]
+    pub fn ttl(mut self, ttl: KeyTtl) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
+/// How a [`Store::write`] is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// The entry disappears after this long; without it, it is kept.
+    pub expire: Option<Duration>,
+    /// Give up after this long, as [`ReadOptions::timeout`] says.
+    pub timeout: Option<Duration>,
+}
+
+impl WriteOptions {
+    /// A write that keeps the entry and has no timeout of its own.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// See [`WriteOptions::expire`].
+    #[must_use]
+    pub fn expire(mut self, expire: Option<Duration>) -> Self {
+        self.expire = expire;
+        self
+    }
+
+    /// See [`WriteOptions::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// What a store can do beyond the required methods, so that callers (and
+/// the conformance suites) adapt to it instead of asking which backend it
+/// is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// [`Store::read`] with [`ReadOptions::with_ttl`] reports the entry's
+    /// remaining life, in the same round trip.
+    pub ttl_in_read: bool,
+    /// [`ReadOptions::timeout`] and [`WriteOptions::timeout`] are honoured
+    /// by the store itself.
+    pub bounded_operations: bool,
+    /// The store hands out one [`Health`] shared by all its clones
+    /// ([`Store::health`]).
+    pub shared_health: bool,
+}
+
+impl Capabilities {
+    /// Nothing beyond the required methods.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// See [`Capabilities::ttl_in_read`].
+    #[must_use]
+    pub fn ttl_in_read(mut self, on: bool) -> Self {
+        self.ttl_in_read = on;
+        self
+    }
+
+    /// See [`Capabilities::bounded_operations`].
+    #[must_use]
+    pub fn bounded_operations(mut self, on: bool) -> Self {
+        self.bounded_operations = on;
+        self
+    }
+
+    /// See [`Capabilities::shared_health`].
+    #[must_use]
+    pub fn shared_health(mut self, on: bool) -> Self {
+        self.shared_health = on;
+        self
     }
 }
 
 /// An async key-value store with per-key expiry.
 ///
-/// Object safe: `Arc<dyn Store>` and `Box<dyn Store>` are stores too.
+/// Five methods are required; the others have defaults written with them,
+/// so a store of your own keeps compiling as the trait grows. Object safe:
+/// `Arc<dyn Store>` and `Box<dyn Store>` are stores too.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The backend's name for logs, e.g. `"redis"`.
@@ -95,6 +210,37 @@ pub trait Store: Send + Sync {
     /// keys that start with [`KeyMatch::prefix`] (never `KEYS`) and remove
     /// those that [`KeyMatch::matches`].
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
+
+    /// The entry at `key`, read as `options` say. A store whose
+    /// [`capabilities`](Self::capabilities) have
+    /// [`ttl_in_read`](Capabilities::ttl_in_read) reports the entry's
+    /// remaining life when asked; others leave [`Entry::ttl`] empty (ask
+    /// [`ttl`](Self::ttl)). The default is [`get`](Self::get), with no
+    /// timeout of its own.
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        let _ = options;
+        Ok(self.get(key).await?.map(Entry::new))
+    }
+
+    /// Stores `value` at `key` as `options` say. The default is
+    /// [`set`](Self::set) with the options' expiry.
+    async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        self.set(key, value, options.expire).await
+    }
+
+    /// What this store can do beyond the required methods. The default:
+    /// nothing.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// The health view every memoizer over this store (and its clones)
+    /// shares: one circuit breaker, so that an outage learned by one call
+    /// spares every other. The default, `None`, gives each memoizer a
+    /// breaker of its own.
+    fn health(&self) -> Option<Health> {
+        None
+    }
 }
 
 /// The blocking twin of [`Store`], for backends with a real blocking client.
@@ -116,6 +262,30 @@ pub trait BlockingStore: Send + Sync {
 
     /// See [`Store::delete_matching`].
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
+
+    /// See [`Store::read`]. A blocking store that can be slow should
+    /// override it to honour [`ReadOptions::timeout`]: nothing else can
+    /// bound a blocking call.
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        let _ = options;
+        Ok(self.get(key)?.map(Entry::new))
+    }
+
+    /// See [`Store::write`]; as [`read`](Self::read), override it to honour
+    /// [`WriteOptions::timeout`].
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        self.set(key, value, options.expire)
+    }
+
+    /// See [`Store::capabilities`].
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+
+    /// See [`Store::health`].
+    fn health(&self) -> Option<Health> {
+        None
+    }
 }
 
 // Both traits must stay object safe.
@@ -149,6 +319,22 @@ macro_rules! forward_store {
             async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
                 (**self).delete_matching(keys).await
             }
+
+            async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+                (**self).read(key, options).await
+            }
+
+            async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+                (**self).write(key, value, options).await
+            }
+
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+
+            fn health(&self) -> Option<Health> {
+                (**self).health()
+            }
         }
 
         impl<S: BlockingStore + ?Sized> BlockingStore for $ptr<S> {
@@ -175,8 +361,47 @@ macro_rules! forward_store {
             fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
                 (**self).delete_matching(keys)
             }
+
+            fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+                (**self).read(key, options)
+            }
+
+            fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+                (**self).write(key, value, options)
+            }
+
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+
+            fn health(&self) -> Option<Health> {
+                (**self).health()
+            }
         }
     )*};
 }
 
 forward_store!(Arc, Box);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pttl_answers_map_to_key_ttl() {
+        assert_eq!(KeyTtl::from_pttl(-2), KeyTtl::Missing);
+        assert_eq!(KeyTtl::from_pttl(-1), KeyTtl::Persistent);
+        assert_eq!(KeyTtl::from_pttl(0), KeyTtl::Expires(Duration::ZERO));
+        assert_eq!(
+            KeyTtl::from_pttl(1500),
+            KeyTtl::Expires(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn expiries_round_up_to_whole_milliseconds() {
+        assert_eq!(expire_millis(Duration::from_micros(1500)), 2);
+        assert_eq!(expire_millis(Duration::from_nanos(1)), 1);
+        assert_eq!(expire_millis(Duration::from_secs(3600)), 3_600_000);
+    }
+}

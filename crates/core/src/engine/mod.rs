@@ -1,0 +1,345 @@
+//! The call engine: every decision of a memoized call, written once for
+//! the async and the blocking entry points.
+//!
+//! A call goes: conditions and key ([`Memoizer::key_for_call`]), its
+//! single-flight role, the breaker, the read, the decode, the computation,
+//! what to share with the flight's waiters and what to write. The engine
+//! is async code generic over [`Reach`], the way the store is reached:
+//! the async entry points await it, the blocking ones drive it with
+//! [`block_on`], where every store operation completes when first polled
+//! and the thread parks only while it waits for another caller.
+
+mod block_on;
+mod outcome;
+mod reach;
+mod span;
+mod writes;
+
+use std::future::Future;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub(crate) use block_on::block_on;
+pub(crate) use outcome::{Always, Outcome};
+pub(crate) use reach::{Async, Blocking, Reach};
+pub(crate) use writes::{Pending, Writes};
+
+use crate::flight::{Landing, Leader, Role};
+use crate::health::Health;
+use crate::key::Args;
+use crate::memoizer::Memoizer;
+use crate::stats::Counters;
+use crate::store::{Entry, ReadOptions, WriteOptions};
+use crate::{Codec, Error, KeyHasher, Result};
+use span::{CallSpan, Path};
+
+const CACHE_DATA: &str = "memocache::Memoizer::cache_data";
+const READ_FAILED: &str = "Error on get cached data";
+const WRITE_FAILED: &str = "Error on writing cache";
+
+/// Logs a cache failure with the reference's fields; the caller carries on.
+pub(crate) fn log_failure(
+    controller: &'static str,
+    subject: &'static str,
+    key: &str,
+    error: &Error,
+) {
+    tracing::error!(
+        controller,
+        subject,
+        redis_key = key,
+        error = %error,
+        "{subject}"
+    );
+}
+
+/// A computed value to store; the flight (if any) ends when it is written.
+pub(crate) struct Write {
+    key: String,
+    bytes: Bytes,
+    leader: Option<Leader>,
+}
+
+/// What the store read of a call found.
+enum Read<T> {
+    /// A stored value that decoded, with its bytes (to share with waiters).
+    Hit(T, Bytes),
+    /// Nothing usable; `store_ok` says whether the store answered (a call
+    /// whose read failed does not write).
+    Miss { store_ok: bool },
+}
+
+impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
+    /// One memoized call: the cached result for `args`, or `compute`'s.
+    pub(crate) async fn run<R, O, F, Fut>(&self, reach: &R, args: &Args, compute: F) -> O
+    where
+        R: Reach,
+        O: Outcome,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        let span = CallSpan::new(self.namespace());
+        let Some(key) = self.key_for_call(R::CALL, args) else {
+            span.end(Path::Bypassed);
+            return compute().await;
+        };
+        span.key(&key);
+        loop {
+            let leader = match self.join_flight(&key) {
+                Some(Role::Waiter(waiter)) => match self.landed(waiter.wait().await) {
+                    Ok(value) => {
+                        Counters::bump(&self.counters().merged);
+                        span.end(Path::Merged);
+                        return O::from_cached(value);
+                    }
+                    Err(true) => continue,
+                    Err(false) => {
+                        Counters::bump(&self.counters().misses);
+                        span.end(Path::Miss);
+                        return compute().await;
+                    }
+                },
+                Some(Role::Leader(leader)) => Some(leader),
+                None => None,
+            };
+            let (outcome, path) = self.lead(reach, &key, leader, compute).await;
+            span.end(path);
+            return outcome;
+        }
+    }
+
+    /// The leader's part (or a lone call's): read, and on a miss compute,
+    /// share and write.
+    async fn lead<R, O, F, Fut>(
+        &self,
+        reach: &R,
+        key: &str,
+        leader: Option<Leader>,
+        compute: F,
+    ) -> (O, Path)
+    where
+        R: Reach,
+        O: Outcome,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        let read = self
+            .guarded(reach, R::CALL, READ_FAILED, key, |timeout| {
+                reach.read(key, ReadOptions::new().timeout(timeout))
+            })
+            .await;
+        let store_ok = match self.decode_read(R::CALL, key, read) {
+            Read::Hit(value, bytes) => {
+                Counters::bump(&self.counters().hits);
+                if let Some(leader) = &leader {
+                    leader.share(bytes);
+                }
+                return (O::from_cached(value), Path::Hit);
+            }
+            Read::Miss { store_ok } => store_ok,
+        };
+        Counters::bump(&self.counters().misses);
+        let outcome = compute().await;
+        let encoded = self.settle(R::CALL, key, leader.as_ref(), &outcome);
+        if let (true, Some(bytes)) = (store_ok, encoded) {
+            let write = Write {
+                key: key.to_owned(),
+                bytes,
+                leader,
+            };
+            if let Some(write) = reach.write_behind(write) {
+                self.store_write(reach, write).await;
+            }
+        }
+        (outcome, Path::Miss)
+    }
+
+    /// Writes a computed value, then ends its flight.
+    pub(crate) async fn store_write<R: Reach>(&self, reach: &R, write: Write) {
+        let Write { key, bytes, leader } = write;
+        let options = WriteOptions::new().expire(self.expire());
+        self.guarded(reach, R::CALL, WRITE_FAILED, &key, |timeout| {
+            reach.write(&key, bytes, options.timeout(timeout))
+        })
+        .await;
+        drop(leader);
+    }
+
+    /// `cache_data`: stores `value` at exactly `key`; failures are logged.
+    pub(crate) async fn put<R: Reach, T: Serialize + ?Sized>(
+        &self,
+        reach: &R,
+        key: &str,
+        value: &T,
+    ) {
+        let Some(bytes) = self.encode(CACHE_DATA, key, value) else {
+            return;
+        };
+        let options = WriteOptions::new().expire(self.expire());
+        self.guarded(reach, CACHE_DATA, WRITE_FAILED, key, |timeout| {
+            reach.write(key, bytes, options.timeout(timeout))
+        })
+        .await;
+    }
+
+    /// `invalidate`: removes the entry of `args`, after any write of it
+    /// still under way.
+    pub(crate) async fn remove<R: Reach>(&self, reach: &R, args: &Args) -> Result<bool> {
+        let key = self.key(args)?;
+        if let Some(flight) = self.flights().current(&key) {
+            flight.wait().await;
+        }
+        reach.delete(&key).await
+    }
+
+    /// `clear_namespace`: removes the namespace's entries, after the
+    /// background writes under way.
+    pub(crate) async fn clear<R: Reach>(&self, reach: &R) -> Result<u64> {
+        self.flush().await;
+        let (exact, prefix) = self.namespace_keys()?;
+        let with_args = reach.delete_matching(&prefix).await?;
+        Ok(with_args + u64::from(reach.delete(&exact).await?))
+    }
+
+    /// A store operation under the breaker and the operation timeout
+    /// (handed to `op`); a failure is counted, logged and becomes `None`.
+    async fn guarded<R, T, Fut>(
+        &self,
+        reach: &R,
+        controller: &'static str,
+        subject: &'static str,
+        key: &str,
+        op: impl FnOnce(Option<std::time::Duration>) -> Fut,
+    ) -> Option<T>
+    where
+        R: Reach,
+        Fut: Future<Output = Result<T>>,
+    {
+        let health = self.health_for(reach);
+        let breaker = health.breaker();
+        let backend = reach.backend();
+        if !breaker.allow(backend) {
+            Counters::bump(&self.counters().skipped_by_breaker);
+            return None;
+        }
+        match op(self.op_timeout()).await {
+            Ok(value) => {
+                breaker.success(backend);
+                Some(value)
+            }
+            Err(e) => {
+                let counter = match e {
+                    Error::Timeout(_) => &self.counters().timeouts,
+                    _ => &self.counters().store_errors,
+                };
+                Counters::bump(counter);
+                breaker.failure(backend);
+                log_failure(controller, subject, key, &e);
+                None
+            }
+        }
+    }
+
+    /// The health view this memoizer records in: settled on first use.
+    fn health_for<R: Reach>(&self, reach: &R) -> &Health {
+        self.health_or_init(|| reach.health())
+    }
+
+    /// Turns a store read into a hit, or a miss (logging a value that does
+    /// not decode).
+    fn decode_read<T: DeserializeOwned>(
+        &self,
+        controller: &'static str,
+        key: &str,
+        read: Option<Option<Entry>>,
+    ) -> Read<T> {
+        match read {
+            None => Read::Miss { store_ok: false },
+            Some(Some(entry)) if !entry.value.is_empty() => {
+                match self.codec().decode(&entry.value) {
+                    Ok(value) => Read::Hit(value, entry.value),
+                    Err(e) => {
+                        Counters::bump(&self.counters().decode_errors);
+                        log_failure(controller, "Error on reading cache", key, &e);
+                        Read::Miss { store_ok: true }
+                    }
+                }
+            }
+            Some(_) => Read::Miss { store_ok: true },
+        }
+    }
+
+    /// Encodes a value for the store, or logs why it cannot be.
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        controller: &'static str,
+        key: &str,
+        value: &T,
+    ) -> Option<Bytes> {
+        match self.codec().encode(value) {
+            Ok(bytes) => Some(Bytes::from(bytes)),
+            Err(e) => {
+                log_failure(controller, "Error on encoding value", key, &e);
+                None
+            }
+        }
+    }
+
+    /// What a waiter makes of its flight's landing: `Ok` a value, or
+    /// `Err(retry)` where `retry` says whether to join again (the leader
+    /// went away) or compute alone.
+    fn landed<T: DeserializeOwned>(&self, landing: Landing) -> Result<T, bool> {
+        match landing {
+            Landing::Shared(bytes) => self.codec().decode(&bytes).map_err(|_| false),
+            Landing::Unshared => Err(false),
+            Landing::Abandoned => Err(true),
+        }
+    }
+
+    /// After a miss: the encoded result, shared with the flight's waiters.
+    fn settle<O: Outcome>(
+        &self,
+        controller: &'static str,
+        key: &str,
+        leader: Option<&Leader>,
+        outcome: &O,
+    ) -> Option<Bytes> {
+        let encoded = outcome
+            .cacheable()
+            .and_then(|value| self.encode(controller, key, value));
+        if let Some(leader) = leader {
+            match &encoded {
+                Some(bytes) => leader.share(bytes.clone()),
+                None => leader.unshared(),
+            }
+        }
+        encoded
+    }
+
+    /// The key to use for this call, or `None` when it bypasses the cache.
+    fn key_for_call(&self, controller: &'static str, args: &Args) -> Option<String> {
+        if !self.should_cache(args) {
+            Counters::bump(&self.counters().bypassed);
+            return None;
+        }
+        match self.key(args) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                Counters::bump(&self.counters().bypassed);
+                log_failure(
+                    controller,
+                    "Error on building cache key",
+                    self.namespace(),
+                    &e,
+                );
+                None
+            }
+        }
+    }
+
+    fn join_flight(&self, key: &str) -> Option<Role> {
+        self.single_flight().then(|| self.flights().join(key))
+    }
+}

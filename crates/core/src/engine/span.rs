@@ -1,0 +1,59 @@
+//! The `memocache.call` span of one call, and how the call went.
+
+use std::time::Instant;
+
+/// How a call went, for its span and counters.
+#[derive(Clone, Copy)]
+pub(crate) enum Path {
+    Hit,
+    Miss,
+    Merged,
+    Bypassed,
+}
+
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Path::Hit => "hit",
+            Path::Miss => "miss",
+            Path::Merged => "merged",
+            Path::Bypassed => "bypassed",
+        }
+    }
+}
+
+/// The `memocache.call` span of one call.
+pub(crate) struct CallSpan {
+    span: tracing::Span,
+    /// When the call began; not read when no subscriber takes the span.
+    start: Option<Instant>,
+}
+
+impl CallSpan {
+    pub(crate) fn new(namespace: &str) -> Self {
+        let span = tracing::debug_span!(
+            "memocache.call",
+            namespace,
+            key = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            micros = tracing::field::Empty
+        );
+        let start = (!span.is_disabled()).then(Instant::now);
+        CallSpan { span, start }
+    }
+
+    pub(crate) fn key(&self, key: &str) {
+        self.span.record("key", key);
+    }
+
+    pub(crate) fn end(&self, path: Path) {
+        let Some(start) = self.start else {
+            return;
+        };
+        self.span.record("outcome", path.name());
+        self.span.record(
+            "micros",
+            u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+    }
+}
