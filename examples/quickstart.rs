@@ -13,7 +13,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memocache::{Args, BlockingStore, Memoizer, MemoryStore, RedisBlockingStore, RedisConfig};
+use memocache::store::BlockingStore;
+use memocache::{Args, Memoizer, MemoryStore, RedisBlockingStore, RedisConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]

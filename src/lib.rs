@@ -1,32 +1,104 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-pub use memocache_core::*;
+// What every user needs sits at the root; the rest is grouped by concept
+// in the modules below.
+pub use memocache_core::{
+    Args, Condition, ConfigError, DEFAULT_OP_TIMEOUT, Error, Memoizer, MemoizerBuilder,
+    RedisConfig, Report, Result, Stats,
+};
+/// The reference's names: `cache_data`, `acache_data`, `cache_function`,
+/// `acache_function`.
+pub use memocache_core::{acache_data, acache_function, cache_data, cache_function};
 
 /// The in-memory store (feature `memory`, on by default).
 #[cfg(feature = "memory")]
-pub use memocache_memory::{Capacity, MemoryStore};
+pub use memocache_memory::MemoryStore;
 
 /// The Redis stores on redis-rs (feature `redis`, on by default).
 #[cfg(feature = "redis")]
 pub use memocache_redis::{RedisBlockingStore, RedisStore};
 
-/// redis-rs, for building a client of your own
-/// ([`RedisStore::from_client`]).
-#[cfg(feature = "redis")]
-pub use memocache_redis::redis;
-
-/// The Redis store on fred (feature `fred`): an async pool that reconnects
-/// by itself, and a blocking adapter over it.
+/// The Redis stores on fred (feature `fred`): an async client that
+/// reconnects by itself, and a blocking adapter over it.
 #[cfg(feature = "fred")]
 pub use memocache_fred::{FredBlockingStore, FredStore};
 
-/// fred, for building a pool of your own ([`FredStore::from_pool`]).
-#[cfg(feature = "fred")]
-pub use memocache_fred::fred;
-
 #[cfg(feature = "macros")]
 pub use memocache_macros::cache_wrapper;
+
+/// Stores: the [`Store`](store::Store) and
+/// [`BlockingStore`](store::BlockingStore) seams, their options and
+/// capabilities, and a store's [`Health`](store::Health) (the circuit
+/// breaker its memoizers share).
+pub mod store {
+    /// The attribute a [`Store`] implementation is written with
+    /// (`#[memocache::store::async_trait]`).
+    pub use memocache_core::async_trait;
+    pub use memocache_core::{
+        BlockingStore, BreakerPolicy, BreakerState, Bytes, Capabilities, Entry, Health, KeyTtl,
+        ReadOptions, Store, WriteOptions, expire_millis,
+    };
+    /// The in-memory store and its bounds (feature `memory`).
+    #[cfg(feature = "memory")]
+    pub use memocache_memory::{Capacity, DEFAULT_MAX_BYTES, MemoryStore};
+}
+
+/// Codecs: how values are stored. [`JsonZlib`](codec::JsonZlib) is the
+/// reference's format, the only one Python services read.
+pub mod codec {
+    #[cfg(all(feature = "msgpack", feature = "zstd"))]
+    pub use memocache_core::MsgpackZstd;
+    pub use memocache_core::{
+        Codec, Compression, DEFAULT_MAX_DECODED_SIZE, DynCodec, Format, Json, JsonPlain, JsonZlib,
+        Layered, Uncompressed, Zlib, codec_by_name, codec_names,
+    };
+    #[cfg(feature = "zstd")]
+    pub use memocache_core::{JsonZstd, Zstd};
+    #[cfg(feature = "msgpack")]
+    pub use memocache_core::{MsgPack, MsgpackPlain};
+}
+
+/// Keys: the reference's key layout, key hashers, and the keys of a
+/// namespace.
+pub mod key {
+    #[cfg(feature = "blake3")]
+    pub use memocache_core::Blake3;
+    pub use memocache_core::{Args, KeyHasher, KeyMatch, Sha256, cache_key, should_cache};
+}
+
+/// Python's JSON: the text `json.dumps(default=str)` writes, read and
+/// written exactly, and [`PyValue`](python::PyValue) for values of any
+/// shape.
+pub mod python {
+    pub use memocache_core::pyjson::*;
+}
+
+/// Redis: the configuration, both clients' stores, and the client crates
+/// themselves, for building a connection of your own.
+#[cfg(any(feature = "redis", feature = "fred"))]
+pub mod redis {
+    pub use memocache_core::RedisConfig;
+    /// fred, for [`FredStore::from_pool`](crate::FredStore::from_pool).
+    #[cfg(feature = "fred")]
+    pub use memocache_fred::fred;
+    #[cfg(feature = "fred")]
+    pub use memocache_fred::{FredBlockingStore, FredStore};
+    /// redis-rs, for [`RedisStore::from_client`](crate::RedisStore::from_client).
+    #[cfg(feature = "redis")]
+    pub use memocache_redis::redis as redis_rs;
+    #[cfg(feature = "redis")]
+    pub use memocache_redis::{RedisBlockingStore, RedisStore};
+}
+
+/// The conformance suites and test stores (feature `testing`; not a
+/// stable API).
+#[cfg(feature = "testing")]
+pub use memocache_core::testing;
+
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub use memocache_core::store_conformance_tests;
 
 /// What the `#[cache_wrapper]` expansion refers to. Not a stable API.
 #[doc(hidden)]

@@ -14,9 +14,9 @@ pub type BlockingStoreRef = Arc<dyn BlockingStore>;
 
 /// Turns the `store = ...` value of an `async fn` into its shared form.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a `memocache::Store`",
-    label = "the `store` of an `async fn` must implement `memocache::Store`",
-    note = "an `async fn` uses the async store interface; a sync `fn` needs a `memocache::BlockingStore`"
+    message = "`{Self}` is not a `memocache::store::Store`",
+    label = "the `store` of an `async fn` must implement `memocache::store::Store`",
+    note = "an `async fn` uses the async store interface; a sync `fn` needs a `memocache::store::BlockingStore`"
 )]
 pub trait IntoAsyncStore {
     /// Boxes the store.
@@ -32,9 +32,9 @@ impl<S: Store + 'static> IntoAsyncStore for S {
 
 /// Turns the `store = ...` value of a sync `fn` into its shared form.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a `memocache::BlockingStore`",
-    label = "the `store` of a sync `fn` must implement `memocache::BlockingStore`",
-    note = "a sync `fn` uses the blocking store interface; make the function `async` to use a `memocache::Store`"
+    message = "`{Self}` is not a `memocache::store::BlockingStore`",
+    label = "the `store` of a sync `fn` must implement `memocache::store::BlockingStore`",
+    note = "a sync `fn` uses the blocking store interface; make the function `async` to use a `memocache::store::Store`"
 )]
 pub trait IntoBlockingStore {
     /// Boxes the store.

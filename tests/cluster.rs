@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memocache::redis::TypedCommands as _;
-use memocache::testing::{BlockingAsAsync, Stores};
+use memocache::redis::redis_rs::TypedCommands as _;
+use memocache::testing::BlockingAsAsync;
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
+use memocache_testkit::callers::Stores;
 use memocache_testkit::{RedisCluster, suites};
 
 async fn stores(config: &RedisConfig) -> Stores {
@@ -34,7 +35,10 @@ mod blocking_store {
     ))));
 }
 
-memocache::memoizer_behaviour_tests!(stores(&RedisCluster::shared().config()).await, blocking);
+memocache_testkit::memoizer_behaviour_tests!(
+    stores(&RedisCluster::shared().config()).await,
+    blocking
+);
 
 /// How many keys each live primary holds under `prefix`.
 fn keys_per_primary(cluster: &RedisCluster, prefix: &str) -> Vec<usize> {
@@ -43,7 +47,8 @@ fn keys_per_primary(cluster: &RedisCluster, prefix: &str) -> Vec<usize> {
         .into_iter()
         .map(|port| {
             let client =
-                memocache::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+                memocache::redis::redis_rs::Client::open(format!("redis://127.0.0.1:{port}"))
+                    .unwrap();
             let mut connection = client.get_connection().unwrap();
             let pattern = format!("{prefix}*");
             connection
@@ -105,7 +110,7 @@ async fn a_primary_killed_under_load_fails_over_without_errors() {
 /// opens the next one from the nodes its connections have seen.
 #[test]
 fn the_blocking_store_outlives_its_only_seed() {
-    use memocache::{BlockingStore as _, Bytes};
+    use memocache::store::{BlockingStore as _, Bytes};
 
     // Its own cluster: this test kills a node.
     let cluster = RedisCluster::start();
@@ -125,7 +130,7 @@ fn the_blocking_store_outlives_its_only_seed() {
     loop {
         let errors: Vec<String> = keys
             .iter()
-            .filter_map(|key| store.get(key).err().map(|e| e.to_string()))
+            .filter_map(|key| store.get(key).err().map(|e| e.report().to_string()))
             .collect();
         if errors.is_empty() {
             break;

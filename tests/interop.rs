@@ -1,5 +1,5 @@
 //! memocache and the real Python reference (`dtpyfw.redis.caching`,
-//! installed by `support::reference` into a virtualenv) share one Redis
+//! installed by `memocache_testkit::python` into a virtualenv) share one Redis
 //! cache: what either side writes, the other reads under the same key as
 //! the same value.
 //!
@@ -32,10 +32,11 @@ mod str_forms;
 
 use std::io::Read as _;
 
-use memocache::{Args, RedisConfig, Sha256, cache_key};
+use memocache::key::{Sha256, cache_key};
+use memocache::{Args, RedisConfig};
 use memocache_testkit::RedisServer;
+use memocache_testkit::python::Reference;
 use serde::Serialize;
-use support::reference::Reference;
 use support::rng::Rng;
 
 // The plumbing every part shares.
@@ -59,9 +60,9 @@ fn python(script: &str, input: &impl Serialize) -> String {
 
 /// The raw bytes at `key`, read with redis-rs.
 fn raw_get(key: &str) -> Option<Vec<u8>> {
-    let client = memocache::redis::Client::open(server().url()).unwrap();
+    let client = memocache::redis::redis_rs::Client::open(server().url()).unwrap();
     let mut connection = client.get_connection().unwrap();
-    memocache::redis::cmd("GET")
+    memocache::redis::redis_rs::cmd("GET")
         .arg(key)
         .query(&mut connection)
         .unwrap()

@@ -3,7 +3,8 @@
 
 mod support;
 
-use memocache::{Args, Sha256, cache_key};
+use memocache::Args;
+use memocache::key::{Sha256, cache_key};
 use serde::Serialize;
 use support::vectors::KeyCase;
 

@@ -3,10 +3,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use memocache::{
-    Args, Codec, JsonZlib, RedisBlockingStore, RedisConfig, RedisStore, Sha256, cache_key,
-    cache_wrapper,
-};
+use memocache::codec::{Codec, JsonZlib};
+use memocache::key::{Sha256, cache_key};
+use memocache::{Args, RedisBlockingStore, RedisConfig, RedisStore, cache_wrapper};
 use memocache_testkit::RedisServer;
 
 fn config() -> RedisConfig {
@@ -43,9 +42,9 @@ async fn orders(user_id: u64, status: &str) -> Vec<String> {
 
 /// Reads a key straight from the server, with redis-rs.
 fn raw_get(key: &str) -> Option<Vec<u8>> {
-    let client = memocache::redis::Client::open(RedisServer::shared().url()).unwrap();
+    let client = memocache::redis::redis_rs::Client::open(RedisServer::shared().url()).unwrap();
     let mut connection = client.get_connection().unwrap();
-    memocache::redis::cmd("GET")
+    memocache::redis::redis_rs::cmd("GET")
         .arg(key)
         .query(&mut connection)
         .unwrap()

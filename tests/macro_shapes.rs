@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use memocache::{
-    Args, BlockingStore, Codec, JsonZlib, KeyTtl, Memoizer, MemoryStore, Sha256, cache_key,
-    cache_wrapper,
-};
+use memocache::codec::{Codec, JsonZlib};
+use memocache::key::{Sha256, cache_key};
+use memocache::store::{BlockingStore, KeyTtl};
+use memocache::{Args, Memoizer, MemoryStore, cache_wrapper};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

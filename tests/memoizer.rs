@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use memocache::codec::{Codec, JsonZlib};
+use memocache::store::{BlockingStore, BreakerPolicy, BreakerState, KeyTtl, Store};
 use memocache::testing::FailingStore;
 use memocache::{
-    Args, BlockingStore, BreakerPolicy, BreakerState, Codec, JsonZlib, KeyTtl, Memoizer,
-    MemoryStore, Store, acache_data, acache_function, cache_data, cache_function,
+    Args, Memoizer, MemoryStore, acache_data, acache_function, cache_data, cache_function,
 };
 
 #[tokio::test(flavor = "current_thread")]
@@ -165,7 +166,8 @@ fn clearing_an_empty_namespace_is_refused() {
 #[cfg(all(feature = "zstd", feature = "msgpack", feature = "blake3"))]
 #[test]
 fn other_codecs_and_hashers_plug_in() {
-    use memocache::{Blake3, JsonZstd, MsgpackZstd};
+    use memocache::codec::{JsonZstd, MsgpackZstd};
+    use memocache::key::Blake3;
     let store = MemoryStore::new();
     let json_zstd = Memoizer::builder(store.clone())
         .namespace("a")
@@ -189,7 +191,7 @@ fn other_codecs_and_hashers_plug_in() {
     }
     let key = json_zstd.key(&args).unwrap();
     let mut blake = String::new();
-    memocache::KeyHasher::write_hex_digest(&Blake3, b"[\"x\"]", &mut blake);
+    memocache::key::KeyHasher::write_hex_digest(&Blake3, b"[\"x\"]", &mut blake);
     assert_eq!(key, format!("a:{blake}"));
     let stored = BlockingStore::get(&store, &key).unwrap().unwrap();
     assert_eq!(
@@ -257,18 +259,18 @@ async fn the_breaker_stops_calling_a_dead_store_and_logs_each_transition_once() 
 /// A store that never answers, as a paused server.
 struct Stalled;
 
-#[memocache::async_trait]
+#[memocache::store::async_trait]
 impl Store for Stalled {
     fn backend(&self) -> &'static str {
         "stalled"
     }
-    async fn get(&self, _: &str) -> memocache::Result<Option<memocache::Bytes>> {
+    async fn get(&self, _: &str) -> memocache::Result<Option<memocache::store::Bytes>> {
         std::future::pending().await
     }
     async fn set(
         &self,
         _: &str,
-        _: memocache::Bytes,
+        _: memocache::store::Bytes,
         _: Option<Duration>,
     ) -> memocache::Result<()> {
         std::future::pending().await
@@ -279,7 +281,7 @@ impl Store for Stalled {
     async fn ttl(&self, _: &str) -> memocache::Result<KeyTtl> {
         std::future::pending().await
     }
-    async fn delete_matching(&self, _: &memocache::KeyMatch) -> memocache::Result<u64> {
+    async fn delete_matching(&self, _: &memocache::key::KeyMatch) -> memocache::Result<u64> {
         std::future::pending().await
     }
 }

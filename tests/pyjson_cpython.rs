@@ -5,7 +5,7 @@
 
 mod support;
 
-use memocache::pyjson::{self, PyValue};
+use memocache::python::{self as pyjson, PyValue};
 use support::rng::Rng;
 
 /// A random Python value, nested at most a few levels.

@@ -4,8 +4,8 @@
 
 mod support;
 
-use memocache::pyjson;
-use memocache::{Codec, JsonZlib};
+use memocache::codec::{Codec, JsonZlib};
+use memocache::python as pyjson;
 use serde::{Deserialize, Serialize};
 
 fn hex(bytes: &[u8]) -> String {

@@ -4,7 +4,7 @@
 //! digit. Tens of thousands of floats, many of them such ties, checked
 //! against CPython itself.
 
-use memocache::pyjson;
+use memocache::python as pyjson;
 
 use super::{Rng, python};
 

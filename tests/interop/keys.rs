@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use memocache::{Args, Sha256, cache_key};
+use memocache::Args;
+use memocache::key::{Sha256, cache_key};
 use serde::Serialize;
 
 use super::support::vectors::KeyCase;

@@ -1,8 +1,9 @@
 //! Types the reference turns into strings: `datetime`, `date`, `time`,
 //! `UUID`, `Decimal`. Rust passes their `str()` form.
 
-use memocache::pyjson;
-use memocache::{Args, Codec, JsonZlib, Memoizer, RedisBlockingStore};
+use memocache::codec::{Codec, JsonZlib};
+use memocache::python as pyjson;
+use memocache::{Args, Memoizer, RedisBlockingStore};
 use serde::{Deserialize, Serialize};
 
 use super::{Rng, config, key_of, python, raw_get};

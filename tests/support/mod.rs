@@ -4,6 +4,5 @@
 
 pub mod logs;
 pub mod python;
-pub mod reference;
 pub mod rng;
 pub mod vectors;

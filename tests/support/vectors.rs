@@ -2,7 +2,7 @@
 //! tests/vectors/generate.py with the real Python package).
 
 use memocache::Args;
-use memocache::pyjson::{self, PyValue};
+use memocache::python::{self as pyjson, PyValue};
 use serde::Deserialize;
 
 /// One key vector: a call and the key the reference computed for it.

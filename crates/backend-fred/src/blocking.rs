@@ -7,7 +7,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use memocache_core::{BlockingStore, Bytes, KeyMatch, KeyTtl, RedisConfig, Result, Store};
+use memocache_core::{
+    BlockingStore, Bytes, Capabilities, Entry, Error, Health, KeyMatch, KeyTtl, ReadOptions,
+    RedisConfig, Result, Store, WriteOptions,
+};
 use tokio::runtime::{Handle, Runtime};
 
 use crate::connect::{BACKEND, backend_error};
@@ -16,7 +19,9 @@ use crate::store::FredStore;
 /// A [`BlockingStore`] over a [`FredStore`] that runs on a runtime owned
 /// by the adapter (one worker thread, which also keeps the connections and
 /// their reconnection going between calls). Cheap to clone (clones share
-/// the store and the runtime).
+/// the store, its [`Health`] and the runtime). An operation given a
+/// timeout ([`ReadOptions::timeout`], as a memoizer's operation timeout is)
+/// is given up after it.
 ///
 /// Each call hands its operation to that runtime and waits for the
 /// answer, so it works from any thread, `spawn_blocking` included, and
@@ -89,7 +94,25 @@ impl FredBlockingStore {
         F: FnOnce(FredStore) -> Fut,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
-        run(self.runtime.handle(), operation(self.store.clone()))
+        self.call_within(None, operation)
+    }
+
+    /// [`call`](Self::call), given up after `limit` if given.
+    fn call_within<T, F, Fut>(&self, limit: Option<Duration>, operation: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(FredStore) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let operation = operation(self.store.clone());
+        run(self.runtime.handle(), async move {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, operation)
+                    .await
+                    .unwrap_or(Err(Error::Timeout(limit))),
+                None => operation.await,
+            }
+        })
     }
 }
 
@@ -180,5 +203,27 @@ impl BlockingStore for FredBlockingStore {
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         let keys = keys.clone();
         self.call(|store| async move { store.delete_matching(&keys).await })
+    }
+
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        let (key, options) = (key.to_owned(), *options);
+        self.call_within(options.timeout, |store| async move {
+            store.read(&key, &options).await
+        })
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        let (key, options) = (key.to_owned(), *options);
+        self.call_within(options.timeout, |store| async move {
+            store.write(&key, value, &options).await
+        })
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Store::capabilities(&self.store).bounded_operations(true)
+    }
+
+    fn health(&self) -> Option<Health> {
+        Store::health(&self.store)
     }
 }

@@ -1,12 +1,9 @@
-//! The pieces of the store's Redis commands that are plain data: the
-//! `SET` expiry and the `SCAN` page size.
+//! The piece of the store's Redis commands that is plain data: the `SET`
+//! expiry.
 
 use std::time::Duration;
 
 use fred::types::Expiration;
-
-/// How many keys one `SCAN` step is asked to look at.
-pub(crate) const SCAN_COUNT: u32 = 500;
 
 /// The `PX` argument of `SET key value PX ms` for `expire`: rounded up to
 /// whole milliseconds (at least 1), so a sub-millisecond expiry still

@@ -10,7 +10,7 @@ use fred::types::config::{
     ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy,
     ServerConfig, TcpConfig, TlsConnector, UnresponsiveConfig,
 };
-use memocache_core::{BoxError, Error, RedisConfig, Result};
+use memocache_core::{BoxError, ConfigError, Error, RedisConfig, Result};
 use socket2::TcpKeepalive;
 
 /// The backend's name in errors and logs.
@@ -48,6 +48,8 @@ pub(crate) struct Settings {
     pub(crate) health_check_interval: Option<Duration>,
     /// `host:port`, plus ` over TLS`: for errors, never with credentials.
     pub(crate) server: String,
+    /// The store's health view, with the configured circuit breaker.
+    pub(crate) health: memocache_core::Health,
 }
 
 /// Builds the pool for `config`: one client (see [`CLIENTS`]) with its
@@ -75,26 +77,26 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         // set below.
         Some(("rediss", rest)) => (true, format!("redis://{rest}")),
         _ => {
-            return Err(Error::Config(
+            return Err(Error::config(
                 "the fred backend connects over TCP only: use a redis:// or rediss:// url \
-                 (unix sockets are not supported)"
-                    .to_owned(),
+                 (unix sockets are not supported)",
             ));
         }
     };
     let mut fred_config = Config::from_url_centralized(&plain_url).map_err(|e| {
-        Error::Config(match e.kind() {
+        let message = match e.kind() {
             fred::error::ErrorKind::Parse => format!(
-                "fred cannot select the database in {} ({e}): fred takes database indexes \
+                "fred cannot select the database in {}: fred takes database indexes \
                  from 0 to 255",
                 config.redacted_url()
             ),
             _ => format!(
-                "fred cannot use the redis url {} ({e}): write it as \
+                "fred cannot use the redis url {}: write it as \
                  redis://[user:password@]host:port/db, or rediss:// for TLS",
                 config.redacted_url()
             ),
-        })
+        };
+        Error::config_with_source(message, e)
     })?;
     fred_config.fail_fast = fail_fast;
     if let Some(seeds) = &seeds {
@@ -102,12 +104,16 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
             .iter()
             .map(|seed| {
                 let plain = seed.replacen("rediss://", "redis://", 1);
-                match Config::from_url_centralized(&plain).map(|c| c.server) {
-                    Ok(ServerConfig::Centralized { server }) => Ok(server),
-                    _ => Err(Error::Config(format!(
+                let refused = || {
+                    ConfigError::new(format!(
                         "fred cannot use the cluster seed {}: write it as redis://host:port",
                         config.redacted_url()
-                    ))),
+                    ))
+                };
+                match Config::from_url_centralized(&plain).map(|c| c.server) {
+                    Ok(ServerConfig::Centralized { server }) => Ok(server),
+                    Ok(_) => Err(refused().into()),
+                    Err(e) => Err(refused().with_source(e).into()),
                 }
             })
             .collect::<Result<Vec<_>>>()?;
@@ -185,13 +191,14 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         Some(policy),
         CLIENTS,
     )
-    .map_err(|e| Error::Config(format!("fred cannot build the connection pool: {e}")))?;
+    .map_err(|e| Error::config_with_source("fred cannot build the connection pool", e))?;
     Ok(Settings {
         pool,
         command_timeout: socket_timeout,
         retry_on_timeout: config.get_retry_on_timeout(),
         health_check_interval,
         server,
+        health: config.health(),
     })
 }
 
@@ -205,20 +212,20 @@ fn tls_connector(ca_pem: Option<Vec<u8>>) -> Result<TlsConnector> {
         Some(pem) => {
             for certificate in CertificateDer::pem_slice_iter(&pem) {
                 let certificate = certificate.map_err(|e| {
-                    Error::Config(format!(
-                        "the CA certificate is not valid PEM ({e}); give the CA's \
-                         `-----BEGIN CERTIFICATE-----` file"
-                    ))
+                    Error::config_with_source(
+                        "the CA certificate is not valid PEM; give the CA's \
+                         `-----BEGIN CERTIFICATE-----` file",
+                        e,
+                    )
                 })?;
                 roots.add(certificate).map_err(|e| {
-                    Error::Config(format!("the CA certificate cannot be trusted: {e}"))
+                    Error::config_with_source("the CA certificate cannot be trusted", e)
                 })?;
             }
             if roots.is_empty() {
-                return Err(Error::Config(
+                return Err(Error::config(
                     "the CA certificate holds no certificate; give the CA's \
-                     `-----BEGIN CERTIFICATE-----` PEM file"
-                        .to_owned(),
+                     `-----BEGIN CERTIFICATE-----` PEM file",
                 ));
             }
         }
@@ -226,10 +233,9 @@ fn tls_connector(ca_pem: Option<Vec<u8>>) -> Result<TlsConnector> {
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
             if roots.is_empty() {
-                return Err(Error::Config(
+                return Err(Error::config(
                     "TLS is on but this system has no trusted root certificates: give the \
-                     server's CA with ca_cert_file(...) or ca_cert_pem(...)"
-                        .to_owned(),
+                     server's CA with ca_cert_file(...) or ca_cert_pem(...)",
                 ));
             }
         }
@@ -239,26 +245,31 @@ fn tls_connector(ca_pem: Option<Vec<u8>>) -> Result<TlsConnector> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("cannot set up TLS: {e}")))?
+        .map_err(|e| Error::config_with_source("cannot set up TLS", e))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(TlsConnector::from(tls))
 }
 
-/// `error` as text, saying plainly what a TLS certificate failure means
+/// What a TLS certificate failure means, said plainly, when `error` is one
 /// (rustls' verdict arrives as the `Debug` form of an I/O error).
+fn certificate_problem(error: &fred::error::Error) -> Option<&'static str> {
+    error.details().contains("InvalidCertificate").then_some(
+        "TLS handshake failed: the server's certificate is not trusted (check the CA \
+         certificate and the host name)",
+    )
+}
+
+/// `error` as text, saying plainly what a TLS certificate failure means.
 pub(crate) fn describe(error: &fred::error::Error) -> String {
-    if error.details().contains("InvalidCertificate") {
-        format!(
-            "TLS handshake failed: the server's certificate is not trusted (check the CA \
-             certificate and the host name): {error}"
-        )
-    } else {
-        error.to_string()
+    match certificate_problem(error) {
+        Some(problem) => format!("{problem}: {error}"),
+        None => error.to_string(),
     }
 }
 
-/// A failed first connection, naming the server (never the password).
+/// A failed first connection, naming the server (never the password); the
+/// client's error is the source.
 #[derive(Debug)]
 pub(crate) struct ConnectError {
     pub(crate) server: String,
@@ -267,12 +278,11 @@ pub(crate) struct ConnectError {
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot connect to {}: {}",
-            self.server,
-            describe(&self.source)
-        )
+        write!(f, "cannot connect to {}", self.server)?;
+        match certificate_problem(&self.source) {
+            Some(problem) => write!(f, ": {problem}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -283,7 +293,8 @@ impl std::error::Error for ConnectError {
 }
 
 /// An operation refused because no connection to the server is up; the
-/// clients are reconnecting in the background.
+/// clients are reconnecting in the background. fred's refusal is the
+/// source.
 #[derive(Debug)]
 pub(crate) struct NotConnected {
     pub(crate) server: Arc<str>,
@@ -302,12 +313,60 @@ impl fmt::Display for NotConnected {
         if let Some(last_error) = &self.last_error {
             write!(f, "; last connection error: {last_error}")?;
         }
-        write!(f, "): {}", self.source)
+        f.write_str(")")
     }
 }
 
 impl std::error::Error for NotConnected {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use fred::error::{Error as FredError, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn connection_errors_say_what_failed_and_keep_freds_error_as_source() {
+        let error = backend_error(ConnectError {
+            server: "127.0.0.1:1".to_owned(),
+            source: FredError::new(ErrorKind::IO, "connection refused"),
+        });
+        assert_eq!(error.to_string(), "fred backend error");
+        let connect = error.source().expect("the connection's error");
+        assert_eq!(connect.to_string(), "cannot connect to 127.0.0.1:1");
+        let fred = connect.source().expect("fred's error");
+        assert!(fred.is::<FredError>());
+        assert!(error.report().to_string().ends_with(&fred.to_string()));
+
+        let down = NotConnected {
+            server: "127.0.0.1:1".into(),
+            last_error: Some("connection refused".to_owned()),
+            source: FredError::new(ErrorKind::Canceled, "canceled"),
+        };
+        assert_eq!(
+            down.to_string(),
+            "not connected to 127.0.0.1:1 (reconnecting in the background; last connection \
+             error: connection refused)"
+        );
+        assert!(down.source().is_some_and(|e| e.is::<FredError>()));
+    }
+
+    #[test]
+    fn a_url_fred_refuses_keeps_freds_error_as_source() {
+        let config = RedisConfig::new().url("redis://app:s3cret@127.0.0.1:6390/300");
+        let Err(error) = settings(&config, false) else {
+            panic!("fred took database 300")
+        };
+        assert!(error.to_string().contains("0 to 255"), "{error}");
+        let source = error.source().expect("fred's error");
+        assert!(source.is::<FredError>());
+        assert!(!error.to_string().contains(&source.to_string()), "{error}");
+        assert!(!error.report().to_string().contains("s3cret"));
     }
 }

@@ -10,7 +10,13 @@ use fred::clients::{Client, Pool, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
-use memocache_core::{Bytes, Error, KeyMatch, KeyTtl, RedisConfig, Result, Store, async_trait};
+use fred::types::{ClusterHash, CustomCommand};
+use memocache_core::{
+    Bytes, Capabilities, Error, Health, KeyMatch, KeyTtl, RedisConfig, Result, Store, async_trait,
+};
+use memocache_redis_plumbing::failure::{command_error, send_retrying};
+use memocache_redis_plumbing::keyspace::{self, Keyspace, SCAN_COUNT};
+use memocache_redis_plumbing::topology::Node;
 use tokio::task::AbortHandle;
 
 use crate::command;
@@ -19,7 +25,8 @@ use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backen
 /// An async [`Store`] on Redis over a fred [`Pool`]: from a
 /// [`RedisConfig`], one multiplexed connection (per cluster node) that
 /// every caller shares, re-established in the background after a failure.
-/// Cheap to clone (clones share the pool).
+/// Cheap to clone (clones share the pool and one [`Health`]: every memoizer
+/// over the store and its clones learns of an outage once).
 ///
 /// Every command fails at once while its connection is down (fred's
 /// `fail_fast`) and gives up after the socket timeout, so a sick Redis
@@ -51,6 +58,7 @@ pub struct FredStore {
     /// The background tasks this store started; `None` for a pool of the
     /// caller's own.
     tasks: Option<Arc<Tasks>>,
+    health: Health,
 }
 
 impl FredStore {
@@ -113,7 +121,7 @@ impl FredStore {
             return Err(Error::Config(
                 "FredStore::connect_lazy was called outside a tokio runtime: call it from async \
                  code, or use FredBlockingStore"
-                    .to_owned(),
+                    .into(),
             ));
         }
         let settings = connect::settings(config, false)?;
@@ -156,6 +164,7 @@ impl FredStore {
             server: server.into(),
             last_error: Arc::default(),
             tasks: None,
+            health: RedisConfig::default().health(),
         }
     }
 
@@ -167,7 +176,7 @@ impl FredStore {
     /// [`Error::Config`] when fred cannot make a pool of the client.
     pub fn from_client(client: Client) -> Result<Self> {
         let pool = Pool::from_clients(vec![client])
-            .map_err(|e| Error::Config(format!("cannot pool the client: {e}")))?;
+            .map_err(|e| Error::config_with_source("cannot pool the client", e))?;
         Ok(Self::from_pool(pool))
     }
 
@@ -183,6 +192,7 @@ impl FredStore {
             retry_on_timeout,
             health_check_interval,
             server,
+            health,
         } = settings;
         let options = command_options(command_timeout);
         let last_error = Arc::new(Mutex::new(None));
@@ -203,6 +213,7 @@ impl FredStore {
             server: server.into(),
             last_error,
             tasks: Some(Arc::new(tasks)),
+            health,
         }
     }
 
@@ -213,57 +224,18 @@ impl FredStore {
         F: Fn(WithOptions<Pool>) -> Fut,
         Fut: Future<Output = Result<T, FredError>>,
     {
-        let client = self.pool.with_options(&self.options);
-        match command(client.clone()).await {
-            Err(e) if self.retry_on_timeout && *e.kind() == ErrorKind::Timeout => {
-                command(client).await
-            }
-            result => result,
-        }
-        .map_err(|e| self.error(e))
+        self.run_with(&self.options, command).await
     }
 
-    /// `delete_matching` on a cluster: SCAN on every primary (fred pages each
-    /// node's cursor), then UNLINK each batch, split by hash slot since a
-    /// multi-key command must stay within one slot.
-    async fn delete_matching_in_cluster(
-        &self,
-        pattern: String,
-        matching: &KeyMatch,
-    ) -> Result<u64> {
-        use futures::TryStreamExt as _;
-
-        let client = self.pool.next();
-        let mut pages =
-            std::pin::pin!(client.scan_cluster(pattern, Some(command::SCAN_COUNT), None));
-        let mut removed = 0u64;
-        while let Some(mut page) = pages.try_next().await.map_err(|e| self.error(e))? {
-            let keys = fred::types::scan::Scanner::take_results(&mut page).unwrap_or_default();
-            fred::types::scan::Scanner::next(page);
-            let keys: Vec<_> = keys
-                .into_iter()
-                .filter(|key| matching.matches_bytes(key.as_bytes()))
-                .collect();
-            if keys.is_empty() {
-                continue;
-            }
-            let by_slot = fred::util::group_by_hash_slot(keys).map_err(backend_error)?;
-            for (_, keys) in by_slot {
-                removed += self.unlink(keys.into_iter().collect()).await?;
-            }
-        }
-        Ok(removed)
-    }
-
-    /// UNLINKs `keys` (all in one slot on a cluster); answers how many
-    /// existed.
-    async fn unlink<K>(&self, keys: Vec<K>) -> Result<u64>
+    /// [`run`](Self::run) with other command options.
+    async fn run_with<T, F, Fut>(&self, options: &Options, command: F) -> Result<T>
     where
-        K: Into<fred::types::Key> + Clone + Send + Sync,
+        F: Fn(WithOptions<Pool>) -> Fut,
+        Fut: Future<Output = Result<T, FredError>>,
     {
-        self.run(|client| {
-            let keys = keys.clone();
-            async move { client.unlink(keys).await }
+        let client = self.pool.with_options(options);
+        send_retrying(self.retry_on_timeout, || async {
+            command(client.clone()).await.map_err(|e| self.error(e))
         })
         .await
     }
@@ -271,6 +243,10 @@ impl FredStore {
     /// A command's error; when no connection is up, says so (with the last
     /// connection error) instead of fred's bare "canceled".
     fn error(&self, source: FredError) -> Error {
+        if *source.kind() == ErrorKind::Timeout {
+            let limit = self.options.timeout.unwrap_or_default();
+            return command_error(BACKEND, source, true, limit);
+        }
         let connected = self.pool.clients().iter().any(ClientLike::is_connected);
         if connected || !matches!(source.kind(), ErrorKind::Canceled | ErrorKind::IO) {
             return backend_error(source);
@@ -396,35 +372,78 @@ impl Store for FredStore {
     }
 
     async fn delete_matching(&self, matching: &KeyMatch) -> Result<u64> {
-        // SCAN MATCH on the escaped prefix, then UNLINK each batch; never
-        // KEYS, which blocks the server.
-        let pattern = matching.scan_pattern();
-        if self.pool.is_clustered() {
-            return self.delete_matching_in_cluster(pattern, matching).await;
-        }
-        let (mut cursor, mut removed) = ("0".to_owned(), 0u64);
-        loop {
-            let (next, keys): (String, Vec<Bytes>) = self
+        keyspace::delete_matching(self, matching).await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().shared_health(true)
+    }
+
+    fn health(&self) -> Option<Health> {
+        Some(self.health.clone())
+    }
+}
+
+impl Keyspace for FredStore {
+    fn is_cluster(&self) -> bool {
+        self.pool.is_clustered()
+    }
+
+    async fn cluster_nodes(&self) -> Result<String> {
+        self.run(|client| async move {
+            let command = CustomCommand::new_static("CLUSTER", ClusterHash::Random, false);
+            client.custom(command, vec!["NODES"]).await
+        })
+        .await
+    }
+
+    async fn scan(
+        &self,
+        node: Option<&Node>,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
+        let options = Options {
+            cluster_node: node.map(|(host, port)| (host.as_str(), *port).into()),
+            ..self.options.clone()
+        };
+        let (next, keys): (String, Vec<Bytes>) = self
+            .run_with(&options, |client| async move {
+                let cursor = cursor.to_string();
+                client
+                    .scan_page(cursor, pattern, Some(SCAN_COUNT), None)
+                    .await
+            })
+            .await?;
+        let next = next
+            .parse()
+            .map_err(|e| Error::backend(BACKEND, format!("SCAN answered a bad cursor: {e}")))?;
+        Ok((next, keys.into_iter().map(Vec::from).collect()))
+    }
+
+    /// A multi-key command must stay within one slot on a cluster: the
+    /// keys are unlinked slot by slot.
+    async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
+        let keys: Vec<fred::types::Key> = keys
+            .into_iter()
+            .map(|key| Bytes::from(key).into())
+            .collect();
+        let batches: Vec<Vec<fred::types::Key>> = if self.pool.is_clustered() {
+            let by_slot = fred::util::group_by_hash_slot(keys).map_err(backend_error)?;
+            by_slot.into_values().map(Vec::from).collect()
+        } else {
+            vec![keys]
+        };
+        let mut removed = 0;
+        for batch in batches {
+            let unlinked: u64 = self
                 .run(|client| {
-                    let (cursor, pattern) = (cursor.clone(), pattern.clone());
-                    async move {
-                        client
-                            .scan_page(cursor, pattern, Some(command::SCAN_COUNT), None)
-                            .await
-                    }
+                    let batch = batch.clone();
+                    async move { client.unlink(batch).await }
                 })
                 .await?;
-            let keys: Vec<Bytes> = keys
-                .into_iter()
-                .filter(|k| matching.matches_bytes(k))
-                .collect();
-            if !keys.is_empty() {
-                removed += self.unlink(keys).await?;
-            }
-            if next == "0" {
-                return Ok(removed);
-            }
-            cursor = next;
+            removed += unlinked;
         }
+        Ok(removed)
     }
 }

@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
-use memocache_core::testing::{BlockingAsAsync, Stores};
+use memocache_core::testing::BlockingAsAsync;
 use memocache_core::{Args, Memoizer, RedisConfig, Store};
 use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_testkit::callers::Stores;
 use memocache_testkit::{RedisCluster, suites};
 
 async fn stores(config: &RedisConfig) -> Stores {
@@ -33,7 +34,10 @@ mod blocking_store {
     ))));
 }
 
-memocache_core::memoizer_behaviour_tests!(stores(&RedisCluster::shared().config()).await, blocking);
+memocache_testkit::memoizer_behaviour_tests!(
+    stores(&RedisCluster::shared().config()).await,
+    blocking
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_is_cleared_on_every_primary() {

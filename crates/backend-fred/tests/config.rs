@@ -1,18 +1,19 @@
 //! Building stores: settings fred cannot use, pools of the caller's own,
 //! and the blocking adapter on an async runtime's thread.
 
-use memocache_core::testing::{Runs, unique_prefix};
+use memocache_core::testing::unique_prefix;
 use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::Builder;
 use memocache_fred::fred::types::config::Config;
 use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::RedisServer;
+use memocache_testkit::callers::Runs;
 
 /// The `Error::Config` message of a failed connection.
 fn config_error(result: memocache_core::Result<impl std::fmt::Debug>) -> String {
     match result {
-        Err(Error::Config(message)) => message,
+        Err(error @ Error::Config(_)) => error.report().to_string(),
         other => panic!("expected a configuration error, got {other:?}"),
     }
 }

@@ -1,5 +1,5 @@
 //! The suites every Redis client runs (conformance, Memoizer behaviour,
-//! TLS, ACL users), on fred.
+//! faults, TLS, ACL users), on fred.
 
 use memocache_core::{RedisConfig, Result};
 use memocache_fred::{FredBlockingStore, FredStore};
@@ -12,6 +12,7 @@ impl Client for Fred {
     type Async = FredStore;
     type Blocking = FredBlockingStore;
     const LAZY_ERRORS_NAME_THE_SERVER: bool = true;
+    const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = true;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<FredStore>> + Send {
         FredStore::connect(config)
@@ -23,6 +24,10 @@ impl Client for Fred {
 
     fn connect_blocking(config: &RedisConfig) -> Result<FredBlockingStore> {
         FredBlockingStore::connect(config)
+    }
+
+    fn connect_blocking_lazy(config: &RedisConfig) -> Result<FredBlockingStore> {
+        FredBlockingStore::connect_lazy(config)
     }
 }
 

@@ -19,7 +19,10 @@
 
 use std::time::{Duration, Instant};
 
-use memocache_core::{BlockingStore, Bytes, KeyMatch, KeyTtl, Result, Store, async_trait};
+use memocache_core::{
+    BlockingStore, Bytes, Capabilities, Entry, KeyMatch, KeyTtl, ReadOptions, Result, Store,
+    async_trait,
+};
 use moka::Expiry;
 use moka::sync::Cache;
 
@@ -29,17 +32,32 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 /// An in-memory store; cheap to clone (clones share the entries).
 #[derive(Clone)]
 pub struct MemoryStore {
-    cache: Cache<String, Entry>,
+    cache: Cache<String, Stored>,
 }
 
+/// A value as the store keeps it, with when and for how long it was written.
 #[derive(Clone)]
-struct Entry {
+struct Stored {
     value: Bytes,
     expire: Option<Duration>,
     written: Instant,
 }
 
-impl Entry {
+impl Stored {
+    /// What a read finds: the value, and its remaining life if asked.
+    fn read(self, options: &ReadOptions) -> Entry {
+        let ttl = options.with_ttl.then(|| self.ttl());
+        let entry = Entry::new(self.value);
+        match ttl {
+            Some(ttl) => entry.ttl(ttl),
+            None => entry,
+        }
+    }
+
+    fn ttl(&self) -> KeyTtl {
+        self.remaining().map_or(KeyTtl::Persistent, KeyTtl::Expires)
+    }
+
     fn remaining(&self) -> Option<Duration> {
         self.expire
             .map(|expire| expire.saturating_sub(self.written.elapsed()))
@@ -54,15 +72,20 @@ impl Entry {
 /// it, as Redis' `SET` does.
 struct PerEntryExpiry;
 
-impl Expiry<String, Entry> for PerEntryExpiry {
-    fn expire_after_create(&self, _key: &String, entry: &Entry, _now: Instant) -> Option<Duration> {
+impl Expiry<String, Stored> for PerEntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        entry: &Stored,
+        _now: Instant,
+    ) -> Option<Duration> {
         entry.expire
     }
 
     fn expire_after_update(
         &self,
         _key: &String,
-        entry: &Entry,
+        entry: &Stored,
         _now: Instant,
         _current: Option<Duration>,
     ) -> Option<Duration> {
@@ -109,7 +132,7 @@ impl MemoryStore {
             Capacity::Entries(n) => builder.max_capacity(n).build(),
             Capacity::Bytes(n) => builder
                 .max_capacity(n)
-                .weigher(|key: &String, entry: &Entry| {
+                .weigher(|key: &String, entry: &Stored| {
                     u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
                 })
                 .build(),
@@ -128,8 +151,8 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn live(&self, key: &str) -> Option<Entry> {
-        self.cache.get(key).filter(Entry::is_live)
+    fn live(&self, key: &str) -> Option<Stored> {
+        self.cache.get(key).filter(Stored::is_live)
     }
 }
 
@@ -145,7 +168,7 @@ impl BlockingStore for MemoryStore {
     fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
         self.cache.insert(
             key.to_owned(),
-            Entry {
+            Stored {
                 value,
                 expire,
                 written: Instant::now(),
@@ -159,12 +182,7 @@ impl BlockingStore for MemoryStore {
     }
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(match self.live(key) {
-            None => KeyTtl::Missing,
-            Some(entry) => entry
-                .remaining()
-                .map_or(KeyTtl::Persistent, KeyTtl::Expires),
-        })
+        Ok(self.live(key).map_or(KeyTtl::Missing, |entry| entry.ttl()))
     }
 
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
@@ -181,6 +199,14 @@ impl BlockingStore for MemoryStore {
             }
         }
         Ok(removed)
+    }
+
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        Ok(self.live(key).map(|entry| entry.read(options)))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().ttl_in_read(true)
     }
 }
 
@@ -208,5 +234,13 @@ impl Store for MemoryStore {
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         BlockingStore::delete_matching(self, keys)
+    }
+
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        BlockingStore::read(self, key, options)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        BlockingStore::capabilities(self)
     }
 }

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use memocache_core::testing::{BlockingAsAsync, Stores};
+use memocache_core::testing::BlockingAsAsync;
 use memocache_memory::MemoryStore;
+use memocache_testkit::callers::Stores;
 
 fn stores() -> Stores {
     let store = Arc::new(MemoryStore::new());
@@ -27,4 +28,4 @@ mod blocking_store {
     ))));
 }
 
-memocache_core::memoizer_behaviour_tests!(stores(), blocking);
+memocache_testkit::memoizer_behaviour_tests!(stores(), blocking);

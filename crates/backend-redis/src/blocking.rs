@@ -4,16 +4,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memocache_core::{BlockingStore, Bytes, KeyMatch, KeyTtl, RedisConfig, Result};
-use redis::{Client, Cmd, FromRedisValue};
+use memocache_core::{
+    BlockingStore, Bytes, Capabilities, Entry, Health, KeyMatch, KeyTtl, ReadOptions, RedisConfig,
+    Result, WriteOptions, block_on,
+};
+use memocache_redis_plumbing::failure::send_retrying;
+use memocache_redis_plumbing::keyspace::{self, Keyspace};
+use memocache_redis_plumbing::topology::Node;
+use redis::{Client, FromRedisValue};
 
-use crate::command;
+use crate::command::{self, Request};
 use crate::connect::{self, BACKEND, command_error};
 use crate::pool::{ClusterSource, Connector, Pool, Source};
 
 /// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
 /// most [`RedisConfig::max_connections`] of them; needs no async runtime.
-/// Cheap to clone (clones share the pool).
+/// Cheap to clone (clones share the pool and one [`Health`]).
+///
+/// An operation given a timeout ([`ReadOptions::timeout`], as a memoizer's
+/// operation timeout is) waits at most that long for a pooled connection,
+/// to connect, and for its reply, whatever the socket timeout.
 ///
 /// A connection idle for longer than the health-check interval is PINGed
 /// before reuse; one that failed is closed, never reused. When Redis is
@@ -34,6 +44,7 @@ pub struct RedisBlockingStore {
     pool: Arc<Pool>,
     timeout: Duration,
     retry_on_timeout: bool,
+    health: Health,
 }
 
 impl RedisBlockingStore {
@@ -49,7 +60,7 @@ impl RedisBlockingStore {
         let store = Self::pooled(Self::source(config)?, config);
         // One connection up front: a wrong address, password or CA is
         // reported now, and the connection stays in the pool.
-        drop(store.pool.get()?);
+        drop(store.pool.get(None)?);
         Ok(store)
     }
 
@@ -85,7 +96,7 @@ impl RedisBlockingStore {
 
     fn with_client(client: Client, config: &RedisConfig) -> Result<Self> {
         let store = Self::pooled(Source::Node(client), config);
-        drop(store.pool.get()?);
+        drop(store.pool.get(None)?);
         Ok(store)
     }
 
@@ -105,53 +116,58 @@ impl RedisBlockingStore {
             pool: Arc::new(pool),
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
+            health: config.health(),
         }
     }
 
-    /// Sends `cmd`, once more on another connection if it timed out and
-    /// retries are on.
-    fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        let result = self.pool.get()?.query(cmd);
-        match result {
-            Err(e) if command::is_retryable(&e, self.retry_on_timeout) => {
-                self.pool.get()?.query(cmd)
-            }
-            result => result,
-        }
-        .map_err(|e| command_error(e, self.timeout))
+    /// Sends `request` (a command or a pipeline), once more on another
+    /// connection if it timed out and retries are on; within `limit` if
+    /// given.
+    async fn query<'r, T: FromRedisValue>(
+        &self,
+        request: impl Into<Request<'r>>,
+        limit: Option<Duration>,
+    ) -> Result<T> {
+        let request = request.into();
+        let timeout = limit.map_or(self.timeout, |limit| limit.min(self.timeout));
+        send_retrying(self.retry_on_timeout, || async {
+            self.pool
+                .get(limit)?
+                .query(request)
+                .map_err(|e| command_error(e, timeout))
+        })
+        .await
     }
 }
 
-impl RedisBlockingStore {
-    /// Removes the keys of `matching` that one node holds: `SCAN` steps
-    /// sent to that cluster node (`None`: the single node), `UNLINK` in
-    /// batches.
-    fn unlink_matching(&self, matching: &KeyMatch, node: Option<&(String, u16)>) -> Result<u64> {
-        let pattern = matching.scan_pattern();
-        let (mut cursor, mut removed) = (0, 0);
-        loop {
-            let scan = command::scan(cursor, &pattern);
-            let (next, keys): (u64, Vec<Vec<u8>>) = match node {
-                Some(node) => self
-                    .pool
-                    .get()?
-                    .query_node(&scan, node)
-                    .map_err(|e| command_error(e, self.timeout))?,
-                None => self.query(&scan)?,
-            };
-            let keys: Vec<Vec<u8>> = keys
-                .into_iter()
-                .filter(|k| matching.matches_bytes(k))
-                .collect();
-            if !keys.is_empty() {
-                // In a cluster, redis-rs splits a multi-key UNLINK by slot.
-                removed += self.query::<u64>(&command::unlink(&keys))?;
-            }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
+impl Keyspace for RedisBlockingStore {
+    fn is_cluster(&self) -> bool {
+        self.pool.is_cluster()
+    }
+
+    async fn cluster_nodes(&self) -> Result<String> {
+        self.query(&command::cluster_nodes(), None).await
+    }
+
+    async fn scan(
+        &self,
+        node: Option<&Node>,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
+        let scan = command::scan(cursor, pattern);
+        match node {
+            Some(node) => self
+                .pool
+                .get(None)?
+                .query_node(&scan, node)
+                .map_err(|e| command_error(e, self.timeout)),
+            None => self.query(&scan, None).await,
         }
+    }
+
+    async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
+        self.query(&command::unlink(&keys), None).await
     }
 }
 
@@ -173,30 +189,50 @@ impl BlockingStore for RedisBlockingStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.query(&command::get(key))
+        block_on(self.query(&command::get(key), None))
     }
 
     fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        self.query(&command::set(key, &value, expire))
+        block_on(self.query(&command::set(key, &value, expire), None))
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.query::<u64>(&command::delete(key))? > 0)
+        Ok(block_on(self.query::<u64>(&command::delete(key), None))? > 0)
     }
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(KeyTtl::from_pttl(self.query(&command::pttl(key))?))
+        Ok(KeyTtl::from_pttl(block_on(
+            self.query(&command::pttl(key), None),
+        )?))
     }
 
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        if !self.pool.is_cluster() {
-            return self.unlink_matching(keys, None);
+        block_on(keyspace::delete_matching(self, keys))
+    }
+
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        if !options.with_ttl {
+            let value: Option<Bytes> = block_on(self.query(&command::get(key), options.timeout))?;
+            return Ok(value.map(Entry::new));
         }
-        let nodes: String = self.query(&command::cluster_nodes())?;
-        let mut removed = 0;
-        for primary in command::primaries(&nodes) {
-            removed += self.unlink_matching(keys, Some(&primary))?;
-        }
-        Ok(removed)
+        let pipeline = command::get_with_pttl(key);
+        let (value, pttl): (Option<Bytes>, i64) = block_on(self.query(&pipeline, options.timeout))?;
+        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        let set = command::set(key, &value, options.expire);
+        block_on(self.query(&set, options.timeout))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+            .ttl_in_read(true)
+            .bounded_operations(true)
+            .shared_health(true)
+    }
+
+    fn health(&self) -> Option<Health> {
+        Some(self.health.clone())
     }
 }

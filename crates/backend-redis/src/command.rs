@@ -3,10 +3,72 @@
 
 use std::time::Duration;
 
-use redis::{Cmd, RedisError, cmd};
+use memocache_redis_plumbing::keyspace::SCAN_COUNT;
+use redis::cluster::{ClusterConnection, cluster_pipe};
+use redis::{Cmd, ConnectionLike, FromRedisValue, Pipeline, RedisResult, Value, cmd, pipe};
 
-/// How many keys one `SCAN` step is asked to look at.
-const SCAN_COUNT: usize = 500;
+/// What one round trip sends: a command, or several pipelined.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    Cmd(&'a Cmd),
+    Pipeline(&'a [Cmd]),
+}
+
+impl Request<'_> {
+    /// Sends the request on an async connection, single node or cluster.
+    pub(crate) async fn send_async<T: FromRedisValue>(
+        self,
+        connection: &mut (impl redis::aio::ConnectionLike + Send),
+    ) -> RedisResult<T> {
+        match self {
+            Request::Cmd(cmd) => cmd.query_async(connection).await,
+            Request::Pipeline(cmds) => pipeline(cmds).query_async(connection).await,
+        }
+    }
+
+    /// Sends the request on a blocking connection to a single node.
+    pub(crate) fn send(self, connection: &mut dyn ConnectionLike) -> RedisResult<Value> {
+        match self {
+            Request::Cmd(cmd) => cmd.query(connection),
+            Request::Pipeline(cmds) => pipeline(cmds).query(connection),
+        }
+    }
+
+    /// Sends the request on a blocking cluster connection, which pipelines
+    /// only through a cluster pipeline.
+    pub(crate) fn send_to_cluster(self, connection: &mut ClusterConnection) -> RedisResult<Value> {
+        match self {
+            Request::Cmd(cmd) => cmd.query(connection),
+            Request::Pipeline(cmds) => {
+                let mut pipeline = cluster_pipe();
+                for cmd in cmds {
+                    pipeline.add_command(cmd.clone());
+                }
+                pipeline.query(connection)
+            }
+        }
+    }
+}
+
+fn pipeline(cmds: &[Cmd]) -> Pipeline {
+    let mut pipeline = pipe();
+    for cmd in cmds {
+        pipeline.add_command(cmd.clone());
+    }
+    pipeline
+}
+
+impl<'a> From<&'a Cmd> for Request<'a> {
+    fn from(cmd: &'a Cmd) -> Self {
+        Request::Cmd(cmd)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [Cmd; N]> for Request<'a> {
+    fn from(cmds: &'a [Cmd; N]) -> Self {
+        Request::Pipeline(cmds)
+    }
+}
 
 /// `GET key`.
 pub(crate) fn get(key: &str) -> Cmd {
@@ -28,6 +90,12 @@ pub(crate) fn set(key: &str, value: &[u8], expire: Option<Duration>) -> Cmd {
     set
 }
 
+/// `GET key` and `PTTL key` in one round trip; answers the value and
+/// the `PTTL` reply.
+pub(crate) fn get_with_pttl(key: &str) -> [Cmd; 2] {
+    [get(key), pttl(key)]
+}
+
 /// `DEL key`; answers how many keys were removed.
 pub(crate) fn delete(key: &str) -> Cmd {
     let mut del = cmd("DEL");
@@ -40,12 +108,6 @@ pub(crate) fn pttl(key: &str) -> Cmd {
     let mut pttl = cmd("PTTL");
     pttl.arg(key);
     pttl
-}
-
-/// Whether a failed command may be sent once more: only after a timeout,
-/// and only when retries are on.
-pub(crate) fn is_retryable(error: &RedisError, retry_on_timeout: bool) -> bool {
-    retry_on_timeout && error.is_timeout()
 }
 
 /// One `SCAN cursor MATCH pattern COUNT 500` step; answers
@@ -61,100 +123,24 @@ pub(crate) fn scan(cursor: u64, pattern: &str) -> Cmd {
 }
 
 /// `UNLINK keys...`: removes them, reclaiming memory in the background;
-/// answers how many existed.
+/// answers how many existed. A cluster connection splits it by slot.
 pub(crate) fn unlink(keys: &[Vec<u8>]) -> Cmd {
     let mut unlink = cmd("UNLINK");
     unlink.arg(keys);
     unlink
 }
 
-/// `CLUSTER NODES`: the cluster's topology as text; read the primaries with
-/// [`primaries`].
+/// `CLUSTER NODES`: the cluster's topology as text, read by
+/// [`memocache_redis_plumbing::topology`].
 pub(crate) fn cluster_nodes() -> Cmd {
     let mut nodes = cmd("CLUSTER");
     nodes.arg("NODES");
     nodes
 }
 
-/// The addresses of the cluster's healthy primaries, from a
-/// `CLUSTER NODES` reply (`id host:port@bus flags master ...` per line).
-pub fn primaries(cluster_nodes: &str) -> Vec<(String, u16)> {
-    healthy_nodes(cluster_nodes)
-        .filter(|(_, primary)| *primary)
-        .map(|(address, _)| address)
-        .collect()
-}
-
-/// The addresses of every healthy node of the cluster, primaries and
-/// replicas, from a `CLUSTER NODES` reply.
-pub(crate) fn nodes(cluster_nodes: &str) -> Vec<(String, u16)> {
-    healthy_nodes(cluster_nodes)
-        .map(|(address, _)| address)
-        .collect()
-}
-
-/// Each node not flagged failing or without an address: its address, and
-/// whether it is a primary.
-fn healthy_nodes(cluster_nodes: &str) -> impl Iterator<Item = ((String, u16), bool)> + '_ {
-    cluster_nodes.lines().filter_map(|line| {
-        let mut fields = line.split_whitespace();
-        let address = fields.nth(1)?;
-        let flags: Vec<&str> = fields.next()?.split(',').collect();
-        if flags
-            .iter()
-            .any(|f| f.starts_with("fail") || *f == "noaddr")
-        {
-            return None;
-        }
-        let address = address.split(['@', ',']).next()?;
-        let (host, port) = address.rsplit_once(':')?;
-        Some((
-            (host.to_owned(), port.parse().ok()?),
-            flags.contains(&"master"),
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn primaries_are_read_from_cluster_nodes() {
-        let reply = "\
-07c3 127.0.0.1:30004@40004 slave e7d1 0 1 4 connected
-e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
-67ed 127.0.0.1:30002@40002,host-b master - 0 1 2 connected 5461-10922
-292f 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
-6ec2 127.0.0.1:30005@40005 master - 0 1 7 connected 10923-16383
-";
-        assert_eq!(
-            primaries(reply),
-            [
-                ("127.0.0.1".to_owned(), 30001),
-                ("127.0.0.1".to_owned(), 30002),
-                ("127.0.0.1".to_owned(), 30005)
-            ]
-        );
-    }
-
-    #[test]
-    fn every_healthy_node_is_read_from_cluster_nodes() {
-        let reply = "\
-07c3 127.0.0.1:30004@40004 slave e7d1 0 1 4 connected
-e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
-292f 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
-a1b2 :0@0 slave,noaddr e7d1 0 1 4 disconnected
-6ec2 127.0.0.1:30005@40005 slave,fail? 292f 0 1 7 connected
-";
-        assert_eq!(
-            nodes(reply),
-            [
-                ("127.0.0.1".to_owned(), 30004),
-                ("127.0.0.1".to_owned(), 30001)
-            ]
-        );
-    }
 
     #[test]
     fn set_is_one_command_with_a_rounded_up_expiry() {

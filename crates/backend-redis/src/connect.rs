@@ -1,5 +1,6 @@
 //! Turning a [`RedisConfig`] into a redis-rs client, and the errors of
-//! doing so; both stores connect through here.
+//! doing so; both stores connect through here, and so can other programs
+//! that talk to the same Redis (the `memocache` command does).
 
 use std::fmt;
 use std::time::Duration;
@@ -17,14 +18,12 @@ pub(crate) fn backend_error(error: impl Into<memocache_core::BoxError>) -> Error
     Error::backend(BACKEND, error)
 }
 
-/// A failed command's error: a timeout (the reply did not come within the
-/// socket timeout) is [`Error::Timeout`], so memoizers count it as one.
+/// A failed command's error, by the rule both clients follow
+/// ([`memocache_redis_plumbing::failure::command_error`]): a reply that did
+/// not come within `timeout` is [`Error::Timeout`].
 pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Error {
-    if error.is_timeout() {
-        Error::Timeout(timeout)
-    } else {
-        backend_error(error)
-    }
+    let timed_out = error.is_timeout();
+    memocache_redis_plumbing::failure::command_error(BACKEND, error, timed_out, timeout)
 }
 
 /// A redis-rs client for `config`'s server, with its TCP keepalive and TLS
@@ -36,10 +35,11 @@ pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Erro
 pub fn client(config: &RedisConfig) -> Result<Client> {
     let url = config.connection_url()?;
     let mut info = url.as_str().into_connection_info().map_err(|e| {
-        Error::Config(format!(
-            "the redis url is not valid ({e}): write it as redis://[user:password@]host:port/db, \
-             or rediss:// for TLS"
-        ))
+        Error::config_with_source(
+            "the redis url is not valid: write it as redis://[user:password@]host:port/db, \
+             or rediss:// for TLS",
+            e,
+        )
     })?;
     if config.get_keepalive() {
         // The reference's probes: after 15 s idle, every 5 s, 3 tries.
@@ -66,9 +66,10 @@ pub fn client(config: &RedisConfig) -> Result<Client> {
         None => Client::open(info),
     };
     client.map_err(|e| {
-        Error::Config(format!(
-            "cannot use these redis settings ({e}); check the url and the CA certificate (PEM)"
-        ))
+        Error::config_with_source(
+            "cannot use these redis settings; check the url and the CA certificate (PEM)",
+            e,
+        )
     })
 }
 
@@ -90,9 +91,10 @@ pub(crate) fn cluster_client_with_nodes(
     let mut seeds = Vec::with_capacity(urls.len() + nodes.len());
     for url in urls {
         seeds.push(url.as_str().into_connection_info().map_err(|e| {
-            Error::Config(format!(
-                "cannot use these redis cluster settings ({e}); check the seed urls"
-            ))
+            Error::config_with_source(
+                "cannot use these redis cluster settings; check the seed urls",
+                e,
+            )
         })?);
     }
     if let Some(first) = seeds.first().cloned() {
@@ -135,9 +137,10 @@ pub(crate) fn cluster_client_with_nodes(
         }
     }
     builder.build().map_err(|e| {
-        Error::Config(format!(
-            "cannot use these redis cluster settings ({e}); check the seed urls and the CA certificate"
-        ))
+        Error::config_with_source(
+            "cannot use these redis cluster settings; check the seed urls and the CA certificate",
+            e,
+        )
     })
 }
 
@@ -160,16 +163,16 @@ fn check_pem(pem: &[u8]) -> Result<()> {
     let mut certificates = 0;
     for certificate in CertificateDer::pem_slice_iter(pem) {
         certificate.map_err(|e| {
-            Error::Config(format!(
-                "the CA certificate is not valid PEM ({e}); give the CA's `-----BEGIN CERTIFICATE-----` file"
-            ))
+            Error::config_with_source(
+                "the CA certificate is not valid PEM; give the CA's `-----BEGIN CERTIFICATE-----` file",
+                e,
+            )
         })?;
         certificates += 1;
     }
     if certificates == 0 {
-        return Err(Error::Config(
-            "the CA certificate holds no certificate; give the CA's `-----BEGIN CERTIFICATE-----` PEM file"
-                .to_owned(),
+        return Err(Error::config(
+            "the CA certificate holds no certificate; give the CA's `-----BEGIN CERTIFICATE-----` PEM file",
         ));
     }
     Ok(())
@@ -185,7 +188,8 @@ fn install_crypto_provider() {
     }
 }
 
-/// A failed first connection, naming the server (never the password).
+/// A failed first connection, naming the server (never the password); the
+/// client's error is the source.
 #[derive(Debug)]
 struct ConnectError {
     server: String,
@@ -207,12 +211,47 @@ pub(crate) fn connect_error(client: &Client, source: impl Into<memocache_core::B
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot connect to {}: {}", self.server, self.source)
+        write!(f, "cannot connect to {}", self.server)
     }
 }
 
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&*self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_connect_error_names_the_server_and_keeps_its_cause() {
+        let config = RedisConfig::new().url("redis://app:s3cret@127.0.0.1:1/0");
+        let client = client(&config).unwrap();
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let error = connect_error(&client, refused);
+        assert_eq!(error.to_string(), "redis backend error");
+        let connect = error.source().expect("the connection's error");
+        assert_eq!(connect.to_string(), "cannot connect to 127.0.0.1:1");
+        assert!(connect.source().is_some_and(|io| io.is::<std::io::Error>()));
+        let report = error.report().to_string();
+        assert_eq!(
+            report,
+            "redis backend error: cannot connect to 127.0.0.1:1: connection refused"
+        );
+        assert!(!report.contains("s3cret"), "{report}");
+    }
+
+    #[test]
+    fn a_pem_that_does_not_parse_keeps_the_parser_error() {
+        let pem = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        let error = check_pem(pem).unwrap_err();
+        assert!(matches!(error, Error::Config(_)), "{error:?}");
+        assert!(error.to_string().contains("BEGIN CERTIFICATE"), "{error}");
+        let source = error.source().expect("the PEM parser's error");
+        assert!(!error.to_string().contains(&source.to_string()), "{error}");
     }
 }

@@ -37,18 +37,11 @@
 
 mod blocking;
 mod command;
-mod connect;
+pub mod connect;
 mod pool;
 mod store;
 
 pub use blocking::RedisBlockingStore;
-
-/// What tools that talk to Redis beside the stores (the `memocache` CLI)
-/// share with them, so both scan and connect alike.
-pub mod tools {
-    pub use crate::command::primaries as cluster_primaries;
-    pub use crate::connect::{client, cluster_client};
-}
 pub use memocache_core::RedisConfig;
 pub use store::RedisStore;
 

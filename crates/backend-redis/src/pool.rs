@@ -13,7 +13,7 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult};
 
-use crate::command;
+use crate::command::{self, Request};
 use crate::connect::{backend_error, cluster_client, cluster_client_with_nodes, connect_error};
 
 /// Where connections go: one node, or a cluster.
@@ -78,7 +78,7 @@ impl ClusterSource {
         let Ok(reply) = command::cluster_nodes().query::<String>(connection) else {
             return;
         };
-        let mut nodes = command::nodes(&reply);
+        let mut nodes = memocache_redis_plumbing::topology::nodes(&reply);
         nodes.sort();
         let mut learned = lock(&self.learned);
         if nodes.is_empty() || nodes == learned.nodes {
@@ -107,24 +107,37 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    fn connect(&self) -> Result<Pooled> {
+    /// Opens a connection, within `limit` if given, whose commands wait
+    /// for their replies at most the socket timeout (or `limit`).
+    fn connect(&self, limit: Option<Duration>) -> Result<Pooled> {
         let connection = match &self.source {
             Source::Node(client) => {
-                let open = || -> RedisResult<Connection> {
-                    let connection = client.get_connection_with_timeout(self.connect_timeout)?;
-                    connection.set_read_timeout(Some(self.socket_timeout))?;
-                    connection.set_write_timeout(Some(self.socket_timeout))?;
-                    Ok(connection)
-                };
-                Link::Node(open().map_err(|e| connect_error(client, e))?)
+                let connect_timeout = within(self.connect_timeout, limit);
+                // A server that accepts but does not answer (paused, say)
+                // is a timeout, as a command's would be.
+                let connection = client
+                    .get_connection_with_timeout(connect_timeout)
+                    .map_err(|e| {
+                        if e.is_timeout() {
+                            memocache_core::Error::Timeout(connect_timeout)
+                        } else {
+                            connect_error(client, e)
+                        }
+                    })?;
+                Link::Node(connection)
             }
             Source::Cluster(cluster) => Link::Cluster(Box::new(cluster.connect()?)),
         };
-        Ok(Pooled {
+        let mut pooled = Pooled {
             connection,
             last_used: Instant::now(),
             broken: false,
-        })
+            timeout: None,
+        };
+        pooled
+            .bound(within(self.socket_timeout, limit))
+            .map_err(backend_error)?;
+        Ok(pooled)
     }
 
     /// Whether an idle connection may be reused: open, and answering PING
@@ -134,9 +147,9 @@ impl Connector {
             return false;
         }
         match self.health_check_interval {
-            Some(interval) if pooled.last_used.elapsed() >= interval => {
-                pooled.query::<()>(&redis::cmd("PING")).is_ok()
-            }
+            Some(interval) if pooled.last_used.elapsed() >= interval => pooled
+                .query::<()>(Request::Cmd(&redis::cmd("PING")))
+                .is_ok(),
             _ => true,
         }
     }
@@ -149,10 +162,17 @@ enum Link {
 }
 
 impl Link {
-    fn connection(&mut self) -> &mut dyn ConnectionLike {
+    /// Sets how long a command waits for its socket to read or write.
+    fn set_timeouts(&self, timeout: Duration) -> RedisResult<()> {
         match self {
-            Link::Node(connection) => connection,
-            Link::Cluster(connection) => connection.as_mut(),
+            Link::Node(connection) => {
+                connection.set_read_timeout(Some(timeout))?;
+                connection.set_write_timeout(Some(timeout))
+            }
+            Link::Cluster(connection) => {
+                connection.set_read_timeout(Some(timeout))?;
+                connection.set_write_timeout(Some(timeout))
+            }
         }
     }
 
@@ -169,14 +189,35 @@ struct Pooled {
     connection: Link,
     last_used: Instant,
     broken: bool,
+    /// The socket timeouts set now.
+    timeout: Option<Duration>,
+}
+
+/// `timeout`, or `limit` if that is shorter.
+fn within(timeout: Duration, limit: Option<Duration>) -> Duration {
+    limit.map_or(timeout, |limit| timeout.min(limit))
 }
 
 impl Pooled {
+    /// Makes the socket wait at most `timeout` (a system call only when it
+    /// changes).
+    fn bound(&mut self, timeout: Duration) -> RedisResult<()> {
+        if self.timeout != Some(timeout) {
+            self.connection.set_timeouts(timeout)?;
+            self.timeout = Some(timeout);
+        }
+        Ok(())
+    }
+
     /// Sends `cmd`; a connection that failed below the protocol (I/O error,
     /// timeout) may still receive a late reply, so it is marked broken and
     /// never reused.
-    fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
-        let result = cmd.query(self.connection.connection());
+    fn query<T: FromRedisValue>(&mut self, request: Request<'_>) -> RedisResult<T> {
+        let reply = match &mut self.connection {
+            Link::Node(connection) => request.send(connection),
+            Link::Cluster(connection) => request.send_to_cluster(connection),
+        };
+        let result = reply.and_then(|value| Ok(T::from_redis_value(value)?));
         self.settle(result)
     }
 
@@ -247,13 +288,15 @@ impl Pool {
     ///
     /// The connect error, at once, when a new connection fails; a backend
     /// error when every connection stayed in use for the whole wait.
-    pub(crate) fn get(&self) -> Result<Lease<'_>> {
-        let deadline = Instant::now() + self.wait;
+    pub(crate) fn get(&self, limit: Option<Duration>) -> Result<Lease<'_>> {
+        let wait = within(self.wait, limit);
+        let deadline = Instant::now() + wait;
+        let socket_timeout = within(self.connector.socket_timeout, limit);
         let mut state = self.lock();
         loop {
             if let Some(mut pooled) = state.idle.pop() {
                 drop(state);
-                if self.connector.is_healthy(&mut pooled) {
+                if pooled.bound(socket_timeout).is_ok() && self.connector.is_healthy(&mut pooled) {
                     return Ok(self.lease(pooled));
                 }
                 drop(pooled);
@@ -264,7 +307,7 @@ impl Pool {
             if state.open < self.max_connections {
                 state.open += 1;
                 drop(state);
-                return match self.connector.connect() {
+                return match self.connector.connect(limit) {
                     Ok(pooled) => Ok(self.lease(pooled)),
                     Err(e) => {
                         self.lock().open -= 1;
@@ -279,7 +322,7 @@ impl Pool {
                     std::io::ErrorKind::TimedOut,
                     format!(
                         "all {} pooled connections stayed in use for {:?}; raise max_connections",
-                        self.max_connections, self.wait
+                        self.max_connections, wait
                     ),
                 )));
             }
@@ -322,12 +365,12 @@ pub(crate) struct Lease<'a> {
 }
 
 impl Lease<'_> {
-    /// Sends `cmd` on the lent connection.
-    pub(crate) fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+    /// Sends `request` on the lent connection.
+    pub(crate) fn query<T: FromRedisValue>(&mut self, request: Request<'_>) -> RedisResult<T> {
         self.pooled
             .as_mut()
             .expect("a lease holds its connection until dropped")
-            .query(cmd)
+            .query(request)
     }
 
     /// Sends `cmd` to one node of the cluster (on a single node, to it).

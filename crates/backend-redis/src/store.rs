@@ -4,14 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use memocache_core::{Bytes, KeyMatch, KeyTtl, RedisConfig, Result, Store, async_trait};
+use memocache_core::{
+    Bytes, Capabilities, Entry, Health, KeyMatch, KeyTtl, ReadOptions, RedisConfig, Result, Store,
+    async_trait,
+};
+use memocache_redis_plumbing::failure::send_retrying;
+use memocache_redis_plumbing::keyspace::{self, Keyspace};
+use memocache_redis_plumbing::topology::Node;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, Cmd, FromRedisValue, RedisResult};
+use redis::{Client, FromRedisValue, RedisResult};
 use tokio::task::JoinHandle;
 
-use crate::command;
+use crate::command::{self, Request};
 use crate::connect::{
     self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
 };
@@ -21,7 +27,8 @@ use crate::connect::{
 /// re-established by itself after a failure), or its cluster connection
 /// for a Redis Cluster (keys routed by slot, `MOVED`/`ASK` and failovers
 /// followed), as the [`RedisConfig`] says. Cheap to clone (clones share the
-/// connection).
+/// connection and one [`Health`]: every memoizer over the store and its
+/// clones learns of an outage once).
 ///
 /// ```no_run
 /// # async fn demo() -> memocache_core::Result<()> {
@@ -39,6 +46,7 @@ pub struct RedisStore {
     timeout: Duration,
     retry_on_timeout: bool,
     health_check: Option<Arc<HealthCheck>>,
+    health: Health,
 }
 
 impl RedisStore {
@@ -106,11 +114,13 @@ impl RedisStore {
     /// A store over a connection manager of your own, used as it is (no
     /// command retries, no health checks).
     pub fn from_connection_manager(connection: ConnectionManager) -> Self {
+        let config = RedisConfig::default();
         RedisStore {
             link: Link::Node(connection),
-            timeout: RedisConfig::default().get_socket_timeout(),
+            timeout: config.get_socket_timeout(),
             retry_on_timeout: false,
             health_check: None,
+            health: config.health(),
         }
     }
 
@@ -126,57 +136,55 @@ impl RedisStore {
             link,
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
+            health: config.health(),
         }
     }
 
-    /// Sends `cmd`, once more if it timed out and retries are on.
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        match self.link.query(cmd).await {
-            Err(e) if command::is_retryable(&e, self.retry_on_timeout) => {
-                self.link.query(cmd).await
-            }
-            result => result,
-        }
-        .map_err(|e| command_error(e, self.timeout))
+    /// Sends `request` (a command or a pipeline), once more if it timed out
+    /// and retries are on.
+    async fn query<'r, T: FromRedisValue>(&self, request: impl Into<Request<'r>>) -> Result<T> {
+        let request = request.into();
+        send_retrying(self.retry_on_timeout, || async {
+            self.link
+                .query(request)
+                .await
+                .map_err(|e| command_error(e, self.timeout))
+        })
+        .await
+    }
+}
+
+impl Keyspace for RedisStore {
+    fn is_cluster(&self) -> bool {
+        matches!(self.link, Link::Cluster(_))
     }
 
-    /// Removes the keys of `matching` that one node holds: `SCAN` steps
-    /// sent to that node (`None`: the single node), `UNLINK` in batches.
-    async fn unlink_matching(
+    async fn cluster_nodes(&self) -> Result<String> {
+        self.query(&command::cluster_nodes()).await
+    }
+
+    async fn scan(
         &self,
-        matching: &KeyMatch,
-        node: Option<&(String, u16)>,
-    ) -> Result<u64> {
-        let pattern = matching.scan_pattern();
-        let (mut cursor, mut removed) = (0, 0);
-        loop {
-            let scan = command::scan(cursor, &pattern);
-            let (next, keys): (u64, Vec<Vec<u8>>) = match (node, &self.link) {
-                (Some((host, port)), Link::Cluster(connection)) => {
-                    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host: host.clone(),
-                        port: *port,
-                    });
-                    let reply = connection.clone().route_command(scan, routing).await;
-                    reply
-                        .and_then(|value| Ok(FromRedisValue::from_redis_value(value)?))
-                        .map_err(|e| command_error(e, self.timeout))?
-                }
-                _ => self.query(&scan).await?,
-            };
-            let keys: Vec<Vec<u8>> = keys
-                .into_iter()
-                .filter(|k| matching.matches_bytes(k))
-                .collect();
-            if !keys.is_empty() {
-                // In a cluster, redis-rs splits a multi-key UNLINK by slot.
-                removed += self.query::<u64>(&command::unlink(&keys)).await?;
-            }
-            if next == 0 {
-                return Ok(removed);
-            }
-            cursor = next;
-        }
+        node: Option<&Node>,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
+        let scan = command::scan(cursor, pattern);
+        let (Some((host, port)), Link::Cluster(connection)) = (node, &self.link) else {
+            return self.query(&scan).await;
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.clone(),
+            port: *port,
+        });
+        let reply = connection.clone().route_command(scan, routing).await;
+        reply
+            .and_then(|value| Ok(FromRedisValue::from_redis_value(value)?))
+            .map_err(|e| command_error(e, self.timeout))
+    }
+
+    async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
+        self.query(&command::unlink(&keys)).await
     }
 }
 
@@ -188,10 +196,10 @@ enum Link {
 }
 
 impl Link {
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+    async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
         match self {
-            Link::Node(connection) => cmd.query_async(&mut connection.clone()).await,
-            Link::Cluster(connection) => cmd.query_async(&mut connection.clone()).await,
+            Link::Node(connection) => request.send_async(&mut connection.clone()).await,
+            Link::Cluster(connection) => request.send_async(&mut connection.clone()).await,
         }
     }
 }
@@ -236,7 +244,7 @@ impl HealthCheck {
             loop {
                 ticks.tick().await;
                 // A failure makes the manager reconnect; nothing else to do.
-                let _: RedisResult<()> = link.query(&redis::cmd("PING")).await;
+                let _: RedisResult<()> = link.query(Request::Cmd(&redis::cmd("PING"))).await;
             }
         }))
     }
@@ -271,16 +279,22 @@ impl Store for RedisStore {
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        match &self.link {
-            Link::Node(_) => self.unlink_matching(keys, None).await,
-            Link::Cluster(_) => {
-                let nodes: String = self.query(&command::cluster_nodes()).await?;
-                let mut removed = 0;
-                for primary in command::primaries(&nodes) {
-                    removed += self.unlink_matching(keys, Some(&primary)).await?;
-                }
-                Ok(removed)
-            }
+        keyspace::delete_matching(self, keys).await
+    }
+
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        if !options.with_ttl {
+            return Ok(self.get(key).await?.map(Entry::new));
         }
+        let (value, pttl): (Option<Bytes>, i64) = self.query(&command::get_with_pttl(key)).await?;
+        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().ttl_in_read(true).shared_health(true)
+    }
+
+    fn health(&self) -> Option<Health> {
+        Some(self.health.clone())
     }
 }

@@ -15,7 +15,7 @@ fn url(config: &RedisConfig) -> String {
 /// The `Error::Config` message of invalid settings.
 fn config_error(config: &RedisConfig) -> String {
     match config.validate() {
-        Err(Error::Config(message)) => message,
+        Err(error @ Error::Config(_)) => error.report().to_string(),
         other => panic!("expected a configuration error for {config:?}, got {other:?}"),
     }
 }
@@ -186,7 +186,7 @@ fn a_missing_ca_file_is_named() {
         .ca_cert_file("/nonexistent/ca.pem");
     let error = RedisBlockingStore::connect(&config).expect_err("read a missing CA file");
     assert!(
-        matches!(&error, Error::Config(m) if m.contains("/nonexistent/ca.pem")),
+        matches!(&error, Error::Config(_) if error.report().to_string().contains("/nonexistent/ca.pem")),
         "{error:?}"
     );
 }
@@ -199,7 +199,7 @@ fn a_pem_that_is_not_a_certificate_is_a_config_error() {
         .ca_cert_pem(b"not a certificate".to_vec());
     let error = RedisBlockingStore::connect(&config).expect_err("used a bogus CA");
     assert!(
-        matches!(&error, Error::Config(m) if m.contains("CA certificate")),
+        matches!(&error, Error::Config(_) if error.report().to_string().contains("CA certificate")),
         "{error:?}"
     );
 }
@@ -239,7 +239,7 @@ async fn a_connection_error_names_the_server_but_not_the_password() {
     ];
     for error in errors {
         assert_cannot_connect(&error, "redis", port);
-        let message = error.to_string();
+        let message = error.report().to_string();
         assert!(!message.contains("s3cret"), "{message}");
         assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
     }

@@ -47,7 +47,7 @@ async fn the_async_store_fails_while_the_server_is_down_and_recovers() {
     // The connection manager reconnects after the first failure it sees.
     let mut answers = Vec::new();
     for _ in 0..3 {
-        answers.push(store.get("k").await.map_err(|e| e.to_string()));
+        answers.push(store.get("k").await.map_err(|e| e.report().to_string()));
     }
     assert!(
         answers.contains(&Ok(None)),

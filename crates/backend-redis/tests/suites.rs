@@ -1,5 +1,5 @@
 //! The suites every Redis client runs (conformance, Memoizer behaviour,
-//! TLS, ACL users), on redis-rs.
+//! faults, TLS, ACL users), on redis-rs.
 
 use memocache_core::{RedisConfig, Result};
 use memocache_redis::{RedisBlockingStore, RedisStore};
@@ -12,6 +12,7 @@ impl Client for RedisRs {
     type Async = RedisStore;
     type Blocking = RedisBlockingStore;
     const LAZY_ERRORS_NAME_THE_SERVER: bool = false;
+    const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = false;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<RedisStore>> + Send {
         RedisStore::connect(config)
@@ -23,6 +24,10 @@ impl Client for RedisRs {
 
     fn connect_blocking(config: &RedisConfig) -> Result<RedisBlockingStore> {
         RedisBlockingStore::connect(config)
+    }
+
+    fn connect_blocking_lazy(config: &RedisConfig) -> Result<RedisBlockingStore> {
+        RedisBlockingStore::connect_lazy(config)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Key building: nanoseconds per key with SHA-256 (the reference's hash)
 //! and BLAKE3, for a typical call and a larger one.
 
-use memocache::{Args, Blake3, KeyHasher, Sha256, cache_key};
+use memocache::Args;
+use memocache::key::{Blake3, KeyHasher, Sha256, cache_key};
 use serde::Serialize;
 
 use crate::sampling::nanos_per_op;

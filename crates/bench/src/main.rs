@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use memocache::Codec as _;
+use memocache::codec::Codec as _;
 
 use crate::reference::Reference;
 use crate::remote::{Remote, subject};
@@ -376,7 +376,7 @@ fn python_codecs(
         ));
         let (json, stored) = (base.with_extension("json"), base.with_extension("zlib"));
         std::fs::write(&json, python_json(&order)).map_err(|e| e.to_string())?;
-        let bytes = memocache::JsonZlib::default()
+        let bytes = memocache::codec::JsonZlib::default()
             .encode(&order)
             .map_err(|e| e.to_string())?;
         std::fs::write(&stored, bytes).map_err(|e| e.to_string())?;
@@ -619,11 +619,11 @@ fn cpu_model() -> String {
 }
 
 async fn redis_version(url: &str) -> String {
-    let client = memocache::redis::Client::open(url).expect("a valid url");
+    let client = memocache::redis::redis_rs::Client::open(url).expect("a valid url");
     let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
         return "unknown".to_owned();
     };
-    let info: String = memocache::redis::cmd("INFO")
+    let info: String = memocache::redis::redis_rs::cmd("INFO")
         .arg("server")
         .query_async(&mut connection)
         .await

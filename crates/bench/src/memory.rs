@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use memocache::{Codec as _, JsonZlib, Memoizer, MemoryStore};
+use memocache::codec::{Codec as _, JsonZlib};
+use memocache::{Memoizer, MemoryStore};
 use moka::sync::Cache;
 use serde::Serialize;
 
@@ -55,7 +56,7 @@ pub mod variant {
 pub fn hits(size: Size, schedule: &Schedule) -> MemoryHits {
     let order = Order::new(size);
     let codec = JsonZlib::default();
-    let bytes = memocache::Bytes::from(codec.encode(&order).expect("encodes"));
+    let bytes = memocache::store::Bytes::from(codec.encode(&order).expect("encodes"));
 
     let memoizer = |single_flight: bool, breaker: bool| {
         let builder = Memoizer::builder(MemoryStore::new())
@@ -79,7 +80,7 @@ pub fn hits(size: Size, schedule: &Schedule) -> MemoryHits {
         }
     };
     let key = keys::sha256_key(&args(0, size));
-    let moka: Cache<String, memocache::Bytes> = Cache::new(10_000);
+    let moka: Cache<String, memocache::store::Bytes> = Cache::new(10_000);
     moka.insert(key.clone(), bytes.clone());
     let moka_hit = move || {
         let stored = moka.get(&key).expect("a moka hit");

@@ -1,17 +1,15 @@
-//! The reference itself: `dtpyfw.redis.caching` in the virtualenv at
-//! `target/py-reference` (made as `tests/vectors/generate.py` makes it when
-//! missing), timed by a Python script on the same server and values.
+//! The reference itself: `dtpyfw.redis.caching` in the virtualenv
+//! `memocache_testkit::python` installs (at `target/py-reference`, where
+//! `tests/vectors/generate.py` puts it too), timed by a Python script on
+//! the same server and values.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
 /// What the script prints before each result line (JSON).
 const MARK: &str = "MEMOCACHE-BENCH-RESULT ";
-
-/// The packages the reference needs, as `generate.py` installs them.
-const PACKAGES: [&str; 2] = ["dtpyfw", "redis"];
 
 /// The timing script. Modes:
 /// - `hits NS SIZE N THREADS VALUE_FILE`: N sequential `cache_function`
@@ -190,19 +188,13 @@ pub struct Reference {
 }
 
 impl Reference {
-    /// The virtualenv at `$MEMOCACHE_PY_REFERENCE`, else the workspace's
-    /// `target/py-reference`, installed there first when missing; `Err`
-    /// says why it cannot be used.
+    /// The virtualenv at `$MEMOCACHE_PY_REFERENCE`, else the target
+    /// directory's `py-reference`, installed there first when missing;
+    /// `Err` says why it cannot be used.
     pub fn find_or_install(redis_url: &str) -> Result<Reference, String> {
-        let venv = std::env::var_os("MEMOCACHE_PY_REFERENCE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::workspace_root().join("target").join("py-reference"));
-        let python = venv.join("bin").join("python");
-        if !imports_reference(&python) {
-            install(&venv, &python)?;
-        }
+        let installed = memocache_testkit::python::Reference::install()?;
         Ok(Reference {
-            python,
+            python: installed.python().to_owned(),
             redis_url: redis_url.to_owned(),
         })
     }
@@ -231,51 +223,5 @@ impl Reference {
             .find_map(|line| line.strip_prefix(MARK))
             .ok_or_else(|| format!("the reference script ({mode}) printed no result"))?;
         serde_json::from_str(line).map_err(|e| format!("unreadable result ({e}): {line}"))
-    }
-}
-
-/// Whether `python` imports the reference and its Redis client.
-fn imports_reference(python: &Path) -> bool {
-    Command::new(python)
-        .args([
-            "-c",
-            "import dtpyfw.redis.caching, dtpyfw.redis.connection, redis",
-        ])
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
-
-/// `python3 -m venv` and `pip install dtpyfw redis`, as `generate.py` does.
-fn install(venv: &Path, python: &Path) -> Result<(), String> {
-    eprintln!("installing the Python reference into {}", venv.display());
-    if !python.exists() {
-        run_step(Command::new("python3").arg("-m").arg("venv").arg(venv))?;
-    }
-    run_step(
-        Command::new(python)
-            .args(["-m", "pip", "install", "-q"])
-            .args(PACKAGES),
-    )?;
-    if imports_reference(python) {
-        Ok(())
-    } else {
-        Err(format!(
-            "dtpyfw is not importable even inside {}",
-            venv.display()
-        ))
-    }
-}
-
-fn run_step(command: &mut Command) -> Result<(), String> {
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run {command:?}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{command:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
     }
 }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use memocache::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use memocache::redis::{self, Client};
-use memocache::{
-    Args, Codec, FredStore, JsonZlib, KeyHasher, Memoizer, MsgpackPlain, RedisBlockingStore,
-    RedisConfig, RedisStore, Stats, Store,
-};
+use memocache::codec::{Codec, JsonZlib, MsgpackPlain};
+use memocache::key::KeyHasher;
+use memocache::redis::redis_rs::aio::{ConnectionManager, ConnectionManagerConfig};
+use memocache::redis::redis_rs::{self as redis, Client};
+use memocache::store::Store;
+use memocache::{Args, FredStore, Memoizer, RedisBlockingStore, RedisConfig, RedisStore, Stats};
 use serde::Serialize;
 
 use crate::peer;

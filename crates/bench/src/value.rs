@@ -138,8 +138,8 @@ pub fn json_len(order: &Order) -> usize {
 
 /// `order` as Python's `json.dumps` writes it (memocache's JSON format).
 pub fn python_json(order: &Order) -> Vec<u8> {
-    use memocache::Codec as _;
-    memocache::JsonPlain::default()
+    use memocache::codec::Codec as _;
+    memocache::codec::JsonPlain::default()
         .encode(order)
         .expect("an order always encodes")
 }

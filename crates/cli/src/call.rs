@@ -47,5 +47,5 @@ pub fn key(
     hasher: &dyn KeyHasher,
 ) -> Result<String, String> {
     let call = call_args(args, kwargs)?;
-    cache_key(namespace, &call, skip, hasher).map_err(|e| e.to_string())
+    cache_key(namespace, &call, skip, hasher).map_err(|e| e.report().to_string())
 }

@@ -1,15 +1,12 @@
 //! `--codec`: how values are stored, and reading them back with a reason
 //! when they do not decode.
 
-use std::borrow::Cow;
-
 use clap::ValueEnum;
 use memocache_core::pyjson::{self, PyValue};
-use memocache_core::{
-    Compression, DEFAULT_MAX_DECODED_SIZE, Format, MsgPack, Uncompressed, Zlib, Zstd,
-};
+use memocache_core::{DynCodec, Error, Report, codec_by_name};
 
-/// A stored value's format and compression.
+/// A stored value's format and compression: memocache's codec of the same
+/// name, with `+` for `-` (`json-zlib` is `json+zlib`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CodecName {
     /// Python JSON, zlib-compressed: the reference's, read by Python services.
@@ -28,19 +25,22 @@ pub enum CodecName {
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
 impl CodecName {
-    fn is_json(self) -> bool {
-        matches!(self, Self::JsonZlib | Self::JsonZstd | Self::Json)
+    /// The `--codec` value, e.g. `json-zlib`.
+    fn arg(self) -> String {
+        self.to_possible_value()
+            .expect("every codec has a value")
+            .get_name()
+            .to_owned()
     }
 
-    fn compression(self) -> &'static dyn Compression {
-        // The levels are the codecs' defaults: zlib's is Python's.
-        static ZLIB: Zlib = Zlib::with_level(6);
-        static ZSTD: Zstd = Zstd::with_level(3);
-        match self {
-            Self::JsonZlib => &ZLIB,
-            Self::JsonZstd | Self::MsgpackZstd => &ZSTD,
-            Self::Json | Self::Msgpack => &Uncompressed,
-        }
+    /// The codec, as memocache names it.
+    fn codec(self) -> &'static dyn DynCodec {
+        codec_by_name(&self.arg().replace('-', "+"))
+            .expect("the command is built with every codec's feature")
+    }
+
+    fn is_json(self) -> bool {
+        matches!(self, Self::JsonZlib | Self::JsonZstd | Self::Json)
     }
 
     fn format_name(self) -> &'static str {
@@ -53,15 +53,12 @@ impl CodecName {
 
     /// Encodes `value` as this codec stores it.
     pub fn encode(self, value: &PyValue) -> Result<Vec<u8>, String> {
-        let raw = if self.is_json() {
-            pyjson::to_vec(value).map_err(|e| e.to_string())?
-        } else {
+        if !self.is_json() {
             fits_msgpack(value)?;
-            MsgPack.serialize(value).map_err(|e| e.to_string())?
-        };
-        self.compression()
-            .compress(raw)
-            .map_err(|e| format!("cannot compress the value: {e}"))
+        }
+        self.codec()
+            .encode_value(value)
+            .map_err(|e| e.report().to_string())
     }
 
     /// Decodes the value stored at `key`; the error says which step failed
@@ -73,33 +70,26 @@ impl CodecName {
                 "the value at {key} is empty (the reference reads that as a miss)"
             ));
         }
-        let compression = self.compression();
-        let raw: Cow<'_, [u8]> = compression
-            .decompress(stored, DEFAULT_MAX_DECODED_SIZE)
-            .map_err(|e| {
+        let codec = self.codec();
+        codec.decode_value(stored).map_err(|error| match &error {
+            Error::Decompress { compression, .. } => format!(
+                "the value at {key} is not a {compression} stream ({}){}",
+                cause(&error),
+                self.hint(stored)
+            ),
+            Error::Decode(_) => {
+                let what = match codec.name().split_once('+') {
+                    Some((_, compression)) => format!("{compression}-compressed but "),
+                    None => String::new(),
+                };
                 format!(
-                    "the value at {key} is not a {} stream ({e}){}",
-                    compression.name(),
+                    "the value at {key} is {what}not {} ({}){}",
+                    self.format_name(),
+                    cause(&error),
                     self.hint(stored)
                 )
-            })?;
-        let decoded = if self.is_json() {
-            pyjson::parse(&raw).map_err(|e| e.to_string())
-        } else {
-            MsgPack
-                .deserialize::<PyValue>(&raw)
-                .map_err(|e| e.to_string())
-        };
-        decoded.map_err(|e| {
-            let what = match compression.name() {
-                "none" => String::new(),
-                name => format!("{name}-compressed but "),
-            };
-            format!(
-                "the value at {key} is {what}not {} ({e}){}",
-                self.format_name(),
-                self.hint(stored)
-            )
+            }
+            _ => format!("the value at {key} cannot be read: {}", error.report()),
         })
     }
 
@@ -118,17 +108,20 @@ impl CodecName {
             Some((what, codecs)) if !codecs.contains(&self) => {
                 let names: Vec<String> = codecs
                     .iter()
-                    .map(|c| {
-                        format!(
-                            "--codec {}",
-                            c.to_possible_value().expect("named").get_name()
-                        )
-                    })
+                    .map(|c| format!("--codec {}", c.arg()))
                     .collect();
                 format!("; it looks like {what}: try {}", names.join(" or "))
             }
             _ => String::new(),
         }
+    }
+}
+
+/// What made `error` happen: its causes, or the error itself without one.
+fn cause(error: &Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => Report::new(source).to_string(),
+        None => error.to_string(),
     }
 }
 
@@ -161,7 +154,16 @@ fn too_big_for_msgpack(digits: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use memocache_core::{Compression as _, Zlib};
+
     use super::*;
+
+    #[test]
+    fn every_value_names_one_of_memocaches_codecs() {
+        for codec in CodecName::value_variants() {
+            assert_eq!(codec.codec().name(), codec.arg().replace('-', "+"));
+        }
+    }
 
     #[test]
     fn every_codec_round_trips_a_value() {

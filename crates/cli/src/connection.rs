@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use memocache_core::{Error, RedisConfig};
+use memocache_core::{Error, RedisConfig, Report};
 use memocache_redis::RedisBlockingStore;
 use memocache_redis::redis::cluster::{ClusterConnection, cluster_pipe};
 use memocache_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
@@ -47,7 +47,7 @@ impl Redis {
         config.validate().map_err(|e| bad_setting(&e))?;
         let store = RedisBlockingStore::connect(&config).map_err(|e| match e {
             Error::Config(_) => bad_setting(&e),
-            other => unreachable(&config, &other),
+            other => unreachable(&config, &other.report()),
         })?;
         if config.is_cluster() {
             check_cluster(&config)?;
@@ -61,13 +61,13 @@ impl Redis {
         let failed = |e: &RedisError| unreachable(&self.config, e);
         // The URLs were checked, and the store connected with them, already.
         if self.config.is_cluster() {
-            let connection = memocache_redis::tools::cluster_client(&self.config)
+            let connection = memocache_redis::connect::cluster_client(&self.config)
                 .map_err(|e| bad_setting(&e))?
                 .get_connection()
                 .map_err(|e| failed(&e))?;
             return Ok(Link::Cluster(Box::new(connection)));
         }
-        let client = memocache_redis::tools::client(&self.config).map_err(|e| bad_setting(&e))?;
+        let client = memocache_redis::connect::client(&self.config).map_err(|e| bad_setting(&e))?;
         let open = || -> redis::RedisResult<Connection> {
             let connection =
                 client.get_connection_with_timeout(self.config.get_connect_timeout())?;
@@ -161,7 +161,7 @@ impl Link {
             }
             Link::Cluster(_) => {
                 let nodes: String = self.query(redis::cmd("CLUSTER").arg("NODES"))?;
-                let primaries = memocache_redis::tools::cluster_primaries(&nodes);
+                let primaries = memocache_redis_plumbing::topology::primaries(&nodes);
                 if primaries.is_empty() {
                     return Err(format!(
                         "the cluster reports no healthy primary (CLUSTER NODES):\n{nodes}"
@@ -245,8 +245,8 @@ fn unreachable(config: &RedisConfig, error: &dyn std::fmt::Display) -> String {
 /// from.
 fn bad_setting(error: &Error) -> String {
     let message = match error {
-        Error::Config(message) => message.clone(),
-        other => other.to_string(),
+        Error::Config(config) => Report::new(config).to_string(),
+        other => other.report().to_string(),
     };
     let option = if message.contains("CA certificate") {
         "--ca-cert"

@@ -13,7 +13,7 @@ pub fn get(redis: &Redis, codec: CodecName, key: &str) -> Result<String, String>
     let stored = redis
         .store
         .get(key)
-        .map_err(|e| format!("cannot read {key}: {e}"))?
+        .map_err(|e| format!("cannot read {key}: {}", e.report()))?
         .ok_or_else(|| format!("no such key: {key}"))?;
     let value = codec.decode(key, &stored)?;
     pyjson::to_string(&value).map_err(|e| e.to_string())
@@ -34,7 +34,7 @@ pub fn put(
     redis
         .store
         .set(key, Bytes::from(stored), expire)
-        .map_err(|e| format!("cannot write {key}: {e}"))
+        .map_err(|e| format!("cannot write {key}: {}", e.report()))
 }
 
 /// Removes `keys`; answers how many existed.
@@ -44,7 +44,7 @@ pub fn del(redis: &Redis, keys: &[String]) -> Result<u64, String> {
         if redis
             .store
             .delete(key)
-            .map_err(|e| format!("cannot delete {key}: {e}"))?
+            .map_err(|e| format!("cannot delete {key}: {}", e.report()))?
         {
             removed += 1;
         }
@@ -58,7 +58,7 @@ pub fn ttl(redis: &Redis, key: &str) -> Result<String, String> {
     match redis
         .store
         .ttl(key)
-        .map_err(|e| format!("cannot read the TTL of {key}: {e}"))?
+        .map_err(|e| format!("cannot read the TTL of {key}: {}", e.report()))?
     {
         KeyTtl::Missing => Err(format!("no such key: {key}")),
         KeyTtl::Persistent => Ok("no expiry".into()),

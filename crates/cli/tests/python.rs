@@ -3,14 +3,10 @@
 //! call then hits without running its function, and `clear` invalidates
 //! the reference's entries.
 
-// The root package's harness, which installs the reference into a
-// virtualenv (standard library only).
-#[path = "../../../tests/support/reference.rs"]
-mod reference;
 mod support;
 
 use memocache_testkit::RedisServer;
-use reference::Reference;
+use memocache_testkit::python::Reference;
 use serde::Deserialize;
 
 /// Runs `memocache --url URL args...`; its stdout, which must be a success.

@@ -90,8 +90,13 @@ impl<F: Format + Default, Z: Compression + Default> Default for Layered<F, Z> {
 }
 
 impl<F: Format, Z: Compression> Codec for Layered<F, Z> {
+    /// `format+compression`, e.g. `"json+zlib"`; the format's name alone
+    /// when uncompressed, e.g. `"json"`.
     fn name(&self) -> String {
-        format!("{}+{}", self.format.name(), self.compression.name())
+        match self.compression.name() {
+            "none" => self.format.name().to_owned(),
+            compression => format!("{}+{compression}", self.format.name()),
+        }
     }
 
     fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
@@ -149,7 +154,7 @@ impl Format for Json {
             // nesting; Python's own reader takes them.
             Err(first) => pyjson::parse(bytes)
                 .and_then(T::deserialize)
-                .map_err(|_| Error::Decode(first.to_string())),
+                .map_err(|_| Error::Decode(Box::new(first))),
         }
     }
 }
@@ -166,11 +171,11 @@ impl Format for MsgPack {
     }
 
     fn serialize<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
-        rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))
+        rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))
     }
 
     fn deserialize<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+        rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(Box::new(e)))
     }
 }
 
@@ -211,11 +216,14 @@ impl Zlib {
         assert!(level <= 9, "zlib levels go from 0 to 9");
         Zlib { level }
     }
+
+    /// Level 6, Python's.
+    pub(crate) const DEFAULT: Zlib = Zlib::with_level(6);
 }
 
 impl Default for Zlib {
     fn default() -> Self {
-        Zlib::with_level(6)
+        Zlib::DEFAULT
     }
 }
 
@@ -282,7 +290,10 @@ fn deflate_with(compress: &mut flate2::Compress, data: &[u8]) -> Result<Vec<u8>>
         let consumed = usize::try_from(compress.total_in()).expect("fits usize");
         let status = compress
             .compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)
-            .map_err(|e| Error::Encode(format!("zlib: {e}")))?;
+            .map_err(|e| Error::Compress {
+                compression: "zlib",
+                source: Box::new(e),
+            })?;
         match status {
             Status::StreamEnd => return Ok(out),
             // Out of room: grow and go on.
@@ -307,9 +318,9 @@ fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>> {
 
 fn inflate_with(inflater: &mut flate2::Decompress, data: &[u8], limit: usize) -> Result<Vec<u8>> {
     use flate2::{FlushDecompress, Status};
-    let fail = |message: String| Error::Decompress {
+    let fail = |source: crate::BoxError| Error::Decompress {
         compression: "zlib",
-        message,
+        source,
     };
     let mut out = Vec::with_capacity(
         data.len()
@@ -321,7 +332,7 @@ fn inflate_with(inflater: &mut flate2::Decompress, data: &[u8], limit: usize) ->
         let produced_before = out.len();
         let status = inflater
             .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Finish)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(Box::new(e)))?;
         if out.len() > limit {
             return Err(Error::TooLarge { limit });
         }
@@ -334,7 +345,10 @@ fn inflate_with(inflater: &mut flate2::Decompress, data: &[u8], limit: usize) ->
                 } else if out.len() == produced_before
                     && usize::try_from(inflater.total_in()).expect("fits usize") == consumed
                 {
-                    return Err(fail("truncated stream".into()));
+                    return Err(fail(Box::new(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "truncated stream",
+                    ))));
                 }
             }
         }
@@ -354,12 +368,15 @@ impl Zstd {
     pub const fn with_level(level: i32) -> Self {
         Zstd { level }
     }
+
+    /// Level 3, zstd's own default.
+    pub(crate) const DEFAULT: Zstd = Zstd::with_level(3);
 }
 
 #[cfg(feature = "zstd")]
 impl Default for Zstd {
     fn default() -> Self {
-        Zstd::with_level(3)
+        Zstd::DEFAULT
     }
 }
 
@@ -374,7 +391,10 @@ impl Compression for Zstd {
             static COMPRESSOR: ThreadState<i32, zstd::bulk::Compressor<'static>> =
                 const { std::cell::RefCell::new(None) };
         }
-        let fail = |e: std::io::Error| Error::Encode(format!("zstd: {e}"));
+        let fail = |e: std::io::Error| Error::Compress {
+            compression: "zstd",
+            source: Box::new(e),
+        };
         with_thread_state(
             &COMPRESSOR,
             self.level,
@@ -388,7 +408,7 @@ impl Compression for Zstd {
     fn decompress<'a>(&self, data: &'a [u8], limit: usize) -> Result<Cow<'a, [u8]>> {
         let fail = |e: std::io::Error| Error::Decompress {
             compression: "zstd",
-            message: e.to_string(),
+            source: Box::new(e),
         };
         // A frame that records its size (as every value memocache writes
         // does) decompresses in one call into a buffer of exactly that
@@ -578,6 +598,89 @@ mod tests {
             codec.decode::<u32>(&stored),
             Err(Error::Decode(_))
         ));
+    }
+
+    /// `error`'s source is an `E`, and its message does not repeat it.
+    fn assert_caused_by<E: std::error::Error + 'static>(error: &Error) {
+        use std::error::Error as _;
+        let source = error.source().expect("a source");
+        assert!(source.is::<E>(), "{error:?}");
+        assert!(!error.to_string().contains(&source.to_string()), "{error}");
+        assert!(error.report().to_string().ends_with(&source.to_string()));
+    }
+
+    /// Refuses to be serialized.
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused"))
+        }
+    }
+
+    #[test]
+    fn failures_keep_the_underlying_error_as_source() {
+        let error = JsonZlib::default().encode(&Unserializable).unwrap_err();
+        assert!(matches!(error, Error::Encode(_)), "{error:?}");
+        assert_caused_by::<pyjson::Error>(&error);
+
+        let error = JsonPlain::default().decode::<u32>(b"\"text\"").unwrap_err();
+        assert!(matches!(error, Error::Decode(_)), "{error:?}");
+        assert_caused_by::<serde_json::Error>(&error);
+
+        let error = JsonZlib::default().decode::<u32>(b"not zlib").unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Decompress {
+                    compression: "zlib",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_caused_by::<flate2::DecompressError>(&error);
+
+        let stored = zlib(b"[1, 2, 3]");
+        let error = JsonZlib::default()
+            .decode::<Vec<u8>>(&stored[..stored.len() - 1])
+            .unwrap_err();
+        assert_caused_by::<std::io::Error>(&error);
+        assert!(error.report().to_string().contains("truncated stream"));
+    }
+
+    #[cfg(all(feature = "msgpack", feature = "zstd"))]
+    #[test]
+    fn msgpack_and_zstd_failures_keep_their_errors_as_source() {
+        let codec = MsgpackPlain::default();
+        let error = codec.encode(&Unserializable).unwrap_err();
+        assert!(matches!(error, Error::Encode(_)), "{error:?}");
+        assert_caused_by::<rmp_serde::encode::Error>(&error);
+        let error = codec.decode::<u32>(&[0xc1]).unwrap_err();
+        assert!(matches!(error, Error::Decode(_)), "{error:?}");
+        assert_caused_by::<rmp_serde::decode::Error>(&error);
+
+        let stored = Zstd::default().compress(b"[1, 2, 3]".repeat(20)).unwrap();
+        let error = MsgpackZstd::default()
+            .decode::<u32>(&stored[..stored.len() - 4])
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Decompress {
+                    compression: "zstd",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_caused_by::<std::io::Error>(&error);
+    }
+
+    #[test]
+    fn names_are_format_and_compression_or_the_format_alone() {
+        assert_eq!(JsonZlib::default().name(), "json+zlib");
+        assert_eq!(JsonPlain::default().name(), "json");
     }
 
     #[cfg(feature = "zstd")]

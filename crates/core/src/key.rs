@@ -40,7 +40,7 @@ pub struct Args {
     json: Vec<u8>,
     positional: Vec<Entry>,
     keyword: Vec<Entry>,
-    error: Option<String>,
+    error: Option<pyjson::Error>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +121,7 @@ impl Args {
             Ok(()) => Some(start..self.json.len()),
             Err(e) => {
                 self.json.truncate(start);
-                self.error.get_or_insert(e.to_string());
+                self.error.get_or_insert(e);
                 None
             }
         }
@@ -129,7 +129,7 @@ impl Args {
 
     /// The first argument that could not be encoded, if any.
     pub fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.error.as_ref().map(pyjson::Error::message)
     }
 
     /// The Python JSON text of the keyword argument (or named positional
@@ -168,7 +168,7 @@ pub fn cache_key<H: KeyHasher + ?Sized>(
     hasher: &H,
 ) -> Result<String> {
     if let Some(e) = &args.error {
-        return Err(Error::Encode(e.clone()));
+        return Err(Error::Encode(Box::new(e.clone())));
     }
     let mut key = String::with_capacity(namespace.len() + 2 * 65);
     key.push_str(namespace);
@@ -369,9 +369,10 @@ mod tests {
         map.insert(vec![1], 2);
         let args = Args::new().arg(&map).arg(&1);
         assert!(args.error().is_some());
-        assert!(matches!(
-            cache_key("ns", &args, &[], &Sha256),
-            Err(Error::Encode(_))
-        ));
+        let error = cache_key("ns", &args, &[], &Sha256).unwrap_err();
+        assert!(matches!(error, Error::Encode(_)), "{error:?}");
+        let source = std::error::Error::source(&error).expect("the encoder's error");
+        assert!(source.is::<pyjson::Error>());
+        assert_eq!(Some(source.to_string().as_str()), args.error());
     }
 }

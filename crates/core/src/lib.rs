@@ -8,6 +8,7 @@
 mod breaker;
 mod codec;
 mod condition;
+mod dyn_codec;
 mod engine;
 mod error;
 mod flight;
@@ -35,7 +36,9 @@ pub use codec::{JsonZstd, Zstd};
 #[cfg(feature = "msgpack")]
 pub use codec::{MsgPack, MsgpackPlain};
 pub use condition::{Condition, should_cache};
+pub use dyn_codec::{DynCodec, codec_by_name, codec_names};
 pub use error::{BoxError, Error, Result};
+pub use error::{ConfigError, Report};
 #[cfg(feature = "blake3")]
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
@@ -53,3 +56,7 @@ pub use store::{
 #[doc(hidden)]
 pub use async_trait::async_trait;
 pub use bytes::Bytes;
+/// Drives a future whose operations complete when first polled (a
+/// blocking client's) on this thread; for backends.
+#[doc(hidden)]
+pub use engine::block_on;

@@ -13,11 +13,12 @@
 //! authority early), and a password without a username is written
 //! `:password@` (the reference's `password@` is read as a user name).
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::{BreakerPolicy, Error, Health, Result};
 
 /// The highest database index Redis accepts (`databases` is at most
 /// `INT_MAX`).
@@ -76,6 +77,7 @@ pub struct RedisConfig {
     keepalive: bool,
     health_check_interval: Duration,
     retry_on_timeout: bool,
+    circuit_breaker: Option<BreakerPolicy>,
 }
 
 /// A custom certificate authority for TLS.
@@ -103,6 +105,7 @@ impl Default for RedisConfig {
             keepalive: true,
             health_check_interval: Duration::from_secs(15),
             retry_on_timeout: false,
+            circuit_breaker: Some(BreakerPolicy::default()),
         }
     }
 }
@@ -245,6 +248,16 @@ impl RedisConfig {
         self
     }
 
+    /// The circuit breaker of the store's health view, shared by every
+    /// memoizer over the store and its clones (default
+    /// [`BreakerPolicy::default`]); `None` for a breaker that never opens.
+    /// A memoizer can still choose a breaker of its own
+    /// ([`MemoizerBuilder::circuit_breaker`](crate::MemoizerBuilder::circuit_breaker)).
+    pub fn circuit_breaker(mut self, policy: Option<BreakerPolicy>) -> Self {
+        self.circuit_breaker = policy;
+        self
+    }
+
     /// The blocking pool's size.
     pub fn get_max_connections(&self) -> usize {
         self.max_connections
@@ -276,6 +289,17 @@ impl RedisConfig {
         self.retry_on_timeout
     }
 
+    /// The store's circuit breaker policy.
+    pub fn get_circuit_breaker(&self) -> Option<BreakerPolicy> {
+        self.circuit_breaker
+    }
+
+    /// A new health view for a store built from this configuration, with
+    /// its circuit breaker.
+    pub fn health(&self) -> Health {
+        Health::new(self.circuit_breaker)
+    }
+
     /// The custom certificate authority's PEM, read from its file if it was
     /// given as one; `None` means the system's roots.
     ///
@@ -287,10 +311,13 @@ impl RedisConfig {
             None => Ok(None),
             Some(CaCert::Pem(pem)) => Ok(Some(pem.clone())),
             Some(CaCert::File(path)) => std::fs::read(path).map(Some).map_err(|e| {
-                Error::Config(format!(
-                    "cannot read the CA certificate file {}: {e}; check ca_cert_file(...)",
-                    path.display()
-                ))
+                Error::config_with_source(
+                    format!(
+                        "cannot read the CA certificate file {}; check ca_cert_file(...)",
+                        path.display()
+                    ),
+                    e,
+                )
             }),
         }
     }
@@ -505,6 +532,7 @@ impl fmt::Debug for RedisConfig {
             keepalive,
             health_check_interval,
             retry_on_timeout,
+            circuit_breaker,
         } = self;
         f.debug_struct("RedisConfig")
             .field("url", &url.as_deref().map(redact))
@@ -531,12 +559,13 @@ impl fmt::Debug for RedisConfig {
             .field("keepalive", keepalive)
             .field("health_check_interval", health_check_interval)
             .field("retry_on_timeout", retry_on_timeout)
+            .field("circuit_breaker", circuit_breaker)
             .finish()
     }
 }
 
-fn config_error<T>(message: impl Into<String>) -> Result<T> {
-    Err(Error::Config(message.into()))
+fn config_error<T>(message: impl Into<Cow<'static, str>>) -> Result<T> {
+    Err(Error::config(message))
 }
 
 fn check_db(db: u64) -> Result<()> {
@@ -637,11 +666,15 @@ impl<'a> UrlParts<'a> {
         }
         if let Some(port) = port.strip_prefix(':')
             && !port.is_empty()
-            && port.parse::<u16>().map_or(true, |p| p == 0)
         {
-            return config_error(format!(
+            let message = format!(
                 "the url's port `{port}` is not a port: use a number from 1 to 65535 (Redis' default is 6379)"
-            ));
+            );
+            match port.parse::<u16>() {
+                Ok(0) => return config_error(message),
+                Ok(_) => {}
+                Err(e) => return Err(Error::config_with_source(message, e)),
+            }
         }
         let db = path
             .strip_prefix('/')
@@ -650,10 +683,13 @@ impl<'a> UrlParts<'a> {
         if !db.is_empty() {
             match db.parse::<u64>() {
                 Ok(db) => check_db(db)?,
-                Err(_) => {
-                    return config_error(format!(
-                        "database `{db}` in the url is out of range: use a number from 0 to \
-                         {MAX_DB} (usually 0 to 15) after the port, as in redis://host:6379/0"
+                Err(e) => {
+                    return Err(Error::config_with_source(
+                        format!(
+                            "database `{db}` in the url is out of range: use a number from 0 to \
+                             {MAX_DB} (usually 0 to 15) after the port, as in redis://host:6379/0"
+                        ),
+                        e,
                     ));
                 }
             }
@@ -668,9 +704,36 @@ mod tests {
 
     fn message(result: Result<String>) -> String {
         match result {
-            Err(Error::Config(message)) => message,
+            Err(error @ Error::Config(_)) => error.report().to_string(),
             other => panic!("expected a configuration error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn mistakes_keep_the_error_that_revealed_them_as_source() {
+        use std::error::Error as _;
+
+        let error = RedisConfig::new()
+            .ssl(true)
+            .ca_cert_file("/nonexistent/ca.pem")
+            .get_ca_cert()
+            .unwrap_err();
+        let source = error.source().expect("the file system's error");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(error.to_string().contains("check ca_cert_file"), "{error}");
+        assert!(!error.to_string().contains(&source.to_string()), "{error}");
+
+        for url in ["redis://u:s3cret@h:x/0", "redis://u:s3cret@h:1/x"] {
+            let error = RedisConfig::new().url(url).connection_url().unwrap_err();
+            let source = error.source().expect("the number's parse error");
+            assert!(source.is::<std::num::ParseIntError>(), "{url}");
+            assert!(!error.report().to_string().contains("s3cret"), "{url}");
+        }
+        let error = RedisConfig::new()
+            .url("redis://h:0/0")
+            .validate()
+            .unwrap_err();
+        assert!(error.source().is_none(), "{error:?}");
     }
 
     #[test]

@@ -24,9 +24,22 @@
 //! server.restart(); // a fresh, empty server on the same port
 //! ```
 //!
-//! [`suites`] holds the TLS and ACL checks every Redis client backend runs.
+//! The rest is what memocache's test suites share:
+//!
+//! - [`callers`]: the stores a backend offers, the memoizers a check calls
+//!   on either path, and a counter of real computations;
+//! - [`behaviour`]: the Memoizer behaviour suite every store runs;
+//! - [`load`]: concurrent callers on both paths, for fault tests;
+//! - [`suites`]: what every Redis client backend runs (conformance and
+//!   behaviour on a real server, faults, TLS, ACL users, cluster failover);
+//! - [`python`]: the Python reference, installed into a virtualenv, and the
+//!   machine's `python3`.
 #![warn(missing_docs)]
 
+pub mod behaviour;
+pub mod callers;
+pub mod load;
+pub mod python;
 pub mod suites;
 
 use std::fmt::Write as _;

@@ -1,7 +1,9 @@
 //! Test suites every Redis client backend runs the same way: the store
-//! conformance and Memoizer behaviour suites of `memocache_core::testing`
-//! on a real server, TLS with a custom CA, and ACL users. A backend's test
-//! file implements [`Client`] for its stores and expands
+//! conformance suite of `memocache_core::testing` and the Memoizer
+//! behaviour suite of [`behaviour`](crate::behaviour) on a real server,
+//! [`faults`] (Redis down, killed, paused, holding garbage; stampedes), TLS
+//! with a custom CA, and ACL users. A backend's test file implements
+//! [`Client`] for its stores and expands
 //! [`client_suite_tests!`](crate::client_suite_tests) with it, which makes
 //! one test of each check. [`fail_over_under_load`] is the cluster
 //! failover check both backends run.
@@ -11,12 +13,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use memocache_core::testing::{BlockingAsAsync, Load, Policy, Runs, Stores};
+use memocache_core::testing::BlockingAsAsync;
 use memocache_core::{Args, BlockingStore, Error, Memoizer, RedisConfig, Result, Store};
 
+use crate::callers::{Policy, Runs, Stores};
+use crate::load::Load;
 use crate::{RedisCluster, RedisServer};
 
 pub mod acl;
+pub mod faults;
+pub mod health;
 pub mod tls;
 
 /// How a Redis client backend makes its stores from a [`RedisConfig`].
@@ -24,12 +30,17 @@ pub trait Client {
     /// The backend's name in [`Error::Backend`], e.g. `"redis"`.
     const BACKEND: &'static str;
     /// Its async store.
-    type Async: Store + Debug + 'static;
+    type Async: Store + Clone + Debug + 'static;
     /// Its blocking store.
-    type Blocking: BlockingStore + Debug + Send + 'static;
+    type Blocking: BlockingStore + Clone + Debug + Send + 'static;
     /// Whether a lazily connected store's errors name the server it cannot
     /// reach (`127.0.0.1:PORT over TLS`).
     const LAZY_ERRORS_NAME_THE_SERVER: bool;
+    /// Whether the client closes a connection that leaves a command
+    /// unanswered for the socket timeout (with health checks on, as by
+    /// default) and fails the commands on it: a hung server then shows as
+    /// store errors as well as timeouts.
+    const REPLACES_UNRESPONSIVE_CONNECTIONS: bool;
 
     /// Connects the async store.
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<Self::Async>> + Send;
@@ -39,6 +50,9 @@ pub trait Client {
 
     /// Connects the blocking store; tests call it outside any runtime.
     fn connect_blocking(config: &RedisConfig) -> Result<Self::Blocking>;
+
+    /// Builds the blocking store without connecting.
+    fn connect_blocking_lazy(config: &RedisConfig) -> Result<Self::Blocking>;
 }
 
 /// The arguments of the suites' calls.
@@ -128,15 +142,15 @@ pub fn assert_backend_error(error: &Error, backend: &str) {
 /// the server on `127.0.0.1:port`.
 pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
     assert_backend_error(error, backend);
-    let message = error.to_string();
+    let message = error.report().to_string();
     assert!(
         message.contains(&format!("cannot connect to 127.0.0.1:{port}")),
         "{message}"
     );
 }
 
-/// Expands to the tests of every suite (modules `conformance`, `tls` and
-/// `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
+/// Expands to the tests of every suite (modules `conformance`, `faults`, `health`,
+/// `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
 /// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
 /// dev-dependencies, and installs the test binary's tracing subscriber.
 #[macro_export]
@@ -159,10 +173,65 @@ macro_rules! client_suite_tests {
                 );
             }
 
-            memocache_core::memoizer_behaviour_tests!(
+            $crate::memoizer_behaviour_tests!(
                 $crate::suites::shared_stores::<$client>().await,
                 blocking
             );
+        }
+
+        mod faults {
+            use super::*;
+            use $crate::suites::faults as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis_not_running_at_start_costs_function_time_only() {
+                suite::redis_not_running_at_start_costs_function_time_only::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis_killed_under_load_then_restarted() {
+                suite::redis_killed_under_load_then_restarted::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis_paused_under_load_then_resumed() {
+                suite::redis_paused_under_load_then_resumed::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn corrupt_values_in_redis_are_misses_and_get_overwritten() {
+                suite::corrupt_values_in_redis_are_misses_and_get_overwritten::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn a_thousand_callers_on_a_cold_key_run_the_function_once() {
+                suite::a_thousand_callers_on_a_cold_key_run_the_function_once::<$client>().await;
+            }
+
+            #[test]
+            fn the_blocking_path_merges_concurrent_threads_too() {
+                suite::the_blocking_path_merges_concurrent_threads_too::<$client>();
+            }
+        }
+
+        mod health {
+            use super::*;
+            use $crate::suites::health as suite;
+
+            #[test]
+            fn async_memoizers_share_the_store_health() {
+                suite::async_memoizers_share_the_store_health::<$client>();
+            }
+
+            #[test]
+            fn blocking_memoizers_share_the_store_health() {
+                suite::blocking_memoizers_share_the_store_health::<$client>();
+            }
+
+            #[test]
+            fn a_hung_server_is_a_timeout() {
+                suite::a_hung_server_is_a_timeout::<$client>();
+            }
         }
 
         mod tls {

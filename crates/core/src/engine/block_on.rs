@@ -32,7 +32,7 @@ thread_local! {
 
 /// Runs `future` to completion on this thread, parking it whenever the
 /// future waits.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     WAKER.with(|waker| {
         let mut cx = Context::from_waker(waker);

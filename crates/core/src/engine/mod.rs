@@ -21,7 +21,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub(crate) use block_on::block_on;
+pub use block_on::block_on;
 pub(crate) use outcome::{Always, Outcome};
 pub(crate) use reach::{Async, Blocking, Reach};
 pub(crate) use writes::{Pending, Writes};
@@ -39,7 +39,8 @@ const CACHE_DATA: &str = "memocache::Memoizer::cache_data";
 const READ_FAILED: &str = "Error on get cached data";
 const WRITE_FAILED: &str = "Error on writing cache";
 
-/// Logs a cache failure with the reference's fields; the caller carries on.
+/// Logs a cache failure with the reference's fields, the error with its
+/// causes; the caller carries on.
 pub(crate) fn log_failure(
     controller: &'static str,
     subject: &'static str,
@@ -50,7 +51,7 @@ pub(crate) fn log_failure(
         controller,
         subject,
         redis_key = key,
-        error = %error,
+        error = %error.report(),
         "{subject}"
     );
 }

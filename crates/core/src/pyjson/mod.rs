@@ -34,6 +34,11 @@ impl Error {
     pub(crate) fn new(message: impl fmt::Display) -> Self {
         Error(message.to_string())
     }
+
+    /// What went wrong.
+    pub(crate) fn message(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Display for Error {
@@ -56,9 +61,11 @@ impl serde::de::Error for Error {
     }
 }
 
+/// Writing Python JSON failed: an [`Encode`](crate::Error::Encode) error
+/// caused by `e`.
 impl From<Error> for crate::Error {
     fn from(e: Error) -> Self {
-        crate::Error::Encode(e.0)
+        crate::Error::Encode(Box::new(e))
     }
 }
 

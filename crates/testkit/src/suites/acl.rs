@@ -38,7 +38,7 @@ fn config(server: &RedisServer) -> RedisConfig {
 
 fn assert_refused<C: Client>(error: &Error) {
     assert_backend_error(error, C::BACKEND);
-    let message = error.to_string();
+    let message = error.report().to_string();
     // The server's NOPERM, as the client spells it (redis-rs: "NoPerm").
     assert!(message.to_uppercase().contains("NOPERM"), "{message}");
     assert!(
@@ -226,7 +226,7 @@ pub async fn a_wrong_password_fails_without_showing_it<C: Client>() {
         .expect_err("logged in with a wrong password");
     for error in [error, blocking] {
         assert_cannot_connect(&error, C::BACKEND, server.port());
-        let message = error.to_string();
+        let message = error.report().to_string();
         // The server's WRONGPASS, or the client's word for it (redis-rs:
         // "Password authentication failed").
         assert!(

@@ -19,7 +19,7 @@ fn wrong_ca(server: &RedisServer) -> RedisConfig {
 
 fn assert_names_a_certificate_problem<C: Client>(error: &Error, port: u16) {
     assert_backend_error(error, C::BACKEND);
-    let message = error.to_string();
+    let message = error.report().to_string();
     assert!(
         message.to_lowercase().contains("certificate"),
         "the error does not name the certificate problem: {message}"
@@ -91,7 +91,7 @@ pub async fn without_a_ca_the_system_roots_do_not_trust_a_private_ca<C: Client>(
         .expect_err("trusted a private CA without being told to");
     assert_backend_error(&error, C::BACKEND);
     // Refused by the handshake, or before it on a system with no roots.
-    let message = error.to_string();
+    let message = error.report().to_string();
     assert!(message.to_lowercase().contains("certificate"), "{message}");
 }
 
@@ -121,7 +121,7 @@ pub async fn a_lazy_store_that_cannot_connect_still_serves_computed_values<C: Cl
             .await
             .expect_err("read through a wrong CA");
         assert_backend_error(&error, C::BACKEND);
-        let message = error.to_string();
+        let message = error.report().to_string();
         if message.to_lowercase().contains("certificate") || Instant::now() > deadline {
             break message;
         }

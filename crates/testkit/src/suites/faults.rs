@@ -1,22 +1,32 @@
-//! How memocache behaves when Redis is down, dies, hangs or holds garbage,
-//! against real redis-server processes the tests kill, pause and restart.
+//! Faults: Redis not running at start, killed (SIGKILL) and restarted
+//! under load, paused (SIGSTOP) under load, corrupt values in Redis, and a
+//! thousand callers on one cold key, against real redis-server processes
+//! the checks kill, pause and restart.
 //!
 //! The counters of each memoizer assert what happened; the measured
-//! latencies are printed (`cargo test --test faults -- --nocapture`) for the
-//! README, never asserted: this machine is shared and noisy.
+//! latencies are printed (run with `--nocapture` to see them), never
+//! asserted: the machines the tests run on are shared and noisy.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use memocache::testing::{Load, Policy, Stores};
-use memocache::{
-    Args, BlockingStore, BreakerPolicy, Codec, Compression, JsonZlib, Memoizer, RedisBlockingStore,
-    RedisConfig, RedisStore, Stats, Store, Zlib,
+use memocache_core::testing::unique_prefix;
+use memocache_core::{
+    Args, BlockingStore, BreakerPolicy, Codec, Compression, JsonZlib, Memoizer, RedisConfig, Stats,
+    Store, Zlib,
 };
-use memocache_testkit::RedisServer;
 
+use super::{Client, connect_blocking, shared_config};
+use crate::RedisServer;
+use crate::callers::{Policy, Stores};
+use crate::load::Load;
+
+/// The memoizers' operation timeout, and the stores' socket and connect
+/// timeouts.
 const OP_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How long an open breaker waits before it lets a probe through.
 const COOL_DOWN: Duration = Duration::from_millis(500);
 
 fn config(server: &RedisServer) -> RedisConfig {
@@ -26,39 +36,8 @@ fn config(server: &RedisServer) -> RedisConfig {
         .connect_timeout(OP_TIMEOUT)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_not_running_at_start_costs_function_time_only() {
-    let server = RedisServer::start();
-    server.kill();
-    let memo = policy("faults:down").build(RedisStore::connect_lazy(&config(&server)).unwrap());
-    let blocking =
-        policy("faults:down").build(RedisBlockingStore::connect_lazy(&config(&server)).unwrap());
-    let start = Instant::now();
-    for i in 0..100u64 {
-        assert_eq!(
-            memo.call(&Args::new().arg(&i), || async move { i * 2 })
-                .await,
-            i * 2
-        );
-        let b = blocking.clone();
-        let v =
-            tokio::task::spawn_blocking(move || b.call_blocking(&Args::new().arg(&i), || i * 3))
-                .await
-                .unwrap();
-        assert_eq!(v, i * 3);
-    }
-    println!("200 calls with Redis down: {:?}", start.elapsed());
-    for stats in [memo.stats(), blocking.stats()] {
-        assert_eq!(stats.misses, 100);
-        assert_eq!(stats.hits, 0);
-        assert!(stats.store_errors + stats.timeouts >= 5, "{stats:?}");
-        assert!(
-            stats.skipped_by_breaker > 50,
-            "the breaker did not open: {stats:?}"
-        );
-    }
-}
-
+/// The fault checks' policy: [`OP_TIMEOUT`], and a breaker that opens
+/// after 5 failures for [`COOL_DOWN`].
 fn policy(namespace: &str) -> Policy {
     Policy {
         namespace: namespace.to_owned(),
@@ -72,11 +51,18 @@ fn policy(namespace: &str) -> Policy {
     }
 }
 
-async fn stores(server: &RedisServer) -> Stores {
+/// Both of `C`'s stores, connected to `server`.
+async fn stores<C: Client>(server: &RedisServer) -> Stores {
     Stores {
-        async_store: Arc::new(RedisStore::connect(&config(server)).await.unwrap()),
+        async_store: Arc::new(
+            C::connect(&config(server))
+                .await
+                .expect("connect the async store"),
+        ),
         blocking_store: Some(Arc::new(
-            RedisBlockingStore::connect(&config(server)).unwrap(),
+            connect_blocking::<C>(&config(server))
+                .await
+                .expect("connect the blocking store"),
         )),
     }
 }
@@ -96,10 +82,52 @@ fn assert_outage_seen(during: &[Stats]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_killed_under_load_then_restarted() {
+/// Lazy stores on a server that is not running: 100 calls on each path
+/// all compute, the failures are counted, and the breaker opens so that
+/// most calls do not try the store at all.
+pub async fn redis_not_running_at_start_costs_function_time_only<C: Client>() {
     let server = RedisServer::start();
-    let load = Load::start(&stores(&server).await, &policy("faults:kill"));
+    server.kill();
+    let memo = policy("faults:down")
+        .build(C::connect_lazy(&config(&server)).expect("a lazy store needs no server"));
+    let blocking = policy("faults:down")
+        .build(C::connect_blocking_lazy(&config(&server)).expect("a lazy store needs no server"));
+    let start = Instant::now();
+    for i in 0..100u64 {
+        assert_eq!(
+            memo.call(&Args::new().arg(&i), || async move { i * 2 })
+                .await,
+            i * 2
+        );
+        let b = blocking.clone();
+        let v =
+            tokio::task::spawn_blocking(move || b.call_blocking(&Args::new().arg(&i), || i * 3))
+                .await
+                .unwrap();
+        assert_eq!(v, i * 3);
+    }
+    println!(
+        "{}: 200 calls with Redis down: {:?}",
+        C::BACKEND,
+        start.elapsed()
+    );
+    for stats in [memo.stats(), blocking.stats()] {
+        assert_eq!(stats.misses, 100);
+        assert_eq!(stats.hits, 0);
+        assert!(stats.store_errors + stats.timeouts >= 5, "{stats:?}");
+        assert!(
+            stats.skipped_by_breaker > 50,
+            "the breaker did not open: {stats:?}"
+        );
+    }
+}
+
+/// The server SIGKILLed under load, then restarted empty on the same
+/// port: every caller gets the right value throughout, the outage shows
+/// as store errors, and caching resumes on the same stores.
+pub async fn redis_killed_under_load_then_restarted<C: Client>() {
+    let server = RedisServer::start();
+    let load = Load::start(&stores::<C>(&server).await, &policy("faults:kill"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(load.served() > 0, "caching works before the kill");
 
@@ -111,17 +139,23 @@ async fn redis_killed_under_load_then_restarted() {
     let calls = load.finish().await;
 
     println!(
-        "kill: {calls} calls, all correct; caching resumed {resumed:?} after the restart \
-         (breaker cool-down {COOL_DOWN:?}); during the outage {during:?}"
+        "{} kill: {calls} calls, all correct; caching resumed {resumed:?} after the restart \
+         (breaker cool-down {COOL_DOWN:?}); during the outage {during:?}",
+        C::BACKEND
     );
     assert_outage_seen(&during);
     assert!(during.iter().all(|s| s.store_errors > 0), "{during:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn redis_paused_under_load_then_resumed() {
+/// The server SIGSTOPped under load, then resumed: every caller gets the
+/// right value, the hang shows as timeouts, a probe caller waits on the
+/// hung store only until its breaker opens and then once per cool-down
+/// (or, on a client that [replaces unresponsive
+/// connections](Client::REPLACES_UNRESPONSIVE_CONNECTIONS), fails), and
+/// caching resumes after SIGCONT.
+pub async fn redis_paused_under_load_then_resumed<C: Client>() {
     let server = RedisServer::start();
-    let stores = stores(&server).await;
+    let stores = stores::<C>(&server).await;
     let load = Load::start(&stores, &policy("faults:pause"));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -146,9 +180,10 @@ async fn redis_paused_under_load_then_resumed() {
     let calls = load.finish().await;
 
     println!(
-        "pause: {calls} calls, all correct; slowest probe call while paused {slowest:?} \
+        "{} pause: {calls} calls, all correct; slowest probe call while paused {slowest:?} \
          (op timeout {OP_TIMEOUT:?}); caching resumed {resumed:?} after SIGCONT; \
-         during the pause {during:?}"
+         during the pause {during:?}",
+        C::BACKEND
     );
     assert_outage_seen(&during);
     assert!(
@@ -163,17 +198,29 @@ async fn redis_paused_under_load_then_resumed() {
         probe.timeouts <= 5 + cool_downs,
         "the probe kept waiting on the hung store: {probe:?} in {probing:?}"
     );
-    assert_eq!(probe.timeouts + probe.skipped_by_breaker, 40, "{probe:?}");
+    // Every probe call waited for the hung store or skipped it; a client
+    // that replaces unresponsive connections fails some of them instead.
+    let failed = if C::REPLACES_UNRESPONSIVE_CONNECTIONS {
+        probe.store_errors
+    } else {
+        0
+    };
+    assert_eq!(
+        probe.timeouts + failed + probe.skipped_by_breaker,
+        40,
+        "{probe:?}"
+    );
 }
 
-#[tokio::test]
-async fn corrupt_values_in_redis_are_misses_and_get_overwritten() {
-    let server = RedisServer::shared();
-    let store = RedisStore::connect(&RedisConfig::new().url(server.url()))
+/// Random bytes, truncated zlib, zlib of non-JSON, JSON of the wrong shape
+/// and a zlib bomb stored at a call's key: each is a miss (counted as a
+/// decode error), and the computed value overwrites it.
+pub async fn corrupt_values_in_redis_are_misses_and_get_overwritten<C: Client>() {
+    let store = C::connect(&shared_config())
         .await
-        .unwrap();
+        .expect("connect the async store");
     let memo = Memoizer::builder(store.clone())
-        .namespace("faults:corrupt")
+        .namespace(unique_prefix("faults:corrupt"))
         .write_behind(false)
         .build();
     let codec = JsonZlib::default();
@@ -215,14 +262,14 @@ async fn corrupt_values_in_redis_are_misses_and_get_overwritten() {
     assert_eq!((stats.decode_errors, stats.misses, stats.hits), (5, 5, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_thousand_callers_on_a_cold_key_run_the_function_once() {
-    let server = RedisServer::shared();
-    let store = RedisStore::connect(&RedisConfig::new().url(server.url()))
+/// A thousand async callers released together on one cold key: the
+/// function runs once, and every other caller is merged into it or hits.
+pub async fn a_thousand_callers_on_a_cold_key_run_the_function_once<C: Client>() {
+    let store = C::connect(&shared_config())
         .await
-        .unwrap();
+        .expect("connect the async store");
     let memo = Memoizer::builder(store)
-        .namespace(format!("faults:stampede:{}", std::process::id()))
+        .namespace(unique_prefix("faults:stampede"))
         .build();
     let runs = Arc::new(AtomicU64::new(0));
     let gate = Arc::new(tokio::sync::Barrier::new(1000));
@@ -249,13 +296,13 @@ async fn a_thousand_callers_on_a_cold_key_run_the_function_once() {
     assert_eq!(stats.merged + stats.hits, 999, "{stats:?}");
 }
 
-#[test]
-fn the_blocking_path_merges_concurrent_threads_too() {
-    let server = RedisServer::shared();
+/// 64 threads released together on one cold key through the blocking
+/// path: the function runs once. Called outside any runtime.
+pub fn the_blocking_path_merges_concurrent_threads_too<C: Client>() {
     let memo = Memoizer::builder(
-        RedisBlockingStore::connect(&RedisConfig::new().url(server.url())).unwrap(),
+        C::connect_blocking(&shared_config()).expect("connect the blocking store"),
     )
-    .namespace(format!("faults:stampede-blocking:{}", std::process::id()))
+    .namespace(unique_prefix("faults:stampede-blocking"))
     .build();
     let runs = AtomicU64::new(0);
     let gate = std::sync::Barrier::new(64);

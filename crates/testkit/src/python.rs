@@ -1,16 +1,17 @@
-//! The real Python reference, `dtpyfw.redis.caching`, installed into a
-//! virtualenv and run against a test's redis-server.
+//! Python for the interop tests and the benchmark: the real reference,
+//! `dtpyfw.redis.caching`, installed into a virtualenv ([`Reference`]),
+//! and the machine's own `python3` with its standard library only
+//! ([`cpython`]).
 //!
-//! The virtualenv lives at `<target dir>/py-reference` (the place
-//! tests/vectors/generate.py uses too), where the target dir is
-//! `$CARGO_TARGET_DIR` or the workspace's `target/`. It is made once with
-//! `python3 -m venv` and `pip install dtpyfw redis`, then reused by every
-//! later run. Within one test process, one thread installs while the others
-//! wait; across processes (two test binaries at once), each installs into a
-//! directory of its own and renames it into place, so a half-made
-//! virtualenv is never used and the first complete one wins.
-//!
-//! Standard library only: the CLI's tests include this file too.
+//! The virtualenv lives at `$MEMOCACHE_PY_REFERENCE` if set, else at
+//! `<target dir>/py-reference` (the place `tests/vectors/generate.py` uses
+//! too), where the target dir is `$CARGO_TARGET_DIR` or the workspace's
+//! `target/`. It is made once with `python3 -m venv` and `pip install
+//! dtpyfw redis`, then reused by every later run. Within one process, one
+//! thread installs while the others wait; across processes (two test
+//! binaries at once), each installs into a directory of its own and
+//! renames it into place, so a half-made virtualenv is never used and the
+//! first complete one wins.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::time::Instant;
 /// The packages the reference needs.
 const PACKAGES: [&str; 2] = ["dtpyfw", "redis"];
 
-/// Python run before every script: the reference's entry points, and
-/// `REDIS`, a dtpyfw `RedisInstance` for the server at
+/// Python run before every [`Reference::run`] script: the reference's
+/// entry points, and `REDIS`, a dtpyfw `RedisInstance` for the server at
 /// `$MEMOCACHE_TEST_REDIS_URL`.
 const PRELUDE: &str = r#"
 import datetime, decimal, json, math, os, sys, uuid, zlib
@@ -35,6 +36,7 @@ REDIS = RedisInstance(RedisConfig().set_redis_url(os.environ["MEMOCACHE_TEST_RED
 "#;
 
 /// An installed reference: the virtualenv's interpreter.
+#[derive(Debug)]
 pub struct Reference {
     python: PathBuf,
 }
@@ -44,48 +46,88 @@ impl Reference {
     ///
     /// # Panics
     ///
-    /// With what to install when `python3` or its `venv` module is
-    /// missing, or with pip's output when the install fails.
+    /// As [`install`](Self::install) fails.
     pub fn get() -> &'static Reference {
-        static REFERENCE: OnceLock<Result<Reference, String>> = OnceLock::new();
-        match REFERENCE.get_or_init(install) {
-            Ok(reference) => reference,
-            Err(message) => panic!("cannot set up the Python reference: {message}"),
-        }
+        Self::install()
+            .unwrap_or_else(|message| panic!("cannot set up the Python reference: {message}"))
     }
 
-    /// Runs `script` after the prelude (which connects `REDIS` to
-    /// `redis_url`), with `input` on stdin; returns what it printed.
+    /// The reference, installed on first use (in this process, the first
+    /// caller installs and the others wait for it).
+    ///
+    /// # Errors
+    ///
+    /// What to install when `python3` or its `venv` module is missing, or
+    /// pip's output when the install fails.
+    pub fn install() -> Result<&'static Reference, String> {
+        static REFERENCE: OnceLock<Result<Reference, String>> = OnceLock::new();
+        REFERENCE
+            .get_or_init(install)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The virtualenv's interpreter, for scripts of one's own.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// Runs `script` after the prelude (which imports the reference's entry
+    /// points and connects `REDIS` to `redis_url`), with `input` on stdin;
+    /// returns what it printed.
     ///
     /// # Panics
     ///
     /// With Python's stderr when the script fails.
     pub fn run(&self, redis_url: &str, script: &str, input: &str) -> String {
-        let mut child = Command::new(&self.python)
+        let mut command = Command::new(&self.python);
+        command
             .arg("-c")
             .arg(format!("{PRELUDE}\n{script}"))
-            .env("MEMOCACHE_TEST_REDIS_URL", redis_url)
-            .env("PYTHONIOENCODING", "utf-8")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.python.display()));
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input.as_bytes())
-            .expect("write the script's input");
-        let out = child.wait_with_output().expect("wait for python");
-        assert!(
-            out.status.success(),
-            "the Python script failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("the script printed UTF-8")
+            .env("MEMOCACHE_TEST_REDIS_URL", redis_url);
+        run_script(command, input.as_bytes())
     }
+}
+
+/// Runs `script` with the machine's `python3` (standard library only),
+/// feeding `input` on stdin; returns what it printed.
+///
+/// # Panics
+///
+/// When `python3` is not installed, or with Python's stderr when the
+/// script fails.
+pub fn cpython(script: &str, input: &[u8]) -> String {
+    let mut command = Command::new("python3");
+    command.args(["-c", script]);
+    run_script(command, input)
+}
+
+/// Runs a Python `command` (UTF-8 I/O) with `input` on stdin; its stdout.
+fn run_script(mut command: Command, input: &[u8]) -> String {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .env("PYTHONIOENCODING", "utf-8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (apt-get install python3 to run this test): {e}")
+        });
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("write the script's input");
+    let out = child.wait_with_output().expect("wait for python");
+    assert!(
+        out.status.success(),
+        "the Python script failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("the script printed UTF-8")
 }
 
 /// The workspace's root: the nearest ancestor of this package with a
@@ -99,14 +141,15 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Where the virtualenv lives: `$CARGO_TARGET_DIR/py-reference`, else
-/// `<workspace>/target/py-reference`.
+/// Where the virtualenv lives: `$MEMOCACHE_PY_REFERENCE`, else
+/// `$CARGO_TARGET_DIR/py-reference`, else `<workspace>/target/py-reference`.
 fn venv_dir() -> PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = set("MEMOCACHE_PY_REFERENCE") {
+        return PathBuf::from(dir);
+    }
     let root = workspace_root();
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    };
+    let target = set("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir));
     target.join("py-reference")
 }
 
@@ -199,7 +242,7 @@ fn install() -> Result<Reference, String> {
     if std::fs::rename(&staging, &venv).is_err() {
         if imports_reference(&python_in(&venv)) {
             let _ = std::fs::remove_dir_all(&staging);
-            note = " (another test process finished first; using its copy)";
+            note = " (another process finished first; using its copy)";
         } else {
             let stale = parent.join(format!("py-reference.stale-{}", std::process::id()));
             std::fs::rename(&venv, &stale)
