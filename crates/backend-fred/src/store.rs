@@ -12,7 +12,8 @@ use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand};
 use memocache_core::{
-    Bytes, Capabilities, Error, Health, KeyMatch, KeyTtl, RedisConfig, Result, Store, async_trait,
+    Bytes, Capabilities, Entry, Error, Health, KeyMatch, KeyTtl, ReadOptions, RedisConfig, Result,
+    Store, async_trait,
 };
 use memocache_redis_plumbing::failure::{command_error, send_retrying};
 use memocache_redis_plumbing::keyspace::{self, Keyspace, SCAN_COUNT};
@@ -375,8 +376,25 @@ impl Store for FredStore {
         keyspace::delete_matching(self, matching).await
     }
 
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        if !options.with_ttl {
+            return Ok(self.get(key).await?.map(Entry::new));
+        }
+        // GET and PTTL pipelined: one round trip, each command sent with
+        // the store's options.
+        let (value, pttl): (Option<Bytes>, i64) = self
+            .run(|client| async move {
+                let pipeline = fred::clients::Pipeline::from(client);
+                let () = pipeline.get(key).await?;
+                let () = pipeline.pttl(key).await?;
+                pipeline.all().await
+            })
+            .await?;
+        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+    }
+
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().shared_health(true)
+        Capabilities::new().ttl_in_read(true).shared_health(true)
     }
 
     fn health(&self) -> Option<Health> {
