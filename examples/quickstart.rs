@@ -17,7 +17,7 @@ use memocache::store::BlockingStore;
 use memocache::{Args, Memoizer, MemoryStore, RedisBlockingStore, RedisConfig};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Report {
     customer_id: u64,
     orders: u32,

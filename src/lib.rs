@@ -4,8 +4,8 @@
 // What every user needs sits at the root; the rest is grouped by concept
 // in the modules below.
 pub use memocache_core::{
-    Args, Condition, ConfigError, DEFAULT_OP_TIMEOUT, Error, Memoizer, MemoizerBuilder,
-    RedisConfig, Report, Result, Stats,
+    Args, Cacheable, Condition, ConfigError, DEFAULT_OP_TIMEOUT, Error, LocalTier, Memoizer,
+    MemoizerBuilder, RedisConfig, Report, Result, Stats, TierStats,
 };
 /// The reference's names: `cache_data`, `acache_data`, `cache_function`,
 /// `acache_function`.
@@ -36,8 +36,8 @@ pub mod store {
     /// (`#[memocache::store::async_trait]`).
     pub use memocache_core::async_trait;
     pub use memocache_core::{
-        BlockingStore, BreakerPolicy, BreakerState, Bytes, Capabilities, Entry, Health, KeyTtl,
-        ReadOptions, Store, WriteOptions, expire_millis,
+        BlockingStore, BreakerPolicy, BreakerState, Bytes, Capabilities, DEFAULT_MAX_TTL, Entry,
+        FlushCause, Health, Invalidations, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,
     };
     /// The in-memory store and its bounds (feature `memory`).
     #[cfg(feature = "memory")]

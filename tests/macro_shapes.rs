@@ -18,9 +18,8 @@ use std::time::Duration;
 use memocache::codec::{Codec, JsonZlib};
 use memocache::key::{Sha256, cache_key};
 use memocache::store::{BlockingStore, KeyTtl};
-use memocache::{Args, Memoizer, MemoryStore, cache_wrapper};
+use memocache::{Args, LocalTier, Memoizer, MemoryStore, cache_wrapper};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// Counts executions of one function.
 struct Runs(AtomicUsize);
@@ -61,6 +60,33 @@ fn sync_free_fn_runs_once_per_argument() {
     assert_eq!(SQUARE.get(), 1);
     assert_eq!(square(4), 16);
     assert_eq!(SQUARE.get(), 2);
+}
+
+static HOT: Runs = Runs::new();
+static HOT_STORE: LazyLock<MemoryStore> = LazyLock::new(MemoryStore::new);
+
+#[cache_wrapper(
+    store = HOT_STORE.clone(),
+    namespace = "hot",
+    local_tier = LocalTier::bytes(1 << 20)
+)]
+fn hot(n: u64) -> Vec<u64> {
+    HOT.tick();
+    vec![n; 3]
+}
+
+#[test]
+fn local_tier_keeps_decoded_copies_and_drops_changed_ones() {
+    assert_eq!(hot(2), [2, 2, 2]);
+    assert_eq!(hot(2), [2, 2, 2]);
+    assert_eq!(hot(2), [2, 2, 2]);
+    assert_eq!(HOT.get(), 1);
+    // A write to the store from elsewhere is seen at once.
+    let key = hot_cache_key(2).unwrap();
+    let bytes = JsonZlib::default().encode(&[9u64]).unwrap();
+    BlockingStore::set(&*HOT_STORE, &key, bytes.into(), None).unwrap();
+    assert_eq!(hot(2), [9]);
+    assert_eq!(HOT.get(), 1);
 }
 
 static CUBE: Runs = Runs::new();
@@ -335,7 +361,7 @@ fn generic_fn_is_cached_per_serialized_argument() {
 static PARSE_AS: Runs = Runs::new();
 
 #[cache_wrapper(store = MemoryStore::new(), namespace = "parse_as")]
-fn parse_as<T: FromStr + Serialize + DeserializeOwned>(text: &str) -> Option<T> {
+fn parse_as<T: FromStr + memocache::Cacheable>(text: &str) -> Option<T> {
     PARSE_AS.tick();
     text.parse().ok()
 }

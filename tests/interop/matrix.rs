@@ -134,7 +134,7 @@ fn write_blocking_value<T>(
     compare: impl Fn(&T, &T) -> Result<(), String>,
 ) -> Result<(), String>
 where
-    T: Serialize + DeserializeOwned + Clone,
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let ran = AtomicBool::new(false);
     let got = memo.call_blocking(args, || {
@@ -154,7 +154,7 @@ fn read_blocking_value<T>(
     compare: impl Fn(&T, &T) -> Result<(), String>,
 ) -> Result<T, String>
 where
-    T: Serialize + DeserializeOwned + Clone,
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let ran = AtomicBool::new(false);
     let got = memo.call_blocking(args, || {

@@ -17,22 +17,52 @@
 //! ```
 #![warn(missing_docs)]
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, KeyMatch, KeyTtl, ReadOptions, Result, Store,
-    async_trait,
+    BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyMatch, KeyTtl, ReadOptions,
+    Result, Store, async_trait,
 };
 use moka::Expiry;
+use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 /// The default bound: 256 MiB of keys and values.
 pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 
-/// An in-memory store; cheap to clone (clones share the entries).
+/// An in-memory store; cheap to clone (clones share the entries). It
+/// reports every change to its keys to the local tiers over it
+/// ([`Store::track_changes`]), so a tier in front of it serves typed hits
+/// that never decode.
 #[derive(Clone)]
 pub struct MemoryStore {
     cache: Cache<String, Stored>,
+    tiers: Tiers,
+}
+
+/// The local tiers told of every change, shared by a store's clones.
+#[derive(Clone, Default)]
+struct Tiers(Arc<Mutex<Vec<Weak<dyn Invalidations>>>>);
+
+impl Tiers {
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<dyn Invalidations>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, tier: Weak<dyn Invalidations>) {
+        let mut tiers = self.lock();
+        tiers.retain(|t| t.strong_count() > 0);
+        tiers.push(tier);
+    }
+
+    /// Tells every live tier that `key` changed.
+    fn changed(&self, key: &str) {
+        let tiers = self.lock();
+        for tier in tiers.iter().filter_map(Weak::upgrade) {
+            tier.changed(key);
+        }
+    }
 }
 
 /// A value as the store keeps it, with when and for how long it was written.
@@ -127,7 +157,17 @@ impl MemoryStore {
     /// A store with the given bound; past it, the least useful entries are
     /// evicted (moka's TinyLFU).
     pub fn with_capacity(capacity: Capacity) -> Self {
-        let builder = Cache::builder().expire_after(PerEntryExpiry);
+        let tiers = Tiers::default();
+        let evicted = tiers.clone();
+        // Writes and removals tell the tiers themselves, at once; evictions
+        // and expiries come through here.
+        let builder = Cache::builder()
+            .expire_after(PerEntryExpiry)
+            .eviction_listener(move |key: Arc<String>, _, cause| {
+                if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
+                    evicted.changed(&key);
+                }
+            });
         let cache = match capacity {
             Capacity::Entries(n) => builder.max_capacity(n).build(),
             Capacity::Bytes(n) => builder
@@ -137,7 +177,7 @@ impl MemoryStore {
                 })
                 .build(),
         };
-        MemoryStore { cache }
+        MemoryStore { cache, tiers }
     }
 
     /// The number of entries, after pending evictions are applied.
@@ -174,11 +214,14 @@ impl BlockingStore for MemoryStore {
                 written: Instant::now(),
             },
         );
+        self.tiers.changed(key);
         Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.cache.remove(key).is_some_and(|entry| entry.is_live()))
+        let removed = self.cache.remove(key).is_some_and(|entry| entry.is_live());
+        self.tiers.changed(key);
+        Ok(removed)
     }
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
@@ -197,6 +240,7 @@ impl BlockingStore for MemoryStore {
             if self.cache.remove(key.as_str()).is_some() {
                 removed += 1;
             }
+            self.tiers.changed(&key);
         }
         Ok(removed)
     }
@@ -206,7 +250,12 @@ impl BlockingStore for MemoryStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().ttl_in_read(true)
+        Capabilities::new().ttl_in_read(true).tracks_changes(true)
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.tiers.add(tier);
+        Ok(())
     }
 }
 
@@ -242,5 +291,9 @@ impl Store for MemoryStore {
 
     fn capabilities(&self) -> Capabilities {
         BlockingStore::capabilities(self)
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        BlockingStore::track_changes(self, tier)
     }
 }

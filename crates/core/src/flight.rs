@@ -2,7 +2,8 @@
 //!
 //! The first caller for a key becomes its leader and does the store read,
 //! the computation and the write; callers that arrive meanwhile wait for the
-//! leader's outcome instead of doing the same work. The flight stays
+//! leader's outcome (its decoded value, so no waiter decodes) instead of
+//! doing the same work. The flight stays
 //! registered until the leader's write has finished, so a caller arriving
 //! while the value is still being written gets it from the flight instead
 //! of missing.
@@ -17,13 +18,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
+use crate::tier::Shared;
 
 /// What a flight ended with, as its waiters see it.
 #[derive(Debug, Clone)]
 pub(crate) enum Landing {
-    /// The encoded value: decode it and return.
-    Shared(Bytes),
+    /// The leader's decoded value: return a clone of it.
+    Shared(Shared),
     /// The leader's result is not shareable: compute for yourself.
     Unshared,
     /// The leader went away: try again.
@@ -139,9 +140,9 @@ pub(crate) struct Leader {
 }
 
 impl Leader {
-    /// Releases the waiters with the encoded value. The flight stays
+    /// Releases the waiters with the decoded value. The flight stays
     /// registered, serving late arrivals, until the leader is dropped.
-    pub(crate) fn share(&self, value: Bytes) {
+    pub(crate) fn share(&self, value: Shared) {
         self.flight.land(Landing::Shared(value));
     }
 
@@ -214,8 +215,10 @@ mod tests {
         let lead = leader(flights.join("k"));
         let early = waiter(flights.join("k"));
         let other = leader(flights.join("other key"));
-        lead.share(Bytes::from_static(b"v"));
-        assert!(matches!(block_on(early.wait()), Landing::Shared(b) if b == "v"));
+        lead.share(Arc::new("v"));
+        assert!(
+            matches!(block_on(early.wait()), Landing::Shared(v) if v.downcast_ref::<&str>() == Some(&"v"))
+        );
         let late = waiter(flights.join("k"));
         assert!(matches!(block_on(late.wait()), Landing::Shared(_)));
         drop(lead);
@@ -260,7 +263,7 @@ mod tests {
     fn finish_waits_for_the_leader_to_be_dropped() {
         let flights = Arc::new(Flights::default());
         let lead = leader(flights.join("k"));
-        lead.share(Bytes::from_static(b"v"));
+        lead.share(Arc::new("v"));
         let finish = flights.current("k").expect("registered until dropped");
         let t = std::thread::spawn(move || block_on(finish.wait()));
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -285,12 +288,14 @@ mod tests {
         while lock(&lead.flight.state).wakers.len() < 3 {
             std::thread::yield_now();
         }
-        lead.share(Bytes::from_static(b"v"));
+        lead.share(Arc::new("v"));
         for _ in 0..3 {
             let landing = rx
                 .recv_timeout(std::time::Duration::from_secs(10))
                 .expect("a sleeping waiter was not woken");
-            assert!(matches!(landing, Landing::Shared(b) if b == "v"));
+            assert!(
+                matches!(landing, Landing::Shared(v) if v.downcast_ref::<&str>() == Some(&"v"))
+            );
         }
         assert!(lock(&lead.flight.state).wakers.is_empty());
     }

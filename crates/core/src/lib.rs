@@ -23,6 +23,7 @@ mod stats;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tier;
 
 pub use breaker::{BreakerPolicy, BreakerState};
 #[cfg(all(feature = "msgpack", feature = "zstd"))]
@@ -37,6 +38,7 @@ pub use codec::{JsonZstd, Zstd};
 pub use codec::{MsgPack, MsgpackPlain};
 pub use condition::{Condition, should_cache};
 pub use dyn_codec::{DynCodec, codec_by_name, codec_names};
+pub use engine::Cacheable;
 pub use error::{BoxError, Error, Result};
 pub use error::{ConfigError, Report};
 #[cfg(feature = "blake3")]
@@ -51,6 +53,7 @@ pub use stats::Stats;
 pub use store::{
     BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,
 };
+pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats};
 
 // Re-exported for backends and generated code.
 #[doc(hidden)]

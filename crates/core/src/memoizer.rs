@@ -6,18 +6,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::breaker::{BreakerPolicy, BreakerState};
 use crate::codec::{Codec, JsonZlib};
 use crate::condition::{Condition, should_cache};
-use crate::engine::{Always, Async, Blocking, Pending, Writes, block_on};
+use crate::engine::{Always, Async, Blocking, Cacheable, Pending, Writes, block_on};
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
 use crate::key::{Args, KeyMatch, cache_key};
 use crate::stats::{Counters, Stats};
 use crate::store::{BlockingStore, Store};
+use crate::tier::{LocalTier, Tier, TierCounters};
 use crate::{Error, Result};
 
 /// The default store operation timeout: 500 ms, a tenth of the reference's
@@ -93,6 +93,11 @@ struct Inner<S, C, H> {
     /// Settled on the first store operation: the store's shared view, or
     /// one of this memoizer's own.
     health: OnceLock<Health>,
+    /// The local tier, if configured.
+    tier: Option<Arc<Tier>>,
+    /// Whether the tier serves: settled on first use, when it asks the
+    /// store to report changes.
+    tier_live: OnceLock<bool>,
     counters: Counters,
     writes: Arc<Writes>,
 }
@@ -119,6 +124,7 @@ struct Policy {
     op_timeout: Option<Duration>,
     write_behind: bool,
     breaker: BreakerChoice,
+    local_tier: Option<LocalTier>,
 }
 
 impl<S, C, H> Clone for Memoizer<S, C, H> {
@@ -164,6 +170,7 @@ impl<S> Memoizer<S> {
                 op_timeout: Some(DEFAULT_OP_TIMEOUT),
                 write_behind: true,
                 breaker: BreakerChoice::Store,
+                local_tier: None,
             },
         }
     }
@@ -242,6 +249,24 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         self
     }
 
+    /// Keeps decoded values in process, in front of the store: a hit on a
+    /// local copy costs neither a round trip nor a decode, and returns a
+    /// clone of the value. The copies are kept true by the store's change
+    /// reports ([`Store::track_changes`]): a copy is dropped when its key
+    /// changes, in this process or another, and a value read while a
+    /// change is reported is not kept. A copy lives at most as long as the
+    /// store's entry and [`LocalTier::max_ttl`]. Over a store that cannot
+    /// report changes the tier stays off (logged once), unless
+    /// [`LocalTier::best_effort`] accepts copies up to `max_ttl` old.
+    ///
+    /// A copy is made from a store read: a value this process computes is
+    /// written to the store (whose report of that write drops any older
+    /// copy), and the next read keeps it.
+    pub fn local_tier(mut self, tier: LocalTier) -> Self {
+        self.policy.local_tier = Some(tier);
+        self
+    }
+
     /// Replaces the codec, e.g. with zstd or MessagePack for caches that no
     /// Python service reads.
     pub fn codec<C2: Codec>(self, codec: C2) -> MemoizerBuilder<S, C2, H> {
@@ -271,9 +296,11 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                 store: self.store,
                 codec: self.codec,
                 hasher: self.hasher,
+                tier: self.policy.local_tier.map(|tier| Arc::new(Tier::new(tier))),
                 policy: self.policy,
                 flights: Arc::default(),
                 health: OnceLock::new(),
+                tier_live: OnceLock::new(),
                 counters: Counters::default(),
                 writes: Arc::default(),
             }),
@@ -309,7 +336,11 @@ impl<S, C, H> Memoizer<S, C, H> {
             .health
             .get()
             .map_or(BreakerState::Closed, Health::state);
-        self.inner.counters.snapshot(breaker)
+        let mut stats = self.inner.counters.snapshot(breaker);
+        if let Some(tier) = &self.inner.tier {
+            stats.tier = Some(tier.stats(self.inner.tier_live.get() == Some(&true)));
+        }
+        stats
     }
 
     /// The health view this memoizer records store operations in: its
@@ -333,6 +364,47 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
+    }
+
+    pub(crate) fn tier_counters(&self) -> &TierCounters {
+        &self
+            .inner
+            .tier
+            .as_ref()
+            .expect("asked only with a tier")
+            .counters
+    }
+
+    /// The local tier if it serves, settled on first use: live when
+    /// `track` (asking the store to report changes) succeeds, or when the
+    /// tier is best effort; off, logged once, otherwise.
+    pub(crate) fn tier_or_init(
+        &self,
+        track: impl FnOnce(&Arc<Tier>) -> Result<()>,
+    ) -> Option<&Tier> {
+        let tier = self.inner.tier.as_ref()?;
+        let live = *self.inner.tier_live.get_or_init(|| match track(tier) {
+            Ok(()) => true,
+            Err(_) if tier.config().best_effort => {
+                tracing::warn!(
+                    namespace = self.namespace(),
+                    max_ttl_ms =
+                        u64::try_from(tier.config().max_ttl.as_millis()).unwrap_or(u64::MAX),
+                    "memocache: local tier in best-effort mode: the store does not report \
+                     changes, so a copy may be up to max_ttl old"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    namespace = self.namespace(),
+                    error = %e.report(),
+                    "memocache: local tier off"
+                );
+                false
+            }
+        });
+        live.then_some(&**tier)
     }
 
     pub(crate) fn flights(&self) -> &Arc<Flights> {
@@ -407,7 +479,7 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// `|| async { compute() }`.
     pub async fn call<T, F, Fut>(&self, args: &Args, compute: F) -> T
     where
-        T: Serialize + DeserializeOwned,
+        T: Cacheable,
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
@@ -420,7 +492,7 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// itself); an `Err` is returned and the next call computes again.
     pub async fn try_call<T, E, F, Fut>(&self, args: &Args, compute: F) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Cacheable,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
@@ -456,7 +528,7 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// async runtime. The write is done before it returns.
     pub fn call_blocking<T, F>(&self, args: &Args, compute: F) -> T
     where
-        T: Serialize + DeserializeOwned,
+        T: Cacheable,
         F: FnOnce() -> T,
     {
         let compute = || std::future::ready(Always(compute()));
@@ -466,7 +538,7 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// The blocking form of [`try_call`](Self::try_call).
     pub fn try_call_blocking<T, E, F>(&self, args: &Args, compute: F) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned,
+        T: Cacheable,
         F: FnOnce() -> Result<T, E>,
     {
         let compute = || std::future::ready(compute());

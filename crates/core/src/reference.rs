@@ -14,8 +14,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::Cacheable;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::codec::Codec;
 use crate::hasher::KeyHasher;
@@ -60,7 +60,7 @@ pub fn cache_function<T, S, C, H>(
     func: impl FnOnce() -> T,
 ) -> T
 where
-    T: Serialize + DeserializeOwned,
+    T: Cacheable,
     S: BlockingStore,
     C: Codec,
     H: KeyHasher,
@@ -76,7 +76,7 @@ pub async fn acache_function<T, S, C, H, F, Fut>(
     func: F,
 ) -> T
 where
-    T: Serialize + DeserializeOwned,
+    T: Cacheable,
     S: Store + 'static,
     C: Codec,
     H: KeyHasher,

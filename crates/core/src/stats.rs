@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::breaker::BreakerState;
+use crate::tier::TierStats;
 
 /// Running counters, shared by a memoizer's clones.
 #[derive(Debug, Default)]
@@ -34,6 +35,7 @@ impl Counters {
             decode_errors: get(&self.decode_errors),
             skipped_by_breaker: get(&self.skipped_by_breaker),
             breaker,
+            tier: None,
         }
     }
 }
@@ -43,7 +45,8 @@ impl Counters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Calls answered from the store.
+    /// Calls answered from the store (local copies are counted in
+    /// [`tier`](Self::tier)).
     pub hits: u64,
     /// Calls that ran their computation after a miss (including misses
     /// caused by store errors, timeouts, corrupt values and an open
@@ -65,4 +68,6 @@ pub struct Stats {
     pub skipped_by_breaker: u64,
     /// The circuit breaker's state now.
     pub breaker: BreakerState,
+    /// The local tier's counters and size, for a memoizer with one.
+    pub tier: Option<TierStats>,
 }

@@ -5,7 +5,7 @@
 //! [`BlockingStore`] is its twin for backends with a real blocking client,
 //! so blocking code needs no async runtime.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +14,7 @@ use bytes::Bytes;
 use crate::Result;
 use crate::health::Health;
 use crate::key::KeyMatch;
+use crate::tier::Invalidations;
 
 /// The remaining life of a key, as Redis' `PTTL` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +153,9 @@ pub struct Capabilities {
     /// The store hands out one [`Health`] shared by all its clones
     /// ([`Store::health`]).
     pub shared_health: bool,
+    /// The store reports every change to its keys to the local tiers over
+    /// it ([`Store::track_changes`]).
+    pub tracks_changes: bool,
 }
 
 impl Capabilities {
@@ -178,6 +182,13 @@ impl Capabilities {
     #[must_use]
     pub fn shared_health(mut self, on: bool) -> Self {
         self.shared_health = on;
+        self
+    }
+
+    /// See [`Capabilities::tracks_changes`].
+    #[must_use]
+    pub fn tracks_changes(mut self, on: bool) -> Self {
+        self.tracks_changes = on;
         self
     }
 }
@@ -241,6 +252,30 @@ pub trait Store: Send + Sync {
     fn health(&self) -> Option<Health> {
         None
     }
+
+    /// Reports every later change to this store's keys (a write, a
+    /// removal, an expiry, an eviction, from this process or another) to
+    /// `tier`, for as long as it lives, and a flush whenever changes may
+    /// have gone unreported. This is what keeps a local tier true. The
+    /// default: not supported.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) when the store cannot report
+    /// changes, saying why.
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        let _ = tier;
+        Err(untracked(self.backend()))
+    }
+}
+
+/// The error of a store that cannot report changes to its keys.
+fn untracked(backend: &str) -> crate::Error {
+    crate::Error::config(format!(
+        "the {backend} store cannot report changes to its keys, so a local tier over it could \
+         serve values other processes changed; use a store that tracks changes, or \
+         LocalTier::best_effort(true) to accept copies as old as max_ttl"
+    ))
 }
 
 /// The blocking twin of [`Store`], for backends with a real blocking client.
@@ -285,6 +320,16 @@ pub trait BlockingStore: Send + Sync {
     /// See [`Store::health`].
     fn health(&self) -> Option<Health> {
         None
+    }
+
+    /// See [`Store::track_changes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::track_changes`].
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        let _ = tier;
+        Err(untracked(self.backend()))
     }
 }
 
@@ -335,6 +380,10 @@ macro_rules! forward_store {
             fn health(&self) -> Option<Health> {
                 (**self).health()
             }
+
+            fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+                (**self).track_changes(tier)
+            }
         }
 
         impl<S: BlockingStore + ?Sized> BlockingStore for $ptr<S> {
@@ -376,6 +425,10 @@ macro_rules! forward_store {
 
             fn health(&self) -> Option<Health> {
                 (**self).health()
+            }
+
+            fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+                (**self).track_changes(tier)
             }
         }
     )*};

@@ -324,6 +324,10 @@ fn memoizer_expr(options: &Options, item: &ItemFn, is_async: bool) -> TokenStrea
             .expire(::memocache::__private::IntoExpire::into_expire(#expr))
         ),
     });
+    let local_tier = options
+        .local_tier
+        .as_ref()
+        .map(|tier| quote_spanned!(tier.span()=> .local_tier(#tier)));
     let cache_only_for = options.cache_only_for.as_ref().map(|conditions| {
         // One condition per value: any-match makes it the same rule, and
         // the values need not share a type.
@@ -347,7 +351,7 @@ fn memoizer_expr(options: &Options, item: &ItemFn, is_async: bool) -> TokenStrea
             ::memocache::__private::shared_memoizer(
                 ::core::concat!(::core::module_path!(), #id),
                 || ::memocache::Memoizer::builder(#into_store)
-                    #namespace #expire #cache_only_for #skip
+                    #namespace #expire #local_tier #cache_only_for #skip
                     .build(),
             )
         })

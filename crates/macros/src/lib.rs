@@ -50,6 +50,7 @@ mod signature;
 /// | `store = EXPR` | where to cache; with it the macro builds the memoizer (below) |
 /// | `namespace = "..."` | key prefix (required with `store`) |
 /// | `expire = 60` / `expire = EXPR` | time to live: whole seconds, or a `u64` / `Duration` expression; `0` or absent: no expiry |
+/// | `local_tier = EXPR` | a `memocache::LocalTier`: keep decoded values in process, kept true by the store's change reports (see `MemoizerBuilder::local_tier`) |
 /// | `cache_only_for = [("status", ["active", "pending"]), ...]` | cache a call only when some parameter has one of its listed values |
 /// | `skip_cache_keys = ["request_id", ...]` | parameters left out of the key |
 /// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the four options above |

@@ -15,6 +15,7 @@ const OPTIONS: &[&str] = &[
     "memoizer",
     "namespace",
     "expire",
+    "local_tier",
     "cache_only_for",
     "skip_cache_keys",
     "positional",
@@ -53,6 +54,8 @@ pub(crate) struct Options {
     pub(crate) source: Source,
     pub(crate) namespace: Option<Expr>,
     pub(crate) expire: Option<Expire>,
+    /// `local_tier = EXPR`: a `LocalTier`.
+    pub(crate) local_tier: Option<Expr>,
     pub(crate) cache_only_for: Option<Vec<ConditionSpec>>,
     pub(crate) skip_cache_keys: Vec<LitStr>,
     pub(crate) positional: Option<(usize, LitInt)>,
@@ -92,6 +95,7 @@ impl Options {
         let mut memoizer = None;
         let mut namespace = None;
         let mut expire = None;
+        let mut local_tier = None;
         let mut cache_only_for = None;
         let mut skip_cache_keys = None;
         let mut positional = None;
@@ -144,6 +148,10 @@ impl Options {
                 }
                 ("namespace", Some(v)) => namespace_value(v).map(|v| namespace = Some((name, v))),
                 ("expire", Some(v)) => expire_value(v).map(|v| expire = Some((name, v))),
+                ("local_tier", Some(v)) => {
+                    local_tier = Some((name, v));
+                    Ok(())
+                }
                 ("cache_only_for", Some(v)) => {
                     conditions_value(v).map(|v| cache_only_for = Some((name, v)))
                 }
@@ -184,6 +192,7 @@ impl Options {
                 let store_only = [
                     namespace.as_ref().map(|(n, _)| n),
                     expire.as_ref().map(|(n, _)| n),
+                    local_tier.as_ref().map(|(n, _)| n),
                     cache_only_for.as_ref().map(|(n, _)| n),
                 ];
                 for name in store_only.into_iter().flatten() {
@@ -229,6 +238,7 @@ impl Options {
             source: source.expect("checked above"),
             namespace: namespace.map(|(_, v)| v),
             expire: expire.map(|(_, v)| v),
+            local_tier: local_tier.map(|(_, v)| v),
             cache_only_for: cache_only_for.map(|(_, v)| v),
             skip_cache_keys: skip_cache_keys.unwrap_or_default(),
             positional,

@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, BlockingStore, BreakerPolicy, Condition, Memoizer, Store};
+use memocache_core::{Args, BlockingStore, BreakerPolicy, Cacheable, Condition, Memoizer, Store};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// The same data seen through a backend's async and (if it has one)
 /// blocking client.
@@ -121,7 +120,7 @@ impl Caller {
     /// `call_blocking`.
     pub async fn call<T, F>(&self, args: Args, compute: F) -> T
     where
-        T: Serialize + DeserializeOwned + Send + 'static,
+        T: Cacheable,
         F: FnOnce() -> T + Send + 'static,
     {
         match self {
@@ -140,7 +139,7 @@ impl Caller {
     /// `try_call` (then `flush`) or `try_call_blocking`.
     pub async fn try_call<T, E, F>(&self, args: Args, compute: F) -> Result<T, E>
     where
-        T: Serialize + DeserializeOwned + Send + 'static,
+        T: Cacheable,
         E: Send + 'static,
         F: FnOnce() -> Result<T, E> + Send + 'static,
     {

@@ -16,12 +16,14 @@ mod span;
 mod writes;
 
 use std::future::Future;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use block_on::block_on;
+pub use outcome::Cacheable;
 pub(crate) use outcome::{Always, Outcome};
 pub(crate) use reach::{Async, Blocking, Reach};
 pub(crate) use writes::{Pending, Writes};
@@ -32,6 +34,7 @@ use crate::key::Args;
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
 use crate::store::{Entry, ReadOptions, WriteOptions};
+use crate::tier::{FlushCause, Invalidations, Tier};
 use crate::{Codec, Error, KeyHasher, Result};
 use span::{CallSpan, Path};
 
@@ -65,8 +68,8 @@ pub(crate) struct Write {
 
 /// What the store read of a call found.
 enum Read<T> {
-    /// A stored value that decoded, with its bytes (to share with waiters).
-    Hit(T, Bytes),
+    /// A stored value that decoded, with the entry it came from.
+    Hit(T, Entry),
     /// Nothing usable; `store_ok` says whether the store answered (a call
     /// whose read failed does not write).
     Miss { store_ok: bool },
@@ -87,9 +90,15 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             return compute().await;
         };
         span.key(&key);
+        let tier = self.tier_for(reach);
+        if let Some(value) = tier.and_then(|tier| local_copy::<O::Value>(tier, &key)) {
+            Counters::bump(&self.tier_counters().hits);
+            span.end(Path::Local);
+            return O::from_cached(value);
+        }
         loop {
             let leader = match self.join_flight(&key) {
-                Some(Role::Waiter(waiter)) => match self.landed(waiter.wait().await) {
+                Some(Role::Waiter(waiter)) => match landed(waiter.wait().await) {
                     Ok(value) => {
                         Counters::bump(&self.counters().merged);
                         span.end(Path::Merged);
@@ -105,17 +114,19 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 Some(Role::Leader(leader)) => Some(leader),
                 None => None,
             };
-            let (outcome, path) = self.lead(reach, &key, leader, compute).await;
+            let (outcome, path) = self.lead(reach, tier, &key, leader, compute).await;
             span.end(path);
             return outcome;
         }
     }
 
-    /// The leader's part (or a lone call's): read, and on a miss compute,
-    /// share and write.
+    /// The leader's part (or a lone call's): read (keeping what it finds
+    /// in the local tier, if no change to the key is reported meanwhile),
+    /// and on a miss compute, share and write.
     async fn lead<R, O, F, Fut>(
         &self,
         reach: &R,
+        tier: Option<&Tier>,
         key: &str,
         leader: Option<Leader>,
         compute: F,
@@ -126,21 +137,33 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
+        let ticket = tier.map(|tier| tier.begin(key));
         let read = self
             .guarded(reach, R::CALL, READ_FAILED, key, |timeout| {
-                reach.read(key, ReadOptions::new().timeout(timeout))
+                let options = ReadOptions::new()
+                    .timeout(timeout)
+                    .with_ttl(ticket.is_some());
+                reach.read(key, options)
             })
             .await;
-        let store_ok = match self.decode_read(R::CALL, key, read) {
-            Read::Hit(value, bytes) => {
+        let store_ok = match self.decode_read::<O::Value>(R::CALL, key, read) {
+            Read::Hit(value, entry) => {
                 Counters::bump(&self.counters().hits);
-                if let Some(leader) = &leader {
-                    leader.share(bytes);
+                let value = Arc::new(value);
+                if let (Some(tier), Some(ticket)) = (tier, ticket) {
+                    tier.complete(ticket, value.clone(), entry.value.len(), entry.ttl);
                 }
+                if let Some(leader) = leader {
+                    leader.share(value.clone());
+                }
+                let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
                 return (O::from_cached(value), Path::Hit);
             }
             Read::Miss { store_ok } => store_ok,
         };
+        if let (Some(tier), Some(ticket)) = (tier, ticket) {
+            tier.abandon(ticket);
+        }
         Counters::bump(&self.counters().misses);
         let outcome = compute().await;
         let encoded = self.settle(R::CALL, key, leader.as_ref(), &outcome);
@@ -183,6 +206,11 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             reach.write(key, bytes, options.timeout(timeout))
         })
         .await;
+        // A store that tracks changes reports this write too; one that does
+        // not (a best-effort tier) relies on this.
+        if let Some(tier) = self.tier_for(reach) {
+            tier.changed(key);
+        }
     }
 
     /// `invalidate`: removes the entry of `args`, after any write of it
@@ -192,7 +220,11 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         if let Some(flight) = self.flights().current(&key) {
             flight.wait().await;
         }
-        reach.delete(&key).await
+        let removed = reach.delete(&key).await;
+        if let Some(tier) = self.tier_for(reach) {
+            tier.changed(&key);
+        }
+        removed
     }
 
     /// `clear_namespace`: removes the namespace's entries, after the
@@ -200,8 +232,11 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     pub(crate) async fn clear<R: Reach>(&self, reach: &R) -> Result<u64> {
         self.flush().await;
         let (exact, prefix) = self.namespace_keys()?;
-        let with_args = reach.delete_matching(&prefix).await?;
-        Ok(with_args + u64::from(reach.delete(&exact).await?))
+        let removed = reach.delete_matching(&prefix).await;
+        if let Some(tier) = self.tier_for(reach) {
+            tier.flushed(FlushCause::Cleared);
+        }
+        Ok(removed? + u64::from(reach.delete(&exact).await?))
     }
 
     /// A store operation under the breaker and the operation timeout
@@ -260,7 +295,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             None => Read::Miss { store_ok: false },
             Some(Some(entry)) if !entry.value.is_empty() => {
                 match self.codec().decode(&entry.value) {
-                    Ok(value) => Read::Hit(value, entry.value),
+                    Ok(value) => Read::Hit(value, entry),
                     Err(e) => {
                         Counters::bump(&self.counters().decode_errors);
                         log_failure(controller, "Error on reading cache", key, &e);
@@ -288,18 +323,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
     }
 
-    /// What a waiter makes of its flight's landing: `Ok` a value, or
-    /// `Err(retry)` where `retry` says whether to join again (the leader
-    /// went away) or compute alone.
-    fn landed<T: DeserializeOwned>(&self, landing: Landing) -> Result<T, bool> {
-        match landing {
-            Landing::Shared(bytes) => self.codec().decode(&bytes).map_err(|_| false),
-            Landing::Unshared => Err(false),
-            Landing::Abandoned => Err(true),
-        }
-    }
-
-    /// After a miss: the encoded result, shared with the flight's waiters.
+    /// After a miss: the encoded result to write; the flight's waiters get
+    /// the value itself, if it encodes (so that they share only what is
+    /// stored).
     fn settle<O: Outcome>(
         &self,
         controller: &'static str,
@@ -307,13 +333,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         leader: Option<&Leader>,
         outcome: &O,
     ) -> Option<Bytes> {
-        let encoded = outcome
-            .cacheable()
-            .and_then(|value| self.encode(controller, key, value));
+        let value = outcome.cacheable();
+        let encoded = value.and_then(|value| self.encode(controller, key, value));
         if let Some(leader) = leader {
-            match &encoded {
-                Some(bytes) => leader.share(bytes.clone()),
-                None => leader.unshared(),
+            match (value, &encoded) {
+                (Some(value), Some(_)) => leader.share(Arc::new(value.clone())),
+                _ => leader.unshared(),
             }
         }
         encoded
@@ -342,5 +367,30 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 
     fn join_flight(&self, key: &str) -> Option<Role> {
         self.single_flight().then(|| self.flights().join(key))
+    }
+
+    /// The local tier, if this memoizer has one and it is live: settled on
+    /// first use, when the tier asks the store to report changes.
+    fn tier_for<R: Reach>(&self, reach: &R) -> Option<&Tier> {
+        self.tier_or_init(|tier| {
+            let sink: Weak<dyn Invalidations> = Arc::downgrade(tier) as Weak<dyn Invalidations>;
+            reach.track_changes(sink)
+        })
+    }
+}
+
+/// The local copy at `key`, if it holds a `T`.
+fn local_copy<T: Clone + 'static>(tier: &Tier, key: &str) -> Option<T> {
+    tier.get(key)?.downcast_ref::<T>().cloned()
+}
+
+/// What a waiter makes of its flight's landing: `Ok` a value, or
+/// `Err(retry)` where `retry` says whether to join again (the leader went
+/// away) or compute alone.
+fn landed<T: Clone + 'static>(landing: Landing) -> Result<T, bool> {
+    match landing {
+        Landing::Shared(value) => value.downcast_ref::<T>().cloned().ok_or(false),
+        Landing::Unshared => Err(false),
+        Landing::Abandoned => Err(true),
     }
 }

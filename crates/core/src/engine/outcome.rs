@@ -3,10 +3,24 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// What a memoized call can return: a value that is stored encoded
+/// (`Serialize + DeserializeOwned`) and handed out as clones of one decoded
+/// copy, to the flight's waiters and from the local tier (`Clone + Send +
+/// Sync + 'static`). Implemented for every such type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be memoized",
+    note = "a memoized value must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static`: \
+            derive `Serialize, Deserialize, Clone` on it"
+)]
+pub trait Cacheable: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Cacheable for T {}
+
 /// A computation's result as the engine sees it.
 pub(crate) trait Outcome {
-    /// The cached part.
-    type Value: Serialize + DeserializeOwned;
+    /// The cached part; cloned out of the local tier and to the flight's
+    /// waiters.
+    type Value: Cacheable;
     /// The part to cache, if any.
     fn cacheable(&self) -> Option<&Self::Value>;
     /// The result a cached value stands for.
@@ -16,7 +30,7 @@ pub(crate) trait Outcome {
 /// Every value is cached (`call`).
 pub(crate) struct Always<T>(pub(crate) T);
 
-impl<T: Serialize + DeserializeOwned> Outcome for Always<T> {
+impl<T: Cacheable> Outcome for Always<T> {
     type Value = T;
 
     fn cacheable(&self) -> Option<&T> {
@@ -29,7 +43,7 @@ impl<T: Serialize + DeserializeOwned> Outcome for Always<T> {
 }
 
 /// Only `Ok` values are cached (`try_call`).
-impl<T: Serialize + DeserializeOwned, E> Outcome for Result<T, E> {
+impl<T: Cacheable, E> Outcome for Result<T, E> {
     type Value = T;
 
     fn cacheable(&self) -> Option<&T> {

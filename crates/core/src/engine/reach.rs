@@ -7,6 +7,7 @@
 //! returning. Everything else a call decides is written once, in the
 //! engine, over [`Reach`].
 
+use std::sync::Weak;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use crate::health::Health;
 use crate::key::KeyMatch;
 use crate::memoizer::Memoizer;
 use crate::store::{BlockingStore, Entry, ReadOptions, Store, WriteOptions};
+use crate::tier::Invalidations;
 use crate::{Codec, Error, KeyHasher, Result};
 
 use super::Write;
@@ -29,6 +31,9 @@ pub(crate) trait Reach {
 
     /// The store's shared health view, if it has one.
     fn health(&self) -> Option<Health>;
+
+    /// [`Store::track_changes`].
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()>;
 
     /// [`Store::read`], bounded by `options.timeout`.
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>>;
@@ -114,6 +119,10 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
         self.memo.store().health()
     }
 
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.memo.store().track_changes(tier)
+    }
+
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>> {
         bounded(options.timeout, self.memo.store().read(key, &options)).await
     }
@@ -148,6 +157,10 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
 
     fn health(&self) -> Option<Health> {
         self.0.store().health()
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.0.store().track_changes(tier)
     }
 
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>> {

@@ -5,6 +5,7 @@ use std::time::Instant;
 /// How a call went, for its span and counters.
 #[derive(Clone, Copy)]
 pub(crate) enum Path {
+    Local,
     Hit,
     Miss,
     Merged,
@@ -14,6 +15,7 @@ pub(crate) enum Path {
 impl Path {
     fn name(self) -> &'static str {
         match self {
+            Path::Local => "local",
             Path::Hit => "hit",
             Path::Miss => "miss",
             Path::Merged => "merged",
