@@ -28,8 +28,14 @@ use moka::Expiry;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
-/// The default bound: 256 MiB of keys and values.
+/// The default bound: 256 MiB of entries.
 pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+
+/// What an entry costs in memory beyond its key and value (the cache's
+/// bookkeeping, the key's and the value's allocations, the expiry): a
+/// byte bound counts it, so that it bounds resident memory and not only
+/// the payload. Measured with a flood of distinct small entries.
+const ENTRY_OVERHEAD: usize = 480;
 
 /// An in-memory store; cheap to clone (clones share the entries). It
 /// reports every change to its keys to the local tiers over it
@@ -129,7 +135,8 @@ impl Expiry<String, Stored> for PerEntryExpiry {
 pub enum Capacity {
     /// At most this many entries.
     Entries(u64),
-    /// At most this many bytes of keys and values.
+    /// At most this many bytes of memory: each entry weighs its key, its
+    /// value and a fixed overhead.
     Bytes(u64),
 }
 
@@ -173,7 +180,8 @@ impl MemoryStore {
             Capacity::Bytes(n) => builder
                 .max_capacity(n)
                 .weigher(|key: &String, entry: &Stored| {
-                    u32::try_from(key.len() + entry.value.len()).unwrap_or(u32::MAX)
+                    u32::try_from(ENTRY_OVERHEAD + key.len() + entry.value.len())
+                        .unwrap_or(u32::MAX)
                 })
                 .build(),
         };

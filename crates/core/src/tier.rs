@@ -160,7 +160,7 @@ pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
 
 /// Fixed bytes counted per entry beyond its encoded value and key: the
 /// cache's own bookkeeping, the `Arc` and the decoded value's allocation.
-const ENTRY_OVERHEAD: u64 = 160;
+const ENTRY_OVERHEAD: u64 = 460;
 
 /// A local copy: the decoded value, its weight and its life.
 #[derive(Clone)]
