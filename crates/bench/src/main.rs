@@ -496,6 +496,14 @@ fn ratios(
         "memory_hit_vs_moka",
         ratio_range(&memory["1k"].memocache_rounds, &memory["1k"].moka_rounds),
     );
+    range(
+        "memory_hit_vs_moka_typed",
+        ratio_range(&memory["1k"].tier_rounds, &memory["1k"].moka_typed_rounds),
+    );
+    range(
+        "memory_hit_vs_cached_lru",
+        ratio_range(&memory["1k"].tier_rounds, &memory["1k"].cached_lru_rounds),
+    );
     let ratios = Ratios {
         hit_latency_vs_raw_c1: memo.p50_us / raw.p50_us,
         hit_latency_p99_vs_raw_c1: memo.p99_us / raw.p99_us,
@@ -516,6 +524,8 @@ fn ratios(
         throughput_vs_python_reference_best: python
             .map(|p| best_memocache / p.sequential.ops_per_sec.max(p.threaded_ops_per_sec)),
         memory_hit_vs_moka: memory["1k"].ratio,
+        memory_hit_vs_moka_typed: memory["1k"].tier_vs_moka_typed,
+        memory_hit_vs_cached_lru: memory["1k"].tier_vs_cached_lru,
         blocking_hit_latency_vs_raw_c1: small_blocking[subject::MEMOCACHE_BLOCKING].p50_us
             / small_blocking[subject::RAW_SYNC].p50_us,
         hit_latency_vs_raw_decode_c1: memo.p50_us

@@ -91,6 +91,12 @@ pub struct Ratios {
     /// Memory-store hit time over a bare moka get + decode, 1 KiB (goal
     /// ≤ 2).
     pub memory_hit_vs_moka: f64,
+    /// Memory-store hit with a local tier over a typed moka get (clone),
+    /// 1 KiB (goal ≤ 2).
+    pub memory_hit_vs_moka_typed: f64,
+    /// Memory-store hit with a local tier over the `cached` crate's
+    /// `LruCache` get (clone), 1 KiB (goal ≤ 1.5).
+    pub memory_hit_vs_cached_lru: f64,
     /// Blocking hit p50 over a raw blocking GET's, 1 KiB.
     pub blocking_hit_latency_vs_raw_c1: f64,
     /// Hit p50 latency over a raw GET + decode's, concurrency 1, 1 KiB:
@@ -266,6 +272,20 @@ impl Results {
                 2.0,
                 true,
             ),
+            check(
+                "memory-store hit, local tier, vs typed moka get",
+                "memory_hit_vs_moka_typed",
+                Some(ratios.memory_hit_vs_moka_typed),
+                2.0,
+                true,
+            ),
+            check(
+                "memory-store hit, local tier, vs cached's LruCache",
+                "memory_hit_vs_cached_lru",
+                Some(ratios.memory_hit_vs_cached_lru),
+                1.5,
+                true,
+            ),
             TargetCheck {
                 name: "stampede executions, 1,000 callers".to_owned(),
                 measured: Some(stampede.memocache_executions as f64),
@@ -327,6 +347,18 @@ impl Results {
             "memory hit vs moka get + decode",
             r.memory_hit_vs_moka,
             2.0,
+            true,
+        ));
+        rows.push(row(
+            "tier hit vs typed moka get",
+            r.memory_hit_vs_moka_typed,
+            2.0,
+            true,
+        ));
+        rows.push(row(
+            "tier hit vs cached LruCache",
+            r.memory_hit_vs_cached_lru,
+            1.5,
             true,
         ));
         rows
@@ -622,6 +654,22 @@ impl Results {
                 );
             }
             md.push('\n');
+        }
+        md.push_str(
+            "\n### In-memory hits with a local tier (ns per hit; each clones the decoded value)\n\n\
+             | value | memocache, local tier | moka typed get | vs moka | cached `LruCache` | vs `LruCache` |\n\
+             |---|---:|---:|---:|---:|---:|\n",
+        );
+        for (value, m) in &self.memory {
+            let _ = writeln!(
+                md,
+                "| {value} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
+                m.tier_ns,
+                m.moka_typed_ns,
+                m.tier_vs_moka_typed,
+                m.cached_lru_ns,
+                m.tier_vs_cached_lru
+            );
         }
 
         md.push_str("\n### Codecs (MB/s of JSON text)\n\n| value | codec | stored B | encode MB/s | decode MB/s |\n|---|---|---:|---:|---:|\n");
