@@ -37,7 +37,8 @@ pub mod store {
     pub use memocache_core::async_trait;
     pub use memocache_core::{
         BlockingStore, BreakerPolicy, BreakerState, Bytes, Capabilities, DEFAULT_MAX_TTL, Entry,
-        FlushCause, Health, Invalidations, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,
+        FlushCause, Health, Invalidations, KeyTtl, ReadOptions, Store, TrackedTiers, WriteOptions,
+        expire_millis,
     };
     /// The in-memory store and its bounds (feature `memory`).
     #[cfg(feature = "memory")]

@@ -17,12 +17,12 @@
 //! ```
 #![warn(missing_docs)]
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use memocache_core::{
     BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyMatch, KeyTtl, ReadOptions,
-    Result, Store, async_trait,
+    Result, Store, TrackedTiers, async_trait,
 };
 use moka::Expiry;
 use moka::notification::RemovalCause;
@@ -44,31 +44,7 @@ const ENTRY_OVERHEAD: usize = 480;
 #[derive(Clone)]
 pub struct MemoryStore {
     cache: Cache<String, Stored>,
-    tiers: Tiers,
-}
-
-/// The local tiers told of every change, shared by a store's clones.
-#[derive(Clone, Default)]
-struct Tiers(Arc<Mutex<Vec<Weak<dyn Invalidations>>>>);
-
-impl Tiers {
-    fn lock(&self) -> MutexGuard<'_, Vec<Weak<dyn Invalidations>>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn add(&self, tier: Weak<dyn Invalidations>) {
-        let mut tiers = self.lock();
-        tiers.retain(|t| t.strong_count() > 0);
-        tiers.push(tier);
-    }
-
-    /// Tells every live tier that `key` changed.
-    fn changed(&self, key: &str) {
-        let tiers = self.lock();
-        for tier in tiers.iter().filter_map(Weak::upgrade) {
-            tier.changed(key);
-        }
-    }
+    tiers: TrackedTiers,
 }
 
 /// A value as the store keeps it, with when and for how long it was written.
@@ -164,7 +140,7 @@ impl MemoryStore {
     /// A store with the given bound; past it, the least useful entries are
     /// evicted (moka's TinyLFU).
     pub fn with_capacity(capacity: Capacity) -> Self {
-        let tiers = Tiers::default();
+        let tiers = TrackedTiers::new();
         let evicted = tiers.clone();
         // Writes and removals tell the tiers themselves, at once; evictions
         // and expiries come through here.

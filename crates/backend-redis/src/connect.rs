@@ -8,7 +8,9 @@ use std::time::Duration;
 use memocache_core::{Error, RedisConfig, Result};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
-use redis::{Client, ConnectionAddr, IntoConnectionInfo, TlsCertificates, TlsMode};
+use redis::{
+    Client, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, TlsCertificates, TlsMode,
+};
 
 /// The backend's name in errors and logs.
 pub(crate) const BACKEND: &str = "redis";
@@ -48,6 +50,14 @@ pub fn client(config: &RedisConfig) -> Result<Client> {
             .with_interval(Duration::from_secs(5))
             .with_retries(3);
         info = info.set_tcp_settings(TcpSettings::default().set_keepalive(keepalive));
+    }
+    if config.get_client_tracking() {
+        // Invalidation pushes need RESP3.
+        let redis = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        info = info.set_redis_settings(redis);
     }
     if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
         install_crypto_provider();

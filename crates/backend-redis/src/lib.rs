@@ -40,6 +40,7 @@ mod command;
 pub mod connect;
 mod pool;
 mod store;
+mod tracking;
 
 pub use blocking::RedisBlockingStore;
 pub use memocache_core::RedisConfig;

@@ -1,12 +1,12 @@
 //! The async store: one multiplexed connection that reconnects by itself,
 //! to a single node or to a cluster.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use memocache_core::{
-    Bytes, Capabilities, Entry, Health, KeyMatch, KeyTtl, ReadOptions, RedisConfig, Result, Store,
-    async_trait,
+    Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions, RedisConfig,
+    Result, Store, async_trait,
 };
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
@@ -14,13 +14,14 @@ use memocache_redis_plumbing::topology::Node;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, FromRedisValue, RedisResult};
+use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisResult};
 use tokio::task::JoinHandle;
 
 use crate::command::{self, Request};
 use crate::connect::{
     self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
 };
+use crate::tracking::Tracked;
 
 /// An async [`Store`] on Redis: over redis-rs' `ConnectionManager` for a
 /// single node (one multiplexed connection shared by every task,
@@ -59,6 +60,16 @@ impl RedisStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        if config.get_client_tracking() {
+            let tracked = Self::tracked(config)?;
+            // The first connection now: a server that refuses tracking is
+            // an error here, not a tier that silently stays off.
+            let _: () = tracked
+                .query(Request::Cmd(&redis::cmd("PING")))
+                .await
+                .map_err(|e| tracking_error(&tracked, e))?;
+            return Ok(Self::with_link(Link::Tracked(tracked), config));
+        }
         if config.is_cluster() {
             let client = connect::cluster_client(config)?;
             let connection = client
@@ -83,6 +94,12 @@ impl RedisStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        if config.get_client_tracking() {
+            return Ok(Self::with_link(
+                Link::Tracked(Self::tracked(config)?),
+                config,
+            ));
+        }
         if config.is_cluster() {
             return Err(memocache_core::Error::Config(
                 "connect_lazy needs the cluster's topology up front: use connect(...) for a cluster"
@@ -124,6 +141,21 @@ impl RedisStore {
         }
     }
 
+    /// The tracked link of a store with [`RedisConfig::client_tracking`].
+    fn tracked(config: &RedisConfig) -> Result<Arc<Tracked>> {
+        if config.is_cluster() {
+            return Err(memocache_core::Error::config(
+                "client tracking is not yet supported on a Redis Cluster: turn \
+                 RedisConfig::client_tracking off",
+            ));
+        }
+        let client = connect::client(config)?;
+        let connection = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(config.get_socket_timeout()))
+            .set_connection_timeout(Some(config.get_connect_timeout()));
+        Ok(Arc::new(Tracked::new(client, connection)))
+    }
+
     fn with_settings(connection: ConnectionManager, config: &RedisConfig) -> Self {
         Self::with_link(Link::Node(connection), config)
     }
@@ -137,6 +169,15 @@ impl RedisStore {
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
             health: config.health(),
+        }
+    }
+
+    /// Tells the local tiers over a tracked store that this store changed
+    /// `key` (whether or not the command went through): the server does
+    /// not report a connection's own writes to it (`NOLOOP`).
+    fn changed(&self, key: &str) {
+        if let Link::Tracked(tracked) = &self.link {
+            tracked.tiers().changed(key);
         }
     }
 
@@ -184,7 +225,11 @@ impl Keyspace for RedisStore {
     }
 
     async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
-        self.query(&command::unlink(&keys)).await
+        let removed = self.query(&command::unlink(&keys)).await;
+        for key in &keys {
+            self.changed(&String::from_utf8_lossy(key));
+        }
+        removed
     }
 }
 
@@ -193,6 +238,8 @@ impl Keyspace for RedisStore {
 enum Link {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
+    /// A single node, with its changes reported to the local tiers.
+    Tracked(Arc<Tracked>),
 }
 
 impl Link {
@@ -200,8 +247,24 @@ impl Link {
         match self {
             Link::Node(connection) => request.send_async(&mut connection.clone()).await,
             Link::Cluster(connection) => request.send_async(&mut connection.clone()).await,
+            Link::Tracked(tracked) => tracked.query(request).await,
         }
     }
+}
+
+/// The error of a first tracked connection: the server cannot be reached,
+/// or it refuses tracking (no RESP3 before Redis 6, `CLIENT` renamed away,
+/// an ACL user without `client|tracking`).
+fn tracking_error(tracked: &Tracked, error: redis::RedisError) -> memocache_core::Error {
+    if error.is_io_error() || error.is_connection_refusal() || error.is_timeout() {
+        return connect_error(tracked.client(), error);
+    }
+    memocache_core::Error::config_with_source(
+        "the server refused client tracking (HELLO 3, then CLIENT TRACKING ON): it needs Redis \
+         6 or later and, for an ACL user, the client|tracking command; or turn \
+         RedisConfig::client_tracking off",
+        error,
+    )
 }
 
 /// The connection manager's settings from `config`.
@@ -223,6 +286,7 @@ impl std::fmt::Debug for RedisStore {
                 &match self.link {
                     Link::Node(_) => "single node",
                     Link::Cluster(_) => "cluster",
+                    Link::Tracked(_) => "single node, tracked",
                 },
             )
             .field("retry_on_timeout", &self.retry_on_timeout)
@@ -267,11 +331,15 @@ impl Store for RedisStore {
     }
 
     async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        self.query(&command::set(key, &value, expire)).await
+        let written = self.query(&command::set(key, &value, expire)).await;
+        self.changed(key);
+        written
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
-        Ok(self.query::<u64>(&command::delete(key)).await? > 0)
+        let removed = self.query::<u64>(&command::delete(key)).await;
+        self.changed(key);
+        Ok(removed? > 0)
     }
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
@@ -291,10 +359,27 @@ impl Store for RedisStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().ttl_in_read(true).shared_health(true)
+        Capabilities::new()
+            .ttl_in_read(true)
+            .shared_health(true)
+            .tracks_changes(matches!(self.link, Link::Tracked(_)))
     }
 
     fn health(&self) -> Option<Health> {
         Some(self.health.clone())
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        match &self.link {
+            Link::Tracked(tracked) => {
+                tracked.tiers().add(tier);
+                Ok(())
+            }
+            _ => Err(memocache_core::Error::config(
+                "this RedisStore does not track changes, so a local tier over it could serve \
+                 values other processes changed: build it with \
+                 RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
+            )),
+        }
     }
 }

@@ -53,7 +53,7 @@ pub use stats::Stats;
 pub use store::{
     BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,
 };
-pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats};
+pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats, TrackedTiers};
 
 // Re-exported for backends and generated code.
 #[doc(hidden)]

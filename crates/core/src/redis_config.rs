@@ -78,6 +78,7 @@ pub struct RedisConfig {
     health_check_interval: Duration,
     retry_on_timeout: bool,
     circuit_breaker: Option<BreakerPolicy>,
+    client_tracking: bool,
 }
 
 /// A custom certificate authority for TLS.
@@ -106,6 +107,7 @@ impl Default for RedisConfig {
             health_check_interval: Duration::from_secs(15),
             retry_on_timeout: false,
             circuit_breaker: Some(BreakerPolicy::default()),
+            client_tracking: false,
         }
     }
 }
@@ -258,6 +260,17 @@ impl RedisConfig {
         self
     }
 
+    /// Has the async store ask the server to report every change to the
+    /// keys it reads (RESP3 `CLIENT TRACKING`), so that a memoizer's local
+    /// tier over it stays true ([`Store::track_changes`](crate::Store::track_changes)).
+    /// Needs Redis 6 or later (RESP3) and, for an ACL user, the
+    /// `client|tracking` command; a server that refuses is an error at
+    /// connect. Default off. Not yet on a cluster or the blocking store.
+    pub fn client_tracking(mut self, on: bool) -> Self {
+        self.client_tracking = on;
+        self
+    }
+
     /// The blocking pool's size.
     pub fn get_max_connections(&self) -> usize {
         self.max_connections
@@ -292,6 +305,11 @@ impl RedisConfig {
     /// The store's circuit breaker policy.
     pub fn get_circuit_breaker(&self) -> Option<BreakerPolicy> {
         self.circuit_breaker
+    }
+
+    /// Whether the async store tracks changes for local tiers.
+    pub fn get_client_tracking(&self) -> bool {
+        self.client_tracking
     }
 
     /// A new health view for a store built from this configuration, with
@@ -533,6 +551,7 @@ impl fmt::Debug for RedisConfig {
             health_check_interval,
             retry_on_timeout,
             circuit_breaker,
+            client_tracking,
         } = self;
         f.debug_struct("RedisConfig")
             .field("url", &url.as_deref().map(redact))
@@ -560,6 +579,7 @@ impl fmt::Debug for RedisConfig {
             .field("health_check_interval", health_check_interval)
             .field("retry_on_timeout", retry_on_timeout)
             .field("circuit_breaker", circuit_breaker)
+            .field("client_tracking", client_tracking)
             .finish()
     }
 }

@@ -15,7 +15,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -133,6 +133,61 @@ pub trait Invalidations: Send + Sync {
 
     /// Anything may have changed.
     fn flushed(&self, cause: FlushCause);
+}
+
+/// The local tiers a store reports changes to: what a store that
+/// implements [`Store::track_changes`](crate::Store::track_changes) keeps,
+/// and tells of each change. It holds the tiers weakly (a dropped
+/// memoizer's tier is forgotten) and is cheap to clone (clones share the
+/// list).
+#[derive(Clone, Default)]
+pub struct TrackedTiers(Arc<Mutex<Vec<Weak<dyn Invalidations>>>>);
+
+impl TrackedTiers {
+    /// A list with no tier yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Weak<dyn Invalidations>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `tier`, forgetting the tiers that are gone.
+    pub fn add(&self, tier: Weak<dyn Invalidations>) {
+        let mut tiers = self.lock();
+        tiers.retain(|t| t.strong_count() > 0);
+        tiers.push(tier);
+    }
+
+    /// Whether no live tier is listed (then no report needs sending).
+    pub fn is_empty(&self) -> bool {
+        self.lock().iter().all(|t| t.strong_count() == 0)
+    }
+
+    fn each(&self, report: impl Fn(&dyn Invalidations)) {
+        let tiers: Vec<_> = self.lock().iter().filter_map(Weak::upgrade).collect();
+        for tier in tiers {
+            report(&*tier);
+        }
+    }
+}
+
+impl Invalidations for TrackedTiers {
+    fn changed(&self, key: &str) {
+        self.each(|tier| tier.changed(key));
+    }
+
+    fn flushed(&self, cause: FlushCause) {
+        self.each(|tier| tier.flushed(cause));
+    }
+}
+
+impl fmt::Debug for TrackedTiers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let live = self.lock().iter().filter(|t| t.strong_count() > 0).count();
+        f.debug_struct("TrackedTiers").field("live", &live).finish()
+    }
 }
 
 /// What a memoizer's local tier has done and holds; see

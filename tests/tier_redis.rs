@@ -1,0 +1,260 @@
+//! The local tier over a tracked `RedisStore` (RESP3 `CLIENT TRACKING`),
+//! against real redis-server processes: copies dropped when another
+//! connection, another memocache or the Python reference writes or
+//! removes the key, on FLUSHALL, on expiry, and when the connection is
+//! lost and comes back; and a clear error from a server that refuses
+//! tracking.
+//!
+//! A change is reported asynchronously (an invalidation push), so after a
+//! write from elsewhere the checks poll for the new value within a
+//! deadline and print how long it took: the invalidation window.
+
+use std::time::{Duration, Instant};
+
+use memocache::codec::{Codec, JsonZlib};
+use memocache::redis::redis_rs;
+use memocache::store::Store;
+use memocache::testing::unique_prefix;
+use memocache::{Args, LocalTier, Memoizer, RedisConfig, RedisStore};
+use memocache_testkit::RedisServer;
+use memocache_testkit::python::Reference;
+
+/// Longest a report may take to arrive before a check fails.
+const WINDOW: Duration = Duration::from_secs(5);
+
+fn config(server: &RedisServer) -> RedisConfig {
+    RedisConfig::new().url(server.url()).client_tracking(true)
+}
+
+async fn memo(store: &RedisStore) -> Memoizer<RedisStore> {
+    Memoizer::builder(store.clone())
+        .namespace(unique_prefix("tier-redis"))
+        .write_behind(false)
+        .local_tier(LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)))
+        .build()
+}
+
+fn args() -> Args {
+    Args::new().kwarg("user_id", &7)
+}
+
+/// The call answered from the cache: computing it fails the check.
+async fn cached(memo: &Memoizer<RedisStore>) -> String {
+    memo.call(&args(), || async {
+        panic!("computed, not served from the cache")
+    })
+    .await
+}
+
+/// Calls until the answer is `want`, within [`WINDOW`]; answers how long
+/// it took.
+async fn served_within(memo: &Memoizer<RedisStore>, want: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got: String = memo.call(&args(), || async { "computed".to_owned() }).await;
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < WINDOW,
+            "still served {got:?} {WINDOW:?} after the change, not {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A plain connection of another process.
+fn other(server: &RedisServer) -> redis_rs::Connection {
+    redis_rs::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// Writes `value` at the call's key as another process would.
+fn write_elsewhere(server: &RedisServer, key: &str, value: &str) {
+    let bytes = JsonZlib::default().encode(&value).unwrap();
+    let () = redis_rs::cmd("SET")
+        .arg(key)
+        .arg(bytes)
+        .query(&mut other(server))
+        .unwrap();
+}
+
+/// Fills the tier: a miss (written), then a read that keeps the copy, then
+/// a local hit.
+async fn fill(memo: &Memoizer<RedisStore>, value: &str) {
+    let computed: String = memo.call(&args(), || async { value.to_owned() }).await;
+    assert_eq!(computed, value);
+    assert_eq!(cached(memo).await, value);
+    let hits = memo.stats().tier.unwrap().hits;
+    assert_eq!(cached(memo).await, value);
+    assert_eq!(memo.stats().tier.unwrap().hits, hits + 1, "not a local hit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_removals_from_elsewhere_drop_the_copy() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&config(&server)).await.unwrap();
+    assert!(store.capabilities().tracks_changes);
+    let memo = memo(&store).await;
+    let key = memo.key(&args()).unwrap();
+    fill(&memo, "old").await;
+    assert!(memo.stats().tier.unwrap().live);
+
+    write_elsewhere(&server, &key, "new");
+    let window = served_within(&memo, "new").await;
+    println!("another connection's SET seen after {window:?}");
+    fill_again(&memo, "new").await;
+
+    let _: u64 = redis_rs::cmd("DEL")
+        .arg(&key)
+        .query(&mut other(&server))
+        .unwrap();
+    let window = served_within(&memo, "computed").await;
+    println!("another connection's DEL seen after {window:?}");
+
+    // Another memocache process (here: another store) writes and
+    // invalidates.
+    let elsewhere = RedisStore::connect(&RedisConfig::new().url(server.url()))
+        .await
+        .unwrap();
+    let twin = Memoizer::builder(elsewhere)
+        .namespace(memo.namespace().to_owned())
+        .write_behind(false)
+        .build();
+    twin.cache_data(&key, "from a twin".to_owned()).await;
+    served_within(&memo, "from a twin").await;
+    fill_again(&memo, "from a twin").await;
+    assert!(twin.invalidate(&args()).await.unwrap());
+    served_within(&memo, "computed").await;
+    assert!(memo.stats().tier.unwrap().invalidations >= 4);
+}
+
+/// After the tier dropped a copy and the store was read again, the copy is
+/// local again.
+async fn fill_again(memo: &Memoizer<RedisStore>, value: &str) {
+    assert_eq!(cached(memo).await, value);
+    let hits = memo.stats().tier.unwrap().hits;
+    assert_eq!(cached(memo).await, value);
+    assert_eq!(memo.stats().tier.unwrap().hits, hits + 1, "not a local hit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_reference_s_write_drops_the_copy() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&config(&server)).await.unwrap();
+    let memo = memo(&store).await;
+    let key = memo.key(&args()).unwrap();
+    fill(&memo, "from rust").await;
+    let printed = Reference::get().run(
+        &server.url(),
+        "key = json.load(sys.stdin)\ncache_data('from python', key, REDIS.get_redis_client(), 60)\nprint('written')",
+        &serde_json::to_string(&key).unwrap(),
+    );
+    assert_eq!(printed.trim(), "written");
+    let window = served_within(&memo, "from python").await;
+    println!("the reference's cache_data seen after {window:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushall_and_expiry_drop_copies() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&config(&server)).await.unwrap();
+    let memo = memo(&store).await;
+    fill(&memo, "v").await;
+    let flushes = memo.stats().tier.unwrap().flushes;
+    let () = redis_rs::cmd("FLUSHALL")
+        .query(&mut other(&server))
+        .unwrap();
+    served_within(&memo, "computed").await;
+    assert!(
+        memo.stats().tier.unwrap().flushes > flushes,
+        "FLUSHALL did not flush"
+    );
+
+    let short = Memoizer::builder(store.clone())
+        .namespace(unique_prefix("tier-redis-expiry"))
+        .write_behind(false)
+        .expire(Duration::from_millis(500))
+        .local_tier(LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)))
+        .build();
+    let computed: String = short.call(&args(), || async { "short".to_owned() }).await;
+    assert_eq!(computed, "short");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after: String = short
+        .call(&args(), || async { "recomputed".to_owned() })
+        .await;
+    assert_eq!(after, "recomputed", "a copy outlived its Redis entry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_flushes_and_tracking_comes_back() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&config(&server)).await.unwrap();
+    let memo = memo(&store).await;
+    let key = memo.key(&args()).unwrap();
+    fill(&memo, "before").await;
+    let flushes = memo.stats().tier.unwrap().flushes;
+
+    server.restart();
+    // A write while this store's connection was gone went unreported.
+    write_elsewhere(&server, &key, "while away");
+    let start = Instant::now();
+    let back = loop {
+        // The first call after the loss may fail on the old connection
+        // (and compute); the tier is flushed before the new one serves.
+        let got: String = memo.call(&args(), || async { "computed".to_owned() }).await;
+        assert_ne!(got, "before", "a copy from before the loss was served");
+        if got == "while away" {
+            break start.elapsed();
+        }
+        assert!(start.elapsed() < WINDOW, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    println!("served again {back:?} after the restart");
+    assert!(memo.stats().tier.unwrap().flushes > flushes);
+    // Tracking is on again on the new connection.
+    fill_again(&memo, "while away").await;
+    write_elsewhere(&server, &key, "after");
+    served_within(&memo, "after").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_tracking_is_an_error_at_connect() {
+    let server = RedisServer::start();
+    let () = redis_rs::cmd("ACL")
+        .arg(
+            &[
+                "SETUSER",
+                "app",
+                "on",
+                ">s3cret",
+                "~*",
+                "+@all",
+                "-client|tracking",
+            ][..],
+        )
+        .query(&mut other(&server))
+        .unwrap();
+    let refused = RedisConfig::new()
+        .url(server.url())
+        .username("app")
+        .password("s3cret")
+        .client_tracking(true);
+    let error = RedisStore::connect(&refused).await.unwrap_err();
+    let report = error.report().to_string();
+    assert!(matches!(error, memocache::Error::Config(_)), "{report}");
+    assert!(report.contains("refused client tracking"), "{report}");
+    assert!(!report.contains("s3cret"), "{report}");
+    // Without tracking the same user works, and a tier over it stays off.
+    let plain = RedisStore::connect(&refused.client_tracking(false))
+        .await
+        .unwrap();
+    assert!(!plain.capabilities().tracks_changes);
+    let memo = memo(&plain).await;
+    let computed: String = memo.call(&args(), || async { "v".to_owned() }).await;
+    assert_eq!(computed, "v");
+    assert_eq!(cached(&memo).await, "v");
+    assert!(!memo.stats().tier.unwrap().live);
+}
