@@ -258,3 +258,107 @@ async fn a_server_that_refuses_tracking_is_an_error_at_connect() {
     assert_eq!(cached(&memo).await, "v");
     assert!(!memo.stats().tier.unwrap().live);
 }
+
+/// A soak: another connection rewrites random keys with rising versions
+/// while 32 callers read them through one tracked store and its tier; no
+/// read may return a version older than the latest one written more than
+/// `SETTLED` before the read began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window() {
+    use std::sync::{Arc, Mutex};
+
+    const KEYS: u64 = 50;
+    const CALLERS: usize = 32;
+    const RUN: Duration = Duration::from_secs(2);
+    /// Generous for a loaded machine: the window measured above is a few
+    /// milliseconds.
+    const SETTLED: Duration = Duration::from_secs(1);
+
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&config(&server)).await.unwrap();
+    let memo = memo(&store).await;
+    let key_of = |k: u64| memo.key(&Args::new().kwarg("key", &k)).unwrap();
+    let encode = |version: u64| JsonZlib::default().encode(&version).unwrap();
+    let mut writer = other(&server);
+    for k in 0..KEYS {
+        let () = redis_rs::cmd("SET")
+            .arg(key_of(k))
+            .arg(encode(1))
+            .query(&mut writer)
+            .unwrap();
+    }
+    // Every write: key, version, when its reply came.
+    let writes: Arc<Mutex<Vec<(u64, u64, Instant)>>> = Arc::default();
+    let start = Instant::now();
+    let writing = {
+        let (writes, keys): (_, Vec<String>) =
+            (Arc::clone(&writes), (0..KEYS).map(key_of).collect());
+        std::thread::spawn(move || {
+            let mut rng = 0x9e37_79b9_u64;
+            let mut version = 1;
+            while start.elapsed() < RUN {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let k = rng % KEYS;
+                version += 1;
+                let bytes = JsonZlib::default().encode(&version).unwrap();
+                let () = redis_rs::cmd("SET")
+                    .arg(&keys[usize::try_from(k).unwrap()])
+                    .arg(bytes)
+                    .query(&mut writer)
+                    .unwrap();
+                writes.lock().unwrap().push((k, version, Instant::now()));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|c| {
+            let memo = memo.clone();
+            tokio::spawn(async move {
+                let mut reads = Vec::new();
+                let mut k = u64::try_from(c).unwrap();
+                while start.elapsed() < RUN {
+                    k = (k * 7 + 3) % KEYS;
+                    let began = Instant::now();
+                    let read: Result<u64, &str> = memo
+                        .try_call(&Args::new().kwarg("key", &k), || async { Err("missing") })
+                        .await;
+                    reads.push((k, read.expect("every key exists"), began));
+                    tokio::task::yield_now().await;
+                }
+                reads
+            })
+        })
+        .collect();
+    let mut reads = Vec::new();
+    for caller in callers {
+        reads.extend(caller.await.unwrap());
+    }
+    writing.join().unwrap();
+    let writes = writes.lock().unwrap();
+    let mut stale = 0;
+    for &(k, seen, began) in &reads {
+        let settled = writes
+            .iter()
+            .filter(|&&(wk, _, at)| wk == k && at + SETTLED <= began)
+            .map(|&(_, version, _)| version)
+            .max()
+            .unwrap_or(1);
+        if seen < settled {
+            stale += 1;
+        }
+    }
+    let tier = memo.stats().tier.unwrap();
+    println!(
+        "soak: {} reads ({} local), {} writes, {} invalidations, {stale} stale after {SETTLED:?}",
+        reads.len(),
+        tier.hits,
+        writes.len(),
+        tier.invalidations
+    );
+    assert_eq!(stale, 0, "reads older than the latest settled write");
+    assert!(tier.hits > 0, "the tier served nothing");
+    assert!(writes.len() > 100, "the writer barely wrote");
+}
