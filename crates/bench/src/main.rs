@@ -15,6 +15,7 @@
 
 mod chart;
 mod codecs;
+mod coherence;
 mod keys;
 mod memory;
 mod peer;
@@ -235,6 +236,10 @@ fn main() {
         reference_stampede.map(|s| s.executions)
     );
 
+    eprintln!("mixed workload under rewrites ...");
+    let coherence = runtime.block_on(coherence::measure(&url, schedule.coherence_phase));
+    eprintln!("{coherence:#?}");
+
     let (ratios, ratio_ranges) = ratios(&hits, &blocking, python.as_ref(), &memory);
     let stampede = StampedeResults {
         memocache_executions: memocache_stampede.executions,
@@ -253,7 +258,7 @@ fn main() {
         python_reads_memocache_bytes,
     };
     let results = Results {
-        targets: Results::target_checks(&ratios, &ratio_ranges, &stampede),
+        targets: Results::target_checks(&ratios, &ratio_ranges, &stampede, &coherence),
         ratios,
         ratio_ranges,
         stampede,
@@ -277,6 +282,7 @@ fn main() {
         miss,
         python,
         memory,
+        coherence,
         codecs: codec_rows,
         keys: key_costs,
         checks,
@@ -535,6 +541,9 @@ fn ratios(
         fred_hit_latency_vs_raw_c1: latency(subject::FRED).map(|l| l.p50_us / raw.p50_us),
         fred_hit_throughput_vs_raw_c1: vs(subject::FRED, subject::RAW, 1),
         fred_hit_throughput_vs_raw_c64: vs(subject::FRED, subject::RAW, 64),
+        tier_hit_latency_vs_raw_c1: latency(subject::TIER).map_or(f64::NAN, |l| l.p50_us)
+            / raw.p50_us,
+        tier_hit_throughput_vs_raw_c64: vs(subject::TIER, subject::RAW, 64).unwrap_or(f64::NAN),
     };
     (ratios, ranges)
 }

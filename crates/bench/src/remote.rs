@@ -13,7 +13,9 @@ use memocache::key::KeyHasher;
 use memocache::redis::redis_rs::aio::{ConnectionManager, ConnectionManagerConfig};
 use memocache::redis::redis_rs::{self as redis, Client};
 use memocache::store::Store;
-use memocache::{Args, FredStore, Memoizer, RedisBlockingStore, RedisConfig, RedisStore, Stats};
+use memocache::{
+    Args, FredStore, LocalTier, Memoizer, RedisBlockingStore, RedisConfig, RedisStore, Stats,
+};
 use serde::Serialize;
 
 use crate::peer;
@@ -48,6 +50,10 @@ pub mod subject {
     pub const RAW_DECODE: &str = "raw GET + decode";
     /// memocache's `Memoizer::call` over `RedisStore`.
     pub const MEMOCACHE: &str = "memocache";
+    /// The same with a local tier over a tracked `RedisStore`
+    /// (`client_tracking`): hits on decoded copies, kept true by the
+    /// server's invalidations.
+    pub const TIER: &str = "memocache, local tier";
     /// memocache over fred (`FredStore` from a `RedisConfig`: one multiplexed connection).
     pub const FRED: &str = "memocache over fred";
     /// memocache with a MessagePack codec (uncompressed, like the
@@ -82,6 +88,7 @@ pub struct Remote {
     raw: ConnectionManager,
     client: Client,
     memo: Memoizer<RedisStore>,
+    memo_tier: Memoizer<RedisStore>,
     memo_msgpack: Memoizer<RedisStore, MsgpackPlain>,
     memo_blocking: Memoizer<RedisBlockingStore>,
     fred: Result<Memoizer<FredStore>, String>,
@@ -124,6 +131,14 @@ impl Remote {
             .namespace(NAMESPACE)
             .expire_secs(3600)
             .build();
+        let tracked = RedisStore::connect(&config.clone().client_tracking(true))
+            .await
+            .expect("cannot connect a tracked RedisStore");
+        let memo_tier = Memoizer::builder(tracked)
+            .namespace(NAMESPACE)
+            .expire_secs(3600)
+            .local_tier(LocalTier::bytes(64 << 20))
+            .build();
         let memo_msgpack = Memoizer::builder(store.clone())
             .namespace(MSGPACK_NAMESPACE)
             .expire_secs(3600)
@@ -155,6 +170,7 @@ impl Remote {
             raw,
             client,
             memo,
+            memo_tier,
             memo_msgpack,
             memo_blocking,
             fred,
@@ -242,6 +258,7 @@ impl Remote {
             (subject::RAW, self.raw_get_op(size, false)),
             (subject::RAW_DECODE, self.raw_get_op(size, true)),
             (subject::MEMOCACHE, memo_hit_op(&self.memo, size, false)),
+            (subject::TIER, memo_hit_op(&self.memo_tier, size, false)),
         ];
         subjects.push((
             subject::MSGPACK,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::chart::{BarGroup, RatioRow, thousands};
 use crate::codecs::CodecFigures;
+use crate::coherence::{Coherence, WINDOW_GOAL};
 use crate::keys::KeyCost;
 use crate::memory::{MemoryHits, variant};
 use crate::remote::{CONCURRENCIES, HitResults, subject};
@@ -44,6 +45,8 @@ pub struct Results {
     pub python: Option<PythonResults>,
     /// Memory-store hits by value.
     pub memory: BTreeMap<String, MemoryHits>,
+    /// The mixed workload under rewrites, with and without a local tier.
+    pub coherence: Coherence,
     /// Codec figures (memocache's, then Python's).
     pub codecs: Vec<CodecFigures>,
     /// Key-building costs.
@@ -110,6 +113,12 @@ pub struct Ratios {
     pub fred_hit_throughput_vs_raw_c1: Option<f64>,
     /// memocache over fred: hit throughput over a raw GET's, concurrency 64.
     pub fred_hit_throughput_vs_raw_c64: Option<f64>,
+    /// A hit on the local tier (tracked `RedisStore`): p50 latency over a
+    /// raw GET's, concurrency 1, 1 KiB (goal ≤ 0.05).
+    pub tier_hit_latency_vs_raw_c1: f64,
+    /// A hit on the local tier: throughput over a raw GET's, concurrency
+    /// 64, 1 KiB (goal ≥ 10).
+    pub tier_hit_throughput_vs_raw_c64: f64,
 }
 
 /// Stampede outcomes.
@@ -227,6 +236,7 @@ impl Results {
         ratios: &Ratios,
         ranges: &BTreeMap<String, [f64; 2]>,
         stampede: &StampedeResults,
+        coherence: &Coherence,
     ) -> Vec<TargetCheck> {
         let check =
             |name: &str, key: &str, measured: Option<f64>, goal: f64, lower: bool| TargetCheck {
@@ -266,6 +276,20 @@ impl Results {
                 false,
             ),
             check(
+                "local tier hit latency vs raw GET, c1, 1 KiB (p50)",
+                "tier_hit_latency_vs_raw_c1",
+                Some(ratios.tier_hit_latency_vs_raw_c1),
+                0.05,
+                true,
+            ),
+            check(
+                "local tier hit throughput vs raw GET, c64, 1 KiB",
+                "tier_hit_throughput_vs_raw_c64",
+                Some(ratios.tier_hit_throughput_vs_raw_c64),
+                10.0,
+                false,
+            ),
+            check(
                 "memory-store hit vs moka get + decode",
                 "memory_hit_vs_moka",
                 Some(ratios.memory_hit_vs_moka),
@@ -286,6 +310,27 @@ impl Results {
                 1.5,
                 true,
             ),
+            check(
+                "invalidation window p99 (ms)",
+                "coherence.window_ms_p99",
+                Some(coherence.window_ms_p99),
+                5.0,
+                true,
+            ),
+            check(
+                "invalidation window max (ms)",
+                "coherence.window_ms_max",
+                Some(coherence.window_ms_max),
+                50.0,
+                true,
+            ),
+            TargetCheck {
+                name: format!("stale reads after {WINDOW_GOAL:?}"),
+                measured: Some(coherence.stale_after_window as f64),
+                range: None,
+                goal: "== 0".to_owned(),
+                met: Some(coherence.stale_after_window == 0),
+            },
             TargetCheck {
                 name: "stampede executions, 1,000 callers".to_owned(),
                 measured: Some(stampede.memocache_executions as f64),
@@ -671,6 +716,25 @@ impl Results {
                 m.tier_vs_cached_lru
             );
         }
+
+        let c = &self.coherence;
+        let _ = write!(
+            md,
+            "\n### Mixed workload: Zipf(1.0) over {} keys, {} callers, 1 % of the keys rewritten per second\n\n\
+             | | ops/s |\n|---|---:|\n| without a local tier | {} |\n| with a local tier (tracked) | {} |\n\n\
+             {} writes; invalidation window (writer's reply to a call served the new value): p50 {:.2} ms, \
+             p99 {:.2} ms, max {:.2} ms; {} of {} reads older than a write settled for {WINDOW_GOAL:?}.\n",
+            c.keys,
+            c.callers,
+            thousands(c.ops_per_sec_without_tier),
+            thousands(c.ops_per_sec_with_tier),
+            c.writes,
+            c.window_ms_p50,
+            c.window_ms_p99,
+            c.window_ms_max,
+            c.stale_after_window,
+            c.reads_checked
+        );
 
         md.push_str("\n### Codecs (MB/s of JSON text)\n\n| value | codec | stored B | encode MB/s | decode MB/s |\n|---|---|---:|---:|---:|\n");
         for c in &self.codecs {

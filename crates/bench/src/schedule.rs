@@ -24,6 +24,8 @@ pub struct Schedule {
     pub redis_benchmark_requests: u32,
     /// Concurrent callers of the stampede scenarios.
     pub stampede_callers: usize,
+    /// Each phase of the mixed workload (without, then with a local tier).
+    pub coherence_phase: Duration,
     small_latency_samples: usize,
     large_latency_samples: usize,
     small_miss_samples: usize,
@@ -43,6 +45,7 @@ impl Schedule {
                 python_rounds: 2,
                 redis_benchmark_requests: 100_000,
                 stampede_callers: 1_000,
+                coherence_phase: Duration::from_secs(2),
                 small_latency_samples: 2_000,
                 large_latency_samples: 400,
                 small_miss_samples: 500,
@@ -58,6 +61,7 @@ impl Schedule {
                 python_rounds: 3,
                 redis_benchmark_requests: 300_000,
                 stampede_callers: 1_000,
+                coherence_phase: Duration::from_secs(8),
                 small_latency_samples: 6_000,
                 large_latency_samples: 1_200,
                 small_miss_samples: 2_000,
