@@ -244,7 +244,7 @@ impl FredStore {
     /// A command's error; when no connection is up, says so (with the last
     /// connection error) instead of fred's bare "canceled".
     fn error(&self, source: FredError) -> Error {
-        if *source.kind() == ErrorKind::Timeout {
+        if timed_out(&source) {
             let limit = self.options.timeout.unwrap_or_default();
             return command_error(BACKEND, source, true, limit);
         }
@@ -262,6 +262,17 @@ impl FredStore {
             last_error,
             source,
         })
+    }
+}
+
+/// Whether `error` says a reply did not come within the socket timeout:
+/// fred's command timeout, or its closing of a connection that left a
+/// command unanswered that long (which of the two fires first is a race).
+fn timed_out(error: &FredError) -> bool {
+    match error.kind() {
+        ErrorKind::Timeout => true,
+        ErrorKind::IO => error.details() == "Unresponsive connection.",
+        _ => false,
     }
 }
 
