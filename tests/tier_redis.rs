@@ -81,6 +81,25 @@ fn write_elsewhere(server: &RedisServer, key: &str, value: &str) {
         .unwrap();
 }
 
+/// Restarts the server and writes "while away" at `key`, a write the
+/// store's tracking cannot have seen; returns once the loss was noticed
+/// (the socket closing) and the tier flushed, from when no copy from
+/// before may be served.
+fn restart_unseen<S>(server: &RedisServer, memo: &Memoizer<S>, key: &str) -> Instant {
+    let flushes = memo.stats().tier.unwrap().flushes;
+    server.restart();
+    write_elsewhere(server, key, "while away");
+    let start = Instant::now();
+    while memo.stats().tier.unwrap().flushes == flushes {
+        assert!(
+            start.elapsed() < WINDOW,
+            "the lost connection was never noticed"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    start
+}
+
 /// Fills the tier: a miss (written), then a read that keeps the copy, then
 /// a local hit.
 async fn fill(memo: &Memoizer<RedisStore>, value: &str) {
@@ -195,21 +214,7 @@ async fn a_lost_connection_flushes_and_tracking_comes_back() {
     let memo = memo(&store).await;
     let key = memo.key(&args()).unwrap();
     fill(&memo, "before").await;
-    let flushes = memo.stats().tier.unwrap().flushes;
-
-    server.restart();
-    // A write while this store's connection was gone went unreported.
-    write_elsewhere(&server, &key, "while away");
-    // The loss is noticed (the connection's driver sees the socket close)
-    // and flushes the tier; from then on no copy from before is served.
-    let start = Instant::now();
-    while memo.stats().tier.unwrap().flushes == flushes {
-        assert!(
-            start.elapsed() < WINDOW,
-            "the lost connection was never noticed"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let start = restart_unseen(&server, &memo, &key);
     let back = loop {
         // The first call after the loss may fail on the old connection
         // (and compute); the tier is flushed before the new one serves.
@@ -369,4 +374,60 @@ async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window() {
     assert_eq!(stale, 0, "reads older than the latest settled write");
     assert!(tier.hits > 0, "the tier served nothing");
     assert!(writes.len() > 100, "the writer barely wrote");
+}
+
+/// Calls `call` until it answers `want`, within [`WINDOW`], on this
+/// thread; answers how long it took.
+fn blocking_until(want: &str, call: impl Fn() -> String) -> Duration {
+    let start = Instant::now();
+    while call() != want {
+        assert!(start.elapsed() < WINDOW, "never served {want:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn the_blocking_store_tracks_changes_through_its_listener() {
+    use memocache::RedisBlockingStore;
+    use memocache::store::BlockingStore;
+
+    let server = RedisServer::start();
+    let store = RedisBlockingStore::connect(&config(&server)).unwrap();
+    assert!(BlockingStore::capabilities(&store).tracks_changes);
+    let memo = Memoizer::builder(store)
+        .namespace(unique_prefix("tier-redis-blocking"))
+        .local_tier(LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)))
+        .build();
+    let key = memo.key(&args()).unwrap();
+    let call = |computed: &str| memo.call_blocking(&args(), || computed.to_owned());
+    let local_hits = || memo.stats().tier.unwrap().hits;
+    assert_eq!(call("old"), "old");
+    assert_eq!(call("computed"), "old", "the store read keeps the copy");
+    let hits = local_hits();
+    assert_eq!(call("computed"), "old");
+    assert_eq!(local_hits(), hits + 1, "not a local hit");
+
+    write_elsewhere(&server, &key, "new");
+    let window = blocking_until("new", || call("computed"));
+    println!("blocking store: another connection's SET seen after {window:?}");
+    let () = redis_rs::cmd("FLUSHALL")
+        .query(&mut other(&server))
+        .unwrap();
+    blocking_until("computed", || call("computed"));
+
+    // The listener's connection is lost with the server: the tier is
+    // flushed, pooled connections redirecting to it are dropped, and a new
+    // listener and new connections track again.
+    assert_eq!(call("computed"), "computed");
+    restart_unseen(&server, &memo, &key);
+    let back = blocking_until("while away", || {
+        let got = call("failed");
+        assert_ne!(got, "computed", "a copy from before the loss was served");
+        got
+    });
+    println!("blocking store: served again {back:?} after the restart");
+    assert_eq!(call("x"), "while away");
+    write_elsewhere(&server, &key, "after");
+    blocking_until("after", || call("computed"));
 }

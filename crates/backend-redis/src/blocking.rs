@@ -1,12 +1,12 @@
 //! The blocking store: a pool of plain connections, one per caller at a
 //! time.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, Health, KeyMatch, KeyTtl, ReadOptions, RedisConfig,
-    Result, WriteOptions, block_on,
+    BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, RedisConfig, Result, WriteOptions, block_on,
 };
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
@@ -15,6 +15,7 @@ use redis::{Client, FromRedisValue};
 
 use crate::command::{self, Request};
 use crate::connect::{self, BACKEND, command_error};
+use crate::listener::Listener;
 use crate::pool::{ClusterSource, Connector, Pool, Source};
 
 /// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
@@ -45,6 +46,8 @@ pub struct RedisBlockingStore {
     timeout: Duration,
     retry_on_timeout: bool,
     health: Health,
+    /// With [`RedisConfig::client_tracking`]: where invalidations arrive.
+    listener: Option<Arc<Listener>>,
 }
 
 impl RedisBlockingStore {
@@ -57,7 +60,12 @@ impl RedisBlockingStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub fn connect(config: &RedisConfig) -> Result<Self> {
-        let store = Self::pooled(Self::source(config)?, config);
+        let store = Self::pooled(Self::source(config)?, config)?;
+        if let Some(listener) = &store.listener {
+            listener
+                .shared()
+                .wait_connected(config.get_connect_timeout())?;
+        }
         // One connection up front: a wrong address, password or CA is
         // reported now, and the connection stays in the pool.
         drop(store.pool.get(None)?);
@@ -83,7 +91,7 @@ impl RedisBlockingStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        Ok(Self::pooled(Self::source(config)?, config))
+        Self::pooled(Self::source(config)?, config)
     }
 
     fn source(config: &RedisConfig) -> Result<Source> {
@@ -95,28 +103,51 @@ impl RedisBlockingStore {
     }
 
     fn with_client(client: Client, config: &RedisConfig) -> Result<Self> {
-        let store = Self::pooled(Source::Node(client), config);
+        let store = Self::pooled(Source::Node(client), config)?;
         drop(store.pool.get(None)?);
         Ok(store)
     }
 
-    fn pooled(source: Source, config: &RedisConfig) -> Self {
+    fn pooled(source: Source, config: &RedisConfig) -> Result<Self> {
+        let listener = match (&source, config.get_client_tracking()) {
+            (Source::Node(client), true) => Some(Arc::new(Listener::start(
+                client.clone(),
+                config.get_connect_timeout(),
+            ))),
+            (Source::Cluster(_), true) => {
+                return Err(memocache_core::Error::config(
+                    "client tracking is not yet supported on a Redis Cluster: turn \
+                     RedisConfig::client_tracking off",
+                ));
+            }
+            (_, false) => None,
+        };
         let connector = Connector {
             source,
             connect_timeout: config.get_connect_timeout(),
             socket_timeout: config.get_socket_timeout(),
             health_check_interval: config.get_health_check_interval(),
+            tracking: listener.as_ref().map(|l| Arc::clone(l.shared())),
         };
         let pool = Pool::new(
             connector,
             config.get_max_connections(),
             config.get_connect_timeout(),
         );
-        RedisBlockingStore {
+        Ok(RedisBlockingStore {
             pool: Arc::new(pool),
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
             health: config.health(),
+            listener,
+        })
+    }
+
+    /// Tells the local tiers over a tracked store that it changed `key`
+    /// (the server does not report a connection's own writes: `NOLOOP`).
+    fn changed(&self, key: &str) {
+        if let Some(listener) = &self.listener {
+            listener.shared().tiers().changed(key);
         }
     }
 
@@ -167,7 +198,11 @@ impl Keyspace for RedisBlockingStore {
     }
 
     async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
-        self.query(&command::unlink(&keys), None).await
+        let removed = self.query(&command::unlink(&keys), None).await;
+        for key in &keys {
+            self.changed(&String::from_utf8_lossy(key));
+        }
+        removed
     }
 }
 
@@ -193,11 +228,13 @@ impl BlockingStore for RedisBlockingStore {
     }
 
     fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        block_on(self.query(&command::set(key, &value, expire), None))
+        self.write(key, value, &WriteOptions::new().expire(expire))
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        Ok(block_on(self.query::<u64>(&command::delete(key), None))? > 0)
+        let removed = block_on(self.query::<u64>(&command::delete(key), None));
+        self.changed(key);
+        Ok(removed? > 0)
     }
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
@@ -222,7 +259,9 @@ impl BlockingStore for RedisBlockingStore {
 
     fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
         let set = command::set(key, &value, options.expire);
-        block_on(self.query(&set, options.timeout))
+        let written = block_on(self.query(&set, options.timeout));
+        self.changed(key);
+        written
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -230,9 +269,24 @@ impl BlockingStore for RedisBlockingStore {
             .ttl_in_read(true)
             .bounded_operations(true)
             .shared_health(true)
+            .tracks_changes(self.listener.is_some())
     }
 
     fn health(&self) -> Option<Health> {
         Some(self.health.clone())
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        match &self.listener {
+            Some(listener) => {
+                listener.shared().tiers().add(tier);
+                Ok(())
+            }
+            None => Err(memocache_core::Error::config(
+                "this RedisBlockingStore does not track changes, so a local tier over it could \
+                 serve values other processes changed: build it with \
+                 RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
+            )),
+        }
     }
 }

@@ -28,6 +28,17 @@ pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Erro
     memocache_redis_plumbing::failure::command_error(BACKEND, error, timed_out, timeout)
 }
 
+/// The error of a server that refuses client tracking (no RESP3 before
+/// Redis 6, `CLIENT` renamed away, an ACL user without `client|tracking`).
+pub(crate) fn tracking_refused(error: redis::RedisError) -> Error {
+    Error::config_with_source(
+        "the server refused client tracking (CLIENT TRACKING ON): it needs Redis 6 or later \
+         and, for an ACL user, the client|tracking command; or turn \
+         RedisConfig::client_tracking off",
+        error,
+    )
+}
+
 /// A redis-rs client for `config`'s server, with its TCP keepalive and TLS
 /// settings (the CA certificate included); opens no connection.
 ///
@@ -35,6 +46,17 @@ pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Erro
 ///
 /// [`Error::Config`] for a URL or CA certificate redis-rs cannot use.
 pub fn client(config: &RedisConfig) -> Result<Client> {
+    client_speaking(config, None)
+}
+
+/// [`client`] whose connections speak RESP3, for the invalidation pushes
+/// of the async store's change tracking.
+pub(crate) fn resp3_client(config: &RedisConfig) -> Result<Client> {
+    client_speaking(config, Some(ProtocolVersion::RESP3))
+}
+
+/// [`client`], its connections speaking `protocol` rather than the URL's.
+fn client_speaking(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> Result<Client> {
     let url = config.connection_url()?;
     let mut info = url.as_str().into_connection_info().map_err(|e| {
         Error::config_with_source(
@@ -51,12 +73,8 @@ pub fn client(config: &RedisConfig) -> Result<Client> {
             .with_retries(3);
         info = info.set_tcp_settings(TcpSettings::default().set_keepalive(keepalive));
     }
-    if config.get_client_tracking() {
-        // Invalidation pushes need RESP3.
-        let redis = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
+    if let Some(protocol) = protocol {
+        let redis = info.redis_settings().clone().set_protocol(protocol);
         info = info.set_redis_settings(redis);
     }
     if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {

@@ -38,6 +38,7 @@
 mod blocking;
 mod command;
 pub mod connect;
+mod listener;
 mod pool;
 mod store;
 mod tracking;

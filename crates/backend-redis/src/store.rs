@@ -149,7 +149,7 @@ impl RedisStore {
                  RedisConfig::client_tracking off",
             ));
         }
-        let client = connect::client(config)?;
+        let client = connect::resp3_client(config)?;
         let connection = AsyncConnectionConfig::new()
             .set_response_timeout(Some(config.get_socket_timeout()))
             .set_connection_timeout(Some(config.get_connect_timeout()));
@@ -253,18 +253,12 @@ impl Link {
 }
 
 /// The error of a first tracked connection: the server cannot be reached,
-/// or it refuses tracking (no RESP3 before Redis 6, `CLIENT` renamed away,
-/// an ACL user without `client|tracking`).
+/// or it refuses tracking.
 fn tracking_error(tracked: &Tracked, error: redis::RedisError) -> memocache_core::Error {
     if error.is_io_error() || error.is_connection_refusal() || error.is_timeout() {
         return connect_error(tracked.client(), error);
     }
-    memocache_core::Error::config_with_source(
-        "the server refused client tracking (HELLO 3, then CLIENT TRACKING ON): it needs Redis \
-         6 or later and, for an ACL user, the client|tracking command; or turn \
-         RedisConfig::client_tracking off",
-        error,
-    )
+    connect::tracking_refused(error)
 }
 
 /// The connection manager's settings from `config`.

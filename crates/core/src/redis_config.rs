@@ -265,7 +265,10 @@ impl RedisConfig {
     /// tier over it stays true ([`Store::track_changes`](crate::Store::track_changes)).
     /// Needs Redis 6 or later (RESP3) and, for an ACL user, the
     /// `client|tracking` command; a server that refuses is an error at
-    /// connect. Default off. Not yet on a cluster or the blocking store.
+    /// connect. Default off. `RedisStore` tracks on a RESP3 connection of
+    /// its own; `RedisBlockingStore` redirects its connections'
+    /// invalidations to a listener connection read by a thread of its own.
+    /// Not yet on a cluster (refused at connect).
     pub fn client_tracking(mut self, on: bool) -> Self {
         self.client_tracking = on;
         self
