@@ -544,6 +544,10 @@ fn ratios(
         tier_hit_latency_vs_raw_c1: latency(subject::TIER).map_or(f64::NAN, |l| l.p50_us)
             / raw.p50_us,
         tier_hit_throughput_vs_raw_c64: vs(subject::TIER, subject::RAW, 64).unwrap_or(f64::NAN),
+        tier_throughput_vs_cached_client_side: [1, 64]
+            .into_iter()
+            .map(|c| vs(subject::TIER, subject::CACHED_CLIENT_SIDE, c).unwrap_or(f64::NAN))
+            .fold(f64::INFINITY, f64::min),
     };
     (ratios, ranges)
 }

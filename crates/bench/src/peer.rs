@@ -1,7 +1,9 @@
 //! The peer: the `cached` crate's async Redis store (`AsyncRedisCache`
 //! behind `#[concurrent_cached]`, its current name for `#[io_cached]`),
 //! caching the same function and value on the same server, over a
-//! `ConnectionManager` like memocache's `RedisStore`.
+//! `ConnectionManager` like memocache's `RedisStore`; and the same with its
+//! Redis client-side caching on (RESP3 tracking, redis-rs' own cache), the
+//! peer of memocache's local tier.
 
 use std::sync::OnceLock;
 
@@ -53,9 +55,32 @@ pub fn id(size: Size, caller: usize) -> u64 {
     } "##
 )]
 pub async fn cached_order(id: u64) -> Result<Order, PeerError> {
-    Ok(Order::new(if id >= LARGE_ID_BASE {
+    Ok(order_of(id))
+}
+
+/// [`cached_order`] with the cached crate's client-side caching on.
+#[concurrent_cached(
+    map_error = |e| PeerError(format!("{e:?}")),
+    ty = "AsyncRedisCache<u64, Order>",
+    create = r##" {
+        AsyncRedisCache::builder("memocache-bench:cached-client-side")
+            .connection_string(URL.get().expect("peer::connect_to was not called"))
+            .client_side_caching(true)
+            .ttl_secs(3600)
+            .build()
+            .await
+            .expect("cannot build the cached crate's client-side-caching Redis store")
+    } "##
+)]
+pub async fn cached_order_client_side(id: u64) -> Result<Order, PeerError> {
+    Ok(order_of(id))
+}
+
+/// The order the id stands for.
+fn order_of(id: u64) -> Order {
+    Order::new(if id >= LARGE_ID_BASE {
         Size::Large
     } else {
         Size::Small
-    }))
+    })
 }

@@ -50,6 +50,8 @@ pub mod subject {
     pub const RAW_DECODE: &str = "raw GET + decode";
     /// memocache's `Memoizer::call` over `RedisStore`.
     pub const MEMOCACHE: &str = "memocache";
+    /// The `cached` crate with its Redis client-side caching on.
+    pub const CACHED_CLIENT_SIDE: &str = "cached crate, client-side caching";
     /// The same with a local tier over a tracked `RedisStore`
     /// (`client_tracking`): hits on decoded copies, kept true by the
     /// server's invalidations.
@@ -245,8 +247,13 @@ impl Remote {
                 Some(&expected[..]),
                 "the stored bytes are not the codec's"
             );
-            if let Err(e) = peer::cached_order(peer::id(size, caller)).await {
-                panic!("cannot prime the cached crate's entry: {}", e.0);
+            for prime in [
+                peer::cached_order(peer::id(size, caller)).await,
+                peer::cached_order_client_side(peer::id(size, caller)).await,
+            ] {
+                if let Err(e) = prime {
+                    panic!("cannot prime the cached crate's entry: {}", e.0);
+                }
             }
         }
         expected.len()
@@ -267,7 +274,8 @@ impl Remote {
         if let Ok(fred) = &self.fred {
             subjects.push((subject::FRED, memo_hit_op(fred, size, false)));
         }
-        subjects.push((subject::CACHED, self.cached_op(size)));
+        subjects.push((subject::CACHED, self.cached_op(size, false)));
+        subjects.push((subject::CACHED_CLIENT_SIDE, self.cached_op(size, true)));
         if with_hot_key {
             subjects.push((subject::HOT_KEY, memo_hit_op(&self.memo, size, true)));
         }
@@ -315,12 +323,20 @@ impl Remote {
         })
     }
 
-    fn cached_op(&self, size: Size) -> AsyncOp {
+    /// The `cached` crate's hit on caller's id, with its client-side
+    /// caching on or off.
+    fn cached_op(&self, size: Size, client_side: bool) -> AsyncOp {
         let errors = Arc::clone(&self.errors);
         Arc::new(move |caller| {
             let errors = Arc::clone(&errors);
             Box::pin(async move {
-                match peer::cached_order(peer::id(size, caller)).await {
+                let id = peer::id(size, caller);
+                let order = if client_side {
+                    peer::cached_order_client_side(id).await
+                } else {
+                    peer::cached_order(id).await
+                };
+                match order {
                     Ok(order) => {
                         debug_assert_eq!(order.id, ORDER_ID);
                         std::hint::black_box(order);

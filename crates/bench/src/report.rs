@@ -119,6 +119,10 @@ pub struct Ratios {
     /// A hit on the local tier: throughput over a raw GET's, concurrency
     /// 64, 1 KiB (goal ≥ 10).
     pub tier_hit_throughput_vs_raw_c64: f64,
+    /// Local-tier hit throughput over the `cached` crate's with its
+    /// client-side caching on, the lower of concurrency 1 and 64, 1 KiB
+    /// (goal ≥ 1).
+    pub tier_throughput_vs_cached_client_side: f64,
 }
 
 /// Stampede outcomes.
@@ -287,6 +291,13 @@ impl Results {
                 "tier_hit_throughput_vs_raw_c64",
                 Some(ratios.tier_hit_throughput_vs_raw_c64),
                 10.0,
+                false,
+            ),
+            check(
+                "local tier vs cached crate with client-side caching (min of c1, c64)",
+                "tier_throughput_vs_cached_client_side",
+                Some(ratios.tier_throughput_vs_cached_client_side),
+                1.0,
                 false,
             ),
             check(
