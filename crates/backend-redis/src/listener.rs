@@ -20,6 +20,8 @@ use std::time::Duration;
 use memocache_core::{FlushCause, Invalidations, TrackedTiers};
 use redis::{Client, Connection, RedisResult, Value};
 
+use crate::tracking::report;
+
 /// How often the listener thread looks up from its socket to see whether
 /// the store is gone.
 const POLL: Duration = Duration::from_millis(100);
@@ -153,21 +155,7 @@ impl Shared {
                 Err(e) if e.is_timeout() => continue,
                 Err(e) => return Err(e),
             };
-            match message.get_payload::<Value>() {
-                Ok(Value::Array(keys)) => {
-                    for key in keys {
-                        match key {
-                            Value::BulkString(key) => {
-                                self.tiers.changed(&String::from_utf8_lossy(&key));
-                            }
-                            _ => self.tiers.flushed(FlushCause::ReportsLost),
-                        }
-                    }
-                }
-                // FLUSHDB, FLUSHALL.
-                Ok(Value::Nil) => self.tiers.flushed(FlushCause::StoreFlushed),
-                _ => self.tiers.flushed(FlushCause::ReportsLost),
-            }
+            report(&self.tiers, message.get_payload::<Value>().ok().as_ref());
         }
         Ok(())
     }

@@ -137,18 +137,7 @@ struct Reports {
 impl AsyncPushSender for Reports {
     fn send(&self, info: PushInfo) -> Result<(), SendError> {
         match info.kind {
-            PushKind::Invalidate => match info.data.first() {
-                Some(Value::Array(keys)) if keys.iter().all(is_key) => {
-                    for key in keys {
-                        if let Value::BulkString(key) = key {
-                            self.tiers.changed(&String::from_utf8_lossy(key));
-                        }
-                    }
-                }
-                // FLUSHDB, FLUSHALL.
-                Some(Value::Nil) => self.tiers.flushed(FlushCause::StoreFlushed),
-                _ => self.tiers.flushed(FlushCause::ReportsLost),
-            },
+            PushKind::Invalidate => report(&self.tiers, info.data.first()),
             PushKind::Disconnection => {
                 self.dead.store(true, Ordering::SeqCst);
                 self.tiers.flushed(FlushCause::ConnectionLost);
@@ -162,6 +151,20 @@ impl AsyncPushSender for Reports {
     }
 }
 
-fn is_key(value: &Value) -> bool {
-    matches!(value, Value::BulkString(_))
+/// Reports an invalidation's payload (a push's, or a `__redis__:invalidate`
+/// message's) to `tiers`: the keys changed; a null one means `FLUSHDB` or
+/// `FLUSHALL`; anything else is a report that cannot be read, so all may
+/// have changed.
+pub(crate) fn report(tiers: &TrackedTiers, payload: Option<&Value>) {
+    match payload {
+        Some(Value::Array(keys)) if keys.iter().all(|k| matches!(k, Value::BulkString(_))) => {
+            for key in keys {
+                if let Value::BulkString(key) = key {
+                    tiers.changed(&String::from_utf8_lossy(key));
+                }
+            }
+        }
+        Some(Value::Nil) => tiers.flushed(FlushCause::StoreFlushed),
+        _ => tiers.flushed(FlushCause::ReportsLost),
+    }
 }
