@@ -3,7 +3,8 @@
 //! connection, another memocache or the Python reference writes or
 //! removes the key, on FLUSHALL, on expiry, and when the connection is
 //! lost and comes back; and a clear error from a server that refuses
-//! tracking.
+//! tracking. On a cluster too: there, also when the key's slot moves to
+//! another primary and when its primary fails over.
 //!
 //! A change is reported asynchronously (an invalidation push), so after a
 //! write from elsewhere the checks poll for the new value within a
@@ -16,8 +17,8 @@ use memocache::redis::redis_rs;
 use memocache::store::Store;
 use memocache::testing::unique_prefix;
 use memocache::{Args, LocalTier, Memoizer, RedisConfig, RedisStore};
-use memocache_testkit::RedisServer;
 use memocache_testkit::python::Reference;
+use memocache_testkit::{RedisCluster, RedisServer};
 
 /// Longest a report may take to arrive before a check fails.
 const WINDOW: Duration = Duration::from_secs(5);
@@ -26,7 +27,7 @@ fn config(server: &RedisServer) -> RedisConfig {
     RedisConfig::new().url(server.url()).client_tracking(true)
 }
 
-async fn memo(store: &RedisStore) -> Memoizer<RedisStore> {
+async fn memo<S: Store + Clone + 'static>(store: &S) -> Memoizer<S> {
     Memoizer::builder(store.clone())
         .namespace(unique_prefix("tier-redis"))
         .write_behind(false)
@@ -39,7 +40,7 @@ fn args() -> Args {
 }
 
 /// The call answered from the cache: computing it fails the check.
-async fn cached(memo: &Memoizer<RedisStore>) -> String {
+async fn cached<S: Store + 'static>(memo: &Memoizer<S>) -> String {
     memo.call(&args(), || async {
         panic!("computed, not served from the cache")
     })
@@ -48,7 +49,7 @@ async fn cached(memo: &Memoizer<RedisStore>) -> String {
 
 /// Calls until the answer is `want`, within [`WINDOW`]; answers how long
 /// it took.
-async fn served_within(memo: &Memoizer<RedisStore>, want: &str) -> Duration {
+async fn served_within<S: Store + 'static>(memo: &Memoizer<S>, want: &str) -> Duration {
     let start = Instant::now();
     loop {
         let got: String = memo.call(&args(), || async { "computed".to_owned() }).await;
@@ -102,7 +103,7 @@ fn restart_unseen<S>(server: &RedisServer, memo: &Memoizer<S>, key: &str) -> Ins
 
 /// Fills the tier: a miss (written), then a read that keeps the copy, then
 /// a local hit.
-async fn fill(memo: &Memoizer<RedisStore>, value: &str) {
+async fn fill<S: Store + 'static>(memo: &Memoizer<S>, value: &str) {
     let computed: String = memo.call(&args(), || async { value.to_owned() }).await;
     assert_eq!(computed, value);
     assert_eq!(cached(memo).await, value);
@@ -152,7 +153,7 @@ async fn writes_and_removals_from_elsewhere_drop_the_copy() {
 
 /// After the tier dropped a copy and the store was read again, the copy is
 /// local again.
-async fn fill_again(memo: &Memoizer<RedisStore>, value: &str) {
+async fn fill_again<S: Store + 'static>(memo: &Memoizer<S>, value: &str) {
     assert_eq!(cached(memo).await, value);
     let hits = memo.stats().tier.unwrap().hits;
     assert_eq!(cached(memo).await, value);
@@ -430,4 +431,163 @@ fn the_blocking_store_tracks_changes_through_its_listener() {
     assert_eq!(call("x"), "while away");
     write_elsewhere(&server, &key, "after");
     blocking_until("after", || call("computed"));
+}
+
+/// A connection to `cluster` of another process, following its slots.
+fn other_on_cluster(cluster: &RedisCluster) -> redis_rs::cluster::ClusterConnection {
+    redis_rs::cluster::ClusterClient::new(cluster.seed_urls())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// Writes `value` at `key` on `cluster` as the Python reference does:
+/// `DEL`, then `SETEX`.
+fn write_on_cluster(cluster: &RedisCluster, key: &str, value: &str) {
+    let bytes = JsonZlib::default().encode(&value).unwrap();
+    let mut connection = other_on_cluster(cluster);
+    let _: u64 = redis_rs::cmd("DEL")
+        .arg(key)
+        .query(&mut connection)
+        .unwrap();
+    let () = redis_rs::cmd("SETEX")
+        .arg(key)
+        .arg(600)
+        .arg(bytes)
+        .query(&mut connection)
+        .unwrap();
+}
+
+fn cluster_config(cluster: &RedisCluster) -> RedisConfig {
+    cluster.config().client_tracking(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_writes_and_removals_from_elsewhere_drop_the_copy() {
+    let cluster = RedisCluster::shared();
+    let store = RedisStore::connect(&cluster_config(cluster)).await.unwrap();
+    assert!(store.capabilities().tracks_changes);
+    let memo = memo(&store).await;
+    let key = memo.key(&args()).unwrap();
+    fill(&memo, "old").await;
+
+    write_on_cluster(cluster, &key, "new");
+    let window = served_within(&memo, "new").await;
+    println!("cluster: another process's DEL + SETEX seen after {window:?}");
+    fill_again(&memo, "new").await;
+
+    let _: u64 = redis_rs::cmd("DEL")
+        .arg(&key)
+        .query(&mut other_on_cluster(cluster))
+        .unwrap();
+    served_within(&memo, "computed").await;
+
+    // Another memocache process writes and invalidates.
+    let elsewhere = RedisStore::connect(&cluster.config()).await.unwrap();
+    let twin = Memoizer::builder(elsewhere)
+        .namespace(memo.namespace().to_owned())
+        .write_behind(false)
+        .build();
+    twin.cache_data(&key, "from a twin".to_owned()).await;
+    served_within(&memo, "from a twin").await;
+    fill_again(&memo, "from a twin").await;
+    assert!(twin.invalidate(&args()).await.unwrap());
+    served_within(&memo, "computed").await;
+
+    // This store's own write, right after reading the key as missing, is
+    // what the next call is served.
+    assert!(memo.invalidate(&args()).await.unwrap());
+    let missing: String = memo
+        .call(&args(), || async { "written here".to_owned() })
+        .await;
+    assert_eq!(missing, "written here");
+    fill_again(&memo, "written here").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_flushes_moved_slots_and_failovers_drop_copies() {
+    let cluster = RedisCluster::start();
+    let store = RedisStore::connect(&cluster_config(&cluster))
+        .await
+        .unwrap();
+    let memo = memo(&store).await;
+    let key = memo.key(&args()).unwrap();
+
+    // FLUSHALL on the primary serving the key.
+    fill(&memo, "v").await;
+    let (primary, _) = cluster.primary_of(&key);
+    let flushes = memo.stats().tier.unwrap().flushes;
+    let () = redis_rs::cmd("FLUSHALL")
+        .query(
+            &mut redis_rs::Client::open(cluster.node(primary).url())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    served_within(&memo, "computed").await;
+    assert!(
+        memo.stats().tier.unwrap().flushes > flushes,
+        "FLUSHALL did not flush"
+    );
+
+    // The key's slot moves to another primary; a write there is seen.
+    fill_again(&memo, "computed").await;
+    let (from, to) = cluster.move_slot_of(&key);
+    assert_ne!(from, to);
+    write_on_cluster(&cluster, &key, "after the move");
+    let window = served_within(&memo, "after the move").await;
+    println!("cluster: a write after the slot moved {from} -> {to} seen after {window:?}");
+    fill_again(&memo, "after the move").await;
+
+    // Its primary fails over: what was read from it is dropped, and the
+    // promoted replica tracks the key once read from it.
+    let flushes = memo.stats().tier.unwrap().flushes;
+    let failing_over = cluster.primary_of(&key).0;
+    let cluster = std::sync::Arc::new(cluster);
+    let killer = std::sync::Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || killer.kill_primary(failing_over))
+        .await
+        .unwrap();
+    assert!(
+        memo.stats().tier.unwrap().flushes > flushes,
+        "the lost primary did not flush the tier"
+    );
+    write_on_cluster(&cluster, &key, "after the failover");
+    let window = served_within(&memo, "after the failover").await;
+    println!("cluster: a write after the failover seen after {window:?}");
+    fill_again(&memo, "after the failover").await;
+    write_on_cluster(&cluster, &key, "tracked again");
+    served_within(&memo, "tracked again").await;
+}
+
+#[test]
+fn on_a_cluster_the_blocking_store_tracks_changes() {
+    use memocache::RedisBlockingStore;
+    use memocache::store::BlockingStore;
+
+    let cluster = RedisCluster::shared();
+    let store = RedisBlockingStore::connect(&cluster_config(cluster)).unwrap();
+    assert!(BlockingStore::capabilities(&store).tracks_changes);
+    let memo = Memoizer::builder(store)
+        .namespace(unique_prefix("tier-cluster-blocking"))
+        .local_tier(LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)))
+        .build();
+    let key = memo.key(&args()).unwrap();
+    let call = |computed: &str| memo.call_blocking(&args(), || computed.to_owned());
+    let local_hits = || memo.stats().tier.unwrap().hits;
+    assert_eq!(call("old"), "old");
+    assert_eq!(call("computed"), "old", "the store read keeps the copy");
+    let hits = local_hits();
+    assert_eq!(call("computed"), "old");
+    assert_eq!(local_hits(), hits + 1, "not a local hit");
+
+    write_on_cluster(cluster, &key, "new");
+    let window = blocking_until("new", || call("computed"));
+    println!("cluster, blocking store: another process's write seen after {window:?}");
+    let _: u64 = redis_rs::cmd("DEL")
+        .arg(&key)
+        .query(&mut other_on_cluster(cluster))
+        .unwrap();
+    blocking_until("computed", || call("computed"));
 }

@@ -8,6 +8,7 @@ use memocache_core::{
     BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
     ReadOptions, RedisConfig, Result, WriteOptions, block_on,
 };
+use memocache_redis_plumbing::driven::Driven;
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
 use memocache_redis_plumbing::topology::Node;
@@ -17,6 +18,7 @@ use crate::command::{self, Request};
 use crate::connect::{self, BACKEND, command_error};
 use crate::listener::Listener;
 use crate::pool::{ClusterSource, Connector, Pool, Source};
+use crate::store::RedisStore;
 
 /// A [`BlockingStore`] on Redis over a pool of redis-rs connections, at
 /// most [`RedisConfig::max_connections`] of them; needs no async runtime.
@@ -30,6 +32,11 @@ use crate::pool::{ClusterSource, Connector, Pool, Source};
 /// before reuse; one that failed is closed, never reused. When Redis is
 /// down, an operation fails as soon as its connection attempt does.
 ///
+/// With [`RedisConfig::client_tracking`] on a cluster, whose blocking
+/// connection cannot carry invalidation pushes, the store is instead the
+/// async [`RedisStore`] driven by a runtime of the store's own (one worker
+/// thread).
+///
 /// ```no_run
 /// # fn demo() -> memocache_core::Result<()> {
 /// use memocache_core::{Args, Memoizer, RedisConfig};
@@ -41,7 +48,19 @@ use crate::pool::{ClusterSource, Connector, Pool, Source};
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RedisBlockingStore {
+pub struct RedisBlockingStore(Inner);
+
+/// How the store reaches Redis.
+#[derive(Clone)]
+enum Inner {
+    Pooled(Pooled),
+    /// A tracked cluster: the async store on a runtime of its own.
+    Driven(Driven<RedisStore>),
+}
+
+/// The pooled store.
+#[derive(Clone)]
+struct Pooled {
     pool: Arc<Pool>,
     timeout: Duration,
     retry_on_timeout: bool,
@@ -60,7 +79,10 @@ impl RedisBlockingStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub fn connect(config: &RedisConfig) -> Result<Self> {
-        let store = Self::pooled(Self::source(config)?, config)?;
+        if let Some(driven) = Self::driven(config, false)? {
+            return Ok(driven);
+        }
+        let store = Pooled::new(Pooled::source(config)?, config)?;
         if let Some(listener) = &store.listener {
             listener
                 .shared()
@@ -69,7 +91,7 @@ impl RedisBlockingStore {
         // One connection up front: a wrong address, password or CA is
         // reported now, and the connection stays in the pool.
         drop(store.pool.get(None)?);
-        Ok(store)
+        Ok(RedisBlockingStore(Inner::Pooled(store)))
     }
 
     /// Connects with a client of your own, and [`RedisConfig`]'s default
@@ -79,7 +101,9 @@ impl RedisBlockingStore {
     ///
     /// A backend error naming the server when it cannot be reached.
     pub fn from_client(client: Client) -> Result<Self> {
-        Self::with_client(client, &RedisConfig::default())
+        let store = Pooled::new(Source::Node(client), &RedisConfig::default())?;
+        drop(store.pool.get(None)?);
+        Ok(RedisBlockingStore(Inner::Pooled(store)))
     }
 
     /// Like [`connect`](Self::connect) but without the connection up front,
@@ -91,9 +115,41 @@ impl RedisBlockingStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        Self::pooled(Self::source(config)?, config)
+        if let Some(driven) = Self::driven(config, true)? {
+            return Ok(driven);
+        }
+        let store = Pooled::new(Pooled::source(config)?, config)?;
+        Ok(RedisBlockingStore(Inner::Pooled(store)))
     }
 
+    /// The store of a tracked cluster (the async store, made on a runtime
+    /// of its own as [`RedisStore::connect`] or, if `lazy`,
+    /// [`RedisStore::connect_lazy`] makes it), or `None` for a pooled one.
+    fn driven(config: &RedisConfig, lazy: bool) -> Result<Option<Self>> {
+        if !(config.is_cluster() && config.get_client_tracking()) {
+            return Ok(None);
+        }
+        let config = config.clone();
+        let driven = Driven::start(BACKEND, "memocache-redis", move || async move {
+            if lazy {
+                RedisStore::connect_lazy(&config)
+            } else {
+                RedisStore::connect(&config).await
+            }
+        })?;
+        Ok(Some(RedisBlockingStore(Inner::Driven(driven))))
+    }
+
+    /// The store that serves the calls.
+    fn inner(&self) -> &dyn BlockingStore {
+        match &self.0 {
+            Inner::Pooled(pooled) => pooled,
+            Inner::Driven(driven) => driven,
+        }
+    }
+}
+
+impl Pooled {
     fn source(config: &RedisConfig) -> Result<Source> {
         Ok(if config.is_cluster() {
             Source::Cluster(ClusterSource::new(config)?)
@@ -102,25 +158,15 @@ impl RedisBlockingStore {
         })
     }
 
-    fn with_client(client: Client, config: &RedisConfig) -> Result<Self> {
-        let store = Self::pooled(Source::Node(client), config)?;
-        drop(store.pool.get(None)?);
-        Ok(store)
-    }
-
-    fn pooled(source: Source, config: &RedisConfig) -> Result<Self> {
+    /// A pooled store; a tracked one (on a single node) with its
+    /// listener started.
+    fn new(source: Source, config: &RedisConfig) -> Result<Self> {
         let listener = match (&source, config.get_client_tracking()) {
             (Source::Node(client), true) => Some(Arc::new(Listener::start(
                 client.clone(),
                 config.get_connect_timeout(),
             ))),
-            (Source::Cluster(_), true) => {
-                return Err(memocache_core::Error::config(
-                    "client tracking is not yet supported on a Redis Cluster: turn \
-                     RedisConfig::client_tracking off",
-                ));
-            }
-            (_, false) => None,
+            _ => None,
         };
         let connector = Connector {
             source,
@@ -134,7 +180,7 @@ impl RedisBlockingStore {
             config.get_max_connections(),
             config.get_connect_timeout(),
         );
-        Ok(RedisBlockingStore {
+        Ok(Pooled {
             pool: Arc::new(pool),
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
@@ -171,7 +217,7 @@ impl RedisBlockingStore {
     }
 }
 
-impl Keyspace for RedisBlockingStore {
+impl Keyspace for Pooled {
     fn is_cluster(&self) -> bool {
         self.pool.is_cluster()
     }
@@ -208,6 +254,18 @@ impl Keyspace for RedisBlockingStore {
 
 impl std::fmt::Debug for RedisBlockingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Pooled(pooled) => pooled.fmt(f),
+            Inner::Driven(driven) => f
+                .debug_tuple("RedisBlockingStore")
+                .field(driven.store())
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (max, open, idle) = self.pool.sizes();
         f.debug_struct("RedisBlockingStore")
             .field("max_connections", &max)
@@ -219,6 +277,52 @@ impl std::fmt::Debug for RedisBlockingStore {
 }
 
 impl BlockingStore for RedisBlockingStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.inner().get(key)
+    }
+
+    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        self.inner().set(key, value, expire)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.inner().delete(key)
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.inner().ttl(key)
+    }
+
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        self.inner().delete_matching(keys)
+    }
+
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        self.inner().read(key, options)
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        self.inner().write(key, value, options)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner().capabilities()
+    }
+
+    fn health(&self) -> Option<Health> {
+        self.inner().health()
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.inner().track_changes(tier)
+    }
+}
+
+impl BlockingStore for Pooled {
     fn backend(&self) -> &'static str {
         BACKEND
     }

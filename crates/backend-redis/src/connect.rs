@@ -114,6 +114,23 @@ pub(crate) fn cluster_client_with_nodes(
     config: &RedisConfig,
     nodes: &[(String, u16)],
 ) -> Result<ClusterClient> {
+    build_cluster_client(cluster_builder(config, nodes)?)
+}
+
+/// A cluster client for `config`'s seeds whose connections speak RESP3 and
+/// hand their pushes to `pushes`, for the async store's change tracking.
+pub(crate) fn resp3_cluster_client(
+    config: &RedisConfig,
+    pushes: impl redis::aio::AsyncPushSender,
+) -> Result<ClusterClient> {
+    let builder = cluster_builder(config, &[])?
+        .use_protocol(ProtocolVersion::RESP3)
+        .push_sender(pushes);
+    build_cluster_client(builder)
+}
+
+/// The settings of a cluster client for `config`'s seeds and `nodes`.
+fn cluster_builder(config: &RedisConfig, nodes: &[(String, u16)]) -> Result<ClusterClientBuilder> {
     let urls = config.cluster_urls()?;
     let tls = urls.iter().all(|u| u.starts_with("rediss://"));
     let mut seeds = Vec::with_capacity(urls.len() + nodes.len());
@@ -164,6 +181,10 @@ pub(crate) fn cluster_client_with_nodes(
             });
         }
     }
+    Ok(builder)
+}
+
+fn build_cluster_client(builder: ClusterClientBuilder) -> Result<ClusterClient> {
     builder.build().map_err(|e| {
         Error::config_with_source(
             "cannot use these redis cluster settings; check the seed urls and the CA certificate",

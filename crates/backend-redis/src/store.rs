@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use memocache_core::{
     Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions, RedisConfig,
-    Result, Store, async_trait,
+    Result, Store, TrackedTiers, async_trait,
 };
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
@@ -21,7 +21,7 @@ use crate::command::{self, Request};
 use crate::connect::{
     self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
 };
-use crate::tracking::Tracked;
+use crate::tracking::{Tracked, TrackedCluster};
 
 /// An async [`Store`] on Redis: over redis-rs' `ConnectionManager` for a
 /// single node (one multiplexed connection shared by every task,
@@ -60,6 +60,13 @@ impl RedisStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        if config.get_client_tracking() && config.is_cluster() {
+            let tracked = Self::tracked_cluster(config).await?;
+            return Ok(Self::with_link(
+                Link::TrackedCluster(Arc::new(tracked)),
+                config,
+            ));
+        }
         if config.get_client_tracking() {
             let tracked = Self::tracked(config)?;
             // The first connection now: a server that refuses tracking is
@@ -94,16 +101,16 @@ impl RedisStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        if config.get_client_tracking() {
-            return Ok(Self::with_link(
-                Link::Tracked(Self::tracked(config)?),
-                config,
-            ));
-        }
         if config.is_cluster() {
             return Err(memocache_core::Error::Config(
                 "connect_lazy needs the cluster's topology up front: use connect(...) for a cluster"
                     .into(),
+            ));
+        }
+        if config.get_client_tracking() {
+            return Ok(Self::with_link(
+                Link::Tracked(Self::tracked(config)?),
+                config,
             ));
         }
         let client = connect::client(config)?;
@@ -141,19 +148,35 @@ impl RedisStore {
         }
     }
 
-    /// The tracked link of a store with [`RedisConfig::client_tracking`].
+    /// The tracked link of a single-node store with
+    /// [`RedisConfig::client_tracking`]; opens no connection.
     fn tracked(config: &RedisConfig) -> Result<Arc<Tracked>> {
-        if config.is_cluster() {
-            return Err(memocache_core::Error::config(
-                "client tracking is not yet supported on a Redis Cluster: turn \
-                 RedisConfig::client_tracking off",
-            ));
-        }
         let client = connect::resp3_client(config)?;
         let connection = AsyncConnectionConfig::new()
             .set_response_timeout(Some(config.get_socket_timeout()))
             .set_connection_timeout(Some(config.get_connect_timeout()));
         Ok(Arc::new(Tracked::new(client, connection)))
+    }
+
+    /// The tracked connections of a cluster store with
+    /// [`RedisConfig::client_tracking`], tracking switched on at every
+    /// primary.
+    async fn tracked_cluster(config: &RedisConfig) -> Result<TrackedCluster> {
+        let (tiers, reports) = TrackedCluster::reports();
+        let client = connect::resp3_cluster_client(config, reports)?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|e| cluster_connect_error(config, e))?;
+        let tracked = TrackedCluster::with_connection(connection, tiers);
+        tracked.track_everywhere().await.map_err(|e| {
+            if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() {
+                cluster_connect_error(config, e)
+            } else {
+                connect::tracking_refused(e)
+            }
+        })?;
+        Ok(tracked)
     }
 
     fn with_settings(connection: ConnectionManager, config: &RedisConfig) -> Self {
@@ -176,18 +199,35 @@ impl RedisStore {
     /// `key` (whether or not the command went through): the server does
     /// not report a connection's own writes to it (`NOLOOP`).
     fn changed(&self, key: &str) {
-        if let Link::Tracked(tracked) = &self.link {
-            tracked.tiers().changed(key);
+        if let Some(tiers) = self.link.tiers() {
+            tiers.changed(key);
         }
     }
 
     /// Sends `request` (a command or a pipeline), once more if it timed out
     /// and retries are on.
     async fn query<'r, T: FromRedisValue>(&self, request: impl Into<Request<'r>>) -> Result<T> {
-        let request = request.into();
+        self.send(None, request.into()).await
+    }
+
+    /// Sends `request`, reads of `key` that may fill a local tier, as
+    /// [`query`](Self::query) does: tracked, wherever it is served.
+    async fn read_query<'r, T: FromRedisValue>(
+        &self,
+        key: &str,
+        request: impl Into<Request<'r>>,
+    ) -> Result<T> {
+        self.send(Some(key), request.into()).await
+    }
+
+    async fn send<T: FromRedisValue>(
+        &self,
+        read_of: Option<&str>,
+        request: Request<'_>,
+    ) -> Result<T> {
         send_retrying(self.retry_on_timeout, || async {
             self.link
-                .query(request)
+                .query(read_of, request)
                 .await
                 .map_err(|e| command_error(e, self.timeout))
         })
@@ -197,7 +237,7 @@ impl RedisStore {
 
 impl Keyspace for RedisStore {
     fn is_cluster(&self) -> bool {
-        matches!(self.link, Link::Cluster(_))
+        self.link.cluster().is_some()
     }
 
     async fn cluster_nodes(&self) -> Result<String> {
@@ -211,7 +251,7 @@ impl Keyspace for RedisStore {
         pattern: &str,
     ) -> Result<(u64, Vec<Vec<u8>>)> {
         let scan = command::scan(cursor, pattern);
-        let (Some((host, port)), Link::Cluster(connection)) = (node, &self.link) else {
+        let (Some((host, port)), Some(connection)) = (node, self.link.cluster()) else {
             return self.query(&scan).await;
         };
         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
@@ -240,14 +280,42 @@ enum Link {
     Cluster(ClusterConnection),
     /// A single node, with its changes reported to the local tiers.
     Tracked(Arc<Tracked>),
+    /// A cluster, with its changes reported to the local tiers.
+    TrackedCluster(Arc<TrackedCluster>),
 }
 
 impl Link {
-    async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
+    /// Sends `request`; tracked, if the link tracks, when it reads
+    /// `read_of`.
+    async fn query<T: FromRedisValue>(
+        &self,
+        read_of: Option<&str>,
+        request: Request<'_>,
+    ) -> RedisResult<T> {
+        match (self, read_of) {
+            (Link::Node(connection), _) => request.send_async(&mut connection.clone()).await,
+            (Link::Cluster(connection), _) => request.send_async(&mut connection.clone()).await,
+            (Link::Tracked(tracked), _) => tracked.query(request).await,
+            (Link::TrackedCluster(tracked), Some(key)) => tracked.read(key, request).await,
+            (Link::TrackedCluster(tracked), None) => tracked.query(request).await,
+        }
+    }
+
+    /// The cluster connection, on a cluster.
+    fn cluster(&self) -> Option<&ClusterConnection> {
         match self {
-            Link::Node(connection) => request.send_async(&mut connection.clone()).await,
-            Link::Cluster(connection) => request.send_async(&mut connection.clone()).await,
-            Link::Tracked(tracked) => tracked.query(request).await,
+            Link::Cluster(connection) => Some(connection),
+            Link::TrackedCluster(tracked) => Some(tracked.connection()),
+            Link::Node(_) | Link::Tracked(_) => None,
+        }
+    }
+
+    /// The tiers the link reports changes to, if it tracks them.
+    fn tiers(&self) -> Option<&TrackedTiers> {
+        match self {
+            Link::Tracked(tracked) => Some(tracked.tiers()),
+            Link::TrackedCluster(tracked) => Some(tracked.tiers()),
+            Link::Node(_) | Link::Cluster(_) => None,
         }
     }
 }
@@ -281,6 +349,7 @@ impl std::fmt::Debug for RedisStore {
                     Link::Node(_) => "single node",
                     Link::Cluster(_) => "cluster",
                     Link::Tracked(_) => "single node, tracked",
+                    Link::TrackedCluster(_) => "cluster, tracked",
                 },
             )
             .field("retry_on_timeout", &self.retry_on_timeout)
@@ -302,7 +371,7 @@ impl HealthCheck {
             loop {
                 ticks.tick().await;
                 // A failure makes the manager reconnect; nothing else to do.
-                let _: RedisResult<()> = link.query(Request::Cmd(&redis::cmd("PING"))).await;
+                let _: RedisResult<()> = link.query(None, Request::Cmd(&redis::cmd("PING"))).await;
             }
         }))
     }
@@ -321,7 +390,7 @@ impl Store for RedisStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.query(&command::get(key)).await
+        self.read_query(key, &command::get(key)).await
     }
 
     async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
@@ -348,7 +417,8 @@ impl Store for RedisStore {
         if !options.with_ttl {
             return Ok(self.get(key).await?.map(Entry::new));
         }
-        let (value, pttl): (Option<Bytes>, i64) = self.query(&command::get_with_pttl(key)).await?;
+        let (value, pttl): (Option<Bytes>, i64) =
+            self.read_query(key, &command::get_with_pttl(key)).await?;
         Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
     }
 
@@ -356,7 +426,7 @@ impl Store for RedisStore {
         Capabilities::new()
             .ttl_in_read(true)
             .shared_health(true)
-            .tracks_changes(matches!(self.link, Link::Tracked(_)))
+            .tracks_changes(self.link.tiers().is_some())
     }
 
     fn health(&self) -> Option<Health> {
@@ -364,12 +434,12 @@ impl Store for RedisStore {
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        match &self.link {
-            Link::Tracked(tracked) => {
-                tracked.tiers().add(tier);
+        match self.link.tiers() {
+            Some(tiers) => {
+                tiers.add(tier);
                 Ok(())
             }
-            _ => Err(memocache_core::Error::config(
+            None => Err(memocache_core::Error::config(
                 "this RedisStore does not track changes, so a local tier over it could serve \
                  values other processes changed: build it with \
                  RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",

@@ -1,8 +1,8 @@
-//! Change tracking for the async single-node store: a connection of its
-//! own, in RESP3 with `CLIENT TRACKING` on, whose invalidation pushes are
-//! reported to the local tiers over the store.
+//! Change tracking for the async store: connections in RESP3 with `CLIENT
+//! TRACKING` on, whose invalidation pushes are reported to the local tiers
+//! over the store.
 //!
-//! The store replaces that connection itself (redis-rs' multiplexed
+//! On a single node ([`Tracked`]) the store replaces its connection itself (redis-rs' multiplexed
 //! connection does not reconnect by itself), so it knows when one is new:
 //! each new connection has tracking switched on and the tiers flushed
 //! before it serves anything, since changes made while no connection was
@@ -11,14 +11,26 @@
 //! take care of a push that overtakes a reply. The connection's own writes
 //! are not reported back to it (`NOLOOP`): the store reports them to its
 //! tiers itself, as soon as they are sent.
+//!
+//! On a cluster ([`TrackedCluster`]) redis-rs keeps one connection per node
+//! and replaces them itself, so no connection can be relied on to have
+//! tracking on: every read sends `CLIENT TRACKING ON NOLOOP` in the same
+//! round trip, to the node that serves the key, and a lost node connection
+//! (a disconnection push, or an I/O error) flushes the tiers. A key moved
+//! to another node is removed from the old one, which reports it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use memocache_core::{FlushCause, Invalidations, TrackedTiers};
 use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{
+    MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+};
 use redis::{
-    AsyncConnectionConfig, Client, FromRedisValue, PushInfo, PushKind, RedisResult, Value,
+    AsyncConnectionConfig, Client, Cmd, FromRedisValue, PushInfo, PushKind, RedisError,
+    RedisResult, Value,
 };
 
 use crate::command::Request;
@@ -68,12 +80,7 @@ impl Tracked {
     pub(crate) async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
         let mut current = self.connection().await?;
         let result = request.send_async(&mut current.connection).await;
-        if let Err(e) = &result
-            && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
-        {
-            current.dead.store(true, Ordering::SeqCst);
-            self.tiers.flushed(FlushCause::ConnectionLost);
-        }
+        flush_if_lost(&self.tiers, &result, Some(&current.dead));
         result
     }
 
@@ -98,7 +105,7 @@ impl Tracked {
         let dead = Arc::new(AtomicBool::new(false));
         let reports = Reports {
             tiers: self.tiers.clone(),
-            dead: Arc::clone(&dead),
+            dead: Some(Arc::clone(&dead)),
         };
         let config = self.config.clone().set_push_sender(reports);
         let mut connection = self
@@ -107,12 +114,7 @@ impl Tracked {
             .await?;
         // NOLOOP: this connection's own writes are not reported back to it;
         // the store tells its tiers of them itself, at once.
-        let () = redis::cmd("CLIENT")
-            .arg("TRACKING")
-            .arg("ON")
-            .arg("NOLOOP")
-            .query_async(&mut connection)
-            .await?;
+        let () = tracking_on().query_async(&mut connection).await?;
         Ok(Current { connection, dead })
     }
 
@@ -127,11 +129,138 @@ impl Tracked {
     }
 }
 
+/// The tracked connections of one store on a cluster, shared by its clones.
+pub(crate) struct TrackedCluster {
+    connection: ClusterConnection,
+    tiers: TrackedTiers,
+}
+
+impl TrackedCluster {
+    /// Reports for the pushes of a cluster connection to be made, which
+    /// [`with_connection`](Self::with_connection) then takes.
+    pub(crate) fn reports() -> (TrackedTiers, impl AsyncPushSender) {
+        let tiers = TrackedTiers::new();
+        let reports = Reports {
+            tiers: tiers.clone(),
+            dead: None,
+        };
+        (tiers, reports)
+    }
+
+    /// Tracking over `connection`, whose pushes go to `tiers`' reports.
+    pub(crate) fn with_connection(connection: ClusterConnection, tiers: TrackedTiers) -> Self {
+        TrackedCluster { connection, tiers }
+    }
+
+    /// The tiers this link reports to.
+    pub(crate) fn tiers(&self) -> &TrackedTiers {
+        &self.tiers
+    }
+
+    /// The cluster connection.
+    pub(crate) fn connection(&self) -> &ClusterConnection {
+        &self.connection
+    }
+
+    /// Switches tracking on at every primary: a cluster that refuses it is
+    /// an error here, before any read counts on it.
+    pub(crate) async fn track_everywhere(&self) -> RedisResult<()> {
+        let routing = RoutingInfo::MultiNode((
+            MultipleNodeRoutingInfo::AllMasters,
+            Some(ResponsePolicy::AllSucceeded),
+        ));
+        let reply = self
+            .connection
+            .clone()
+            .route_command(tracking_on(), routing)
+            .await;
+        flush_if_lost(&self.tiers, &reply, None);
+        reply?.extract_error().map(drop)
+    }
+
+    /// Sends `request`, routed as redis-rs routes it.
+    pub(crate) async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
+        let result = request.send_async(&mut self.connection.clone()).await;
+        flush_if_lost(&self.tiers, &result, None);
+        result
+    }
+
+    /// Sends `request` (reads of `key` only) to the primary serving `key`,
+    /// after `CLIENT TRACKING ON NOLOOP` in the same round trip, so that
+    /// the node connection serving it tracks it whether or not it is new.
+    pub(crate) async fn read<T: FromRedisValue>(
+        &self,
+        key: &str,
+        request: Request<'_>,
+    ) -> RedisResult<T> {
+        let mut pipeline = redis::pipe();
+        pipeline.add_command(tracking_on());
+        let single = match request {
+            Request::Cmd(cmd) => {
+                pipeline.add_command(cmd.clone());
+                true
+            }
+            Request::Pipeline(cmds) => {
+                for cmd in cmds {
+                    pipeline.add_command(cmd.clone());
+                }
+                false
+            }
+        };
+        let count = pipeline.len();
+        let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+        let replies = self
+            .connection
+            .clone()
+            .route_pipeline(pipeline, 0, count, route)
+            .await;
+        flush_if_lost(&self.tiers, &replies, None);
+        // Read only if tracking was switched on: an error in its reply is
+        // the read's error (a skipped reply's error would be dropped).
+        let mut replies = replies?.into_iter().map(Value::extract_error);
+        replies.next().transpose()?;
+        let replies = replies.collect::<RedisResult<Vec<Value>>>()?;
+        let value = match (single, replies.len()) {
+            (true, 1) => replies.into_iter().next().unwrap_or(Value::Nil),
+            (true, _) => {
+                return Err(RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a tracked read got other than one reply",
+                )));
+            }
+            (false, _) => Value::Array(replies),
+        };
+        Ok(T::from_redis_value(value)?)
+    }
+}
+
+/// `CLIENT TRACKING ON NOLOOP`: this connection's own writes are not
+/// reported back to it; the store tells its tiers of them itself, at once.
+fn tracking_on() -> Cmd {
+    let mut on = redis::cmd("CLIENT");
+    on.arg("TRACKING").arg("ON").arg("NOLOOP");
+    on
+}
+
+/// Flushes `tiers` when `result` says the connection was lost (and marks
+/// it `dead`, if given): what changed since went unreported.
+fn flush_if_lost<T>(tiers: &TrackedTiers, result: &RedisResult<T>, dead: Option<&AtomicBool>) {
+    if let Err(e) = result
+        && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
+    {
+        if let Some(dead) = dead {
+            dead.store(true, Ordering::SeqCst);
+        }
+        tiers.flushed(FlushCause::ConnectionLost);
+    }
+}
+
 /// Turns a connection's pushes into reports to the tiers.
 struct Reports {
     tiers: TrackedTiers,
-    /// Set when the connection is gone.
-    dead: Arc<AtomicBool>,
+    /// Set when the connection is gone; `None` on a cluster, whose node
+    /// connections redis-rs replaces itself.
+    dead: Option<Arc<AtomicBool>>,
 }
 
 impl AsyncPushSender for Reports {
@@ -139,7 +268,9 @@ impl AsyncPushSender for Reports {
         match info.kind {
             PushKind::Invalidate => report(&self.tiers, info.data.first()),
             PushKind::Disconnection => {
-                self.dead.store(true, Ordering::SeqCst);
+                if let Some(dead) = &self.dead {
+                    dead.store(true, Ordering::SeqCst);
+                }
                 self.tiers.flushed(FlushCause::ConnectionLost);
             }
             PushKind::Other(kind) if kind.starts_with("tracking") => {

@@ -268,7 +268,9 @@ impl RedisConfig {
     /// connect. Default off. `RedisStore` tracks on a RESP3 connection of
     /// its own; `RedisBlockingStore` redirects its connections'
     /// invalidations to a listener connection read by a thread of its own.
-    /// Not yet on a cluster (refused at connect).
+    /// On a cluster, `RedisStore` switches tracking on with every read, at
+    /// the node that serves it, and `RedisBlockingStore` is that async
+    /// store driven by a thread of its own.
     pub fn client_tracking(mut self, on: bool) -> Self {
         self.client_tracking = on;
         self

@@ -3,11 +3,13 @@
 //! ([`keyspace`]: `SCAN` → filter → `UNLINK`, over every primary of a
 //! cluster), reading a cluster's topology ([`topology`]), and how a
 //! command's failure becomes a [`memocache_core::Error`] and when it is
-//! sent once more ([`failure`]).
+//! sent once more ([`failure`]), and a blocking store that drives an async
+//! one on a runtime of its own ([`driven`]).
 //!
 //! Each client only sends the commands; the decisions live here.
 #![warn(missing_docs)]
 
+pub mod driven;
 pub mod failure;
 pub mod keyspace;
 pub mod topology;

@@ -687,6 +687,123 @@ impl RedisCluster {
         self.wait_until_ok();
     }
 
+    /// The port of the primary serving `key`'s slot, and the slot.
+    ///
+    /// # Panics
+    ///
+    /// If no live primary serves it.
+    pub fn primary_of(&self, key: &str) -> (u16, u16) {
+        let slot: u16 = self
+            .ask_any(&["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .expect("CLUSTER KEYSLOT answers a number");
+        let port = self
+            .primary_nodes()
+            .into_iter()
+            .find(|node| node.serves(slot))
+            .unwrap_or_else(|| panic!("no primary serves slot {slot}"))
+            .port;
+        (port, slot)
+    }
+
+    /// Moves the slot holding `key`, with its keys, from the primary
+    /// serving it to another one, as a resharding does (`IMPORTING`,
+    /// `MIGRATING`, `MIGRATE`, `SETSLOT NODE`); answers the ports it moved
+    /// from and to.
+    ///
+    /// # Panics
+    ///
+    /// If a step fails, or the cluster is not `ok` within a minute after.
+    pub fn move_slot_of(&self, key: &str) -> (u16, u16) {
+        let (from, slot) = self.primary_of(key);
+        let primaries = self.primary_nodes();
+        let source = primaries
+            .iter()
+            .find(|n| n.port == from)
+            .expect("the source");
+        let target = primaries
+            .iter()
+            .find(|n| n.port != from)
+            .expect("another primary");
+        let slot = slot.to_string();
+        let run = |port: u16, args: &[&str]| {
+            let reply = redis_cli(port, args);
+            assert!(
+                !reply.starts_with("ERR") && !reply.is_empty(),
+                "{args:?} on {port}: {reply}"
+            );
+            reply
+        };
+        run(
+            target.port,
+            &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &source.id],
+        );
+        run(
+            source.port,
+            &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target.id],
+        );
+        let keys = run(source.port, &["CLUSTER", "GETKEYSINSLOT", &slot, "1000"]);
+        let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
+        if !keys.is_empty() {
+            let target_port = target.port.to_string();
+            let mut migrate = vec![
+                "MIGRATE",
+                "127.0.0.1",
+                &target_port,
+                "",
+                "0",
+                "5000",
+                "KEYS",
+            ];
+            migrate.extend(keys);
+            run(source.port, &migrate);
+        }
+        for node in &primaries {
+            run(
+                node.port,
+                &["CLUSTER", "SETSLOT", &slot, "NODE", &target.id],
+            );
+        }
+        self.wait_until_ok();
+        (from, target.port)
+    }
+
+    /// The live primaries that serve slots: id, port and slot ranges.
+    fn primary_nodes(&self) -> Vec<ClusterNode> {
+        self.ask_any(&["CLUSTER", "NODES"])
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let flags = fields.get(2)?;
+                if !flags.contains("master") || flags.contains("fail") {
+                    return None;
+                }
+                let port = fields[1]
+                    .split(['@', ','])
+                    .next()?
+                    .rsplit_once(':')?
+                    .1
+                    .parse()
+                    .ok()?;
+                let slots = fields
+                    .iter()
+                    .skip(8)
+                    .filter(|range| !range.starts_with('['))
+                    .filter_map(|range| {
+                        let (low, high) = range.split_once('-').unwrap_or((range, range));
+                        Some((low.parse().ok()?, high.parse().ok()?))
+                    })
+                    .collect();
+                Some(ClusterNode {
+                    id: fields[0].to_owned(),
+                    port,
+                    slots,
+                })
+            })
+            .collect()
+    }
+
     /// A command's reply from the first node that answers.
     fn ask_any(&self, args: &[&str]) -> String {
         self.nodes
@@ -695,6 +812,22 @@ impl RedisCluster {
             .map(|n| redis_cli(n.port(), args))
             .find(|reply| !reply.is_empty())
             .expect("no cluster node answers")
+    }
+}
+
+/// A primary of a cluster, as `CLUSTER NODES` shows it.
+struct ClusterNode {
+    id: String,
+    port: u16,
+    /// Inclusive slot ranges.
+    slots: Vec<(u16, u16)>,
+}
+
+impl ClusterNode {
+    fn serves(&self, slot: u16) -> bool {
+        self.slots
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&slot))
     }
 }
 

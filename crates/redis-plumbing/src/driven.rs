@@ -1,0 +1,221 @@
+//! A [`BlockingStore`] that runs an async [`Store`]'s own code on a small
+//! runtime of its own: fred is async-only, and redis-rs' blocking cluster
+//! connection cannot carry invalidation pushes, so their blocking stores
+//! are this adapter over the async one rather than a second client.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use memocache_core::{
+    BlockingStore, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, Result, Store, WriteOptions,
+};
+use tokio::runtime::{Handle, Runtime};
+
+/// A [`BlockingStore`] over the async store `S`, which runs on a runtime
+/// owned by the adapter (one worker thread, which also keeps `S`'s
+/// connections and their reconnection going between calls). Cheap to
+/// clone (clones share the store and the runtime). An operation given a
+/// timeout ([`ReadOptions::timeout`]) is given up after it.
+///
+/// Each call hands its operation to that runtime and waits for the
+/// answer, so it works from any thread, `spawn_blocking` included, and
+/// never panics for being called inside a runtime.
+pub struct Driven<S> {
+    // Dropped first: its tasks are stopped before the runtime goes.
+    store: S,
+    runtime: Arc<OwnedRuntime>,
+}
+
+impl<S> Clone for Driven<S>
+where
+    S: Clone,
+{
+    fn clone(&self) -> Self {
+        Driven {
+            store: self.store.clone(),
+            runtime: Arc::clone(&self.runtime),
+        }
+    }
+}
+
+impl<S> Driven<S>
+where
+    S: Store + Clone + 'static,
+{
+    /// Starts the runtime and makes the store on it with `make` (which may
+    /// connect); `backend` names the client in the error of a runtime that
+    /// cannot start.
+    ///
+    /// # Errors
+    ///
+    /// `make`'s error, or a backend error if the runtime cannot be started.
+    pub fn start<F, Fut>(backend: &'static str, thread_name: &str, make: F) -> Result<Self>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<S>> + Send + 'static,
+    {
+        let runtime = OwnedRuntime::start(backend, thread_name)?;
+        let store = run(backend, runtime.handle(), async move { make().await })?;
+        Ok(Driven {
+            store,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// The async store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Runs one operation of the async store on the runtime.
+    fn call<T, F, Fut>(&self, operation: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(S) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        self.call_within(None, operation)
+    }
+
+    /// [`call`](Self::call), given up after `limit` if given.
+    fn call_within<T, F, Fut>(&self, limit: Option<Duration>, operation: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(S) -> Fut,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        let operation = operation(self.store.clone());
+        run(self.store.backend(), self.runtime.handle(), async move {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, operation)
+                    .await
+                    .unwrap_or(Err(Error::Timeout(limit))),
+                None => operation.await,
+            }
+        })
+    }
+}
+
+/// Runs `operation` on `runtime` and waits for its answer on this thread.
+///
+/// A plain channel rather than `Runtime::block_on`, which panics when the
+/// calling thread is inside a runtime.
+fn run<T: Send + 'static>(
+    backend: &'static str,
+    runtime: &Handle,
+    operation: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        // The caller is waiting on `answered`, so it is still there.
+        let _ = answer.send(operation.await);
+    });
+    answered.recv().unwrap_or_else(|_| {
+        Err(Error::backend(
+            backend,
+            "the blocking adapter's runtime stopped before the operation finished",
+        ))
+    })
+}
+
+/// The adapter's runtime, shut down without blocking when the last clone
+/// goes, so dropping the adapter inside async code does not panic.
+struct OwnedRuntime(Option<Runtime>);
+
+impl OwnedRuntime {
+    fn start(backend: &'static str, thread_name: &str) -> Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(thread_name)
+            .enable_all()
+            .build()
+            .map(|runtime| OwnedRuntime(Some(runtime)))
+            .map_err(|e| Error::backend(backend, e))
+    }
+
+    fn handle(&self) -> &Handle {
+        self.0
+            .as_ref()
+            .expect("the runtime is only taken on drop")
+            .handle()
+    }
+}
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Driven<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driven")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> BlockingStore for Driven<S>
+where
+    S: Store + Clone + 'static,
+{
+    fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let key = key.to_owned();
+        self.call(|store| async move { store.get(&key).await })
+    }
+
+    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        let key = key.to_owned();
+        self.call(|store| async move { store.set(&key, value, expire).await })
+    }
+
+    fn delete(&self, key: &str) -> Result<bool> {
+        let key = key.to_owned();
+        self.call(|store| async move { store.delete(&key).await })
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let key = key.to_owned();
+        self.call(|store| async move { store.ttl(&key).await })
+    }
+
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        let keys = keys.clone();
+        self.call(|store| async move { store.delete_matching(&keys).await })
+    }
+
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        let (key, options) = (key.to_owned(), *options);
+        self.call_within(options.timeout, |store| async move {
+            store.read(&key, &options).await
+        })
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        let (key, options) = (key.to_owned(), *options);
+        self.call_within(options.timeout, |store| async move {
+            store.write(&key, value, &options).await
+        })
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.store.capabilities().bounded_operations(true)
+    }
+
+    fn health(&self) -> Option<Health> {
+        self.store.health()
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.store.track_changes(tier)
+    }
+}
