@@ -40,6 +40,7 @@ pub mod behaviour;
 pub mod callers;
 pub mod load;
 pub mod python;
+pub mod resident;
 pub mod suites;
 
 use std::fmt::Write as _;
