@@ -802,6 +802,9 @@ impl RedisCluster {
                     slots,
                 })
             })
+            // A primary without slots is not one yet (or no longer) for
+            // every node: a replica not yet known as one, say.
+            .filter(|node| !node.slots.is_empty())
             .collect()
     }
 
