@@ -389,7 +389,7 @@ fn blocking_until(want: &str, call: impl Fn() -> String) -> Duration {
 }
 
 #[test]
-fn the_blocking_store_tracks_changes_through_its_listener() {
+fn the_blocking_store_tracks_changes() {
     use memocache::RedisBlockingStore;
     use memocache::store::BlockingStore;
 
@@ -417,9 +417,8 @@ fn the_blocking_store_tracks_changes_through_its_listener() {
         .unwrap();
     blocking_until("computed", || call("computed"));
 
-    // The listener's connection is lost with the server: the tier is
-    // flushed, pooled connections redirecting to it are dropped, and a new
-    // listener and new connections track again.
+    // The connection is lost with the server: the tier is flushed, and a
+    // new connection tracks again.
     assert_eq!(call("computed"), "computed");
     restart_unseen(&server, &memo, &key);
     let back = blocking_until("while away", || {
@@ -590,4 +589,53 @@ fn on_a_cluster_the_blocking_store_tracks_changes() {
         .query(&mut other_on_cluster(cluster))
         .unwrap();
     blocking_until("computed", || call("computed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_server_closes_flushes_the_tier() {
+    use memocache::RedisBlockingStore;
+
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&config(&server)).await.unwrap();
+    let memo = memo(&store).await;
+    let key = memo.key(&args()).unwrap();
+    let blocking = Memoizer::builder(RedisBlockingStore::connect(&config(&server)).unwrap())
+        .namespace(unique_prefix("tier-redis-killed"))
+        .local_tier(LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)))
+        .build();
+    let blocking_key = blocking.key(&args()).unwrap();
+    fill(&memo, "before").await;
+    let blocking = std::sync::Arc::new(blocking);
+    let filling = std::sync::Arc::clone(&blocking);
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..2 {
+            let got = filling.call_blocking(&args(), || "before".to_owned());
+            assert_eq!(got, "before");
+        }
+    })
+    .await
+    .unwrap();
+
+    // The server closes every connection of the stores (as its idle
+    // `timeout` would), and the keys they read go untracked with them: the
+    // tiers must let go of their copies, or miss the next writes.
+    let killed: u64 = redis_rs::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut other(&server))
+        .unwrap();
+    assert!(killed >= 2, "killed {killed} connections");
+    write_elsewhere(&server, &key, "after");
+    write_elsewhere(&server, &blocking_key, "after");
+    let window = served_within(&memo, "after").await;
+    println!("async store: a write after its connection was closed seen after {window:?}");
+    let window = tokio::task::spawn_blocking(move || {
+        blocking_until("after", || {
+            blocking.call_blocking(&args(), || "computed".to_owned())
+        })
+    })
+    .await
+    .unwrap();
+    println!("blocking store: a write after its connection was closed seen after {window:?}");
 }

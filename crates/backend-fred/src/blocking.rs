@@ -3,17 +3,16 @@
 //! runs [`FredStore`]'s own code.
 
 use std::fmt;
-use std::future::Future;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, Error, Health, KeyMatch, KeyTtl, ReadOptions,
-    RedisConfig, Result, Store, WriteOptions,
+    BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, RedisConfig, Result, WriteOptions,
 };
-use tokio::runtime::{Handle, Runtime};
+use memocache_redis_plumbing::driven::Driven;
 
-use crate::connect::{BACKEND, backend_error};
+use crate::connect::BACKEND;
 use crate::store::FredStore;
 
 /// A [`BlockingStore`] over a [`FredStore`] that runs on a runtime owned
@@ -29,6 +28,9 @@ use crate::store::FredStore;
 /// it blocks the calling worker thread until the answer, as any blocking
 /// client does: there, use [`FredStore`] itself.
 ///
+/// With [`RedisConfig::client_tracking`] it tracks changes for the local
+/// tiers over it, as [`FredStore`] does (on a single node).
+///
 /// ```no_run
 /// # fn demo() -> memocache_core::Result<()> {
 /// use memocache_core::{Args, Memoizer, RedisConfig};
@@ -40,11 +42,7 @@ use crate::store::FredStore;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct FredBlockingStore {
-    // Dropped first: its tasks are stopped before the runtime goes.
-    store: FredStore,
-    runtime: Arc<OwnedRuntime>,
-}
+pub struct FredBlockingStore(Driven<FredStore>);
 
 impl FredBlockingStore {
     /// Starts the adapter's runtime and connects as
@@ -55,15 +53,11 @@ impl FredBlockingStore {
     /// As [`FredStore::connect`]; a backend error if the runtime cannot be
     /// started.
     pub fn connect(config: &RedisConfig) -> Result<Self> {
-        let runtime = OwnedRuntime::start()?;
         let config = config.clone();
-        let store = run(runtime.handle(), async move {
+        Driven::start(BACKEND, "memocache-fred", move || async move {
             FredStore::connect(&config).await
-        })?;
-        Ok(FredBlockingStore {
-            store,
-            runtime: Arc::new(runtime),
         })
+        .map(FredBlockingStore)
     }
 
     /// Starts the adapter's runtime and connects in the background, as
@@ -75,102 +69,18 @@ impl FredBlockingStore {
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings; a
     /// backend error if the runtime cannot be started.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        let runtime = OwnedRuntime::start()?;
         let config = config.clone();
-        let store = run(
-            runtime.handle(),
-            async move { FredStore::connect_lazy(&config) },
-        )?;
-        Ok(FredBlockingStore {
-            store,
-            runtime: Arc::new(runtime),
+        Driven::start(BACKEND, "memocache-fred", move || async move {
+            FredStore::connect_lazy(&config)
         })
-    }
-
-    /// Runs one operation of the async store on the adapter's runtime.
-    fn call<T, F, Fut>(&self, operation: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(FredStore) -> Fut,
-        Fut: Future<Output = Result<T>> + Send + 'static,
-    {
-        self.call_within(None, operation)
-    }
-
-    /// [`call`](Self::call), given up after `limit` if given.
-    fn call_within<T, F, Fut>(&self, limit: Option<Duration>, operation: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(FredStore) -> Fut,
-        Fut: Future<Output = Result<T>> + Send + 'static,
-    {
-        let operation = operation(self.store.clone());
-        run(self.runtime.handle(), async move {
-            match limit {
-                Some(limit) => tokio::time::timeout(limit, operation)
-                    .await
-                    .unwrap_or(Err(Error::Timeout(limit))),
-                None => operation.await,
-            }
-        })
-    }
-}
-
-/// Runs `operation` on `runtime` and waits for its answer on this thread.
-///
-/// A plain channel rather than `Runtime::block_on`, which panics when the
-/// calling thread is inside a runtime.
-fn run<T: Send + 'static>(
-    runtime: &Handle,
-    operation: impl Future<Output = Result<T>> + Send + 'static,
-) -> Result<T> {
-    let (answer, answered) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        // The caller is waiting on `answered`, so it is still there.
-        let _ = answer.send(operation.await);
-    });
-    answered.recv().unwrap_or_else(|_| {
-        Err(backend_error(
-            "the fred adapter's runtime stopped before the operation finished",
-        ))
-    })
-}
-
-/// The adapter's runtime, shut down without blocking when the last clone
-/// goes, so dropping the adapter inside async code does not panic.
-struct OwnedRuntime(Option<Runtime>);
-
-impl OwnedRuntime {
-    fn start() -> Result<Self> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("memocache-fred")
-            .enable_all()
-            .build()
-            .map(|runtime| OwnedRuntime(Some(runtime)))
-            .map_err(backend_error)
-    }
-
-    fn handle(&self) -> &Handle {
-        self.0
-            .as_ref()
-            .expect("the runtime is only taken on drop")
-            .handle()
-    }
-}
-
-impl Drop for OwnedRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
+        .map(FredBlockingStore)
     }
 }
 
 impl fmt::Debug for FredBlockingStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FredBlockingStore")
-            .field("store", &self.store)
+            .field("store", self.0.store())
             .finish_non_exhaustive()
     }
 }
@@ -181,49 +91,42 @@ impl BlockingStore for FredBlockingStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.get(&key).await })
+        self.0.get(key)
     }
 
     fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.set(&key, value, expire).await })
+        self.0.set(key, value, expire)
     }
 
     fn delete(&self, key: &str) -> Result<bool> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.delete(&key).await })
+        self.0.delete(key)
     }
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.ttl(&key).await })
+        self.0.ttl(key)
     }
 
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        let keys = keys.clone();
-        self.call(|store| async move { store.delete_matching(&keys).await })
+        self.0.delete_matching(keys)
     }
 
     fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        let (key, options) = (key.to_owned(), *options);
-        self.call_within(options.timeout, |store| async move {
-            store.read(&key, &options).await
-        })
+        self.0.read(key, options)
     }
 
     fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        let (key, options) = (key.to_owned(), *options);
-        self.call_within(options.timeout, |store| async move {
-            store.write(&key, value, &options).await
-        })
+        self.0.write(key, value, options)
     }
 
     fn capabilities(&self) -> Capabilities {
-        Store::capabilities(&self.store).bounded_operations(true)
+        self.0.capabilities()
     }
 
     fn health(&self) -> Option<Health> {
-        Store::health(&self.store)
+        self.0.health()
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.0.track_changes(tier)
     }
 }

@@ -46,6 +46,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`RedisConfig::client_tracking`], on a single node, the store
+//! tracks changes for a [`Memoizer`](memocache_core::Memoizer)'s local
+//! tier: a listener connection of its own (RESP2, subscribed to
+//! `__redis__:invalidate`) receives the invalidations every tier-filling
+//! read asks for (`CLIENT TRACKING ON REDIRECT <listener> NOLOOP`, sent
+//! with its `GET` and `PTTL`), a `FLUSHDB`/`FLUSHALL` included; a lost
+//! connection flushes the tiers. Not yet on a cluster (a configuration
+//! error): use memocache-redis' stores there. See [`FredStore`].
+//!
 //! A Redis Cluster is configured with [`RedisConfig::cluster`] (seed node
 //! URLs): fred routes keys by slot and follows redirections and failovers,
 //! and `delete_matching` scans every primary. After a failover the clients
@@ -58,6 +67,7 @@ mod blocking;
 mod command;
 mod connect;
 mod store;
+mod tracking;
 
 pub use blocking::FredBlockingStore;
 pub use memocache_core::RedisConfig;

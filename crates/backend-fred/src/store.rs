@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use fred::clients::{Client, Pool, WithOptions};
@@ -12,8 +12,8 @@ use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand};
 use memocache_core::{
-    Bytes, Capabilities, Entry, Error, Health, KeyMatch, KeyTtl, ReadOptions, RedisConfig, Result,
-    Store, async_trait,
+    Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions,
+    RedisConfig, Result, Store, TrackedTiers, async_trait,
 };
 use memocache_redis_plumbing::failure::{command_error, send_retrying};
 use memocache_redis_plumbing::keyspace::{self, Keyspace, SCAN_COUNT};
@@ -22,6 +22,7 @@ use tokio::task::AbortHandle;
 
 use crate::command;
 use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
+use crate::tracking::{self, Started, Tracking};
 
 /// An async [`Store`] on Redis over a fred [`Pool`]: from a
 /// [`RedisConfig`], one multiplexed connection (per cluster node) that
@@ -35,6 +36,21 @@ use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backen
 /// simply computes. The connections close when the last clone of a store
 /// made by [`connect`](Self::connect) or
 /// [`connect_lazy`](Self::connect_lazy) is dropped.
+///
+/// With [`RedisConfig::client_tracking`], on a single node, the store
+/// reports every change to its keys to the local tiers over it
+/// ([`Store::track_changes`]): a listener connection of its own, in RESP2,
+/// is subscribed to `__redis__:invalidate`, and every read that may fill a
+/// tier sends `CLIENT TRACKING ON REDIRECT <listener> NOLOOP` with its
+/// `GET` and `PTTL`, in one round trip. Such a read fails while the
+/// listener is not subscribed, and the tiers are flushed whenever the
+/// listener's or the pool's connection is lost; the store reports its own
+/// writes and removals itself. The server must allow `CLIENT TRACKING`,
+/// `CLIENT ID` and the `__redis__:invalidate` channel (checked at
+/// [`connect`](Self::connect)). Tracking on a Redis Cluster is not
+/// supported by this store yet (a configuration error): per-node redirect
+/// ids cannot be matched safely to fred's slot routing; `RedisStore` and
+/// `RedisBlockingStore` of memocache-redis track changes on a cluster.
 ///
 /// ```no_run
 /// # async fn demo() -> memocache_core::Result<()> {
@@ -60,22 +76,31 @@ pub struct FredStore {
     /// caller's own.
     tasks: Option<Arc<Tasks>>,
     health: Health,
+    /// With [`RedisConfig::client_tracking`]: the listener's state and the
+    /// tiers reported to.
+    tracking: Option<Arc<Tracking>>,
 }
 
 impl FredStore {
     /// Connects with `config`'s URL, credentials, database, TLS settings
     /// (`rediss://`, certificate verification, the CA), timeouts,
     /// keepalive and health checks; must run
-    /// inside a tokio runtime, on which the connections then live.
+    /// inside a tokio runtime, on which the connections then live. With
+    /// [`RedisConfig::client_tracking`], the listener subscribes and a
+    /// first `CLIENT TRACKING ON REDIRECT` must succeed too.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for bad settings; a backend error naming the
-    /// server when it cannot be reached or refuses the credentials or the
-    /// TLS handshake.
+    /// [`Error::Config`] for bad settings, for client tracking on a
+    /// cluster, and when the server refuses client tracking (an ACL user
+    /// without `client|tracking`, say); a backend error naming the server
+    /// when it cannot be reached or refuses the credentials or the TLS
+    /// handshake.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        refuse_tracked_cluster(config)?;
         let settings = connect::settings(config, true)?;
         let server = settings.server.clone();
+        let started = start_tracking(config, &settings)?;
         let initializing: Vec<_> = settings
             .pool
             .clients()
@@ -102,21 +127,59 @@ impl FredStore {
                 }
             }
         }
+        let started = started.map(|started| {
+            tasks.0.extend(started.tasks);
+            (started.tracking, started.listener)
+        });
         if let Some(source) = first_error {
             return Err(backend_error(ConnectError { server, source }));
         }
-        Ok(Self::with_settings(settings, tasks))
+        let Some((tracking, listener)) = started else {
+            return Ok(Self::with_settings(settings, tasks, None));
+        };
+        // The listener must subscribe, and the pool's first redirect to it
+        // succeed.
+        let connection = listener
+            .init()
+            .await
+            .map_err(|source| backend_error(ConnectError { server, source }))?;
+        tasks.0.push(connection.abort_handle());
+        let limit = config.get_connect_timeout() + 2 * config.get_socket_timeout();
+        let id = tracking.wait_listening(limit).await?;
+        let store = Self::with_settings(settings, tasks, Some(tracking));
+        store.first_redirect(id).await?;
+        Ok(store)
+    }
+
+    /// Switches tracking on for each pool connection, redirected to the
+    /// listener `id`: a server that refuses it is an error now, not a tier
+    /// that never serves.
+    async fn first_redirect(&self, id: i64) -> Result<()> {
+        let Some(tracking) = &self.tracking else {
+            return Ok(());
+        };
+        for client in self.pool.clients() {
+            let (command, args) = tracking::redirect_to(id);
+            let () = client
+                .with_options(&self.options)
+                .custom(command, args)
+                .await
+                .map_err(|e| tracking.refused(e))?;
+        }
+        Ok(())
     }
 
     /// Like [`connect`](Self::connect) but returns at once and connects in
     /// the background, so a service can start while Redis is down; until
     /// Redis answers, every operation fails (and a
-    /// [`Memoizer`](memocache_core::Memoizer) just computes).
+    /// [`Memoizer`](memocache_core::Memoizer) just computes). With
+    /// [`RedisConfig::client_tracking`], reads that may fill a tier fail
+    /// until the listener is subscribed.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for bad settings, or when called outside a tokio
-    /// runtime.
+    /// [`Error::Config`] for bad settings (tracking on a cluster included),
+    /// or when called outside a tokio runtime.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config(
@@ -125,8 +188,10 @@ impl FredStore {
                     .into(),
             ));
         }
+        refuse_tracked_cluster(config)?;
         let settings = connect::settings(config, false)?;
-        let tasks = Tasks(
+        let started = start_tracking(config, &settings)?;
+        let mut tasks = Tasks(
             settings
                 .pool
                 .connect_pool()
@@ -134,7 +199,12 @@ impl FredStore {
                 .map(|connection| connection.abort_handle())
                 .collect(),
         );
-        Ok(Self::with_settings(settings, tasks))
+        let tracking = started.map(|started| {
+            tasks.0.extend(started.tasks);
+            tasks.0.push(started.listener.connect().abort_handle());
+            started.tracking
+        });
+        Ok(Self::with_settings(settings, tasks, tracking))
     }
 
     /// A store over a fred pool of your own, which you connect (e.g. with
@@ -166,6 +236,7 @@ impl FredStore {
             last_error: Arc::default(),
             tasks: None,
             health: RedisConfig::default().health(),
+            tracking: None,
         }
     }
 
@@ -186,7 +257,11 @@ impl FredStore {
         &self.pool
     }
 
-    fn with_settings(settings: Settings, mut tasks: Tasks) -> Self {
+    fn with_settings(
+        settings: Settings,
+        mut tasks: Tasks,
+        tracking: Option<Arc<Tracking>>,
+    ) -> Self {
         let Settings {
             pool,
             command_timeout,
@@ -215,6 +290,28 @@ impl FredStore {
             last_error,
             tasks: Some(Arc::new(tasks)),
             health,
+            tracking,
+        }
+    }
+
+    /// The tiers of a tracked store.
+    fn tiers(&self) -> Option<&TrackedTiers> {
+        self.tracking.as_deref().map(Tracking::tiers)
+    }
+
+    /// For a command that changes `keys`: reports them to a tracked
+    /// store's tiers when dropped.
+    fn changing<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Changed<'_> {
+        let tiers = self.tiers();
+        Changed {
+            tiers,
+            keys: match tiers {
+                Some(_) => keys
+                    .into_iter()
+                    .map(|key| key.as_ref().to_owned())
+                    .collect(),
+                None => Vec::new(),
+            },
         }
     }
 
@@ -262,6 +359,53 @@ impl FredStore {
             last_error,
             source,
         })
+    }
+}
+
+/// The configuration error of client tracking on a cluster, which this
+/// store does not support yet.
+fn refuse_tracked_cluster(config: &RedisConfig) -> Result<()> {
+    if config.get_client_tracking() && config.is_cluster() {
+        return Err(Error::config(
+            "client tracking on a Redis Cluster is supported by memocache-redis' RedisStore and \
+             RedisBlockingStore, not yet by FredStore (per-node redirect ids cannot be matched \
+             safely to fred's slot routing): use one of those, or turn \
+             RedisConfig::client_tracking off",
+        ));
+    }
+    Ok(())
+}
+
+/// With [`RedisConfig::client_tracking`] (on a single node): the listener,
+/// not connected yet, its tasks started; call before the pool connects.
+fn start_tracking(config: &RedisConfig, settings: &Settings) -> Result<Option<Started>> {
+    if !config.get_client_tracking() {
+        return Ok(None);
+    }
+    Tracking::start(
+        &settings.pool,
+        settings.server.as_str().into(),
+        settings.command_timeout,
+    )
+    .map(Some)
+}
+
+/// Tells a tracked store's tiers that it changed some keys when dropped:
+/// after the command's reply, or when the caller gave up on it (it may
+/// still run). The server does not report a connection's own writes to it
+/// (`NOLOOP`).
+struct Changed<'a> {
+    tiers: Option<&'a TrackedTiers>,
+    keys: Vec<String>,
+}
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        if let Some(tiers) = self.tiers {
+            for key in &self.keys {
+                tiers.changed(key);
+            }
+        }
     }
 }
 
@@ -343,6 +487,7 @@ impl fmt::Debug for FredStore {
             .field("timeout", &self.options.timeout)
             .field("retry_on_timeout", &self.retry_on_timeout)
             .field("owns_connections", &self.tasks.is_some())
+            .field("tracks_changes", &self.tracking.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -362,6 +507,7 @@ impl Store for FredStore {
         // One `SET key value [PX ms]`: value and expiry replaced in a
         // single step.
         let expiration = expire.map(command::expiration);
+        let _changed = self.changing([key]);
         self.run(|client| {
             let (value, expiration) = (value.clone(), expiration.clone());
             async move { client.set(key, value, expiration, None, false).await }
@@ -370,6 +516,7 @@ impl Store for FredStore {
     }
 
     async fn delete(&self, key: &str) -> Result<bool> {
+        let _changed = self.changing([key]);
         let removed: u64 = self
             .run(|client| async move { client.del(key).await })
             .await?;
@@ -391,11 +538,26 @@ impl Store for FredStore {
         if !options.with_ttl {
             return Ok(self.get(key).await?.map(Entry::new));
         }
+        // A read that may fill a tier is tracked, whichever connection
+        // serves it: redirected to the live listener, or not sent.
+        let redirect = self
+            .tracking
+            .as_deref()
+            .map(Tracking::redirect)
+            .transpose()?;
         // GET and PTTL pipelined: one round trip, each command sent with
         // the store's options.
         let (value, pttl): (Option<Bytes>, i64) = self
             .run(|client| async move {
                 let pipeline = fred::clients::Pipeline::from(client);
+                if let Some(id) = redirect {
+                    let (command, args) = tracking::redirect_to(id);
+                    let () = pipeline.custom(command, args).await?;
+                    let () = pipeline.get(key).await?;
+                    let () = pipeline.pttl(key).await?;
+                    let ((), value, pttl) = pipeline.all().await?;
+                    return Ok((value, pttl));
+                }
                 let () = pipeline.get(key).await?;
                 let () = pipeline.pttl(key).await?;
                 pipeline.all().await
@@ -405,11 +567,28 @@ impl Store for FredStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().ttl_in_read(true).shared_health(true)
+        Capabilities::new()
+            .ttl_in_read(true)
+            .shared_health(true)
+            .tracks_changes(self.tracking.is_some())
     }
 
     fn health(&self) -> Option<Health> {
         Some(self.health.clone())
+    }
+
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        match self.tiers() {
+            Some(tiers) => {
+                tiers.add(tier);
+                Ok(())
+            }
+            None => Err(Error::config(
+                "this FredStore does not track changes, so a local tier over it could serve \
+                 values other processes changed: build it with \
+                 RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
+            )),
+        }
     }
 }
 
@@ -453,6 +632,7 @@ impl Keyspace for FredStore {
     /// A multi-key command must stay within one slot on a cluster: the
     /// keys are unlinked slot by slot.
     async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
+        let _changed = self.changing(keys.iter().map(|key| String::from_utf8_lossy(key)));
         let keys: Vec<fred::types::Key> = keys
             .into_iter()
             .map(|key| Bytes::from(key).into())

@@ -16,7 +16,6 @@ use redis::{Client, FromRedisValue};
 
 use crate::command::{self, Request};
 use crate::connect::{self, BACKEND, command_error};
-use crate::listener::Listener;
 use crate::pool::{ClusterSource, Connector, Pool, Source};
 use crate::store::RedisStore;
 
@@ -32,10 +31,12 @@ use crate::store::RedisStore;
 /// before reuse; one that failed is closed, never reused. When Redis is
 /// down, an operation fails as soon as its connection attempt does.
 ///
-/// With [`RedisConfig::client_tracking`] on a cluster, whose blocking
-/// connection cannot carry invalidation pushes, the store is instead the
-/// async [`RedisStore`] driven by a runtime of the store's own (one worker
-/// thread).
+/// With [`RedisConfig::client_tracking`], the store is instead the async
+/// [`RedisStore`] driven by a runtime of the store's own (one worker
+/// thread): a blocking connection reads invalidation pushes only while it
+/// waits for a reply, and an idle pooled connection that the server closes
+/// would go unnoticed with the changes reported to it, while the async
+/// store's connections hear both at once. Local hits never reach it.
 ///
 /// ```no_run
 /// # fn demo() -> memocache_core::Result<()> {
@@ -54,7 +55,7 @@ pub struct RedisBlockingStore(Inner);
 #[derive(Clone)]
 enum Inner {
     Pooled(Pooled),
-    /// A tracked cluster: the async store on a runtime of its own.
+    /// Tracking changes: the async store on a runtime of its own.
     Driven(Driven<RedisStore>),
 }
 
@@ -65,8 +66,6 @@ struct Pooled {
     timeout: Duration,
     retry_on_timeout: bool,
     health: Health,
-    /// With [`RedisConfig::client_tracking`]: where invalidations arrive.
-    listener: Option<Arc<Listener>>,
 }
 
 impl RedisBlockingStore {
@@ -83,11 +82,6 @@ impl RedisBlockingStore {
             return Ok(driven);
         }
         let store = Pooled::new(Pooled::source(config)?, config)?;
-        if let Some(listener) = &store.listener {
-            listener
-                .shared()
-                .wait_connected(config.get_connect_timeout())?;
-        }
         // One connection up front: a wrong address, password or CA is
         // reported now, and the connection stays in the pool.
         drop(store.pool.get(None)?);
@@ -122,11 +116,11 @@ impl RedisBlockingStore {
         Ok(RedisBlockingStore(Inner::Pooled(store)))
     }
 
-    /// The store of a tracked cluster (the async store, made on a runtime
+    /// The store that tracks changes (the async store, made on a runtime
     /// of its own as [`RedisStore::connect`] or, if `lazy`,
     /// [`RedisStore::connect_lazy`] makes it), or `None` for a pooled one.
     fn driven(config: &RedisConfig, lazy: bool) -> Result<Option<Self>> {
-        if !(config.is_cluster() && config.get_client_tracking()) {
+        if !config.get_client_tracking() {
             return Ok(None);
         }
         let config = config.clone();
@@ -158,22 +152,13 @@ impl Pooled {
         })
     }
 
-    /// A pooled store; a tracked one (on a single node) with its
-    /// listener started.
+    /// A pooled store; opens no connection.
     fn new(source: Source, config: &RedisConfig) -> Result<Self> {
-        let listener = match (&source, config.get_client_tracking()) {
-            (Source::Node(client), true) => Some(Arc::new(Listener::start(
-                client.clone(),
-                config.get_connect_timeout(),
-            ))),
-            _ => None,
-        };
         let connector = Connector {
             source,
             connect_timeout: config.get_connect_timeout(),
             socket_timeout: config.get_socket_timeout(),
             health_check_interval: config.get_health_check_interval(),
-            tracking: listener.as_ref().map(|l| Arc::clone(l.shared())),
         };
         let pool = Pool::new(
             connector,
@@ -185,16 +170,7 @@ impl Pooled {
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
             health: config.health(),
-            listener,
         })
-    }
-
-    /// Tells the local tiers over a tracked store that it changed `key`
-    /// (the server does not report a connection's own writes: `NOLOOP`).
-    fn changed(&self, key: &str) {
-        if let Some(listener) = &self.listener {
-            listener.shared().tiers().changed(key);
-        }
     }
 
     /// Sends `request` (a command or a pipeline), once more on another
@@ -244,11 +220,7 @@ impl Keyspace for Pooled {
     }
 
     async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
-        let removed = self.query(&command::unlink(&keys), None).await;
-        for key in &keys {
-            self.changed(&String::from_utf8_lossy(key));
-        }
-        removed
+        self.query(&command::unlink(&keys), None).await
     }
 }
 
@@ -337,7 +309,6 @@ impl BlockingStore for Pooled {
 
     fn delete(&self, key: &str) -> Result<bool> {
         let removed = block_on(self.query::<u64>(&command::delete(key), None));
-        self.changed(key);
         Ok(removed? > 0)
     }
 
@@ -363,9 +334,7 @@ impl BlockingStore for Pooled {
 
     fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
         let set = command::set(key, &value, options.expire);
-        let written = block_on(self.query(&set, options.timeout));
-        self.changed(key);
-        written
+        block_on(self.query(&set, options.timeout))
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -373,24 +342,17 @@ impl BlockingStore for Pooled {
             .ttl_in_read(true)
             .bounded_operations(true)
             .shared_health(true)
-            .tracks_changes(self.listener.is_some())
     }
 
     fn health(&self) -> Option<Health> {
         Some(self.health.clone())
     }
 
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        match &self.listener {
-            Some(listener) => {
-                listener.shared().tiers().add(tier);
-                Ok(())
-            }
-            None => Err(memocache_core::Error::config(
-                "this RedisBlockingStore does not track changes, so a local tier over it could \
-                 serve values other processes changed: build it with \
-                 RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
-            )),
-        }
+    fn track_changes(&self, _: Weak<dyn Invalidations>) -> Result<()> {
+        Err(memocache_core::Error::config(
+            "this RedisBlockingStore does not track changes, so a local tier over it could \
+             serve values other processes changed: build it with \
+             RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
+        ))
     }
 }

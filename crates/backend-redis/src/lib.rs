@@ -38,7 +38,6 @@
 mod blocking;
 mod command;
 pub mod connect;
-mod listener;
 mod pool;
 mod store;
 mod tracking;

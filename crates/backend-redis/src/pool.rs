@@ -5,7 +5,7 @@
 //! (r2d2 would keep a caller waiting for its whole checkout timeout while
 //! Redis is down, retrying in the background; a cache must fail fast.)
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use memocache_core::{RedisConfig, Result};
@@ -14,10 +14,7 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult};
 
 use crate::command::{self, Request};
-use crate::connect::{
-    backend_error, cluster_client, cluster_client_with_nodes, connect_error, tracking_refused,
-};
-use crate::listener;
+use crate::connect::{backend_error, cluster_client, cluster_client_with_nodes, connect_error};
 
 /// Where connections go: one node, or a cluster.
 // One per pool, never moved around: the variants' sizes do not matter.
@@ -107,9 +104,6 @@ pub(crate) struct Connector {
     pub(crate) socket_timeout: Duration,
     /// PING a connection idle this long before reusing it.
     pub(crate) health_check_interval: Option<Duration>,
-    /// With change tracking: the listener each connection redirects its
-    /// invalidations to.
-    pub(crate) tracking: Option<Arc<listener::Shared>>,
 }
 
 impl Connector {
@@ -139,43 +133,11 @@ impl Connector {
             last_used: Instant::now(),
             broken: false,
             timeout: None,
-            generation: None,
         };
         pooled
             .bound(within(self.socket_timeout, limit))
             .map_err(backend_error)?;
-        if let Some(tracking) = &self.tracking {
-            let (generation, listener) = tracking.current().ok_or_else(|| {
-                backend_error("the invalidation listener is not connected to the server")
-            })?;
-            let mut redirect = redis::cmd("CLIENT");
-            redirect
-                .arg("TRACKING")
-                .arg("ON")
-                .arg("REDIRECT")
-                .arg(listener)
-                .arg("NOLOOP");
-            pooled.query::<()>(Request::Cmd(&redirect)).map_err(|e| {
-                // The listener went away since: a passing failure.
-                if e.to_string().contains("redirect") {
-                    backend_error(e)
-                } else {
-                    tracking_refused(e)
-                }
-            })?;
-            pooled.generation = Some(generation);
-        }
         Ok(pooled)
-    }
-
-    /// Whether `pooled` may serve: without tracking always; with it, while
-    /// the listener it redirects to lasts.
-    fn is_current(&self, pooled: &Pooled) -> bool {
-        match (&self.tracking, pooled.generation) {
-            (Some(tracking), Some(generation)) => tracking.is_live(generation),
-            (Some(_), None) => false,
-            (None, _) => true,
-        }
     }
 
     /// Whether an idle connection may be reused: open, and answering PING
@@ -229,8 +191,6 @@ struct Pooled {
     broken: bool,
     /// The socket timeouts set now.
     timeout: Option<Duration>,
-    /// With change tracking: the listener generation it redirects to.
-    generation: Option<u64>,
 }
 
 /// `timeout`, or `limit` if that is shorter.
@@ -336,10 +296,7 @@ impl Pool {
         loop {
             if let Some(mut pooled) = state.idle.pop() {
                 drop(state);
-                if self.connector.is_current(&pooled)
-                    && pooled.bound(socket_timeout).is_ok()
-                    && self.connector.is_healthy(&mut pooled)
-                {
+                if pooled.bound(socket_timeout).is_ok() && self.connector.is_healthy(&mut pooled) {
                     return Ok(self.lease(pooled));
                 }
                 drop(pooled);

@@ -282,11 +282,10 @@ impl AsyncPushSender for Reports {
     }
 }
 
-/// Reports an invalidation's payload (a push's, or a `__redis__:invalidate`
-/// message's) to `tiers`: the keys changed; a null one means `FLUSHDB` or
-/// `FLUSHALL`; anything else is a report that cannot be read, so all may
-/// have changed.
-pub(crate) fn report(tiers: &TrackedTiers, payload: Option<&Value>) {
+/// Reports an invalidation push's payload to `tiers`: the keys changed; a
+/// null one means `FLUSHDB` or `FLUSHALL`; anything else is a report that
+/// cannot be read, so all may have changed.
+fn report(tiers: &TrackedTiers, payload: Option<&Value>) {
     match payload {
         Some(Value::Array(keys)) if keys.iter().all(|k| matches!(k, Value::BulkString(_))) => {
             for key in keys {
