@@ -12,6 +12,7 @@ impl Client for RedisRs {
     type Async = RedisStore;
     type Blocking = RedisBlockingStore;
     const LAZY_ERRORS_NAME_THE_SERVER: bool = false;
+    const TRACKS_CLUSTERS: bool = true;
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = false;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<RedisStore>> + Send {

@@ -836,7 +836,7 @@ impl ClusterNode {
 }
 
 /// `redis-cli -p PORT args...`'s output, empty if it failed.
-fn redis_cli(port: u16, args: &[&str]) -> String {
+pub(crate) fn redis_cli(port: u16, args: &[&str]) -> String {
     Command::new("redis-cli")
         .arg("-p")
         .arg(port.to_string())

@@ -23,6 +23,7 @@ use crate::{RedisCluster, RedisServer};
 pub mod acl;
 pub mod faults;
 pub mod health;
+pub mod tier;
 pub mod tls;
 
 /// How a Redis client backend makes its stores from a [`RedisConfig`].
@@ -41,6 +42,10 @@ pub trait Client {
     /// default) and fails the commands on it: a hung server then shows as
     /// store errors as well as timeouts.
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool;
+    /// Whether its stores track changes for a local tier on a cluster too
+    /// (else [`RedisConfig::client_tracking`] on a cluster is refused at
+    /// connect).
+    const TRACKS_CLUSTERS: bool;
 
     /// Connects the async store.
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<Self::Async>> + Send;
@@ -86,7 +91,7 @@ fn runs_of_two_blocking_calls<S: BlockingStore>(memo: &Memoizer<S>) -> usize {
 }
 
 /// Connects `C`'s blocking store from an async test, on a blocking thread.
-async fn connect_blocking<C: Client>(config: &RedisConfig) -> Result<C::Blocking> {
+pub(crate) async fn connect_blocking<C: Client>(config: &RedisConfig) -> Result<C::Blocking> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || C::connect_blocking(&config))
         .await
@@ -150,7 +155,7 @@ pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
 }
 
 /// Expands to the tests of every suite (modules `conformance`, `faults`, `health`,
-/// `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
+/// `tier`, `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
 /// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
 /// dev-dependencies, and installs the test binary's tracing subscriber.
 #[macro_export]
@@ -231,6 +236,72 @@ macro_rules! client_suite_tests {
             #[test]
             fn a_hung_server_is_a_timeout() {
                 suite::a_hung_server_is_a_timeout::<$client>();
+            }
+        }
+
+        mod tier {
+            use super::*;
+            use $crate::suites::tier as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn changes_from_elsewhere_drop_the_copy() {
+                let server = $crate::RedisServer::start();
+                let config = memocache_core::RedisConfig::new().url(server.url());
+                suite::changes_from_elsewhere_drop_the_copy::<$client>(&config).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_cluster_changes_from_elsewhere_drop_the_copy() {
+                suite::on_a_cluster_changes_from_elsewhere_drop_the_copy::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_python_reference_s_write_drops_the_copy() {
+                suite::the_python_reference_s_write_drops_the_copy::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn flushall_and_expiry_drop_copies() {
+                suite::flushall_and_expiry_drop_copies::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_lost_connection_flushes_and_tracking_comes_back() {
+                suite::a_lost_connection_flushes_and_tracking_comes_back::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_connection_the_server_closes_flushes_the_tier() {
+                suite::a_connection_the_server_closes_flushes_the_tier::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_server_that_refuses_tracking_is_an_error_at_connect() {
+                suite::a_server_that_refuses_tracking_is_an_error_at_connect::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_blocking_store_tracks_changes() {
+                let server = $crate::RedisServer::start();
+                let config = memocache_core::RedisConfig::new().url(server.url());
+                suite::the_blocking_store_tracks_changes::<$client>(&config).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_cluster_the_blocking_store_tracks_changes() {
+                suite::on_a_cluster_the_blocking_store_tracks_changes::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_cluster_flushes_moved_slots_and_failovers_drop_copies() {
+                suite::on_a_cluster_flushes_moved_slots_and_failovers_drop_copies::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window() {
+                suite::a_soak_of_rewrites_never_serves_a_value_older_than_the_window::<$client>()
+                    .await;
             }
         }
 
