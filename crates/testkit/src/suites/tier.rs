@@ -10,8 +10,8 @@
 //! invalidation window.
 //!
 //! A change is reported asynchronously (an invalidation), so after a
-//! change elsewhere the checks poll for the new value within [`WINDOW`]
-//! and print how long it took: the invalidation window.
+//! change elsewhere the checks poll for the new value, for at most five
+//! seconds, and print how long it took: the invalidation window.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
