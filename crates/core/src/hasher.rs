@@ -43,12 +43,18 @@ impl KeyHasher for Blake3 {
     }
 }
 
+/// Appends `bytes` in lower-case hex, a digest's worth at a time (every
+/// call builds a key, so this is on every call's path).
 fn write_hex(bytes: &[u8], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    let mut text = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        for (pair, b) in text.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
+        }
+        let hex = &text[..2 * chunk.len()];
+        out.push_str(std::str::from_utf8(hex).expect("hex digits are ASCII"));
     }
 }
 
