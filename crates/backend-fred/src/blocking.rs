@@ -29,7 +29,7 @@ use crate::store::FredStore;
 /// client does: there, use [`FredStore`] itself.
 ///
 /// With [`RedisConfig::client_tracking`] it tracks changes for the local
-/// tiers over it, as [`FredStore`] does (on a single node).
+/// tiers over it, as [`FredStore`] does (on a single node or a cluster).
 ///
 /// ```no_run
 /// # fn demo() -> memocache_core::Result<()> {

@@ -58,6 +58,20 @@ pub(crate) struct Settings {
 ///
 /// With `fail_fast`, a first connection that fails is reported to whoever
 /// connects; without it the clients keep trying in the background.
+///
+/// On a cluster the pool follows no `MOVED` or `ASK` redirection
+/// (`max_redirections: 0`): a command a node answers with one fails, fred
+/// updates its routing after a `MOVED`, and the store sends the command
+/// once more itself (`store::redirected`). With one write attempt per
+/// command fred would re-send no redirected command anyway
+/// (`write_command`'s `decr_check_attempted` fails), and with
+/// redirections left an `ASK` ends fred's router task for good
+/// (`process_ask` cannot send `ASKING` without attempts left, and its
+/// error stops the router), so the client never connects again. A tracked
+/// read relies on it too: it must be served by the node whose listener
+/// its `CLIENT TRACKING` names, or fail (see
+/// [`crate::tracking::Route::options`]); fred cannot be told so per
+/// command (a command's 0 means "the connection's default").
 pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings> {
     // A cluster: the first seed gives the credentials and TLS (they are the
     // same on every node), all seeds the hosts to discover the cluster from.
@@ -156,6 +170,11 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         // A command is written once: a cache retries nothing behind the
         // caller's back (see `retry_on_timeout` for the one exception).
         max_command_attempts: 1,
+        max_redirections: if seeds.is_some() {
+            0
+        } else {
+            ConnectionConfig::default().max_redirections
+        },
         tcp: TcpConfig {
             nodelay: Some(true),
             keepalive: config.get_keepalive().then(|| {

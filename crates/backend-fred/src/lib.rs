@@ -46,21 +46,26 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With [`RedisConfig::client_tracking`], on a single node, the store
-//! tracks changes for a [`Memoizer`](memocache_core::Memoizer)'s local
-//! tier: a listener connection of its own (RESP2, subscribed to
-//! `__redis__:invalidate`) receives the invalidations every tier-filling
-//! read asks for (`CLIENT TRACKING ON REDIRECT <listener> NOLOOP`, sent
-//! with its `GET` and `PTTL`), a `FLUSHDB`/`FLUSHALL` included; a lost
-//! connection flushes the tiers. Not yet on a cluster (a configuration
-//! error): use memocache-redis' stores there. See [`FredStore`].
+//! With [`RedisConfig::client_tracking`], the store tracks changes for a
+//! [`Memoizer`](memocache_core::Memoizer)'s local tier: a listener
+//! connection of its own (RESP2, subscribed to `__redis__:invalidate`)
+//! receives the invalidations every tier-filling read asks for
+//! (`CLIENT TRACKING ON REDIRECT <listener> NOLOOP`, sent with its `GET`
+//! and `PTTL`), a `FLUSHDB`/`FLUSHALL` included; a lost connection flushes
+//! the tiers. On a Redis Cluster there is one listener per primary, each
+//! read is pinned to the connection of the primary serving its key and
+//! checked to be served by that listener's node (`CLUSTER MYID` in the
+//! same pipeline), and a change of the cluster's topology (a slot moved,
+//! a failover) flushes the tiers. See [`FredStore`].
 //!
 //! A Redis Cluster is configured with [`RedisConfig::cluster`] (seed node
-//! URLs): fred routes keys by slot and follows redirections and failovers,
-//! and `delete_matching` scans every primary. After a failover the clients
-//! rediscover the cluster from the seeds and every node they last knew, so
-//! one seed is enough even if it is the node that died. Unix sockets are
-//! not supported.
+//! URLs): fred routes keys by slot and follows slot moves and failovers (a
+//! command a node answers with `MOVED` is sent once more, to the slot's
+//! new node; one answered with `ASK`, while its slot migrates, fails), and
+//! `delete_matching` scans every primary. After a failover the
+//! clients rediscover the cluster from the seeds and every node they last
+//! knew, so one seed is enough even if it is the node that died. Unix
+//! sockets are not supported.
 #![warn(missing_docs)]
 
 mod blocking;

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use fred::clients::{Client, Pool, WithOptions};
+use fred::clients::{Client, Pipeline, Pool, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
-use fred::types::{ClusterHash, CustomCommand};
+use fred::types::{ClusterHash, CustomCommand, Value};
 use memocache_core::{
     Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions,
     RedisConfig, Result, Store, TrackedTiers, async_trait,
@@ -22,7 +22,7 @@ use tokio::task::AbortHandle;
 
 use crate::command;
 use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
-use crate::tracking::{self, Started, Tracking};
+use crate::tracking::{self, Route, Started, Tracking, Unserved};
 
 /// An async [`Store`] on Redis over a fred [`Pool`]: from a
 /// [`RedisConfig`], one multiplexed connection (per cluster node) that
@@ -37,20 +37,31 @@ use crate::tracking::{self, Started, Tracking};
 /// made by [`connect`](Self::connect) or
 /// [`connect_lazy`](Self::connect_lazy) is dropped.
 ///
-/// With [`RedisConfig::client_tracking`], on a single node, the store
-/// reports every change to its keys to the local tiers over it
-/// ([`Store::track_changes`]): a listener connection of its own, in RESP2,
-/// is subscribed to `__redis__:invalidate`, and every read that may fill a
-/// tier sends `CLIENT TRACKING ON REDIRECT <listener> NOLOOP` with its
-/// `GET` and `PTTL`, in one round trip. Such a read fails while the
-/// listener is not subscribed, and the tiers are flushed whenever the
-/// listener's or the pool's connection is lost; the store reports its own
-/// writes and removals itself. The server must allow `CLIENT TRACKING`,
-/// `CLIENT ID` and the `__redis__:invalidate` channel (checked at
-/// [`connect`](Self::connect)). Tracking on a Redis Cluster is not
-/// supported by this store yet (a configuration error): per-node redirect
-/// ids cannot be matched safely to fred's slot routing; `RedisStore` and
-/// `RedisBlockingStore` of memocache-redis track changes on a cluster.
+/// With [`RedisConfig::client_tracking`], the store reports every change
+/// to its keys to the local tiers over it ([`Store::track_changes`]): a
+/// listener connection of its own, in RESP2, is subscribed to
+/// `__redis__:invalidate`, and every read that may fill a tier sends
+/// `CLIENT TRACKING ON REDIRECT <listener> NOLOOP` with its `GET` and
+/// `PTTL`, in one round trip. Such a read fails while the listener is not
+/// subscribed, and the tiers are flushed whenever the listener's or the
+/// pool's connection is lost; the store reports its own writes and
+/// removals itself. The server must allow `CLIENT TRACKING`, `CLIENT ID`
+/// and the `__redis__:invalidate` channel (checked at
+/// [`connect`](Self::connect)).
+///
+/// On a Redis Cluster there is one listener per primary (a redirect names
+/// a client of the same node), started for every primary at connect and
+/// for each new or promoted one later. A tracked read goes to the primary
+/// that fred's cluster state says serves the key's slot, pinned to the
+/// pool's connection to it, with `CLUSTER MYID` first in its pipeline: a
+/// read served by another node than the listener's, or not known to be
+/// served by it (the pipeline failed), is not kept and flushes the tiers.
+/// fred follows no `MOVED` or `ASK` for a store on a cluster; the store
+/// sends a command answered with one once more itself (after a `MOVED`,
+/// to the slot's new primary; a tracked read is routed anew). A tracked
+/// read fails at once while its primary's listener is not subscribed. A
+/// change of fred's cluster state (a slot moved, a failover, a node gone)
+/// flushes the tiers; `CLUSTER MYID` must be allowed too.
 ///
 /// ```no_run
 /// # async fn demo() -> memocache_core::Result<()> {
@@ -91,13 +102,12 @@ impl FredStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for bad settings, for client tracking on a
-    /// cluster, and when the server refuses client tracking (an ACL user
-    /// without `client|tracking`, say); a backend error naming the server
+    /// [`Error::Config`] for bad settings, and when the server refuses
+    /// client tracking (an ACL user without `client|tracking`, say, or on
+    /// a cluster without `cluster|myid`); a backend error naming the server
     /// when it cannot be reached or refuses the credentials or the TLS
     /// handshake.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
-        refuse_tracked_cluster(config)?;
         let settings = connect::settings(config, true)?;
         let server = settings.server.clone();
         let started = start_tracking(config, &settings)?;
@@ -137,6 +147,16 @@ impl FredStore {
         let Some((tracking, listener)) = started else {
             return Ok(Self::with_settings(settings, tasks, None));
         };
+        let limit = config.get_connect_timeout() + 2 * config.get_socket_timeout();
+        let Some(listener) = listener else {
+            // A cluster: every primary's listener must subscribe, and the
+            // pool's first redirect on each primary succeed.
+            let store = Self::with_settings(settings, tasks, Some(Arc::clone(&tracking)));
+            for route in tracking.wait_cluster(&store.pool, limit).await? {
+                store.first_redirect_on(&route).await?;
+            }
+            return Ok(store);
+        };
         // The listener must subscribe, and the pool's first redirect to it
         // succeed.
         let connection = listener
@@ -144,7 +164,6 @@ impl FredStore {
             .await
             .map_err(|source| backend_error(ConnectError { server, source }))?;
         tasks.0.push(connection.abort_handle());
-        let limit = config.get_connect_timeout() + 2 * config.get_socket_timeout();
         let id = tracking.wait_listening(limit).await?;
         let store = Self::with_settings(settings, tasks, Some(tracking));
         store.first_redirect(id).await?;
@@ -169,6 +188,26 @@ impl FredStore {
         Ok(())
     }
 
+    /// On a cluster, switches tracking on for each pool client's
+    /// connection to `route`'s primary, redirected to its listener: a
+    /// server that refuses it (or `CLUSTER MYID`) is an error now, not a
+    /// tier that never serves.
+    async fn first_redirect_on(&self, route: &Route) -> Result<()> {
+        let options = route.options(&self.options);
+        for client in self.pool.clients() {
+            let pipeline = Pipeline::from(client.with_options(&options));
+            let (myid, args) = route.myid();
+            let () = pipeline.custom(myid, args).await.map_err(backend_error)?;
+            let (redirect, args) = route.redirect();
+            let () = pipeline
+                .custom(redirect, args)
+                .await
+                .map_err(backend_error)?;
+            route.first_redirected(pipeline.try_all::<Value>().await)?;
+        }
+        Ok(())
+    }
+
     /// Like [`connect`](Self::connect) but returns at once and connects in
     /// the background, so a service can start while Redis is down; until
     /// Redis answers, every operation fails (and a
@@ -178,8 +217,8 @@ impl FredStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for bad settings (tracking on a cluster included),
-    /// or when called outside a tokio runtime.
+    /// [`Error::Config`] for bad settings, or when called outside a tokio
+    /// runtime.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config(
@@ -188,7 +227,6 @@ impl FredStore {
                     .into(),
             ));
         }
-        refuse_tracked_cluster(config)?;
         let settings = connect::settings(config, false)?;
         let started = start_tracking(config, &settings)?;
         let mut tasks = Tasks(
@@ -201,7 +239,10 @@ impl FredStore {
         );
         let tracking = started.map(|started| {
             tasks.0.extend(started.tasks);
-            tasks.0.push(started.listener.connect().abort_handle());
+            // A cluster's listeners start once the pool knows the primaries.
+            if let Some(listener) = started.listener {
+                tasks.0.push(listener.connect().abort_handle());
+            }
             started.tracking
         });
         Ok(Self::with_settings(settings, tasks, tracking))
@@ -215,7 +256,11 @@ impl FredStore {
     /// [`delete_matching`](Store::delete_matching) scans every primary. Give
     /// it `ClusterDiscoveryPolicy::UseCache`, as stores built from a
     /// [`RedisConfig`] have, or a pool whose seeds all die in a failover
-    /// never reconnects.
+    /// never reconnects. A pool that writes each command once
+    /// (`max_command_attempts: 1`) should follow no redirection either
+    /// (`max_redirections: 0`, as theirs do): fred 10.1 stops for good a
+    /// client that gets an `ASK` with redirections but no write attempts
+    /// left.
     pub fn from_pool(pool: Pool) -> Self {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
@@ -316,7 +361,8 @@ impl FredStore {
     }
 
     /// Runs a command through the pool with the store's options, once more
-    /// if it timed out and retries are on.
+    /// if it timed out and retries are on, and once more if a cluster node
+    /// answered it with a redirection (see [`redirected`]).
     async fn run<T, F, Fut>(&self, command: F) -> Result<T>
     where
         F: Fn(WithOptions<Pool>) -> Fut,
@@ -333,9 +379,70 @@ impl FredStore {
     {
         let client = self.pool.with_options(options);
         send_retrying(self.retry_on_timeout, || async {
-            command(client.clone()).await.map_err(|e| self.error(e))
+            let sent = match command(client.clone()).await {
+                Err(error) if redirected(&error) => command(client.clone()).await,
+                sent => sent,
+            };
+            sent.map_err(|e| self.error(e))
         })
         .await
+    }
+
+    /// A read that may fill a tier, on a cluster: routed to the primary
+    /// serving the key's slot and its listener ([`Tracking::route`]), sent
+    /// there as one pipeline (`CLUSTER MYID`, `CLIENT TRACKING ON REDIRECT
+    /// <listener> NOLOOP`, `GET`, `PTTL`) pinned to that primary's
+    /// connection and following no redirection ([`Route::options`]), and
+    /// kept only if `CLUSTER MYID` names the listener's node
+    /// ([`Tracking::served`]). Routed and sent once more if the primary
+    /// answered with a redirection (a slot moved: fred has learned its new
+    /// node), and if it timed out and retries are on. Any other error fails
+    /// the read: nothing is kept.
+    async fn read_on_cluster(
+        &self,
+        tracking: &Tracking,
+        key: &str,
+    ) -> Result<(Option<Bytes>, i64)> {
+        send_retrying(self.retry_on_timeout, || async {
+            let mut sent = self.read_on_cluster_once(tracking, key).await?;
+            if matches!(&sent, Err(error) if redirected(error)) {
+                sent = self.read_on_cluster_once(tracking, key).await?;
+            }
+            sent.map_err(|e| self.error(e))
+        })
+        .await
+    }
+
+    /// One [`read_on_cluster`](Self::read_on_cluster): the value and its
+    /// `PTTL`, or fred's error; an error of the store's own (no route, a
+    /// read served by another node) as the outer one.
+    async fn read_on_cluster_once(
+        &self,
+        tracking: &Tracking,
+        key: &str,
+    ) -> Result<Result<(Option<Bytes>, i64), FredError>> {
+        let client = self.pool.next();
+        let route = tracking.route(client, key)?;
+        let pipeline = Pipeline::from(client.with_options(&route.options(&self.options)));
+        let queued = async {
+            let (myid, args) = route.myid();
+            let () = pipeline.custom(myid, args).await?;
+            let (redirect, args) = route.redirect();
+            let () = pipeline.custom(redirect, args).await?;
+            let () = pipeline.get(key).await?;
+            pipeline.pttl::<(), _>(key).await
+        };
+        if let Err(error) = queued.await {
+            return Ok(Err(error));
+        }
+        let mut replies = pipeline.try_all::<Value>().await.into_iter();
+        let myid = replies.next();
+        match tracking.served(&route, myid, replies.len() == 3) {
+            Ok(()) => {}
+            Err(Unserved::Failed(error)) => return Ok(Err(error)),
+            Err(Unserved::Elsewhere(error)) => return Err(error),
+        }
+        Ok(entry_replies(replies))
     }
 
     /// A command's error; when no connection is up, says so (with the last
@@ -362,22 +469,10 @@ impl FredStore {
     }
 }
 
-/// The configuration error of client tracking on a cluster, which this
-/// store does not support yet.
-fn refuse_tracked_cluster(config: &RedisConfig) -> Result<()> {
-    if config.get_client_tracking() && config.is_cluster() {
-        return Err(Error::config(
-            "client tracking on a Redis Cluster is supported by memocache-redis' RedisStore and \
-             RedisBlockingStore, not yet by FredStore (per-node redirect ids cannot be matched \
-             safely to fred's slot routing): use one of those, or turn \
-             RedisConfig::client_tracking off",
-        ));
-    }
-    Ok(())
-}
-
-/// With [`RedisConfig::client_tracking`] (on a single node): the listener,
-/// not connected yet, its tasks started; call before the pool connects.
+/// With [`RedisConfig::client_tracking`]: on a single node the listener,
+/// not connected yet, and its tasks started; on a cluster the tasks that
+/// start the listeners once the pool knows the primaries. Call before the
+/// pool connects.
 fn start_tracking(config: &RedisConfig, settings: &Settings) -> Result<Option<Started>> {
     if !config.get_client_tracking() {
         return Ok(None);
@@ -407,6 +502,32 @@ impl Drop for Changed<'_> {
             }
         }
     }
+}
+
+/// The `CLIENT TRACKING`, `GET` and `PTTL` replies of a tracked read on a
+/// cluster: the value and its `PTTL`, or the first error.
+fn entry_replies(
+    mut replies: impl Iterator<Item = Result<Value, FredError>>,
+) -> Result<(Option<Bytes>, i64), FredError> {
+    let mut reply = || {
+        replies
+            .next()
+            .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "a reply is missing")))
+    };
+    let _tracked: Value = reply()?;
+    let value: Option<Bytes> = reply()?.convert()?;
+    let pttl: i64 = reply()?.convert()?;
+    Ok((value, pttl))
+}
+
+/// Whether `error` is fred's refusal to follow a cluster node's `MOVED` or
+/// `ASK` reply (a store on a cluster follows none: see
+/// [`connect::settings`]): the node did not run the command, so sending it
+/// once more runs it at most once, and after a `MOVED` fred has learned
+/// the slot's new node. (fred's only "Too many redirections." is that
+/// refusal, `Command::decr_check_redirections`.)
+fn redirected(error: &FredError) -> bool {
+    matches!(error.kind(), ErrorKind::Routing) && error.details() == "Too many redirections."
 }
 
 /// Whether `error` says a reply did not come within the socket timeout:
@@ -537,6 +658,10 @@ impl Store for FredStore {
     async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
         if !options.with_ttl {
             return Ok(self.get(key).await?.map(Entry::new));
+        }
+        if let Some(tracking) = self.tracking.as_deref().filter(|t| t.is_cluster()) {
+            let (value, pttl) = self.read_on_cluster(tracking, key).await?;
+            return Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))));
         }
         // A read that may fill a tier is tracked, whichever connection
         // serves it: redirected to the live listener, or not sent.

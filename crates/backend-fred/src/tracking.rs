@@ -1,8 +1,9 @@
-//! Change tracking for [`FredStore`](crate::FredStore) on a single node:
-//! the pool's connections redirect
-//! their invalidations (`CLIENT TRACKING ON REDIRECT <id> NOLOOP`, sent
-//! with every read that may fill a tier) to a listener connection of the
-//! store's own, in RESP2, subscribed to `__redis__:invalidate`.
+//! Change tracking for [`FredStore`](crate::FredStore): the pool's
+//! connections redirect their invalidations (`CLIENT TRACKING ON REDIRECT
+//! <id> NOLOOP`, sent with every read that may fill a tier) to a listener
+//! connection of the store's own, in RESP2, subscribed to
+//! `__redis__:invalidate`: one for a single node, one per primary on a
+//! Redis Cluster (a redirect names a client of the same node).
 //!
 //! Not RESP3 pushes: fred drops the null invalidation push of a
 //! `FLUSHDB`/`FLUSHALL`, and without its `i-tracking` feature would take a
@@ -10,25 +11,38 @@
 //! invalidation over as a plain message, a flush included.
 //!
 //! Each subscribed listener connection is a *generation*, named by its
-//! client id. A read redirects to the live generation's id, and fails when
-//! none is live. When the listener's connection is lost the generation
-//! ends and the tiers are flushed (the reads under way have their tickets
-//! withdrawn); when a pool connection is lost, the keys it tracked are no
-//! longer reported, so the tiers are flushed too.
+//! client id (and, on a cluster, by the id of the node it is on). A read
+//! redirects to the live generation's id, and fails when none is live.
+//! When a listener's connection is lost the generation ends and the tiers
+//! are flushed (the reads under way have their tickets withdrawn); when a
+//! pool connection is lost, the keys it tracked are no longer reported, so
+//! the tiers are flushed too.
+//!
+//! On a cluster a read is routed by fred's cached cluster state: the
+//! key's slot, the primary serving it, that primary's listener. The read
+//! is then pinned to the pool's connection to that primary (see
+//! [`Route::options`]) and checks, with `CLUSTER MYID` in the same
+//! pipeline, that the connection is on the listener's node. Every change
+//! of fred's cluster state (a slot moved, a failover, a node added or
+//! gone) flushes the tiers, starts listeners for new primaries and stops
+//! those of nodes that are no longer primaries.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use fred::clients::{Client, Pool};
 use fred::error::{Error as FredError, ErrorKind};
-use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
-use fred::types::config::Options;
+use fred::interfaces::{ClientLike, ClusterInterface, EventInterface, PubsubInterface};
+use fred::types::config::{
+    Config, ConnectionConfig, Options, PerformanceConfig, ReconnectPolicy, Server, ServerConfig,
+};
 use fred::types::{ClusterHash, CustomCommand, Message, RespVersion, Value};
 use memocache_core::{Error, FlushCause, Invalidations, Result, TrackedTiers};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::connect::{ConnectError, backend_error};
 
@@ -46,30 +60,56 @@ const CHANNEL_CAPACITY: usize = 4096;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// What a store with [`RedisConfig::client_tracking`] shares between its
-/// clones, its reads and the listener's task.
+/// clones, its reads and the tasks reporting to its tiers.
 ///
 /// [`RedisConfig::client_tracking`]: memocache_core::RedisConfig::client_tracking
 pub(crate) struct Tracking {
     tiers: TrackedTiers,
+    mode: Mode,
+}
+
+/// Where a tracked store's listeners are.
+enum Mode {
+    /// A single node: one listener.
+    Single(Arc<Listener>),
+    /// A cluster: one listener per primary.
+    Cluster(Arc<Nodes>),
+}
+
+/// One listener connection to one server, and its generations.
+struct Listener {
+    tiers: TrackedTiers,
     state: watch::Sender<Listening>,
     /// `host:port` (never credentials), for errors.
     server: Arc<str>,
+    /// Whether the server is a cluster node: the listener then asks which
+    /// node it is on (`CLUSTER MYID`).
+    clustered: bool,
 }
 
-/// The listener's state.
+/// A listener's state.
 #[derive(Clone, Debug)]
 enum Listening {
     /// Not subscribed: connecting, or its connection was lost.
     Down,
-    /// Subscribed: the generation of the listener connection with this
-    /// client id.
-    Live(i64),
+    /// Subscribed: this generation.
+    Live(Generation),
     /// Subscribing failed on a connection that stayed up; tried again
     /// every [`RETRY`].
     Failed(Arc<SetupError>),
 }
 
-/// Why the listener could not subscribe.
+/// A subscribed listener connection: what reads redirect to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Generation {
+    /// The connection's client id.
+    id: i64,
+    /// The id of the cluster node it is on (`CLUSTER MYID`); `None` on a
+    /// single node.
+    node: Option<Arc<str>>,
+}
+
+/// Why a listener could not subscribe.
 #[derive(Debug)]
 struct SetupError {
     /// The command that failed.
@@ -77,64 +117,290 @@ struct SetupError {
     source: FredError,
 }
 
-/// A listener not connected yet, and the tasks that already run for it.
+/// The listeners of a tracked store on a cluster: one per primary of
+/// fred's cluster state, by the primary's address.
+struct Nodes {
+    tiers: TrackedTiers,
+    template: Template,
+    listeners: Mutex<HashMap<Server, Node>>,
+}
+
+/// A primary's listener and the tasks that run it (its connection and its
+/// events), stopped when it is dropped.
+struct Node {
+    listener: Arc<Listener>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What a listener client is built from: the settings of the pool's first
+/// client (credentials, TLS, timeouts, reconnection policy), in RESP2.
+struct Template {
+    config: Config,
+    performance: PerformanceConfig,
+    connection: ConnectionConfig,
+    policy: Option<ReconnectPolicy>,
+    /// The listener's own commands: bounded by the socket timeout, and
+    /// queued until its connection is up.
+    options: Options,
+}
+
+impl Template {
+    /// The settings of `first`, a client of the store's pool.
+    fn new(first: &Client, timeout: Duration) -> Self {
+        let mut config = first.client_config();
+        config.version = RespVersion::RESP2;
+        let mut performance = first.perf_config();
+        performance.broadcast_channel_capacity = CHANNEL_CAPACITY;
+        Template {
+            config,
+            performance,
+            connection: first.connection_config().clone(),
+            policy: first.client_reconnect_policy(),
+            options: Options {
+                timeout: Some(timeout),
+                ..Options::default()
+            },
+        }
+    }
+
+    /// A listener client, not connected: to the pool's server, or to the
+    /// cluster node `node`, retrying its first connection in the
+    /// background.
+    fn client(&self, node: Option<&Server>) -> Client {
+        let mut config = self.config.clone();
+        if let Some(node) = node {
+            config.server = ServerConfig::Centralized {
+                server: node.clone(),
+            };
+            config.fail_fast = false;
+        }
+        Client::new(
+            config,
+            Some(self.performance.clone()),
+            Some(self.connection.clone()),
+            self.policy.clone(),
+        )
+    }
+
+    /// How a node is named in errors: `host:port`, plus ` over TLS`.
+    fn name(&self, node: &Server) -> Arc<str> {
+        match self.config.tls {
+            Some(_) => format!("{node} over TLS").into(),
+            None => node.to_string().into(),
+        }
+    }
+}
+
+/// The listener of a single node, not connected yet, and the tasks that
+/// already run for it.
 pub(crate) struct Started {
     /// The shared state, for the store.
     pub(crate) tracking: Arc<Tracking>,
-    /// The listener's client: connect it (`init` or `connect`); its events
-    /// are already listened to.
-    pub(crate) listener: Client,
+    /// On a single node, the listener's client: connect it (`init` or
+    /// `connect`); its events are already listened to. `None` on a
+    /// cluster, whose listeners connect by themselves once fred knows the
+    /// primaries.
+    pub(crate) listener: Option<Client>,
     /// The tasks started: the listener's, and one per pool client watching
-    /// its connection.
+    /// its connections.
     pub(crate) tasks: Vec<AbortHandle>,
 }
 
+/// Where a tracked read on a cluster goes: the primary serving the key's
+/// slot in fred's cached cluster state, and that primary's live listener
+/// generation.
+pub(crate) struct Route {
+    server: Server,
+    slot: u16,
+    generation: Generation,
+    /// The id of the node the listener is on.
+    node: Arc<str>,
+    listener: Arc<Listener>,
+}
+
+impl Route {
+    /// `base` pinned to the pool's connection to this route's primary
+    /// (`cluster_node`), without following redirections (the pool of a
+    /// store on a cluster follows none: see [`crate::connect::settings`]).
+    ///
+    /// Why this is enough for the `GET` of a tracked read to be served
+    /// on the connection its `CLIENT TRACKING` was sent on (fred 10.1's
+    /// router): the commands of one pipeline are written one after the
+    /// other by the router task, each routed by itself
+    /// (`process_pipeline`, `write_command`); a command with
+    /// `cluster_node` goes to that server's connection or fails ("Failed
+    /// to route command"), never to another node's (`Router::route`),
+    /// and the connection map changes only in the router task: a failed
+    /// write drops the connection (the next commands then fail), and a
+    /// reconnection is queued behind the pipeline (`defer_reconnection`).
+    /// A `MOVED` or `ASK` reply goes back to the router, which would
+    /// re-send that one command elsewhere while it has redirections (and
+    /// write attempts) left (`process_moved`, `process_ask`:
+    /// `decr_check_redirections`); with none it fails the command. (A
+    /// command's `max_redirections: Some(0)` does not do it: fred takes 0
+    /// for "unset" and gives the command the connection's default,
+    /// `Command::inherit_options`; hence the pool's default of 0.) One
+    /// pipeline's replies come on one connection, in order, so the
+    /// `CLUSTER MYID` sent first names the node that served the rest.
+    pub(crate) fn options(&self, base: &Options) -> Options {
+        Options {
+            cluster_node: Some(self.server.clone()),
+            max_redirections: None,
+            ..base.clone()
+        }
+    }
+
+    /// `CLUSTER MYID`, which names the node the pipeline is served by.
+    pub(crate) fn myid(&self) -> (CustomCommand, Vec<Value>) {
+        let command = CustomCommand::new_static("CLUSTER", ClusterHash::Custom(self.slot), false);
+        (command, vec![Value::from("MYID")])
+    }
+
+    /// `CLIENT TRACKING ON REDIRECT <listener> NOLOOP` for this route's
+    /// listener generation.
+    pub(crate) fn redirect(&self) -> (CustomCommand, Vec<Value>) {
+        let (_, args) = redirect_to(self.generation.id);
+        let command = CustomCommand::new_static("CLIENT", ClusterHash::Custom(self.slot), false);
+        (command, args)
+    }
+
+    /// Checks the replies to the first [`myid`](Self::myid) and
+    /// [`redirect`](Self::redirect) sent, at connect, on a pool
+    /// connection to this route's primary.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the primary refuses either command; a
+    /// backend error naming it when it cannot be reached, or when the
+    /// connection is on another node than the listener's.
+    pub(crate) fn first_redirected(
+        &self,
+        replies: Vec<std::result::Result<Value, FredError>>,
+    ) -> Result<()> {
+        let server = &self.listener.server;
+        let mut replies = replies.into_iter();
+        match (replies.next(), replies.next()) {
+            (Some(Ok(myid)), Some(tracked)) => {
+                if let ServedBy::Other(other) = served_by(&self.node, Some(&Ok(myid)), true) {
+                    return Err(backend_error(format!(
+                        "the pool's connection to {server} is on cluster node {other}, the \
+                         invalidation listener's on node {}",
+                        self.node
+                    )));
+                }
+                tracked
+                    .map(drop)
+                    .map_err(|error| self.listener.refused(error))
+            }
+            (Some(Err(error)), Some(_)) if !is_connection_error(&error) => {
+                Err(Error::config_with_source(
+                    format!(
+                        "{server} refused CLUSTER MYID, which client tracking on a cluster \
+                         sends with every tracked read: an ACL user needs the cluster|myid \
+                         command; or turn RedisConfig::client_tracking off"
+                    ),
+                    error,
+                ))
+            }
+            // The pipeline failed as a whole.
+            (Some(Err(error)), _) if is_connection_error(&error) => {
+                Err(backend_error(ConnectError {
+                    server: server.to_string(),
+                    source: error,
+                }))
+            }
+            (Some(Err(error)), _) => Err(backend_error(error)),
+            _ => Err(backend_error(format!(
+                "the first CLIENT TRACKING on {server} lost its replies"
+            ))),
+        }
+    }
+}
+
+/// Why a tracked read on a cluster cannot be kept, after
+/// [`Tracking::served`].
+pub(crate) enum Unserved {
+    /// Served by a node other than the listener's, or not known to be
+    /// served by it: the tiers were flushed. A failed command carries
+    /// fred's error.
+    Failed(FredError),
+    /// Served by another node: the tiers were flushed.
+    Elsewhere(Error),
+}
+
+/// What a tracked read's `CLUSTER MYID` reply says about the node that
+/// served the pipeline.
+#[derive(Debug, PartialEq, Eq)]
+enum ServedBy {
+    /// The listener's node.
+    Listener,
+    /// Another node, by its id.
+    Other(String),
+    /// Not known: the pipeline failed before that reply was read.
+    Unknown,
+}
+
 impl Tracking {
-    /// Builds the listener (a RESP2 client with the settings of `pool`'s
-    /// first client) and starts the tasks that report its invalidations,
-    /// and the losses of its and the pool's connections, to the tiers.
-    /// Connects nothing; call it before the pool connects, so that no
-    /// connection event is missed. Must run inside a tokio runtime.
+    /// Builds what tracking needs on `pool`'s server (a single node: the
+    /// listener, a RESP2 client with the settings of `pool`'s first
+    /// client; a cluster: the listeners per primary, started once fred
+    /// knows the primaries) and starts the tasks that report its
+    /// invalidations, and the losses of its and the pool's connections,
+    /// to the tiers. Connects nothing; call it before the pool connects,
+    /// so that no connection event is missed. Must run inside a tokio
+    /// runtime.
     pub(crate) fn start(pool: &Pool, server: Arc<str>, timeout: Duration) -> Result<Started> {
         let first = pool
             .clients()
             .first()
             .ok_or_else(|| Error::config("fred built a pool without clients"))?;
-        let mut config = first.client_config();
-        config.version = RespVersion::RESP2;
-        let mut performance = first.perf_config();
-        performance.broadcast_channel_capacity = CHANNEL_CAPACITY;
-        let listener = Client::new(
-            config,
-            Some(performance),
-            Some(first.connection_config().clone()),
-            first.client_reconnect_policy(),
-        );
-        let tracking = Arc::new(Tracking {
-            tiers: TrackedTiers::new(),
-            state: watch::Sender::new(Listening::Down),
-            server,
-        });
+        let template = Template::new(first, timeout);
+        let tiers = TrackedTiers::new();
+        if pool.is_clustered() {
+            let nodes = Arc::new(Nodes {
+                tiers: tiers.clone(),
+                template,
+                listeners: Mutex::default(),
+            });
+            let tasks = pool
+                .clients()
+                .iter()
+                .map(|client| {
+                    watch_cluster(client, pool.clone(), tiers.clone(), Arc::downgrade(&nodes))
+                        .abort_handle()
+                })
+                .collect();
+            return Ok(Started {
+                tracking: Arc::new(Tracking {
+                    tiers,
+                    mode: Mode::Cluster(nodes),
+                }),
+                listener: None,
+                tasks,
+            });
+        }
+        let listener = Arc::new(Listener::new(tiers.clone(), server, false));
+        let client = template.client(None);
         let mut tasks: Vec<AbortHandle> = pool
             .clients()
             .iter()
-            .map(|client| watch_connection(client, tracking.tiers.clone()).abort_handle())
+            .map(|client| watch_connection(client, tiers.clone()).abort_handle())
             .collect();
-        let events = Events {
-            errors: listener.error_rx(),
-            reconnects: listener.reconnect_rx(),
-            messages: listener.message_rx(),
-        };
-        // Queued until the connection is up, and bounded by the timeout.
-        let options = Options {
-            timeout: Some(timeout),
-            ..Options::default()
-        };
-        let task = tokio::spawn(Arc::clone(&tracking).listen(listener.clone(), events, options));
-        tasks.push(task.abort_handle());
+        tasks.push(listener.spawn(&client, &template.options).abort_handle());
         Ok(Started {
-            tracking,
-            listener,
+            tracking: Arc::new(Tracking {
+                tiers,
+                mode: Mode::Single(listener),
+            }),
+            listener: Some(client),
             tasks,
         })
     }
@@ -144,16 +410,280 @@ impl Tracking {
         &self.tiers
     }
 
-    /// The client id reads redirect their invalidations to: the live
-    /// generation's.
+    /// Whether the store is on a cluster (reads go through
+    /// [`route`](Self::route)) rather than a single node
+    /// ([`redirect`](Self::redirect)).
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.mode, Mode::Cluster(_))
+    }
+
+    /// On a single node, the client id reads redirect their
+    /// invalidations to: the live generation's.
     ///
     /// # Errors
     ///
     /// A backend error while no listener is subscribed: the read must not
     /// be kept by a tier untracked.
     pub(crate) fn redirect(&self) -> Result<i64> {
+        match &self.mode {
+            Mode::Single(listener) => listener.generation().map(|generation| generation.id),
+            Mode::Cluster(_) => Err(backend_error(
+                "a read on a cluster was sent as on a single node",
+            )),
+        }
+    }
+
+    /// On a cluster, where a tracked read of `key` goes: the primary
+    /// serving its slot in `client`'s cached cluster state, and that
+    /// primary's live listener. A primary without a listener yet (a new
+    /// or promoted one) gets one, started in the background.
+    ///
+    /// # Errors
+    ///
+    /// A backend error while fred knows no primary for the slot or the
+    /// primary's listener is not subscribed: the read must not be kept by
+    /// a tier untracked.
+    pub(crate) fn route(&self, client: &Client, key: &str) -> Result<Route> {
+        let Mode::Cluster(nodes) = &self.mode else {
+            return Err(backend_error(
+                "a read on a single node was sent as on a cluster",
+            ));
+        };
+        let slot = fred::util::redis_keyslot(key.as_bytes());
+        let server = client
+            .cached_cluster_state()
+            .and_then(|state| state.get_server(slot).cloned())
+            .ok_or_else(|| {
+                backend_error(format!(
+                    "fred knows no primary serving slot {slot} (connecting to the cluster in the \
+                     background)"
+                ))
+            })?;
+        let listener = nodes.listener(&server);
+        Route::new(server, slot, listener)
+    }
+
+    /// Checks the `CLUSTER MYID` reply of a tracked read on `route` (the
+    /// first of its pipeline; `complete` says whether every other
+    /// command has its reply): the read may be kept only if the node that
+    /// served it is the listener's. Otherwise its `CLIENT TRACKING` may
+    /// have redirected another node's connection to an unrelated client
+    /// (which moves the invalidations of every key read on that
+    /// connection), so the tiers are flushed.
+    pub(crate) fn served(
+        &self,
+        route: &Route,
+        myid: Option<std::result::Result<Value, FredError>>,
+        complete: bool,
+    ) -> std::result::Result<(), Unserved> {
+        match served_by(&route.node, myid.as_ref(), complete) {
+            ServedBy::Listener => Ok(()),
+            ServedBy::Other(other) => {
+                self.tiers.flushed(FlushCause::TopologyChanged);
+                Err(Unserved::Elsewhere(backend_error(format!(
+                    "a tracked read for slot {} sent to {} was served by node {other}, not by \
+                     node {} that its invalidation listener is on (fred's routing changed); the \
+                     local tiers were flushed",
+                    route.slot, route.listener.server, route.node
+                ))))
+            }
+            ServedBy::Unknown => {
+                self.tiers.flushed(FlushCause::ReportsLost);
+                let error = match myid {
+                    Some(Err(error)) => error,
+                    _ => {
+                        FredError::new(ErrorKind::Unknown, "a tracked read's pipeline lost replies")
+                    }
+                };
+                Err(Unserved::Failed(error))
+            }
+        }
+    }
+
+    /// On a single node: waits, for at most `limit`, until the listener is
+    /// subscribed, and answers the id to redirect to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the server refuses what the listener needs;
+    /// a backend error naming the server when it cannot be reached or the
+    /// wait is over.
+    pub(crate) async fn wait_listening(&self, limit: Duration) -> Result<i64> {
+        match &self.mode {
+            Mode::Single(listener) => Ok(listener.wait_listening(limit).await?.id),
+            Mode::Cluster(_) => Err(backend_error(
+                "a cluster's listeners were waited for as a single node's",
+            )),
+        }
+    }
+
+    /// On a cluster: starts a listener for every primary of `pool`'s
+    /// cluster state and waits, for at most `limit` in all, until each is
+    /// subscribed; answers a route to each primary.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_listening`](Self::wait_listening), for the first listener
+    /// that fails; a backend error when fred knows no primary.
+    pub(crate) async fn wait_cluster(&self, pool: &Pool, limit: Duration) -> Result<Vec<Route>> {
+        let Mode::Cluster(nodes) = &self.mode else {
+            return Err(backend_error(
+                "a single node's listener was waited for as a cluster's",
+            ));
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        // A slot of each primary, for the commands' hash.
+        let mut primaries: Vec<(Server, u16)> = Vec::new();
+        for client in pool.clients() {
+            for range in client
+                .cached_cluster_state()
+                .map(|state| state.slots().to_vec())
+                .unwrap_or_default()
+            {
+                if !primaries.iter().any(|(server, _)| *server == range.primary) {
+                    primaries.push((range.primary, range.start));
+                }
+            }
+        }
+        if primaries.is_empty() {
+            return Err(backend_error(
+                "fred connected to the cluster but knows no primary serving slots",
+            ));
+        }
+        let servers: Vec<Server> = primaries.iter().map(|(server, _)| server.clone()).collect();
+        nodes.reconcile(&servers);
+        let mut routes = Vec::with_capacity(primaries.len());
+        for (server, slot) in primaries {
+            let listener = nodes.listener(&server);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            listener.wait_listening(left).await?;
+            routes.push(Route::new(server, slot, listener)?);
+        }
+        Ok(routes)
+    }
+
+    /// On a single node: the error of a first `CLIENT TRACKING` that
+    /// failed: the server cannot be reached, or it refuses tracking.
+    pub(crate) fn refused(&self, error: FredError) -> Error {
+        match &self.mode {
+            Mode::Single(listener) => listener.refused(error),
+            Mode::Cluster(_) => backend_error(error),
+        }
+    }
+}
+
+impl Route {
+    /// The route to `server` (serving `slot`) through `listener`'s live
+    /// generation.
+    fn new(server: Server, slot: u16, listener: Arc<Listener>) -> Result<Route> {
+        let generation = listener.generation()?;
+        let node = generation.node.clone().ok_or_else(|| {
+            backend_error(format!(
+                "the invalidation listener on {} does not know its cluster node",
+                listener.server
+            ))
+        })?;
+        Ok(Route {
+            server,
+            slot,
+            generation,
+            node,
+            listener,
+        })
+    }
+}
+
+impl Nodes {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Server, Node>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The listener of the primary `server`, started (in the background)
+    /// if it has none.
+    fn listener(&self, server: &Server) -> Arc<Listener> {
+        let mut listeners = self.lock();
+        if let Some(node) = listeners.get(server) {
+            return Arc::clone(&node.listener);
+        }
+        let node = self.start(server);
+        let listener = Arc::clone(&node.listener);
+        listeners.insert(server.clone(), node);
+        listener
+    }
+
+    /// Gives every server of `primaries` a listener, and stops those of
+    /// other servers (no longer primaries: a failed or demoted node), whose
+    /// generations end. An empty list (no cluster state) changes nothing.
+    fn reconcile(&self, primaries: &[Server]) {
+        if primaries.is_empty() {
+            return;
+        }
+        let mut listeners = self.lock();
+        listeners.retain(|server, node| {
+            let keep = primaries.contains(server);
+            if !keep {
+                node.listener.end();
+            }
+            keep
+        });
+        for server in primaries {
+            if !listeners.contains_key(server) {
+                let node = self.start(server);
+                listeners.insert(server.clone(), node);
+            }
+        }
+    }
+
+    /// Starts a listener on the cluster node `server`: its task, then its
+    /// connection, retried in the background until it is up.
+    fn start(&self, server: &Server) -> Node {
+        let listener = Arc::new(Listener::new(
+            self.tiers.clone(),
+            self.template.name(server),
+            true,
+        ));
+        let client = self.template.client(Some(server));
+        let task = listener.spawn(&client, &self.template.options);
+        let connection = client.connect();
+        Node {
+            listener,
+            tasks: vec![task.abort_handle(), connection.abort_handle()],
+        }
+    }
+}
+
+impl Listener {
+    /// A listener of `server`, down until its task subscribes it.
+    fn new(tiers: TrackedTiers, server: Arc<str>, clustered: bool) -> Self {
+        Listener {
+            tiers,
+            state: watch::Sender::new(Listening::Down),
+            server,
+            clustered,
+        }
+    }
+
+    /// Starts the task that runs this listener on `client` (not connected
+    /// yet: its events are subscribed to first).
+    fn spawn(self: &Arc<Self>, client: &Client, options: &Options) -> JoinHandle<()> {
+        let events = Events {
+            errors: client.error_rx(),
+            reconnects: client.reconnect_rx(),
+            messages: client.message_rx(),
+        };
+        tokio::spawn(Arc::clone(self).listen(client.clone(), events, options.clone()))
+    }
+
+    /// The live generation.
+    ///
+    /// # Errors
+    ///
+    /// A backend error while the listener is not subscribed.
+    fn generation(&self) -> Result<Generation> {
         match &*self.state.borrow() {
-            Listening::Live(id) => Ok(*id),
+            Listening::Live(generation) => Ok(generation.clone()),
             Listening::Down => Err(backend_error(format!(
                 "the invalidation listener is not subscribed on {} (reconnecting in the \
                  background)",
@@ -168,14 +698,14 @@ impl Tracking {
     }
 
     /// Waits, for at most `limit`, until the listener is subscribed, and
-    /// answers the id to redirect to.
+    /// answers its generation.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the server refuses what the listener needs;
     /// a backend error naming the server when it cannot be reached or the
     /// wait is over.
-    pub(crate) async fn wait_listening(&self, limit: Duration) -> Result<i64> {
+    async fn wait_listening(&self, limit: Duration) -> Result<Generation> {
         let mut state = self.state.subscribe();
         let settled = tokio::time::timeout(
             limit,
@@ -192,29 +722,36 @@ impl Tracking {
             }
         };
         match settled {
-            Listening::Live(id) => Ok(id),
+            Listening::Live(generation) => Ok(generation),
             Listening::Failed(failed) if is_connection_error(&failed.source) => {
                 Err(backend_error(ConnectError {
                     server: self.server.to_string(),
                     source: failed.source.clone(),
                 }))
             }
-            Listening::Failed(failed) => Err(Error::config_with_source(
-                format!(
-                    "{} refused client tracking: the invalidation listener's {} failed; an ACL \
-                     user needs the client|id command and the {INVALIDATE} channel \
-                     (&{INVALIDATE}); or turn RedisConfig::client_tracking off",
-                    self.server, failed.step
-                ),
-                failed.source.clone(),
-            )),
+            Listening::Failed(failed) => {
+                let myid = if self.clustered {
+                    ", the cluster|myid command"
+                } else {
+                    ""
+                };
+                Err(Error::config_with_source(
+                    format!(
+                        "{} refused client tracking: the invalidation listener's {} failed; an \
+                         ACL user needs the client|id command{myid} and the {INVALIDATE} \
+                         channel (&{INVALIDATE}); or turn RedisConfig::client_tracking off",
+                        self.server, failed.step
+                    ),
+                    failed.source.clone(),
+                ))
+            }
             Listening::Down => Err(backend_error("the invalidation listener is down")),
         }
     }
 
     /// The error of a first `CLIENT TRACKING` that failed: the server
     /// cannot be reached, or it refuses tracking.
-    pub(crate) fn refused(&self, error: FredError) -> Error {
+    fn refused(&self, error: FredError) -> Error {
         if is_connection_error(&error) {
             return backend_error(ConnectError {
                 server: self.server.to_string(),
@@ -280,13 +817,13 @@ impl Tracking {
         self.end();
     }
 
-    /// On a new listener connection: its id, then `SUBSCRIBE` (after which
-    /// a RESP2 connection takes no other command); the generation starts
-    /// unless the connection changed meanwhile (then the next event says
-    /// so, and this runs again).
+    /// On a new listener connection: its id, on a cluster its node's id,
+    /// then `SUBSCRIBE` (after which a RESP2 connection takes no other
+    /// command); the generation starts unless the connection changed
+    /// meanwhile (then the next event says so, and this runs again).
     async fn subscribe(&self, listener: &Client, options: &Options, events: &Events) {
         let client = listener.with_options(options);
-        let id = async {
+        let generation = async {
             let id: i64 = client
                 .custom(client_command(), vec!["ID"])
                 .await
@@ -294,6 +831,20 @@ impl Tracking {
                     step: "CLIENT ID",
                     source,
                 })?;
+            let node = if self.clustered {
+                let command = CustomCommand::new_static("CLUSTER", ClusterHash::FirstKey, false);
+                let node: String =
+                    client
+                        .custom(command, vec!["MYID"])
+                        .await
+                        .map_err(|source| SetupError {
+                            step: "CLUSTER MYID",
+                            source,
+                        })?;
+                Some(Arc::from(node))
+            } else {
+                None
+            };
             let refused = |source| SetupError {
                 step: "SUBSCRIBE",
                 source,
@@ -310,15 +861,15 @@ impl Tracking {
                     format!("SUBSCRIBE {INVALIDATE} did not take: PING answered {pong:?}"),
                 )));
             }
-            Ok::<_, SetupError>(id)
+            Ok::<_, SetupError>(Generation { id, node })
         }
         .await;
         if !(events.errors.is_empty() && events.reconnects.is_empty()) {
             return;
         }
-        match id {
-            Ok(id) => {
-                self.state.send_replace(Listening::Live(id));
+        match generation {
+            Ok(generation) => {
+                self.state.send_replace(Listening::Live(generation));
             }
             // Tried again on a new connection (the failed one may be half
             // subscribed), in a while.
@@ -353,8 +904,8 @@ impl Tracking {
 
 /// The listener client's events, subscribed to before it connects.
 struct Events {
-    errors: Receiver<(FredError, Option<fred::types::config::Server>)>,
-    reconnects: Receiver<fred::types::config::Server>,
+    errors: Receiver<(FredError, Option<Server>)>,
+    reconnects: Receiver<Server>,
     messages: Receiver<Message>,
 }
 
@@ -362,7 +913,7 @@ struct Events {
 /// the keys read on a connection are tracked for that connection only, so
 /// their changes go unreported once it is gone. (The failed attempts of a
 /// reconnection, with no connection to lose, flush nothing.)
-fn watch_connection(client: &Client, tiers: TrackedTiers) -> tokio::task::JoinHandle<()> {
+fn watch_connection(client: &Client, tiers: TrackedTiers) -> JoinHandle<()> {
     let (mut errors, mut reconnects) = (client.error_rx(), client.reconnect_rx());
     tokio::spawn(async move {
         // Whether a connection may have been up since the last flush.
@@ -380,6 +931,61 @@ fn watch_connection(client: &Client, tiers: TrackedTiers) -> tokio::task::JoinHa
             up = connected;
         }
     })
+}
+
+/// On a cluster: flushes `tiers` whenever one of `client`'s node
+/// connections is lost or replaced, or its cluster state changes (fred
+/// closes the connections to nodes that are no longer primaries without
+/// an error event; a slot moved or a failover changes which node reports
+/// a key); then starts listeners for new primaries and stops those of
+/// former ones. Every event flushes: an error does not say whether
+/// another node's connection was up meanwhile.
+fn watch_cluster(
+    client: &Client,
+    pool: Pool,
+    tiers: TrackedTiers,
+    nodes: Weak<Nodes>,
+) -> JoinHandle<()> {
+    let mut errors = client.error_rx();
+    let mut reconnects = client.reconnect_rx();
+    let mut changes = client.cluster_change_rx();
+    tokio::spawn(async move {
+        loop {
+            let (closed, cause) = tokio::select! {
+                lost = errors.recv() => (
+                    matches!(lost, Err(RecvError::Closed)),
+                    FlushCause::ConnectionLost,
+                ),
+                connected = reconnects.recv() => (
+                    matches!(connected, Err(RecvError::Closed)),
+                    FlushCause::ConnectionLost,
+                ),
+                changed = changes.recv() => (
+                    matches!(changed, Err(RecvError::Closed)),
+                    FlushCause::TopologyChanged,
+                ),
+            };
+            if closed {
+                return;
+            }
+            tiers.flushed(cause);
+            let Some(nodes) = nodes.upgrade() else {
+                return;
+            };
+            nodes.reconcile(&primaries(&pool));
+        }
+    })
+}
+
+/// The primaries of the cluster states of `pool`'s clients.
+fn primaries(pool: &Pool) -> Vec<Server> {
+    let mut primaries = HashSet::new();
+    for client in pool.clients() {
+        if let Some(state) = client.cached_cluster_state() {
+            primaries.extend(state.unique_primary_nodes());
+        }
+    }
+    primaries.into_iter().collect()
 }
 
 /// `CLIENT`, for `CLIENT ID` and `CLIENT TRACKING`.
@@ -400,6 +1006,21 @@ pub(crate) fn redirect_to(id: i64) -> (CustomCommand, Vec<Value>) {
         Value::from("NOLOOP"),
     ];
     (client_command(), args)
+}
+
+/// What the `CLUSTER MYID` reply `myid` of a tracked read says, for a
+/// listener on `node`: only a reply naming `node`, with every other reply
+/// of the pipeline read, says the listener's node served it.
+fn served_by(
+    node: &str,
+    myid: Option<&std::result::Result<Value, FredError>>,
+    complete: bool,
+) -> ServedBy {
+    match myid.map(|reply| reply.as_ref().map(Value::as_str)) {
+        Some(Ok(Some(id))) if id == node && complete => ServedBy::Listener,
+        Some(Ok(Some(id))) if id != node => ServedBy::Other(id.into_owned()),
+        _ => ServedBy::Unknown,
+    }
 }
 
 /// Whether `pong` is the reply to `PING` of a subscribed RESP2 connection.
@@ -491,6 +1112,44 @@ mod tests {
                 "flushed: change reports lost",
                 "flushed: change reports lost"
             ]
+        );
+    }
+
+    #[test]
+    fn only_the_listener_s_node_named_by_a_complete_pipeline_serves_a_read() {
+        let node = "07c37dfeb235213a872192d90877d0cd55635b91";
+        let reply = |id: &str| Ok(Value::from(id));
+        assert_eq!(
+            served_by(node, Some(&reply(node)), true),
+            ServedBy::Listener
+        );
+        assert_eq!(
+            served_by(
+                node,
+                Some(&Ok(Value::Bytes(node.as_bytes().to_vec().into()))),
+                true
+            ),
+            ServedBy::Listener
+        );
+        assert_eq!(
+            served_by(
+                node,
+                Some(&reply("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca")),
+                true
+            ),
+            ServedBy::Other("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca".into())
+        );
+        // The pipeline failed: its one reply is fred's error.
+        let failed = Err(FredError::new(ErrorKind::Routing, "Too many redirections."));
+        assert_eq!(served_by(node, Some(&failed), false), ServedBy::Unknown);
+        assert_eq!(
+            served_by(node, Some(&reply(node)), false),
+            ServedBy::Unknown
+        );
+        assert_eq!(served_by(node, None, false), ServedBy::Unknown);
+        assert_eq!(
+            served_by(node, Some(&Ok(Value::Null)), true),
+            ServedBy::Unknown
         );
     }
 }

@@ -12,7 +12,7 @@ impl Client for Fred {
     type Async = FredStore;
     type Blocking = FredBlockingStore;
     const LAZY_ERRORS_NAME_THE_SERVER: bool = true;
-    const TRACKS_CLUSTERS: bool = false;
+    const TRACKS_CLUSTERS: bool = true;
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = true;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<FredStore>> + Send {

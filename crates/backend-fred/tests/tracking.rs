@@ -4,11 +4,16 @@
 //! connection writes or removes the key and on FLUSHALL; a flush, then
 //! tracking again, when the listener's or the pool's connection is lost;
 //! the store's own writes served; clear errors from a server that refuses
-//! tracking and for a cluster; and the blocking adapter.
+//! tracking; and the blocking adapter. On a Redis Cluster too (a listener
+//! per primary): writes and removals from elsewhere and from another
+//! memocache, the store's own writes and cleared namespaces, a lazy store,
+//! the blocking adapter, and, on a cluster of the test's own, FLUSHALL on
+//! the key's primary, the key's slot moved, and its primary failed over.
 //!
 //! A change is reported asynchronously, so after a write from elsewhere
 //! the checks poll for the new value within a deadline.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
@@ -18,7 +23,7 @@ use memocache_core::{
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
 use memocache_fred::{FredBlockingStore, FredStore};
-use memocache_testkit::RedisServer;
+use memocache_testkit::{RedisCluster, RedisServer};
 
 /// Longest a report may take to arrive before a check fails.
 const WINDOW: Duration = Duration::from_secs(5);
@@ -48,14 +53,7 @@ async fn other(server: &RedisServer) -> FredStore {
 
 /// Sends `command args..` on `store`'s connection.
 async fn command(store: &FredStore, command: &'static str, args: Vec<&str>) -> Value {
-    store
-        .pool()
-        .custom(
-            CustomCommand::new_static(command, ClusterHash::FirstKey, false),
-            args,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{command}: {e}"))
+    command_with(store, command, args.into_iter().map(Value::from).collect()).await
 }
 
 /// Writes `value` at `key` as another process would.
@@ -155,15 +153,20 @@ async fn pubsub_clients(other: &FredStore) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lazy_store_tracks_once_its_listener_is_up() {
     let server = RedisServer::start();
-    let store = FredStore::connect_lazy(&config(&server)).unwrap();
+    a_lazy_store_tracks_once_listening(&config(&server), &other(&server).await).await;
+}
+
+/// A store made by `connect_lazy` with `tracked` serves, once its
+/// listeners are up, what `other` writes, and then each change of it.
+async fn a_lazy_store_tracks_once_listening(tracked: &RedisConfig, other: &FredStore) {
+    let store = FredStore::connect_lazy(tracked).unwrap();
     assert!(store.capabilities().tracks_changes);
     let memo = memo(store);
     let key = memo.key(&args()).unwrap();
-    let other = other(&server).await;
-    write_elsewhere(&other, &key, "old").await;
+    write_elsewhere(other, &key, "old").await;
     served_within(&memo, &args(), "old").await;
     fill_again(&memo, &args(), "old").await;
-    write_elsewhere(&other, &key, "new").await;
+    write_elsewhere(other, &key, "new").await;
     served_within(&memo, &args(), "new").await;
 }
 
@@ -313,23 +316,6 @@ async fn a_server_that_refuses_tracking_is_an_error_at_connect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tracking_on_a_cluster_is_a_config_error() {
-    let cluster = RedisConfig::new()
-        .cluster(["redis://127.0.0.1:1"])
-        .client_tracking(true);
-    for report in [
-        config_error(FredStore::connect(&cluster).await),
-        config_error(FredStore::connect_lazy(&cluster)),
-        config_error(tokio::task::block_in_place(|| {
-            FredBlockingStore::connect(&cluster)
-        })),
-    ] {
-        assert!(report.contains("not yet by FredStore"), "{report}");
-        assert!(report.contains("client_tracking off"), "{report}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_s_own_write_after_a_miss_is_served_locally() {
     let server = RedisServer::start();
     let store = FredStore::connect(&config(&server)).await.unwrap();
@@ -366,9 +352,16 @@ async fn the_store_s_own_write_after_a_miss_is_served_locally() {
 #[test]
 fn the_blocking_adapter_tracks_changes() {
     let server = RedisServer::start();
-    let store = FredBlockingStore::connect(&config(&server)).unwrap();
+    the_blocking_adapter_tracks_changes_on(&config(&server), &RedisConfig::new().url(server.url()));
+}
+
+/// A blocking adapter connected with `tracked` serves what it wrote until
+/// another adapter, connected with `untracked`, writes and then removes
+/// the key.
+fn the_blocking_adapter_tracks_changes_on(tracked: &RedisConfig, untracked: &RedisConfig) {
+    let store = FredBlockingStore::connect(tracked).unwrap();
     assert!(BlockingStore::capabilities(&store).tracks_changes);
-    let other = FredBlockingStore::connect(&RedisConfig::new().url(server.url())).unwrap();
+    let other = FredBlockingStore::connect(untracked).unwrap();
     let memo = memo(store);
     let key = memo.key(&args()).unwrap();
     let call = |computed: &str| memo.call_blocking(&args(), || computed.to_owned());
@@ -389,5 +382,372 @@ fn the_blocking_adapter_tracks_changes() {
         assert_eq!(got, "old");
         assert!(start.elapsed() < WINDOW, "never served the new value");
         std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(call("computed"), "new", "the store read keeps the copy");
+    let hits = local_hits(&memo);
+    assert_eq!(call("computed"), "new");
+    assert_eq!(local_hits(&memo), hits + 1, "not a local hit");
+    assert!(BlockingStore::delete(&other, &key).unwrap());
+    let start = Instant::now();
+    loop {
+        let got = call("computed");
+        if got == "computed" {
+            break;
+        }
+        assert_eq!(got, "new");
+        assert!(start.elapsed() < WINDOW, "the removal was never seen");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn cluster_config(cluster: &RedisCluster) -> RedisConfig {
+    cluster.config().client_tracking(true)
+}
+
+/// Another process's store on a cluster: its own, untracked connections,
+/// following the cluster's slots.
+async fn other_on_cluster(config: &RedisConfig) -> FredStore {
+    FredStore::connect(config)
+        .await
+        .expect("another connection to the cluster")
+}
+
+/// A plain connection to the cluster node on `port`, for commands of that
+/// node (FLUSHALL, CLIENT LIST).
+async fn node(cluster: &RedisCluster, port: u16) -> FredStore {
+    FredStore::connect(&RedisConfig::new().url(cluster.node(port).url()))
+        .await
+        .expect("a connection to the node")
+}
+
+/// Sends `command args..` with arguments of any kind on `store`'s
+/// connection, routed by the first argument's slot on a cluster.
+async fn command_with(store: &FredStore, command: &'static str, args: Vec<Value>) -> Value {
+    store
+        .pool()
+        .custom(
+            CustomCommand::new_static(command, ClusterHash::FirstKey, false),
+            args,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{command}: {e}"))
+}
+
+/// Writes `value` at `key` from `other`, once more after each failure
+/// within [`WINDOW`]: right after a failover a store may still send the
+/// key's commands to a node that has not yet learned who serves its slot.
+async fn write_on_cluster(other: &FredStore, key: &str, value: &str) {
+    let bytes = memocache_core::Bytes::from(JsonZlib::default().encode(&value).unwrap());
+    let start = Instant::now();
+    while let Err(error) = other.set(key, bytes.clone(), None).await {
+        assert!(start.elapsed() < WINDOW, "cannot write {key}: {error}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Writes `value` at `key` as the Python reference does: `DEL`, then
+/// `SETEX`.
+async fn del_setex(other: &FredStore, key: &str, value: &str) {
+    let bytes = JsonZlib::default().encode(&value).unwrap();
+    command_with(other, "DEL", vec![Value::from(key)]).await;
+    let set = command_with(
+        other,
+        "SETEX",
+        vec![
+            Value::from(key),
+            Value::Integer(600),
+            Value::Bytes(bytes.into()),
+        ],
+    )
+    .await;
+    assert_eq!(set, Value::from("OK"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_writes_and_removals_from_elsewhere_drop_the_copy() {
+    let cluster = RedisCluster::shared();
+    let store = FredStore::connect(&cluster_config(cluster)).await.unwrap();
+    assert!(store.capabilities().tracks_changes);
+    // A listener on every primary.
+    for primary in cluster.primaries() {
+        let listeners = pubsub_clients(&node(cluster, primary).await).await;
+        assert!(listeners >= 1, "no listener on the primary {primary}");
+    }
+    let memo = memo(store);
+    let key = memo.key(&args()).unwrap();
+    let other = other_on_cluster(&cluster.config()).await;
+    fill(&memo, &args(), "old").await;
+    assert!(memo.stats().tier.unwrap().live);
+
+    write_elsewhere(&other, &key, "new").await;
+    served_within(&memo, &args(), "new").await;
+    fill_again(&memo, &args(), "new").await;
+
+    assert!(other.delete(&key).await.unwrap());
+    served_within(&memo, &args(), "computed").await;
+    fill_again(&memo, &args(), "computed").await;
+
+    del_setex(&other, &key, "as python writes").await;
+    served_within(&memo, &args(), "as python writes").await;
+    fill_again(&memo, &args(), "as python writes").await;
+
+    // Another memocache process writes and invalidates.
+    let twin = Memoizer::builder(other.clone())
+        .namespace(memo.namespace().to_owned())
+        .write_behind(false)
+        .build();
+    twin.cache_data(&key, "from a twin".to_owned()).await;
+    served_within(&memo, &args(), "from a twin").await;
+    fill_again(&memo, &args(), "from a twin").await;
+    assert!(twin.invalidate(&args()).await.unwrap());
+    served_within(&memo, &args(), "computed").await;
+    assert!(memo.stats().tier.unwrap().invalidations >= 5);
+
+    // This store's own write, right after it read the key as missing, is
+    // what the next calls are served, locally.
+    assert!(memo.invalidate(&args()).await.unwrap());
+    let written: String = memo
+        .call(&args(), || async { "written here".to_owned() })
+        .await;
+    assert_eq!(written, "written here");
+    fill_again(&memo, &args(), "written here").await;
+}
+
+/// Waits, within a minute, until every primary's `CLUSTER NODES` lists
+/// exactly the primaries serving slots as masters: a node that has not yet
+/// heard that another is a replica lists it as a master without slots,
+/// which `delete_matching` would scan (redis-plumbing's
+/// `topology::primaries` keeps masters without slots) though fred has no
+/// connection to it.
+async fn converged(cluster: &RedisCluster) {
+    let start = Instant::now();
+    loop {
+        let primaries = cluster.primaries();
+        let mut agreed = true;
+        for &primary in &primaries {
+            let Value::String(nodes) =
+                command(&node(cluster, primary).await, "CLUSTER", vec!["NODES"]).await
+            else {
+                panic!("CLUSTER NODES answered something else than a string");
+            };
+            let masters = nodes
+                .lines()
+                .filter(|line| {
+                    let flags = line.split_whitespace().nth(2).unwrap_or_default();
+                    flags.contains("master") && !flags.contains("fail")
+                })
+                .count();
+            agreed &= masters == primaries.len();
+        }
+        if agreed {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the cluster's nodes never agreed on its primaries"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_cleared_namespace_drops_the_copies_of_every_tier() {
+    let cluster = RedisCluster::shared();
+    converged(cluster).await;
+    let store = FredStore::connect(&cluster_config(cluster)).await.unwrap();
+    let memo = memo(store.clone());
+    // Another memoizer over the same store and namespace clears it: the
+    // server does not report the store's own removals (NOLOOP), so the
+    // store must.
+    let clearing = Memoizer::builder(store)
+        .namespace(memo.namespace().to_owned())
+        .write_behind(false)
+        .build();
+    let calls: Vec<Args> = (0..24).map(|i| Args::new().kwarg("user_id", &i)).collect();
+    for args in &calls {
+        fill(&memo, args, "kept").await;
+    }
+    let flushes_before = flushes(&memo);
+    let invalidations_before = memo.stats().tier.unwrap().invalidations;
+    assert_eq!(clearing.clear_namespace().await.unwrap(), 24);
+    let reported = memo.stats().tier.unwrap().invalidations - invalidations_before;
+    // The 24 keys unlinked, and the namespace's own key deleted.
+    assert!(reported >= 24, "{reported} removals reported");
+    for args in &calls {
+        let got: String = memo.call(args, || async { "computed".to_owned() }).await;
+        assert_eq!(got, "computed", "a removed key's copy was served");
+    }
+    assert_eq!(
+        flushes(&memo),
+        flushes_before,
+        "dropped by a flush, not by reports"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_user_without_cluster_myid_is_an_error_at_connect() {
+    let cluster = RedisCluster::shared();
+    // ACL users are per node: the same user on each.
+    let user = format!("nomyid{}", std::process::id());
+    for server in cluster.nodes() {
+        let admin = node(cluster, server.port()).await;
+        let acl = vec![
+            "SETUSER",
+            &user,
+            "on",
+            ">s3cret",
+            "~*",
+            "&*",
+            "+@all",
+            "-cluster|myid",
+        ];
+        assert_eq!(command(&admin, "ACL", acl).await, Value::from("OK"));
+    }
+    let seed = cluster.seed_urls()[0].replacen("redis://", &format!("redis://{user}:s3cret@"), 1);
+    let seeded = RedisConfig::new().cluster([seed]);
+    let report = config_error(FredStore::connect(&seeded.clone().client_tracking(true)).await);
+    println!("CLUSTER MYID refused: {report}");
+    assert!(report.contains("refused"), "{report}");
+    assert!(report.contains("cluster|myid"), "{report}");
+    assert!(!report.contains("s3cret"), "{report}");
+    // Without tracking the same user works.
+    let plain = FredStore::connect(&seeded).await.unwrap();
+    plain.set("fred:nomyid", "v".into(), None).await.unwrap();
+    assert!(plain.delete("fred:nomyid").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_lazy_store_tracks_once_its_listeners_are_up() {
+    let cluster = RedisCluster::shared();
+    let other = other_on_cluster(&cluster.config()).await;
+    a_lazy_store_tracks_once_listening(&cluster_config(cluster), &other).await;
+}
+
+#[test]
+fn on_a_cluster_the_blocking_adapter_tracks_changes() {
+    let cluster = RedisCluster::shared();
+    the_blocking_adapter_tracks_changes_on(&cluster_config(cluster), &cluster.config());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_flushes_moved_slots_and_failovers_drop_copies() {
+    let cluster = Arc::new(RedisCluster::start());
+    let store = FredStore::connect(&cluster_config(&cluster)).await.unwrap();
+    for primary in cluster.primaries() {
+        let listeners = pubsub_clients(&node(&cluster, primary).await).await;
+        assert_eq!(listeners, 1, "listeners on the primary {primary}");
+    }
+    let memo = memo(store);
+    let key = memo.key(&args()).unwrap();
+    let other = other_on_cluster(&cluster.config()).await;
+
+    // FLUSHALL on the primary serving the key.
+    fill(&memo, &args(), "v").await;
+    let (primary, _) = cluster.primary_of(&key);
+    let before = flushes(&memo);
+    let flushed = command(&node(&cluster, primary).await, "FLUSHALL", vec![]).await;
+    assert_eq!(flushed, Value::from("OK"));
+    served_within(&memo, &args(), "computed").await;
+    assert!(flushes(&memo) > before, "FLUSHALL did not flush the tier");
+
+    // The key's slot moves to another primary; a write there is seen.
+    fill_again(&memo, &args(), "computed").await;
+    let moving = Arc::clone(&cluster);
+    let moved = key.clone();
+    let (from, to) = tokio::task::spawn_blocking(move || moving.move_slot_of(&moved))
+        .await
+        .unwrap();
+    assert_ne!(from, to);
+    assert_eq!(cluster.primary_of(&key).0, to);
+    // Sent to the old primary first: answered MOVED, and sent once more
+    // to the new one.
+    write_elsewhere(&other, &key, "after the move").await;
+    served_within(&memo, &args(), "after the move").await;
+    fill_again(&memo, &args(), "after the move").await;
+    write_elsewhere(&other, &key, "moved and tracked").await;
+    served_within(&memo, &args(), "moved and tracked").await;
+    fill_again(&memo, &args(), "moved and tracked").await;
+
+    // A slot being migrated: a key its old primary no longer holds is
+    // answered with ASK. The read fails (nothing is kept), and both stores
+    // go on working.
+    let asked = Args::new().kwarg("user_id", &8);
+    let asked_key = memo.key(&asked).unwrap();
+    let (source, slot) = cluster.primary_of(&asked_key);
+    let target = *cluster
+        .primaries()
+        .iter()
+        .find(|port| **port != source)
+        .expect("another primary");
+    let (source_node, target_node) = (node(&cluster, source).await, node(&cluster, target).await);
+    let id = |reply: Value| reply.as_string().expect("a node id");
+    let source_id = id(command(&source_node, "CLUSTER", vec!["MYID"]).await);
+    let target_id = id(command(&target_node, "CLUSTER", vec!["MYID"]).await);
+    let slot = slot.to_string();
+    let setslot = |state: &'static str, id: &str| {
+        let mut parts = vec!["SETSLOT".to_owned(), slot.clone(), state.to_owned()];
+        parts.extend((!id.is_empty()).then(|| id.to_owned()));
+        parts
+    };
+    let cluster_command = async |node: &FredStore, parts: Vec<String>| {
+        let parts = parts.iter().map(String::as_str).collect();
+        assert_eq!(command(node, "CLUSTER", parts).await, Value::from("OK"));
+    };
+    cluster_command(&target_node, setslot("IMPORTING", &source_id)).await;
+    cluster_command(&source_node, setslot("MIGRATING", &target_id)).await;
+    let computed: String = memo.call(&asked, || async { "asked".to_owned() }).await;
+    assert_eq!(computed, "asked");
+    assert!(other.get(&asked_key).await.is_err(), "ASK was followed");
+    fill_again(&memo, &args(), "moved and tracked").await;
+    assert!(
+        other.get(&key).await.unwrap().is_some(),
+        "the other store stopped"
+    );
+    for node in [&source_node, &target_node] {
+        cluster_command(node, setslot("STABLE", "")).await;
+    }
+    let computed: String = memo.call(&asked, || async { "stable".to_owned() }).await;
+    assert_eq!(computed, "stable");
+    fill_again(&memo, &asked, "stable").await;
+
+    // Its primary fails over: the tier is flushed, and the promoted
+    // replica gets a listener and tracks the key once read from it.
+    let before = flushes(&memo);
+    let failing_over = to;
+    let killer = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || killer.kill_primary(failing_over))
+        .await
+        .unwrap();
+    assert!(
+        flushes(&memo) > before,
+        "the lost primary did not flush the tier"
+    );
+    let (promoted, _) = cluster.primary_of(&key);
+    assert_ne!(promoted, failing_over);
+    // Seeded by a live primary: the first seed may be the one killed.
+    let live = cluster.node(cluster.primaries()[0]).url();
+    let other = other_on_cluster(&RedisConfig::new().cluster([live])).await;
+    write_on_cluster(&other, &key, "after the failover").await;
+    served_within(&memo, &args(), "after the failover").await;
+    fill_again(&memo, &args(), "after the failover").await;
+    let listeners = pubsub_clients(&node(&cluster, promoted).await).await;
+    assert_eq!(listeners, 1, "listeners on the promoted primary {promoted}");
+    write_on_cluster(&other, &key, "tracked again").await;
+    served_within(&memo, &args(), "tracked again").await;
+    fill_again(&memo, &args(), "tracked again").await;
+
+    // The listeners go with the last clone of the store, the one started
+    // after the failover included.
+    drop(memo);
+    let start = Instant::now();
+    for primary in cluster.primaries() {
+        let node = node(&cluster, primary).await;
+        while pubsub_clients(&node).await > 0 {
+            assert!(
+                start.elapsed() < WINDOW,
+                "a listener on {primary} outlived the store"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

@@ -3,8 +3,10 @@
 /// A node's address: host and port.
 pub type Node = (String, u16);
 
-/// The addresses of the cluster's healthy primaries, from a
-/// `CLUSTER NODES` reply (`id host:port@bus flags master ...` per line).
+/// The addresses of the cluster's healthy primaries that serve slots, from
+/// a `CLUSTER NODES` reply (`id host:port@bus flags master ...` per line).
+/// A primary without slots is left out: right after a cluster forms, a
+/// node may still list a replica that way.
 pub fn primaries(cluster_nodes: &str) -> Vec<Node> {
     healthy_nodes(cluster_nodes)
         .filter(|(_, primary)| *primary)
@@ -21,7 +23,7 @@ pub fn nodes(cluster_nodes: &str) -> Vec<Node> {
 }
 
 /// Each node not flagged failing or without an address: its address, and
-/// whether it is a primary.
+/// whether it is a primary serving slots.
 fn healthy_nodes(cluster_nodes: &str) -> impl Iterator<Item = (Node, bool)> + '_ {
     cluster_nodes.lines().filter_map(|line| {
         let mut fields = line.split_whitespace();
@@ -33,11 +35,13 @@ fn healthy_nodes(cluster_nodes: &str) -> impl Iterator<Item = (Node, bool)> + '_
         {
             return None;
         }
+        // After the flags: master id, ping, pong, epoch, link state, slots.
+        let serves_slots = fields.nth(5).is_some();
         let address = address.split(['@', ',']).next()?;
         let (host, port) = address.rsplit_once(':')?;
         Some((
             (host.to_owned(), port.parse().ok()?),
-            flags.contains(&"master"),
+            flags.contains(&"master") && serves_slots,
         ))
     })
 }
@@ -54,6 +58,7 @@ e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
 67ed 127.0.0.1:30002@40002,host-b master - 0 1 2 connected 5461-10922
 292f 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
 6ec2 127.0.0.1:30005@40005 master - 0 1 7 connected 10923-16383
+a1b2 127.0.0.1:30006@40006 master - 0 1 0 connected
 ";
         assert_eq!(
             primaries(reply),

@@ -197,8 +197,18 @@ pub async fn changes_from_elsewhere_drop_the_copy<C: Client>(config: &RedisConfi
 /// [`changes_from_elsewhere_drop_the_copy`] on the binary's shared
 /// cluster; a client that does not track on a cluster must refuse instead.
 pub async fn on_a_cluster_changes_from_elsewhere_drop_the_copy<C: Client>() {
+    on_the_shared_cluster::<C, _>(changes_from_elsewhere_drop_the_copy::<C>).await;
+}
+
+/// Runs `check` with the binary's shared cluster's config if `C` tracks
+/// on a cluster; else checks that `C` refuses to.
+async fn on_the_shared_cluster<C: Client, F>(check: impl FnOnce(&'static RedisConfig) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    static CONFIG: std::sync::OnceLock<RedisConfig> = std::sync::OnceLock::new();
     if C::TRACKS_CLUSTERS {
-        changes_from_elsewhere_drop_the_copy::<C>(&RedisCluster::shared().config()).await;
+        check(CONFIG.get_or_init(|| RedisCluster::shared().config())).await;
     } else {
         tracking_on_a_cluster_is_refused::<C>().await;
     }
@@ -453,11 +463,7 @@ pub async fn the_blocking_store_tracks_changes<C: Client>(config: &RedisConfig) 
 /// [`the_blocking_store_tracks_changes`] on the binary's shared cluster;
 /// a client that does not track on a cluster must refuse instead.
 pub async fn on_a_cluster_the_blocking_store_tracks_changes<C: Client>() {
-    if C::TRACKS_CLUSTERS {
-        the_blocking_store_tracks_changes::<C>(&RedisCluster::shared().config()).await;
-    } else {
-        tracking_on_a_cluster_is_refused::<C>().await;
-    }
+    on_the_shared_cluster::<C, _>(the_blocking_store_tracks_changes::<C>).await;
 }
 
 /// A cluster of its own: `FLUSHALL` on the key's primary, the key's slot
