@@ -8,8 +8,11 @@ pub use memocache_core::{
     MemoizerBuilder, RedisConfig, Report, Result, Stats, TierStats,
 };
 /// The reference's names: `cache_data`, `acache_data`, `cache_function`,
-/// `acache_function`.
-pub use memocache_core::{acache_data, acache_function, cache_data, cache_function};
+/// `acache_function`; and `get_data`, `aget_data`, the read side of
+/// `cache_data`.
+pub use memocache_core::{
+    acache_data, acache_function, aget_data, cache_data, cache_function, get_data,
+};
 
 /// The in-memory store (feature `memory`, on by default).
 #[cfg(feature = "memory")]

@@ -171,3 +171,14 @@ pub fn shared_memoizer<S: Send + Sync + 'static>(
         .cloned()
         .expect("one id, one memoizer type")
 }
+
+/// The value a function returning `Result<T, E>` (or an alias of it)
+/// caches: `T`, the type its `cache_if` and `expire_with` rules see.
+pub trait OkValue {
+    /// The `Ok` type.
+    type Ok;
+}
+
+impl<T, E> OkValue for Result<T, E> {
+    type Ok = T;
+}

@@ -89,6 +89,60 @@ fn local_tier_keeps_decoded_copies_and_drops_changed_ones() {
     assert_eq!(HOT.get(), 1);
 }
 
+static FOUND: Runs = Runs::new();
+static FOUND_STORE: LazyLock<MemoryStore> = LazyLock::new(MemoryStore::new);
+
+#[cache_wrapper(
+    store = FOUND_STORE.clone(),
+    namespace = "found",
+    expire = 3600,
+    cache_if = |found| !found.is_empty(),
+    expire_with = |found| (found.len() == 1).then(|| Duration::from_secs(5))
+)]
+fn found(n: u64) -> Vec<u64> {
+    FOUND.tick();
+    (0..n).collect()
+}
+
+#[test]
+fn cache_if_and_expire_with_see_the_returned_value() {
+    assert!(found(0).is_empty());
+    assert!(found(0).is_empty());
+    assert_eq!(FOUND.get(), 2, "an empty result was cached");
+    let ttl = |n: u64| match BlockingStore::ttl(&*FOUND_STORE, &found_cache_key(n).unwrap()) {
+        Ok(KeyTtl::Expires(left)) => left,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(found(1), [0]);
+    assert_eq!(found(1), [0]);
+    assert_eq!(FOUND.get(), 3);
+    assert!(ttl(1) <= Duration::from_secs(5), "{:?}", ttl(1));
+    assert_eq!(found(3), [0, 1, 2]);
+    assert!(ttl(3) > Duration::from_secs(3000), "{:?}", ttl(3));
+}
+
+static NAMED: Runs = Runs::new();
+
+#[cache_wrapper(store = MemoryStore::new(), namespace = "named", cache_if = |name| !name.is_empty())]
+fn named(id: u64) -> std::io::Result<String> {
+    NAMED.tick();
+    Ok(if id == 0 {
+        String::new()
+    } else {
+        format!("user {id}")
+    })
+}
+
+#[test]
+fn cache_if_on_a_result_alias_sees_the_ok_value() {
+    assert_eq!(named(0).unwrap(), "");
+    assert_eq!(named(0).unwrap(), "");
+    assert_eq!(NAMED.get(), 2);
+    assert_eq!(named(5).unwrap(), "user 5");
+    assert_eq!(named(5).unwrap(), "user 5");
+    assert_eq!(NAMED.get(), 3);
+}
+
 static CUBE: Runs = Runs::new();
 
 #[cache_wrapper(store = MemoryStore::new(), namespace = "cube")]

@@ -401,3 +401,115 @@ async fn a_panicking_leader_hands_over_to_a_waiter() {
     assert!(leader.await.unwrap_err().is_panic());
     assert_eq!(waiter.await.unwrap(), 4);
 }
+
+/// Counts the executions of a computation.
+fn counted<T>(runs: &AtomicUsize, value: T) -> T {
+    runs.fetch_add(1, Ordering::SeqCst);
+    value
+}
+
+#[test]
+fn cache_if_caches_only_the_results_it_accepts() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("cache-if")
+        .cache_if(|found: &Vec<u32>| !found.is_empty())
+        .build();
+    let runs = AtomicUsize::new(0);
+    let empty = Args::new().kwarg("q", &"nothing");
+    for _ in 0..2 {
+        let found: Vec<u32> = memo.call_blocking(&empty, || counted(&runs, vec![]));
+        assert!(found.is_empty());
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "a rejected result was cached"
+    );
+    let stored = BlockingStore::get(memo.store(), &memo.key(&empty).unwrap()).unwrap();
+    assert!(stored.is_none(), "a rejected result was written");
+
+    let some = Args::new().kwarg("q", &"something");
+    for _ in 0..2 {
+        let found: Vec<u32> = memo.call_blocking(&some, || counted(&runs, vec![7]));
+        assert_eq!(found, [7]);
+    }
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "an accepted result was not cached"
+    );
+
+    // try_call: the rule sees the Ok value.
+    let failing = Args::new().kwarg("q", &"ok but empty");
+    for _ in 0..2 {
+        let found: Result<Vec<u32>, String> =
+            memo.try_call_blocking(&failing, || Ok(counted(&runs, vec![])));
+        assert_eq!(found, Ok(vec![]));
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 5);
+
+    // Results of another type are cached as without a rule.
+    let other = Args::new().kwarg("q", &"a string");
+    for _ in 0..2 {
+        let name: String = memo.call_blocking(&other, || counted(&runs, String::new()));
+        assert_eq!(name, "");
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn expire_with_gives_each_result_its_own_expiry() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("expire-with")
+        .expire(Duration::from_secs(3600))
+        .write_behind(false)
+        .expire_with(|orders: &Vec<u32>| orders.is_empty().then(|| Duration::from_secs(5)))
+        .build();
+    let ttl = |args: &Args| {
+        let key = memo.key(args).unwrap();
+        match BlockingStore::ttl(memo.store(), &key).unwrap() {
+            KeyTtl::Expires(left) => left,
+            other => panic!("{other:?}"),
+        }
+    };
+    let empty = Args::new().kwarg("user", &1);
+    let none: Vec<u32> = memo.call(&empty, || async { vec![] }).await;
+    assert!(none.is_empty());
+    assert!(ttl(&empty) <= Duration::from_secs(5), "{:?}", ttl(&empty));
+    let full = Args::new().kwarg("user", &2);
+    let some: Vec<u32> = memo.call(&full, || async { vec![1, 2] }).await;
+    assert_eq!(some, [1, 2]);
+    assert!(ttl(&full) > Duration::from_secs(3000), "{:?}", ttl(&full));
+}
+
+#[tokio::test]
+async fn get_data_reads_what_cache_data_wrote() {
+    let store = MemoryStore::new();
+    let memo = Memoizer::builder(store.clone()).namespace("data").build();
+    let written = memo.cache_data("data:report", vec![3_u32, 4]).await;
+    assert_eq!(written, [3, 4]);
+    assert_eq!(
+        memo.get_data::<Vec<u32>>("data:report").await,
+        Some(vec![3, 4])
+    );
+    assert_eq!(
+        memo.get_data_blocking::<Vec<u32>>("data:report"),
+        Some(vec![3, 4])
+    );
+    assert_eq!(memo.get_data::<Vec<u32>>("data:absent").await, None);
+    assert_eq!(
+        memo.get_data::<String>("data:report").await,
+        None,
+        "a value of another shape is none"
+    );
+    // The reference-style functions, over the store itself.
+    cache_data("free", "data:free", store.clone(), None);
+    assert_eq!(
+        memocache::get_data::<String, _>("data:free", store.clone()),
+        Some("free".to_owned())
+    );
+    assert_eq!(
+        memocache::aget_data::<String, _>("data:free", store).await,
+        Some("free".to_owned())
+    );
+}

@@ -48,7 +48,9 @@ pub use health::Health;
 pub use key::{Args, KeyMatch, cache_key};
 pub use memoizer::{DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use redis_config::RedisConfig;
-pub use reference::{acache_data, acache_function, cache_data, cache_function};
+pub use reference::{
+    acache_data, acache_function, aget_data, cache_data, cache_function, get_data,
+};
 pub use stats::Stats;
 pub use store::{
     BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,

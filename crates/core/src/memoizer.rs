@@ -1,6 +1,7 @@
 //! The [`Memoizer`]: look up a call's result in the store, or compute it and
 //! store it.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -125,6 +126,33 @@ struct Policy {
     write_behind: bool,
     breaker: BreakerChoice,
     local_tier: Option<LocalTier>,
+    cache_if: Option<ByResult<bool>>,
+    expire_with: Option<ByResult<Option<Duration>>>,
+}
+
+/// A rule given a call's result (`cache_if`, `expire_with`), over one
+/// result type: a result of another type gets `None`.
+struct ByResult<A>(Arc<Rule<A>>);
+
+/// What a [`ByResult`] runs: its rule, if the result is of its type.
+type Rule<A> = dyn Fn(&dyn Any) -> Option<A> + Send + Sync;
+
+impl<A> ByResult<A> {
+    fn new<T: 'static>(rule: impl Fn(&T) -> A + Send + Sync + 'static) -> Self {
+        ByResult(Arc::new(move |value: &dyn Any| {
+            value.downcast_ref::<T>().map(&rule)
+        }))
+    }
+
+    fn apply(&self, value: &dyn Any) -> Option<A> {
+        (self.0)(value)
+    }
+}
+
+impl<A> std::fmt::Debug for ByResult<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ByResult(..)")
+    }
 }
 
 impl<S, C, H> Clone for Memoizer<S, C, H> {
@@ -171,6 +199,8 @@ impl<S> Memoizer<S> {
                 write_behind: true,
                 breaker: BreakerChoice::Store,
                 local_tier: None,
+                cache_if: None,
+                expire_with: None,
             },
         }
     }
@@ -264,6 +294,37 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
     /// copy), and the next read keeps it.
     pub fn local_tier(mut self, tier: LocalTier) -> Self {
         self.policy.local_tier = Some(tier);
+        self
+    }
+
+    /// Caches a computed result only when `keep` says so (cashews'
+    /// `condition`, `cached`'s result filters): e.g. `cache_if(|orders:
+    /// &Vec<Order>| !orders.is_empty())`. A result it rejects is returned,
+    /// not written, and not shared with the flight's waiters, which then
+    /// compute too. It applies to results of type `T`, the type the
+    /// memoized function returns (its `Ok` type, for [`try_call`]):
+    /// results of another type are cached as without it. Values written
+    /// by [`cache_data`](Memoizer::cache_data) are not filtered.
+    ///
+    /// [`try_call`]: Memoizer::try_call
+    pub fn cache_if<T: 'static>(
+        mut self,
+        keep: impl Fn(&T) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.policy.cache_if = Some(ByResult::new(keep));
+        self
+    }
+
+    /// Gives each computed result its own expiry: `Some(duration)`, or
+    /// `None` for the memoizer's [`expire`](Self::expire). E.g. a short
+    /// life for an empty answer: `expire_with(|orders: &Vec<Order>|
+    /// orders.is_empty().then(|| Duration::from_secs(10)))`. Like
+    /// [`cache_if`](Self::cache_if), it applies to results of type `T`.
+    pub fn expire_with<T: 'static>(
+        mut self,
+        expire: impl Fn(&T) -> Option<Duration> + Send + Sync + 'static,
+    ) -> Self {
+        self.policy.expire_with = Some(ByResult::new(expire));
         self
     }
 
@@ -411,6 +472,20 @@ impl<S, C, H> Memoizer<S, C, H> {
         &self.inner.flights
     }
 
+    /// Whether a computed result is to be cached (`cache_if`).
+    pub(crate) fn keeps(&self, value: &dyn Any) -> bool {
+        let rule = self.inner.policy.cache_if.as_ref();
+        rule.and_then(|rule| rule.apply(value)).unwrap_or(true)
+    }
+
+    /// A computed result's expiry (`expire_with`, else the memoizer's).
+    pub(crate) fn expire_for(&self, value: &dyn Any) -> Option<Duration> {
+        let rule = self.inner.policy.expire_with.as_ref();
+        rule.and_then(|rule| rule.apply(value))
+            .flatten()
+            .or(self.expire())
+    }
+
     pub(crate) fn single_flight(&self) -> bool {
         self.inner.policy.single_flight
     }
@@ -507,6 +582,14 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         value
     }
 
+    /// The value stored at exactly `key` (the read side of
+    /// [`cache_data`](Self::cache_data)): from the local tier if it holds
+    /// it, else from the store; `None` when there is none, it does not
+    /// decode as a `T` (logged), or the store failed (logged).
+    pub async fn get_data<T: Cacheable>(&self, key: &str) -> Option<T> {
+        self.get(&Async::new(self), key).await
+    }
+
     /// Removes the entry of the call with `args`; answers whether there was
     /// one. A background write of that entry still under way finishes first,
     /// so it cannot bring the entry back.
@@ -549,6 +632,11 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     pub fn cache_data_blocking<T: Serialize>(&self, key: &str, value: T) -> T {
         block_on(self.put(&Blocking(self), key, &value));
         value
+    }
+
+    /// The blocking form of [`get_data`](Self::get_data).
+    pub fn get_data_blocking<T: Cacheable>(&self, key: &str) -> Option<T> {
+        block_on(self.get(&Blocking(self), key))
     }
 
     /// The blocking form of [`invalidate`](Self::invalidate).

@@ -4,6 +4,7 @@
 //! | Python (`dtpyfw.redis.caching`) | memocache |
 //! |---|---|
 //! | `cache_data(response, cache_key, redis, expire)` | [`cache_data`] / [`acache_data`] |
+//! | (reading `cache_key` back, by hand) | [`get_data`] / [`aget_data`] |
 //! | `cache_function(func, redis, namespace, ..., *args, **kwargs)` | [`cache_function`] |
 //! | `acache_function(func, redis, namespace, ..., *args, **kwargs)` | [`acache_function`] |
 //! | `@cache_wrapper(...)` | the `#[cache_wrapper]` attribute |
@@ -44,6 +45,19 @@ pub async fn acache_data<T: Serialize, S: Store + 'static>(
     data_memoizer(store, expire)
         .cache_data(cache_key, response)
         .await
+}
+
+/// Reads the value stored at exactly `cache_key` (the read side of
+/// [`cache_data`], which the reference leaves to its callers); `None` when
+/// there is none, it does not decode as a `T`, or the store failed (a
+/// failure is logged, never raised).
+pub fn get_data<T: Cacheable, S: BlockingStore>(cache_key: &str, store: S) -> Option<T> {
+    data_memoizer(store, None).get_data_blocking(cache_key)
+}
+
+/// The async form of [`get_data`].
+pub async fn aget_data<T: Cacheable, S: Store + 'static>(cache_key: &str, store: S) -> Option<T> {
+    data_memoizer(store, None).get_data(cache_key).await
 }
 
 fn data_memoizer<S>(store: S, expire: Option<Duration>) -> Memoizer<S> {

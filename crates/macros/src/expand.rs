@@ -39,7 +39,14 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
     let is_async = item.sig.asyncness.is_some();
     let memo_var = Ident::new("__memocache_memoizer", Span::mixed_site());
     let args_var = Ident::new("__memocache_args", Span::mixed_site());
-    let memoizer = memoizer_expr(&options, &item, is_async);
+    let value_type = match returns {
+        Returns::Plain => analysis.output.clone(),
+        Returns::Result => {
+            let output = &analysis.output;
+            quote!(<#output as ::memocache::__private::OkValue>::Ok)
+        }
+    };
+    let memoizer = memoizer_expr(&options, &item, is_async, &value_type);
 
     let main = {
         let ItemFn {
@@ -290,7 +297,12 @@ fn args_expr(entries: &[Entry], in_companion: bool) -> TokenStream {
 
 /// An expression for the memoizer: a `&'static` one built once for
 /// `store = ...`, a handle on the user's for `memoizer = ...`.
-fn memoizer_expr(options: &Options, item: &ItemFn, is_async: bool) -> TokenStream {
+fn memoizer_expr(
+    options: &Options,
+    item: &ItemFn,
+    is_async: bool,
+    value_type: &TokenStream,
+) -> TokenStream {
     let store = match &options.source {
         Source::Memoizer(expr) => {
             return quote_spanned!(expr.span()=>
@@ -328,6 +340,15 @@ fn memoizer_expr(options: &Options, item: &ItemFn, is_async: bool) -> TokenStrea
         .local_tier
         .as_ref()
         .map(|tier| quote_spanned!(tier.span()=> .local_tier(#tier)));
+    // The rules see the cached value: the return type, or its `Ok` type.
+    let cache_if = options
+        .cache_if
+        .as_ref()
+        .map(|rule| quote_spanned!(rule.span()=> .cache_if::<#value_type>(#rule)));
+    let expire_with = options
+        .expire_with
+        .as_ref()
+        .map(|rule| quote_spanned!(rule.span()=> .expire_with::<#value_type>(#rule)));
     let cache_only_for = options.cache_only_for.as_ref().map(|conditions| {
         // One condition per value: any-match makes it the same rule, and
         // the values need not share a type.
@@ -351,7 +372,7 @@ fn memoizer_expr(options: &Options, item: &ItemFn, is_async: bool) -> TokenStrea
             ::memocache::__private::shared_memoizer(
                 ::core::concat!(::core::module_path!(), #id),
                 || ::memocache::Memoizer::builder(#into_store)
-                    #namespace #expire #local_tier #cache_only_for #skip
+                    #namespace #expire #local_tier #cache_if #expire_with #cache_only_for #skip
                     .build(),
             )
         })

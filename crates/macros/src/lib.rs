@@ -51,6 +51,8 @@ mod signature;
 /// | `namespace = "..."` | key prefix (required with `store`) |
 /// | `expire = 60` / `expire = EXPR` | time to live: whole seconds, or a `u64` / `Duration` expression; `0` or absent: no expiry |
 /// | `local_tier = EXPR` | a `memocache::LocalTier`: keep decoded values in process, kept true by the store's change reports (see `MemoizerBuilder::local_tier`) |
+/// | `cache_if = CLOSURE` | cache a result only when the closure, given `&T` (the cached value: the return type, or its `Ok` type), returns `true` (see `MemoizerBuilder::cache_if`) |
+/// | `expire_with = CLOSURE` | each result's own expiry: the closure, given `&T`, returns `Some(Duration)`, or `None` for `expire` (see `MemoizerBuilder::expire_with`) |
 /// | `cache_only_for = [("status", ["active", "pending"]), ...]` | cache a call only when some parameter has one of its listed values |
 /// | `skip_cache_keys = ["request_id", ...]` | parameters left out of the key |
 /// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the four options above |

@@ -16,6 +16,8 @@ const OPTIONS: &[&str] = &[
     "namespace",
     "expire",
     "local_tier",
+    "cache_if",
+    "expire_with",
     "cache_only_for",
     "skip_cache_keys",
     "positional",
@@ -56,6 +58,10 @@ pub(crate) struct Options {
     pub(crate) expire: Option<Expire>,
     /// `local_tier = EXPR`: a `LocalTier`.
     pub(crate) local_tier: Option<Expr>,
+    /// `cache_if = EXPR`: which results are cached.
+    pub(crate) cache_if: Option<Expr>,
+    /// `expire_with = EXPR`: each result's expiry.
+    pub(crate) expire_with: Option<Expr>,
     pub(crate) cache_only_for: Option<Vec<ConditionSpec>>,
     pub(crate) skip_cache_keys: Vec<LitStr>,
     pub(crate) positional: Option<(usize, LitInt)>,
@@ -96,6 +102,8 @@ impl Options {
         let mut namespace = None;
         let mut expire = None;
         let mut local_tier = None;
+        let mut cache_if = None;
+        let mut expire_with = None;
         let mut cache_only_for = None;
         let mut skip_cache_keys = None;
         let mut positional = None;
@@ -152,6 +160,14 @@ impl Options {
                     local_tier = Some((name, v));
                     Ok(())
                 }
+                ("cache_if", Some(v)) => {
+                    cache_if = Some((name, v));
+                    Ok(())
+                }
+                ("expire_with", Some(v)) => {
+                    expire_with = Some((name, v));
+                    Ok(())
+                }
                 ("cache_only_for", Some(v)) => {
                     conditions_value(v).map(|v| cache_only_for = Some((name, v)))
                 }
@@ -193,6 +209,8 @@ impl Options {
                     namespace.as_ref().map(|(n, _)| n),
                     expire.as_ref().map(|(n, _)| n),
                     local_tier.as_ref().map(|(n, _)| n),
+                    cache_if.as_ref().map(|(n, _)| n),
+                    expire_with.as_ref().map(|(n, _)| n),
                     cache_only_for.as_ref().map(|(n, _)| n),
                 ];
                 for name in store_only.into_iter().flatten() {
@@ -239,6 +257,8 @@ impl Options {
             namespace: namespace.map(|(_, v)| v),
             expire: expire.map(|(_, v)| v),
             local_tier: local_tier.map(|(_, v)| v),
+            cache_if: cache_if.map(|(_, v)| v),
+            expire_with: expire_with.map(|(_, v)| v),
             cache_only_for: cache_only_for.map(|(_, v)| v),
             skip_cache_keys: skip_cache_keys.unwrap_or_default(),
             positional,

@@ -39,6 +39,7 @@ use crate::{Codec, Error, KeyHasher, Result};
 use span::{CallSpan, Path};
 
 const CACHE_DATA: &str = "memocache::Memoizer::cache_data";
+const GET_DATA: &str = "memocache::Memoizer::get_data";
 const READ_FAILED: &str = "Error on get cached data";
 const WRITE_FAILED: &str = "Error on writing cache";
 
@@ -63,7 +64,15 @@ pub(crate) fn log_failure(
 pub(crate) struct Write {
     key: String,
     bytes: Bytes,
+    /// Its expiry: the memoizer's, or what `expire_with` gave for it.
+    expire: Option<std::time::Duration>,
     leader: Option<Leader>,
+}
+
+/// A computed result ready to write: its bytes and its expiry.
+struct Encoded {
+    bytes: Bytes,
+    expire: Option<std::time::Duration>,
 }
 
 /// What the store read of a call found.
@@ -137,22 +146,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
-        let ticket = tier.map(|tier| tier.begin(key));
-        let read = self
-            .guarded(reach, R::CALL, READ_FAILED, key, |timeout| {
-                let options = ReadOptions::new()
-                    .timeout(timeout)
-                    .with_ttl(ticket.is_some());
-                reach.read(key, options)
-            })
-            .await;
-        let store_ok = match self.decode_read::<O::Value>(R::CALL, key, read) {
-            Read::Hit(value, entry) => {
+        let store_ok = match self.fetch::<R, O::Value>(reach, R::CALL, tier, key).await {
+            Read::Hit(value, _) => {
                 Counters::bump(&self.counters().hits);
-                let value = Arc::new(value);
-                if let (Some(tier), Some(ticket)) = (tier, ticket) {
-                    tier.complete(ticket, value.clone(), entry.value.len(), entry.ttl);
-                }
                 if let Some(leader) = leader {
                     leader.share(value.clone());
                 }
@@ -161,16 +157,14 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             }
             Read::Miss { store_ok } => store_ok,
         };
-        if let (Some(tier), Some(ticket)) = (tier, ticket) {
-            tier.abandon(ticket);
-        }
         Counters::bump(&self.counters().misses);
         let outcome = compute().await;
         let encoded = self.settle(R::CALL, key, leader.as_ref(), &outcome);
-        if let (true, Some(bytes)) = (store_ok, encoded) {
+        if let (true, Some(Encoded { bytes, expire })) = (store_ok, encoded) {
             let write = Write {
                 key: key.to_owned(),
                 bytes,
+                expire,
                 leader,
             };
             if let Some(write) = reach.write_behind(write) {
@@ -180,10 +174,71 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         (outcome, Path::Miss)
     }
 
+    /// Reads `key` from the store, keeping what it finds in the local tier
+    /// (if any) unless a change to the key is reported meanwhile.
+    async fn fetch<R: Reach, T: Cacheable>(
+        &self,
+        reach: &R,
+        controller: &'static str,
+        tier: Option<&Tier>,
+        key: &str,
+    ) -> Read<Arc<T>> {
+        let ticket = tier.map(|tier| tier.begin(key));
+        let read = self
+            .guarded(reach, controller, READ_FAILED, key, |timeout| {
+                let options = ReadOptions::new()
+                    .timeout(timeout)
+                    .with_ttl(ticket.is_some());
+                reach.read(key, options)
+            })
+            .await;
+        match self.decode_read::<T>(controller, key, read) {
+            Read::Hit(value, entry) => {
+                let value = Arc::new(value);
+                if let (Some(tier), Some(ticket)) = (tier, ticket) {
+                    tier.complete(ticket, value.clone(), entry.value.len(), entry.ttl);
+                }
+                Read::Hit(value, entry)
+            }
+            Read::Miss { store_ok } => {
+                if let (Some(tier), Some(ticket)) = (tier, ticket) {
+                    tier.abandon(ticket);
+                }
+                Read::Miss { store_ok }
+            }
+        }
+    }
+
+    /// `get_data`: the value stored at exactly `key`, from the local tier
+    /// or the store; `None` when there is none, it does not decode as a
+    /// `T`, or the store failed (logged).
+    pub(crate) async fn get<R: Reach, T: Cacheable>(&self, reach: &R, key: &str) -> Option<T> {
+        let tier = self.tier_for(reach);
+        if let Some(value) = tier.and_then(|tier| local_copy::<T>(tier, key)) {
+            Counters::bump(&self.tier_counters().hits);
+            return Some(value);
+        }
+        match self.fetch::<R, T>(reach, GET_DATA, tier, key).await {
+            Read::Hit(value, _) => {
+                Counters::bump(&self.counters().hits);
+                Some(Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()))
+            }
+            Read::Miss { .. } => {
+                Counters::bump(&self.counters().misses);
+                None
+            }
+        }
+    }
+
     /// Writes a computed value, then ends its flight.
     pub(crate) async fn store_write<R: Reach>(&self, reach: &R, write: Write) {
-        let Write { key, bytes, leader } = write;
-        let options = WriteOptions::new().expire(self.expire());
+        let Write {
+            key,
+            bytes,
+            expire,
+            leader,
+        } = write;
+        let options = WriteOptions::new().expire(expire);
         self.guarded(reach, R::CALL, WRITE_FAILED, &key, |timeout| {
             reach.write(&key, bytes, options.timeout(timeout))
         })
@@ -323,18 +378,24 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
     }
 
-    /// After a miss: the encoded result to write; the flight's waiters get
-    /// the value itself, if it encodes (so that they share only what is
-    /// stored).
+    /// After a miss: the encoded result to write, if it is to be cached
+    /// (`cache_if`), with its expiry (`expire_with`); the flight's waiters
+    /// get the value itself, if it is written (so that they share only what
+    /// is stored).
     fn settle<O: Outcome>(
         &self,
         controller: &'static str,
         key: &str,
         leader: Option<&Leader>,
         outcome: &O,
-    ) -> Option<Bytes> {
-        let value = outcome.cacheable();
-        let encoded = value.and_then(|value| self.encode(controller, key, value));
+    ) -> Option<Encoded> {
+        let value = outcome.cacheable().filter(|value| self.keeps(*value));
+        let encoded = value.and_then(|value| {
+            Some(Encoded {
+                bytes: self.encode(controller, key, value)?,
+                expire: self.expire_for(value),
+            })
+        });
         if let Some(leader) = leader {
             match (value, &encoded) {
                 (Some(value), Some(_)) => leader.share(Arc::new(value.clone())),
