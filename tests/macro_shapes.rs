@@ -143,6 +143,52 @@ fn cache_if_on_a_result_alias_sees_the_ok_value() {
     assert_eq!(NAMED.get(), 3);
 }
 
+static VERSION: AtomicUsize = AtomicUsize::new(0);
+
+#[cache_wrapper(store = MemoryStore::new(), namespace = "versioned")]
+fn versioned(id: usize) -> usize {
+    VERSION.load(SeqCst) + id
+}
+
+#[test]
+fn refresh_recomputes_uncached_bypasses_and_the_memoizer_is_reachable() {
+    VERSION.store(0, SeqCst);
+    assert_eq!(versioned(1), 1);
+    VERSION.store(10, SeqCst);
+    assert_eq!(versioned(1), 1, "cached");
+    assert_eq!(versioned_uncached(1), 11, "the body, without the cache");
+    assert_eq!(versioned(1), 1, "uncached wrote nothing");
+    assert_eq!(versioned_refresh(1), 11);
+    assert_eq!(versioned(1), 11, "served the refreshed value");
+    let stats = versioned_memoizer().stats();
+    assert_eq!((stats.hits, stats.misses), (3, 1), "{stats:?}");
+    assert_eq!(versioned_memoizer().namespace(), "versioned");
+}
+
+static VERSION_ASYNC: AtomicUsize = AtomicUsize::new(0);
+
+#[cache_wrapper(store = MemoryStore::new(), namespace = "versioned_async")]
+async fn versioned_async(id: usize) -> Result<usize, String> {
+    tokio::task::yield_now().await;
+    Ok(VERSION_ASYNC.load(SeqCst) * 2 + id)
+}
+
+#[tokio::test]
+async fn async_companions_refresh_and_flush() {
+    VERSION_ASYNC.store(1, SeqCst);
+    assert_eq!(versioned_async(1).await, Ok(3));
+    versioned_async_memoizer().flush().await;
+    VERSION_ASYNC.store(5, SeqCst);
+    assert_eq!(versioned_async(1).await, Ok(3));
+    assert_eq!(versioned_async_uncached(1).await, Ok(11));
+    assert_eq!(versioned_async_refresh(1).await, Ok(11));
+    assert_eq!(versioned_async(1).await, Ok(11));
+    assert_eq!(
+        versioned_async_memoizer().clear_namespace().await.unwrap(),
+        1
+    );
+}
+
 static CUBE: Runs = Runs::new();
 
 #[cache_wrapper(store = MemoryStore::new(), namespace = "cube")]

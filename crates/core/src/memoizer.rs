@@ -574,6 +574,30 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         self.run(&Async::new(self), args, compute).await
     }
 
+    /// Runs `compute` whatever is cached for `args`, writes its result
+    /// (as a call would on a miss) and returns it: the next call is served
+    /// the new value. The write is done when this returns.
+    pub async fn refresh<T, F, Fut>(&self, args: &Args, compute: F) -> T
+    where
+        T: Cacheable,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let compute = || async { Always(compute().await) };
+        self.recompute(&Async::new(self), args, compute).await.0
+    }
+
+    /// [`refresh`](Self::refresh) for a fallible computation: an `Ok`
+    /// result is written, an `Err` leaves the cached value as it was.
+    pub async fn try_refresh<T, E, F, Fut>(&self, args: &Args, compute: F) -> Result<T, E>
+    where
+        T: Cacheable,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.recompute(&Async::new(self), args, compute).await
+    }
+
     /// Stores `value` at exactly `key` with this memoizer's codec and expiry,
     /// and hands it back (the reference's `cache_data`). The write is done
     /// when this returns; failures are logged.
@@ -626,6 +650,26 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     {
         let compute = || std::future::ready(compute());
         block_on(self.run(&Blocking(self), args, compute))
+    }
+
+    /// The blocking form of [`refresh`](Self::refresh).
+    pub fn refresh_blocking<T, F>(&self, args: &Args, compute: F) -> T
+    where
+        T: Cacheable,
+        F: FnOnce() -> T,
+    {
+        let compute = || std::future::ready(Always(compute()));
+        block_on(self.recompute(&Blocking(self), args, compute)).0
+    }
+
+    /// The blocking form of [`try_refresh`](Self::try_refresh).
+    pub fn try_refresh_blocking<T, E, F>(&self, args: &Args, compute: F) -> Result<T, E>
+    where
+        T: Cacheable,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let compute = || std::future::ready(compute());
+        block_on(self.recompute(&Blocking(self), args, compute))
     }
 
     /// The blocking form of [`cache_data`](Self::cache_data).

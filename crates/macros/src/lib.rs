@@ -111,6 +111,19 @@ mod signature;
 /// - `name_cache_key(params) -> Result<String, memocache::Error>`: the key
 ///   of that call. It fails only when an argument cannot be encoded (such a
 ///   call is never cached).
+/// - `name_refresh(params) -> R`, with `name`'s own signature: runs the
+///   body whatever is cached, writes the result (as a miss would, `cache_if`
+///   and `expire_with` included) before returning it, so the next call is
+///   served the new value.
+/// - `name_uncached(params) -> R`, with `name`'s own signature: runs the
+///   body without the cache, reading and writing nothing (one call's
+///   bypass). Both repeat the body: a `static` declared inside it is one
+///   per function.
+/// - `name_memoizer() -> &'static Memoizer<..>`, with `store = ...` (with
+///   `memoizer = ...` you hold it already): its `stats()`, `flush()` and
+///   `clear_namespace()`. An `async fn` writes in the background, so a
+///   short-lived program calls `name_memoizer().flush().await` before it
+///   exits.
 ///
 /// # Shapes
 ///

@@ -230,6 +230,40 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
     }
 
+    /// `refresh`: computes the result for `args` whatever is cached, and
+    /// writes it (unless it bypasses the cache, or `cache_if` rejects it)
+    /// before returning it, so the next call is served the new value.
+    pub(crate) async fn recompute<R, O, F, Fut>(&self, reach: &R, args: &Args, compute: F) -> O
+    where
+        R: Reach,
+        O: Outcome,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        let Some(key) = self.key_for_call(R::CALL, args) else {
+            return compute().await;
+        };
+        // A write of the old value still under way must not land after
+        // the new one.
+        if let Some(flight) = self.flights().current(&key) {
+            flight.wait().await;
+        }
+        let outcome = compute().await;
+        if let Some(Encoded { bytes, expire }) = self.settle(R::CALL, &key, None, &outcome) {
+            let write = Write {
+                key: key.clone(),
+                bytes,
+                expire,
+                leader: None,
+            };
+            self.store_write(reach, write).await;
+        }
+        if let Some(tier) = self.tier_for(reach) {
+            tier.changed(&key);
+        }
+        outcome
+    }
+
     /// Writes a computed value, then ends its flight.
     pub(crate) async fn store_write<R: Reach>(&self, reach: &R, write: Write) {
         let Write {
