@@ -79,6 +79,9 @@ pub struct RedisConfig {
     retry_on_timeout: bool,
     circuit_breaker: Option<BreakerPolicy>,
     client_tracking: bool,
+    /// A variable [`from_env`](RedisConfig::from_env) could not read:
+    /// reported by [`validate`](RedisConfig::validate) and at connect.
+    env_error: Option<String>,
 }
 
 /// A custom certificate authority for TLS.
@@ -108,6 +111,7 @@ impl Default for RedisConfig {
             retry_on_timeout: false,
             circuit_breaker: Some(BreakerPolicy::default()),
             client_tracking: false,
+            env_error: None,
         }
     }
 }
@@ -123,6 +127,72 @@ impl RedisConfig {
     /// defaults keep a sick Redis from slowing callers down.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Settings from the environment, as services configure Redis:
+    /// `REDIS_URL` (`redis://[user:password@]host:port/db`, or `rediss://`
+    /// for TLS), or else its parts `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`,
+    /// `REDIS_USERNAME`, `REDIS_PASSWORD` and `REDIS_SSL` (`true`, `1` or
+    /// `yes`); `REDIS_CLUSTER_URLS` (comma-separated seeds) for a cluster.
+    /// What is unset keeps its default (`127.0.0.1:6379`, db 0). A value
+    /// that does not parse makes [`validate`](Self::validate), and so every
+    /// connect, fail with an error naming the variable (never its value,
+    /// which may hold a password).
+    ///
+    /// ```
+    /// # use memocache_core::RedisConfig;
+    /// let config = RedisConfig::from_env().client_tracking(true);
+    /// # let _ = config;
+    /// ```
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// [`from_env`](Self::from_env) over `var`, which answers a
+    /// variable's value.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let mut config = RedisConfig::new();
+        let mut unreadable = Vec::new();
+        if let Some(seeds) = var("REDIS_CLUSTER_URLS") {
+            config = config.cluster(seeds.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        } else if let Some(url) = var("REDIS_URL") {
+            config = config.url(url);
+        } else {
+            if let Some(host) = var("REDIS_HOST") {
+                config = config.host(host);
+            }
+            match var("REDIS_PORT").map(|port| port.trim().parse()) {
+                Some(Ok(port)) => config = config.port(port),
+                Some(Err(_)) => unreadable.push("REDIS_PORT (a port number)"),
+                None => {}
+            }
+            match var("REDIS_DB").map(|db| db.trim().parse()) {
+                Some(Ok(db)) => config = config.db(db),
+                Some(Err(_)) => unreadable.push("REDIS_DB (a database number)"),
+                None => {}
+            }
+            match var("REDIS_SSL").map(|ssl| ssl.trim().to_ascii_lowercase()) {
+                Some(ssl) if ["true", "1", "yes"].contains(&ssl.as_str()) => {
+                    config = config.ssl(true);
+                }
+                Some(ssl) if ["false", "0", "no"].contains(&ssl.as_str()) => {}
+                Some(_) => unreadable.push("REDIS_SSL (true or false)"),
+                None => {}
+            }
+        }
+        if let Some(username) = var("REDIS_USERNAME") {
+            config = config.username(username);
+        }
+        if let Some(password) = var("REDIS_PASSWORD") {
+            config = config.password(password);
+        }
+        if !unreadable.is_empty() {
+            config.env_error = Some(format!(
+                "cannot read the environment's Redis settings: set {}",
+                unreadable.join(", ")
+            ));
+        }
+        config
     }
 
     /// Connects to this URL (`redis://[user:password@]host[:port][/db]`, or
@@ -431,6 +501,9 @@ impl RedisConfig {
     }
 
     fn check_limits(&self) -> Result<()> {
+        if let Some(unreadable) = &self.env_error {
+            return config_error(unreadable.clone());
+        }
         if self.max_connections == 0 {
             return config_error("max_connections must be at least 1");
         }
@@ -557,6 +630,7 @@ impl fmt::Debug for RedisConfig {
             retry_on_timeout,
             circuit_breaker,
             client_tracking,
+            env_error,
         } = self;
         f.debug_struct("RedisConfig")
             .field("url", &url.as_deref().map(redact))
@@ -585,6 +659,7 @@ impl fmt::Debug for RedisConfig {
             .field("retry_on_timeout", retry_on_timeout)
             .field("circuit_breaker", circuit_breaker)
             .field("client_tracking", client_tracking)
+            .field("env_error", env_error)
             .finish()
     }
 }
@@ -726,6 +801,61 @@ impl<'a> UrlParts<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> RedisConfig {
+        RedisConfig::from_vars(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_environment_gives_the_url_or_its_parts() {
+        assert_eq!(
+            from(&[]).connection_url().unwrap(),
+            RedisConfig::new().connection_url().unwrap()
+        );
+        let url = from(&[
+            ("REDIS_URL", "redis://cache:6380/2"),
+            ("REDIS_HOST", "ignored"),
+        ]);
+        assert_eq!(url.connection_url().unwrap(), "redis://cache:6380/2");
+        let parts = from(&[
+            ("REDIS_HOST", "cache.internal"),
+            ("REDIS_PORT", "6390"),
+            ("REDIS_DB", "3"),
+            ("REDIS_USERNAME", "app"),
+            ("REDIS_PASSWORD", "s3cret"),
+            ("REDIS_SSL", "true"),
+        ]);
+        assert_eq!(
+            parts.connection_url().unwrap(),
+            "rediss://app:s3cret@cache.internal:6390/3"
+        );
+        let cluster = from(&[("REDIS_CLUSTER_URLS", "redis://a:7000, redis://b:7001")]);
+        assert!(cluster.is_cluster());
+        assert_eq!(cluster.cluster_urls().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn an_unreadable_variable_is_named_in_the_error() {
+        let bad = from(&[
+            ("REDIS_PORT", "sixty"),
+            ("REDIS_SSL", "maybe"),
+            ("REDIS_PASSWORD", "s3cret"),
+        ]);
+        let error = bad.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("REDIS_PORT") && error.contains("REDIS_SSL"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("sixty") && !error.contains("s3cret"),
+            "{error}"
+        );
+        assert!(!format!("{bad:?}").contains("s3cret"));
+    }
 
     fn message(result: Result<String>) -> String {
         match result {
