@@ -513,3 +513,50 @@ async fn get_data_reads_what_cache_data_wrote() {
         Some("free".to_owned())
     );
 }
+
+/// A `Write` into a shared buffer, for a plain `fmt` subscriber's output.
+#[derive(Clone, Default)]
+struct Output(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plain_fmt_subscriber_at_memocache_debug_prints_each_call() {
+    let output = Output::default();
+    let writer = output.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("memocache=debug"))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("logged")
+        .build();
+    let args = Args::new().kwarg("user_id", &7);
+    tracing::subscriber::with_default(subscriber, || {
+        for _ in 0..2 {
+            let name: String = memo.call_blocking(&args, || "Ada".to_owned());
+            assert_eq!(name, "Ada");
+        }
+    });
+    let printed = String::from_utf8(output.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = printed.lines().filter(|l| l.contains(" call ")).collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    let key = memo.key(&args).unwrap();
+    for (line, outcome) in lines.iter().zip(["miss", "hit"]) {
+        assert!(line.contains("DEBUG"), "{line}");
+        assert!(line.contains("namespace=\"logged\""), "{line}");
+        assert!(line.contains(&format!("key=\"{key}\"")), "{line}");
+        assert!(line.contains(&format!("outcome=\"{outcome}\"")), "{line}");
+        assert!(line.contains("micros="), "{line}");
+    }
+}

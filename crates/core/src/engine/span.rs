@@ -1,4 +1,8 @@
-//! The `memocache.call` span of one call, and how the call went.
+//! The `memocache.call` span of one call, and how the call went: a
+//! `debug` event (target `memocache`) at its end, inside the span, says
+//! the outcome and the duration, so `RUST_LOG=memocache=debug` with a
+//! plain `fmt` subscriber prints one line per call with the namespace and
+//! the key.
 
 use std::time::Instant;
 
@@ -34,6 +38,7 @@ pub(crate) struct CallSpan {
 impl CallSpan {
     pub(crate) fn new(namespace: &str) -> Self {
         let span = tracing::debug_span!(
+            target: "memocache",
             "memocache.call",
             namespace,
             key = tracing::field::Empty,
@@ -52,10 +57,15 @@ impl CallSpan {
         let Some(start) = self.start else {
             return;
         };
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.span.record("outcome", path.name());
-        self.span.record(
-            "micros",
-            u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        self.span.record("micros", micros);
+        tracing::debug!(
+            target: "memocache",
+            parent: &self.span,
+            outcome = path.name(),
+            micros,
+            "call"
         );
     }
 }
