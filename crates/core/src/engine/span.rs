@@ -58,8 +58,8 @@ impl CallSpan {
             return;
         };
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.span.record("outcome", path.name());
-        self.span.record("micros", micros);
+        // The event first: a fmt subscriber prints the span's fields with
+        // it, which then need not repeat the outcome.
         tracing::debug!(
             target: "memocache",
             parent: &self.span,
@@ -67,5 +67,7 @@ impl CallSpan {
             micros,
             "call"
         );
+        self.span.record("outcome", path.name());
+        self.span.record("micros", micros);
     }
 }
