@@ -11,7 +11,6 @@ impl Client for Fred {
     const BACKEND: &'static str = "fred";
     type Async = FredStore;
     type Blocking = FredBlockingStore;
-    const LAZY_ERRORS_NAME_THE_SERVER: bool = true;
     const TRACKS_CLUSTERS: bool = true;
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = true;
 

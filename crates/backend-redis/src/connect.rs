@@ -199,10 +199,12 @@ pub(crate) fn cluster_connect_error(
     config: &RedisConfig,
     source: impl Into<memocache_core::BoxError>,
 ) -> Error {
-    backend_error(ConnectError {
-        server: format!("the cluster at {}", config.redacted_url()),
-        source: source.into(),
-    })
+    unreachable_server(cluster_name(config), source)
+}
+
+/// How errors name `config`'s cluster, without credentials.
+pub(crate) fn cluster_name(config: &RedisConfig) -> String {
+    format!("the cluster at {}", config.redacted_url())
 }
 
 /// Checks that a CA's PEM holds certificates, and only well-formed ones.
@@ -247,13 +249,27 @@ struct ConnectError {
 
 /// The error of a failed first connection to `client`'s server.
 pub(crate) fn connect_error(client: &Client, source: impl Into<memocache_core::BoxError>) -> Error {
+    unreachable_server(server_name(client), source)
+}
+
+/// How errors name `client`'s server: `host:port`, and `over TLS` when it
+/// is; never the credentials.
+pub(crate) fn server_name(client: &Client) -> String {
     let addr = client.get_connection_info().addr();
-    let server = match addr {
+    match addr {
         ConnectionAddr::TcpTls { .. } => format!("{addr} over TLS"),
         _ => addr.to_string(),
-    };
+    }
+}
+
+/// The error of a connection to `server` that could not be made or was
+/// lost, the client's error as its source.
+pub(crate) fn unreachable_server(
+    server: impl Into<String>,
+    source: impl Into<memocache_core::BoxError>,
+) -> Error {
     backend_error(ConnectError {
-        server,
+        server: server.into(),
         source: source.into(),
     })
 }

@@ -44,6 +44,8 @@ use crate::tracking::{Tracked, TrackedCluster};
 #[derive(Clone)]
 pub struct RedisStore {
     link: Link,
+    /// The server or cluster, as errors name it (never credentials).
+    server: Option<Arc<str>>,
     timeout: Duration,
     retry_on_timeout: bool,
     health_check: Option<Arc<HealthCheck>>,
@@ -132,7 +134,11 @@ impl RedisStore {
             ConnectionManager::new_with_config(client.clone(), manager_config(&config))
                 .await
                 .map_err(|e| connect_error(&client, e))?;
-        Ok(Self::with_settings(connection, &config))
+        let store = Self::with_settings(connection, &config);
+        Ok(RedisStore {
+            server: Some(connect::server_name(&client).into()),
+            ..store
+        })
     }
 
     /// A store over a connection manager of your own, used as it is (no
@@ -141,6 +147,7 @@ impl RedisStore {
         let config = RedisConfig::default();
         RedisStore {
             link: Link::Node(connection),
+            server: None,
             timeout: config.get_socket_timeout(),
             retry_on_timeout: false,
             health_check: None,
@@ -184,7 +191,15 @@ impl RedisStore {
     }
 
     fn with_link(link: Link, config: &RedisConfig) -> Self {
+        let server = if config.is_cluster() {
+            Some(connect::cluster_name(config))
+        } else {
+            connect::client(config)
+                .ok()
+                .map(|client| connect::server_name(&client))
+        };
         RedisStore {
+            server: server.map(Arc::from),
             health_check: config
                 .get_health_check_interval()
                 .map(|interval| Arc::new(HealthCheck::start(link.clone(), interval))),
@@ -229,9 +244,22 @@ impl RedisStore {
             self.link
                 .query(read_of, request)
                 .await
-                .map_err(|e| command_error(e, self.timeout))
+                .map_err(|e| self.error(e))
         })
         .await
+    }
+
+    /// A failed command's error: a timeout, or for a connection that
+    /// could not be made or was lost, one naming the server.
+    fn error(&self, error: redis::RedisError) -> memocache_core::Error {
+        let unreachable = !error.is_timeout()
+            && (error.is_io_error()
+                || error.is_connection_refusal()
+                || error.is_connection_dropped());
+        match &self.server {
+            Some(server) if unreachable => connect::unreachable_server(&**server, error),
+            _ => command_error(error, self.timeout),
+        }
     }
 }
 
@@ -261,7 +289,7 @@ impl Keyspace for RedisStore {
         let reply = connection.clone().route_command(scan, routing).await;
         reply
             .and_then(|value| Ok(FromRedisValue::from_redis_value(value)?))
-            .map_err(|e| command_error(e, self.timeout))
+            .map_err(|e| self.error(e))
     }
 
     async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {

@@ -236,6 +236,15 @@ async fn a_connection_error_names_the_server_but_not_the_password() {
             .await
             .expect_err("connected to a closed port"),
         RedisBlockingStore::connect(&config).expect_err("connected to a closed port"),
+        // A lazy store's operations name the server too.
+        memocache_core::Store::get(&RedisStore::connect_lazy(&config).unwrap(), "k")
+            .await
+            .expect_err("read from a closed port"),
+        memocache_core::BlockingStore::get(
+            &RedisBlockingStore::connect_lazy(&config).unwrap(),
+            "k",
+        )
+        .expect_err("read from a closed port"),
     ];
     for error in errors {
         assert_cannot_connect(&error, "redis", port);

@@ -11,7 +11,6 @@ impl Client for RedisRs {
     const BACKEND: &'static str = "redis";
     type Async = RedisStore;
     type Blocking = RedisBlockingStore;
-    const LAZY_ERRORS_NAME_THE_SERVER: bool = false;
     const TRACKS_CLUSTERS: bool = true;
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = false;
 

@@ -34,9 +34,6 @@ pub trait Client {
     type Async: Store + Clone + Debug + 'static;
     /// Its blocking store.
     type Blocking: BlockingStore + Clone + Debug + Send + 'static;
-    /// Whether a lazily connected store's errors name the server it cannot
-    /// reach (`127.0.0.1:PORT over TLS`).
-    const LAZY_ERRORS_NAME_THE_SERVER: bool;
     /// Whether the client closes a connection that leaves a command
     /// unanswered for the socket timeout (with health checks on, as by
     /// default) and fails the commands on it: a hung server then shows as
