@@ -11,7 +11,7 @@ async fn user_async(user_id: u64) -> String {
 }
 
 #[cache_wrapper(memoizer = "redis://localhost")]
-fn user_memoizer(user_id: u64) -> String {
+fn user_given_a_memoizer(user_id: u64) -> String {
     user_id.to_string()
 }
 

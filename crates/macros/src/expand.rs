@@ -10,7 +10,7 @@ use syn::{AttrStyle, Expr, Ident, ItemFn, LitInt, LitStr, Receiver};
 
 use crate::Errors;
 use crate::generics::companion_generics;
-use crate::options::{Expire, Options, Source};
+use crate::options::{Expire, Options, Source, closest};
 use crate::signature::{Analysis, Param, Returns, self_ref};
 
 /// One keyword (or positional) argument of the key.
@@ -334,8 +334,11 @@ fn entries<'a>(
                 format!("`{wanted}` is not a parameter of `{fn_name}`, which has none")
             } else {
                 let names: Vec<_> = analysis.params.iter().map(|p| p.name.as_str()).collect();
+                let hint = closest(&wanted, names.iter().copied())
+                    .map(|name| format!("did you mean `{name}`? "))
+                    .unwrap_or_default();
                 format!(
-                    "`{wanted}` is not a parameter of `{fn_name}` (its parameters: {})",
+                    "`{wanted}` is not a parameter of `{fn_name}`; {hint}its parameters: {}",
                     names.join(", ")
                 )
             };

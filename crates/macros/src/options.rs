@@ -272,10 +272,7 @@ impl Options {
 
 fn unknown_option(name: &Ident) -> syn::Error {
     let given = name.to_string();
-    let hint = OPTIONS
-        .iter()
-        .filter(|known| edit_distance(&given, known) <= 2)
-        .min_by_key(|known| edit_distance(&given, known))
+    let hint = closest(&given, OPTIONS.iter().copied())
         .map(|known| format!("did you mean `{known}`? "))
         .unwrap_or_default();
     syn::Error::new(
@@ -285,6 +282,18 @@ fn unknown_option(name: &Ident) -> syn::Error {
             OPTIONS.join(", ")
         ),
     )
+}
+
+/// The candidate `given` most likely meant, for "did you mean": within two
+/// edits, or the one it is the start of (`request` for `request_id`).
+pub(crate) fn closest<'a>(
+    given: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .filter(|known| edit_distance(given, known) <= 2 || known.starts_with(given))
+        .min_by_key(|known| edit_distance(given, known))
 }
 
 /// Levenshtein distance, for "did you mean".
