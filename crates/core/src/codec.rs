@@ -152,9 +152,18 @@ impl Format for Json {
             Ok(v) => Ok(v),
             // serde_json refuses Python's NaN/Infinity tokens and very deep
             // nesting; Python's own reader takes them.
-            Err(first) => pyjson::parse(bytes)
-                .and_then(T::deserialize)
-                .map_err(|_| Error::Decode(Box::new(first))),
+            Err(first) => match pyjson::parse(bytes) {
+                Ok(value) => T::deserialize(value).map_err(|second| {
+                    // serde_json's syntax error was only about those
+                    // tokens: the value's own error says what is wrong.
+                    if first.is_syntax() {
+                        Error::Decode(Box::new(second))
+                    } else {
+                        Error::Decode(Box::new(first))
+                    }
+                }),
+                Err(_) => Err(Error::Decode(Box::new(first))),
+            },
         }
     }
 }
@@ -514,6 +523,20 @@ mod tests {
         let v: Vec<f64> = codec.decode(&stored).unwrap();
         assert!(v[0].is_nan());
         assert_eq!(&v[1..], &[f64::INFINITY, f64::NEG_INFINITY, 1.5]);
+    }
+
+    #[test]
+    fn a_value_with_python_float_tokens_reports_its_own_error() {
+        let codec = JsonZlib::default();
+        // serde_json stops at NaN; the value's real problem is the string.
+        let stored = zlib(br#"[NaN, "not a number"]"#);
+        let error = codec.decode::<Vec<f64>>(&stored).unwrap_err();
+        let report = error.report().to_string();
+        assert!(!report.contains("expected value"), "{report}");
+        assert!(
+            report.contains("not a number") || report.contains("string"),
+            "{report}"
+        );
     }
 
     #[test]

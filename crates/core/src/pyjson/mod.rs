@@ -15,10 +15,36 @@
 //! their name, other variants a one-entry dict `{"Variant": ...}` (as
 //! serde_json), and byte strings (`serialize_bytes`) are the `str()` of a
 //! Python `bytes` object, which is what `default=str` makes of them.
+//!
+//! Python types that `default=str` turns into strings have serde adapters
+//! here that read and write exactly Python's `str()` text, for
+//! `#[serde(with = "...")]` on a field: `datetime`, `date` and `time`
+//! for chrono's (feature `chrono`) and the time crate's (feature `time`)
+//! types, and `decimal` for `rust_decimal::Decimal` (feature
+//! `rust_decimal`). UUIDs need no adapter: the `uuid` crate's serde form
+//! (its `serde` feature) is the lowercase hyphenated text that is
+//! Python's `str(uuid.UUID)`, and it reads that text back.
 
 mod de;
 mod ser;
 mod value;
+
+#[cfg(any(feature = "chrono", feature = "time", feature = "rust_decimal"))]
+mod adapt;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod civil;
+#[cfg(any(feature = "chrono", feature = "time"))]
+pub mod date;
+#[cfg(any(feature = "chrono", feature = "time"))]
+pub mod datetime;
+#[cfg(feature = "rust_decimal")]
+pub mod decimal;
+#[cfg(any(feature = "chrono", feature = "time"))]
+pub mod time;
+#[cfg(feature = "chrono")]
+mod with_chrono;
+#[cfg(feature = "time")]
+mod with_time;
 
 use std::fmt;
 
