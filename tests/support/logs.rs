@@ -49,6 +49,11 @@ impl Visit for Fields<'_> {
 
 impl<S: tracing::Subscriber> Layer<S> for Recorder {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        // What memocache logs of its own accord (failures, breaker
+        // transitions), not the per-call `debug` trace.
+        if *event.metadata().level() > tracing::Level::INFO {
+            return;
+        }
         let mut fields = Vec::new();
         event.record(&mut Fields(&mut fields));
         self.0.0.lock().unwrap().push(Event {
@@ -58,7 +63,8 @@ impl<S: tracing::Subscriber> Layer<S> for Recorder {
     }
 }
 
-/// Captures events on the current thread until the guard drops.
+/// Captures events at `info` and above on the current thread until the
+/// guard drops.
 pub fn capture() -> (Events, tracing::subscriber::DefaultGuard) {
     let events = Events::default();
     let subscriber = tracing_subscriber::registry().with(Recorder(events.clone()));
