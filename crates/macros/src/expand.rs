@@ -552,9 +552,22 @@ mod tests {
             ),
         );
         let id = out.split('"').find(|s| s.starts_with("::f#")).unwrap();
-        assert_eq!(out.matches(id).count(), 3, "{out}");
-        assert_eq!(out.matches("fn f_invalidate").count(), 1);
-        assert_eq!(out.matches("fn f_cache_key").count(), 1);
+        // The function, and its memoizer, refresh, invalidate and
+        // cache_key companions (uncached runs the body alone).
+        assert_eq!(out.matches(id).count(), 5, "{out}");
+        for companion in [
+            "f_memoizer",
+            "f_refresh",
+            "f_uncached",
+            "f_invalidate",
+            "f_cache_key",
+        ] {
+            assert_eq!(
+                out.matches(&format!("fn {companion}")).count(),
+                1,
+                "{companion}"
+            );
+        }
     }
 
     #[test]
