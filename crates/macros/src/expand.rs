@@ -48,27 +48,26 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
     };
     let memoizer = memoizer_expr(&options, &item, is_async, &value_type);
 
+    // How the function and its refresh companion hand the body over.
+    let call_args = args_expr(&entries, false);
+    let through = Through {
+        memo_var: &memo_var,
+        args_var: &args_var,
+        output: &analysis.output,
+        block: &item.block,
+        is_async,
+        returns,
+    };
+
     let main = {
         let ItemFn {
-            attrs,
-            vis,
-            sig,
-            block,
-            ..
+            attrs, vis, sig, ..
         } = &item;
         let outer = attrs.iter().filter(|a| matches!(a.style, AttrStyle::Outer));
         let inner = attrs
             .iter()
             .filter(|a| !matches!(a.style, AttrStyle::Outer));
-        let args = args_expr(&entries, false);
-        let through = Through {
-            memo_var: &memo_var,
-            args_var: &args_var,
-            output: &analysis.output,
-            block,
-            is_async,
-            returns,
-        };
+        let args = &call_args;
         let call = through.call("call");
         quote! {
             #(#outer)*
@@ -162,15 +161,6 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
         };
         let refresh_sig = renamed("refresh");
         let uncached_sig = renamed("uncached");
-        let main_args = args_expr(&entries, false);
-        let through = Through {
-            memo_var: &memo_var,
-            args_var: &args_var,
-            output: &analysis.output,
-            block,
-            is_async,
-            returns,
-        };
         let refresh_call = through.call("refresh");
         let refresh_doc = format!(
             "Runs `{name}` whatever is cached for these arguments, writes its result (as a miss \
@@ -211,7 +201,7 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
             #vis #refresh_sig {
                 #inner
                 let #memo_var = #memoizer;
-                let #args_var = #main_args;
+                let #args_var = #call_args;
                 #refresh_call
             }
 
