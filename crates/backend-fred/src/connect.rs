@@ -8,9 +8,10 @@ use std::time::Duration;
 use fred::clients::Pool;
 use fred::types::config::{
     ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy,
-    ServerConfig, TcpConfig, TlsConnector, UnresponsiveConfig,
+    ServerConfig, TcpConfig, UnresponsiveConfig,
 };
 use memocache_core::{BoxError, ConfigError, Error, RedisConfig, Result};
+use memocache_redis_plumbing::tls::require_tls_support;
 use socket2::TcpKeepalive;
 
 /// The backend's name in errors and logs.
@@ -84,6 +85,7 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         Some(seeds) => seeds[0].clone(),
         None => config.connection_url()?,
     };
+    require_tls_support(&url, cfg!(feature = "tls"))?;
     let (tls, plain_url) = match url.split_once("://") {
         Some(("redis", _)) => (false, url.clone()),
         // Parsed as redis:// so that fred does not build its own TLS
@@ -154,8 +156,12 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         }
         other => format!("{:?}", other.hosts()),
     };
+    // Without the feature, `tls` is false: rediss:// was refused above.
     let server = if tls {
-        fred_config.tls = Some(tls_connector(config.get_ca_cert()?)?.into());
+        #[cfg(feature = "tls")]
+        {
+            fred_config.tls = Some(tls::connector(config.get_ca_cert()?)?.into());
+        }
         format!("{server} over TLS")
     } else {
         server
@@ -219,55 +225,6 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         server,
         health: config.health(),
     })
-}
-
-/// A rustls connector on ring that trusts `ca_pem`'s certificates, or the
-/// system's roots without one; verifies the server's certificate and name.
-fn tls_connector(ca_pem: Option<Vec<u8>>) -> Result<TlsConnector> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_pem {
-        Some(pem) => {
-            for certificate in CertificateDer::pem_slice_iter(&pem) {
-                let certificate = certificate.map_err(|e| {
-                    Error::config_with_source(
-                        "the CA certificate is not valid PEM; give the CA's \
-                         `-----BEGIN CERTIFICATE-----` file",
-                        e,
-                    )
-                })?;
-                roots.add(certificate).map_err(|e| {
-                    Error::config_with_source("the CA certificate cannot be trusted", e)
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(Error::config(
-                    "the CA certificate holds no certificate; give the CA's \
-                     `-----BEGIN CERTIFICATE-----` PEM file",
-                ));
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
-            if roots.is_empty() {
-                return Err(Error::config(
-                    "TLS is on but this system has no trusted root certificates: give the \
-                     server's CA with ca_cert_file(...) or ca_cert_pem(...)",
-                ));
-            }
-        }
-    }
-    // An explicit provider: no reliance on (or conflict with) a
-    // process-wide default.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::config_with_source("cannot set up TLS", e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(tls))
 }
 
 /// What a TLS certificate failure means, said plainly, when `error` is one
@@ -341,6 +298,10 @@ impl std::error::Error for NotConnected {
         Some(&self.source)
     }
 }
+
+/// TLS on rustls and ring (the `tls` feature).
+#[cfg(feature = "tls")]
+mod tls;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
 //! The Redis store of memocache on [fred]: [`FredStore`], an async store
 //! over a multiplexed connection that reconnects by itself, built from the
 //! same [`RedisConfig`] as the redis-rs store (URL or host/port/db, ACL
-//! credentials, TLS with certificate verification and a custom CA,
-//! timeouts, keepalive, health checks), or from a fred pool of your own. [`FredBlockingStore`] adapts it for blocking
+//! credentials, TLS with certificate verification and a custom CA (the
+//! `tls` feature), timeouts, keepalive, health checks), or from a fred pool of your own. [`FredBlockingStore`] adapts it for blocking
 //! code.
 //!
 //! Each store operation is one Redis command (or a `SCAN`/`UNLINK` loop

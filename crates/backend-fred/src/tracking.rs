@@ -192,9 +192,10 @@ impl Template {
 
     /// How a node is named in errors: `host:port`, plus ` over TLS`.
     fn name(&self, node: &Server) -> Arc<str> {
-        match self.config.tls {
-            Some(_) => format!("{node} over TLS").into(),
-            None => node.to_string().into(),
+        if self.config.uses_tls() {
+            format!("{node} over TLS").into()
+        } else {
+            node.to_string().into()
         }
     }
 }

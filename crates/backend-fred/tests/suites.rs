@@ -12,6 +12,7 @@ impl Client for Fred {
     type Async = FredStore;
     type Blocking = FredBlockingStore;
     const TRACKS_CLUSTERS: bool = true;
+    const TLS: bool = cfg!(feature = "tls");
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = true;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<FredStore>> + Send {

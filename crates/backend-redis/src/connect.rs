@@ -6,11 +6,10 @@ use std::fmt;
 use std::time::Duration;
 
 use memocache_core::{Error, RedisConfig, Result};
+use memocache_redis_plumbing::tls::require_tls_support;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
-use redis::{
-    Client, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, TlsCertificates, TlsMode,
-};
+use redis::{Client, ConnectionAddr, IntoConnectionInfo, ProtocolVersion};
 
 /// The backend's name in errors and logs.
 pub(crate) const BACKEND: &str = "redis";
@@ -44,7 +43,8 @@ pub(crate) fn tracking_refused(error: redis::RedisError) -> Error {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] for a URL or CA certificate redis-rs cannot use.
+/// [`Error::Config`] for a URL or CA certificate redis-rs cannot use, and
+/// for a `rediss://` url without the `tls` feature.
 pub fn client(config: &RedisConfig) -> Result<Client> {
     client_speaking(config, None)
 }
@@ -58,6 +58,7 @@ pub(crate) fn resp3_client(config: &RedisConfig) -> Result<Client> {
 /// [`client`], its connections speaking `protocol` rather than the URL's.
 fn client_speaking(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> Result<Client> {
     let url = config.connection_url()?;
+    require_tls_support(&url, cfg!(feature = "tls"))?;
     let mut info = url.as_str().into_connection_info().map_err(|e| {
         Error::config_with_source(
             "the redis url is not valid: write it as redis://[user:password@]host:port/db, \
@@ -77,21 +78,18 @@ fn client_speaking(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> R
         let redis = info.redis_settings().clone().set_protocol(protocol);
         info = info.set_redis_settings(redis);
     }
+    #[cfg(feature = "tls")]
     if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
-        install_crypto_provider();
+        tls::install_crypto_provider();
     }
+    // A CA certificate comes with rediss:// only, which needs the feature.
     let client = match config.get_ca_cert()? {
+        #[cfg(feature = "tls")]
         Some(root_cert) => {
-            check_pem(&root_cert)?;
-            Client::build_with_tls(
-                info,
-                TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                },
-            )
+            tls::check_pem(&root_cert)?;
+            Client::build_with_tls(info, tls::certificates(root_cert))
         }
-        None => Client::open(info),
+        _ => Client::open(info),
     };
     client.map_err(|e| {
         Error::config_with_source(
@@ -132,6 +130,10 @@ pub(crate) fn resp3_cluster_client(
 /// The settings of a cluster client for `config`'s seeds and `nodes`.
 fn cluster_builder(config: &RedisConfig, nodes: &[(String, u16)]) -> Result<ClusterClientBuilder> {
     let urls = config.cluster_urls()?;
+    for url in &urls {
+        require_tls_support(url, cfg!(feature = "tls"))?;
+    }
+    #[cfg(feature = "tls")]
     let tls = urls.iter().all(|u| u.starts_with("rediss://"));
     let mut seeds = Vec::with_capacity(urls.len() + nodes.len());
     for url in urls {
@@ -162,7 +164,7 @@ fn cluster_builder(config: &RedisConfig, nodes: &[(String, u16)]) -> Result<Clus
             }
         }
     }
-    let mut builder = ClusterClientBuilder::new(seeds)
+    let builder = ClusterClientBuilder::new(seeds)
         .connection_timeout(config.get_connect_timeout())
         .response_timeout(config.get_socket_timeout())
         // Follow MOVED/ASK and failovers, but do not keep a cache caller
@@ -170,16 +172,9 @@ fn cluster_builder(config: &RedisConfig, nodes: &[(String, u16)]) -> Result<Clus
         .retries(2)
         .min_retry_wait(10)
         .max_retry_wait(100);
+    #[cfg(feature = "tls")]
     if tls {
-        install_crypto_provider();
-        builder = builder.tls(TlsMode::Secure);
-        if let Some(root_cert) = config.get_ca_cert()? {
-            check_pem(&root_cert)?;
-            builder = builder.certs(TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root_cert),
-            });
-        }
+        return tls::secure_cluster(builder, config.get_ca_cert()?);
     }
     Ok(builder)
 }
@@ -205,38 +200,6 @@ pub(crate) fn cluster_connect_error(
 /// How errors name `config`'s cluster, without credentials.
 pub(crate) fn cluster_name(config: &RedisConfig) -> String {
     format!("the cluster at {}", config.redacted_url())
-}
-
-/// Checks that a CA's PEM holds certificates, and only well-formed ones.
-fn check_pem(pem: &[u8]) -> Result<()> {
-    use rustls::pki_types::{CertificateDer, pem::PemObject};
-
-    let mut certificates = 0;
-    for certificate in CertificateDer::pem_slice_iter(pem) {
-        certificate.map_err(|e| {
-            Error::config_with_source(
-                "the CA certificate is not valid PEM; give the CA's `-----BEGIN CERTIFICATE-----` file",
-                e,
-            )
-        })?;
-        certificates += 1;
-    }
-    if certificates == 0 {
-        return Err(Error::config(
-            "the CA certificate holds no certificate; give the CA's `-----BEGIN CERTIFICATE-----` PEM file",
-        ));
-    }
-    Ok(())
-}
-
-/// Makes ring rustls' process-wide crypto provider unless one is set, so
-/// TLS works even when other crates enable a second provider (rustls
-/// refuses to guess then).
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer is fine: any provider will do.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
 }
 
 /// A failed first connection, naming the server (never the password); the
@@ -286,6 +249,10 @@ impl std::error::Error for ConnectError {
     }
 }
 
+/// TLS on rustls and ring (the `tls` feature).
+#[cfg(feature = "tls")]
+mod tls;
+
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
@@ -308,15 +275,5 @@ mod tests {
             "redis backend error: cannot connect to 127.0.0.1:1: connection refused"
         );
         assert!(!report.contains("s3cret"), "{report}");
-    }
-
-    #[test]
-    fn a_pem_that_does_not_parse_keeps_the_parser_error() {
-        let pem = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
-        let error = check_pem(pem).unwrap_err();
-        assert!(matches!(error, Error::Config(_)), "{error:?}");
-        assert!(error.to_string().contains("BEGIN CERTIFICATE"), "{error}");
-        let source = error.source().expect("the PEM parser's error");
-        assert!(!error.to_string().contains(&source.to_string()), "{error}");
     }
 }

@@ -3,8 +3,8 @@
 //! [`RedisBlockingStore`] (a bounded pool of connections for blocking
 //! code), both
 //! built from a [`RedisConfig`] with the reference's settings, TLS
-//! (`rediss://`, certificate verification, a custom CA) and ACL
-//! credentials.
+//! (`rediss://`, certificate verification, a custom CA; the `tls`
+//! feature) and ACL credentials.
 //!
 //! Each store operation is one Redis command (or a `SCAN`/`UNLINK` loop
 //! for [`delete_matching`](memocache_core::Store::delete_matching), never

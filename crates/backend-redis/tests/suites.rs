@@ -12,6 +12,7 @@ impl Client for RedisRs {
     type Async = RedisStore;
     type Blocking = RedisBlockingStore;
     const TRACKS_CLUSTERS: bool = true;
+    const TLS: bool = cfg!(feature = "tls");
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = false;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<RedisStore>> + Send {

@@ -257,7 +257,8 @@ impl RedisConfig {
         self
     }
 
-    /// Uses TLS (`rediss://`) with certificate verification when `true`.
+    /// Uses TLS (`rediss://`) with certificate verification when `true`;
+    /// the stores need memocache's `tls` feature for it.
     pub fn ssl(mut self, ssl: bool) -> Self {
         self.ssl = ssl;
         self

@@ -4,7 +4,8 @@
 //! cluster), reading a cluster's topology ([`topology`]), and how a
 //! command's failure becomes a [`memocache_core::Error`] and when it is
 //! sent once more ([`failure`]), and a blocking store that drives an async
-//! one on a runtime of its own ([`driven`]).
+//! one on a runtime of its own ([`driven`]), and the refusal of TLS by a
+//! store built without it ([`tls`]).
 //!
 //! Each client only sends the commands; the decisions live here.
 #![warn(missing_docs)]
@@ -12,4 +13,5 @@
 pub mod driven;
 pub mod failure;
 pub mod keyspace;
+pub mod tls;
 pub mod topology;

@@ -43,6 +43,10 @@ pub trait Client {
     /// (else [`RedisConfig::client_tracking`] on a cluster is refused at
     /// connect).
     const TRACKS_CLUSTERS: bool;
+    /// Whether its stores were built with TLS (the backend's `tls`
+    /// feature); without it, the [`tls`] suite checks that `rediss://` is
+    /// refused with the error that names the feature.
+    const TLS: bool;
 
     /// Connects the async store.
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<Self::Async>> + Send;

@@ -1,14 +1,30 @@
-//! TLS: `rediss://` with certificate verification against a custom CA.
+//! TLS: `rediss://` with certificate verification against a custom CA;
+//! for a store built without TLS, the error that names the feature.
 
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Error, Memoizer, RedisConfig, Store};
+use memocache_core::{Error, Memoizer, RedisConfig, Result, Store};
 
 use super::{
     Client, assert_backend_error, connect_blocking, runs_of_two_blocking_calls, runs_of_two_calls,
 };
 use crate::RedisServer;
+
+/// What building or connecting `C`'s store over TLS gave, when `C` was
+/// built with TLS. Built without, that must have been refused with the
+/// config error naming the `tls` feature (asserted here), and there is
+/// nothing more to check: `None`.
+fn when_built_with_tls<C: Client, T: Debug>(result: Result<T>) -> Option<Result<T>> {
+    if C::TLS {
+        return Some(result);
+    }
+    let error = result.expect_err("used rediss:// without the tls feature");
+    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    assert!(error.to_string().contains("`tls` feature"), "{error}");
+    None
+}
 
 /// A config for `server` trusting a CA that did not sign its certificate.
 fn wrong_ca(server: &RedisServer) -> RedisConfig {
@@ -37,7 +53,10 @@ pub async fn with_the_right_ca_the_memoizer_caches<C: Client>() {
     let config = RedisConfig::new()
         .url(server.url())
         .ca_cert_pem(server.ca_pem().expect("a TLS server"));
-    let store = C::connect(&config).await.expect("connect over TLS");
+    let Some(store) = when_built_with_tls::<C, _>(C::connect(&config).await) else {
+        return;
+    };
+    let store = store.expect("connect over TLS");
     let memo = Memoizer::builder(store)
         .namespace(unique_prefix("tls"))
         .build();
@@ -57,7 +76,10 @@ pub fn with_the_right_ca_file_the_blocking_store_caches<C: Client>() {
         .port(server.port())
         .ssl(true)
         .ca_cert_file(server.ca_file().expect("a TLS server"));
-    let store = C::connect_blocking(&config).expect("connect over TLS");
+    let Some(store) = when_built_with_tls::<C, _>(C::connect_blocking(&config)) else {
+        return;
+    };
+    let store = store.expect("connect over TLS");
     let memo = Memoizer::builder(store)
         .namespace(unique_prefix("tls-blocking"))
         .build();
@@ -73,9 +95,10 @@ pub fn with_the_right_ca_file_the_blocking_store_caches<C: Client>() {
 pub async fn with_a_wrong_ca_connecting_fails_with_a_certificate_error<C: Client>() {
     let server = RedisServer::start_tls();
     let config = wrong_ca(&server);
-    let error = C::connect(&config)
-        .await
-        .expect_err("trusted a server signed by another CA");
+    let Some(connected) = when_built_with_tls::<C, _>(C::connect(&config).await) else {
+        return;
+    };
+    let error = connected.expect_err("trusted a server signed by another CA");
     assert_names_a_certificate_problem::<C>(&error, server.port());
     let error = connect_blocking::<C>(&config)
         .await
@@ -86,9 +109,11 @@ pub async fn with_a_wrong_ca_connecting_fails_with_a_certificate_error<C: Client
 /// Without a CA, the system's roots do not trust a private CA.
 pub async fn without_a_ca_the_system_roots_do_not_trust_a_private_ca<C: Client>() {
     let server = RedisServer::start_tls();
-    let error = C::connect(&RedisConfig::new().url(server.url()))
-        .await
-        .expect_err("trusted a private CA without being told to");
+    let connected = C::connect(&RedisConfig::new().url(server.url())).await;
+    let Some(connected) = when_built_with_tls::<C, _>(connected) else {
+        return;
+    };
+    let error = connected.expect_err("trusted a private CA without being told to");
     assert_backend_error(&error, C::BACKEND);
     // Refused by the handshake, or before it on a system with no roots.
     let message = error.report().to_string();
@@ -101,8 +126,10 @@ pub async fn without_a_ca_the_system_roots_do_not_trust_a_private_ca<C: Client>(
 /// problem and the server.
 pub async fn a_lazy_store_that_cannot_connect_still_serves_computed_values<C: Client>() {
     let server = RedisServer::start_tls();
-    let store =
-        C::connect_lazy(&wrong_ca(&server)).expect("a lazy store builds without connecting");
+    let Some(store) = when_built_with_tls::<C, _>(C::connect_lazy(&wrong_ca(&server))) else {
+        return;
+    };
+    let store = store.expect("a lazy store builds without connecting");
     let memo = Memoizer::builder(store)
         .namespace(unique_prefix("tls-wrong-ca"))
         .build();
