@@ -32,9 +32,8 @@ use crate::store::FredStore;
 /// tiers over it, as [`FredStore`] does (on a single node or a cluster).
 ///
 /// ```no_run
-/// # fn demo() -> memocache_core::Result<()> {
-/// use memocache_core::{Args, Memoizer, RedisConfig};
-/// use memocache_fred::FredBlockingStore;
+/// # fn demo() -> memocache::Result<()> {
+/// use memocache::{Args, Memoizer, RedisConfig, FredBlockingStore};
 ///
 /// let store = FredBlockingStore::connect(&RedisConfig::new().url("redis://127.0.0.1:6379/0"))?;
 /// let memo = Memoizer::builder(store).namespace("math").build();

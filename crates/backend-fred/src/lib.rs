@@ -29,9 +29,8 @@
 //! in Redis stay the same.
 //!
 //! ```no_run
-//! # async fn demo() -> memocache_core::Result<()> {
-//! use memocache_core::{Args, Memoizer, RedisConfig};
-//! use memocache_fred::FredStore;
+//! # async fn demo() -> memocache::Result<()> {
+//! use memocache::{Args, Memoizer, RedisConfig, FredStore};
 //!
 //! let config = RedisConfig::new()
 //!     .host("cache.internal")
@@ -39,7 +38,7 @@
 //!     .password("s3cret")
 //!     .ssl(true)
 //!     .ca_cert_file("/etc/ssl/redis-ca.pem");
-//! // Was: let store = memocache_redis::RedisStore::connect(&config).await?;
+//! // Was: let store = memocache::RedisStore::connect(&config).await?;
 //! let store = FredStore::connect(&config).await?;
 //! let memo = Memoizer::builder(store).namespace("orders").build();
 //! let total: u64 = memo.call(&Args::new().kwarg("user_id", &5), || async { 42 }).await;
@@ -66,6 +65,10 @@
 //! clients rediscover the cluster from the seeds and every node they last
 //! knew, so one seed is enough even if it is the node that died. Unix
 //! sockets are not supported.
+//!
+//! Depend on `memocache` (feature `fred`) rather than on this crate:
+//! it re-exports `memocache::FredStore` and
+//! `memocache::FredBlockingStore`, the paths the examples use.
 #![warn(missing_docs)]
 
 mod blocking;

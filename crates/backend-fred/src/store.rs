@@ -64,9 +64,8 @@ use crate::tracking::{self, Route, Started, Tracking, Unserved};
 /// flushes the tiers; `CLUSTER MYID` must be allowed too.
 ///
 /// ```no_run
-/// # async fn demo() -> memocache_core::Result<()> {
-/// use memocache_core::{Args, Memoizer, RedisConfig};
-/// use memocache_fred::FredStore;
+/// # async fn demo() -> memocache::Result<()> {
+/// use memocache::{Args, Memoizer, RedisConfig, FredStore};
 ///
 /// let store = FredStore::connect(&RedisConfig::new().url("redis://127.0.0.1:6379/0")).await?;
 /// let memo = Memoizer::builder(store).namespace("users").build();

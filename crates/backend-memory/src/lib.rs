@@ -7,14 +7,16 @@
 //! [`Store`] and the [`BlockingStore`] interface over the same entries.
 //!
 //! ```
-//! use memocache_core::{Args, Memoizer};
-//! use memocache_memory::MemoryStore;
+//! use memocache::{Args, Memoizer, MemoryStore};
 //!
 //! let memo = Memoizer::builder(MemoryStore::new()).namespace("math").build();
 //! let square = |n: u64| memo.call_blocking(&Args::new().arg(&n), || n * n);
 //! assert_eq!(square(12), 144);
 //! assert_eq!(square(12), 144); // served from memory
 //! ```
+//!
+//! Depend on `memocache` (feature `memory`) rather than on this crate:
+//! it re-exports `memocache::MemoryStore`, the path the examples use.
 #![warn(missing_docs)]
 
 use std::sync::{Arc, Weak};

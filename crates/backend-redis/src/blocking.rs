@@ -39,9 +39,8 @@ use crate::store::RedisStore;
 /// store's connections hear both at once. Local hits never reach it.
 ///
 /// ```no_run
-/// # fn demo() -> memocache_core::Result<()> {
-/// use memocache_core::{Args, Memoizer, RedisConfig};
-/// use memocache_redis::RedisBlockingStore;
+/// # fn demo() -> memocache::Result<()> {
+/// use memocache::{Args, Memoizer, RedisConfig, RedisBlockingStore};
 ///
 /// let store = RedisBlockingStore::connect(&RedisConfig::new().max_connections(20))?;
 /// let memo = Memoizer::builder(store).namespace("math").build();

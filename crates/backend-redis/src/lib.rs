@@ -17,9 +17,8 @@
 //! password.
 //!
 //! ```no_run
-//! # async fn demo() -> memocache_core::Result<()> {
-//! use memocache_core::{Args, Memoizer, RedisConfig};
-//! use memocache_redis::RedisStore;
+//! # async fn demo() -> memocache::Result<()> {
+//! use memocache::{Args, Memoizer, RedisConfig, RedisStore};
 //!
 //! let config = RedisConfig::new()
 //!     .host("cache.internal")
@@ -33,6 +32,10 @@
 //! let total: u64 = memo.call(&Args::new().kwarg("user_id", &5), || async { 42 }).await;
 //! # Ok(()) }
 //! ```
+//!
+//! Depend on `memocache` (feature `redis`) rather than on this crate:
+//! it re-exports `memocache::RedisStore` and
+//! `memocache::RedisBlockingStore`, the paths the examples use.
 #![warn(missing_docs)]
 
 mod blocking;

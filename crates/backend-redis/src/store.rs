@@ -32,9 +32,8 @@ use crate::tracking::{Tracked, TrackedCluster};
 /// clones learns of an outage once).
 ///
 /// ```no_run
-/// # async fn demo() -> memocache_core::Result<()> {
-/// use memocache_core::{Args, Memoizer, RedisConfig};
-/// use memocache_redis::RedisStore;
+/// # async fn demo() -> memocache::Result<()> {
+/// use memocache::{Args, Memoizer, RedisConfig, RedisStore};
 ///
 /// let store = RedisStore::connect(&RedisConfig::new().url("redis://127.0.0.1:6379/0")).await?;
 /// let memo = Memoizer::builder(store).namespace("users").build();

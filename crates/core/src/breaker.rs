@@ -23,7 +23,7 @@ pub enum BreakerState {
 /// When the breaker opens and for how long.
 ///
 /// ```
-/// use memocache_core::BreakerPolicy;
+/// use memocache::store::BreakerPolicy;
 /// use std::time::Duration;
 ///
 /// let policy = BreakerPolicy::new()

@@ -18,15 +18,15 @@ use crate::{Codec, Error, Json, JsonPlain, JsonZlib, Layered, Result, Uncompress
 /// `Codec::name(&codec)`: the two `name` methods say the same.)
 ///
 /// ```
-/// use memocache_core::pyjson::{self, PyValue};
-/// use memocache_core::{Codec, JsonZlib, codec_by_name};
+/// use memocache::python::{self, PyValue};
+/// use memocache::codec::{Codec, JsonZlib, codec_by_name};
 ///
 /// let codec = codec_by_name("json+zlib").unwrap();
 /// let stored = codec.encode_value(&PyValue::Int(1 << 70)).unwrap();
 /// assert_eq!(codec.decode_value(&stored).unwrap(), PyValue::Int(1 << 70));
 /// let typed: Vec<u8> = JsonZlib::default().encode(&[1u8, 2]).unwrap();
 /// let back = codec.decode_value(&typed).unwrap();
-/// assert_eq!(pyjson::to_string(&back).unwrap(), "[1, 2]");
+/// assert_eq!(python::to_string(&back).unwrap(), "[1, 2]");
 /// ```
 pub trait DynCodec: Send + Sync {
     /// The codec's name, as [`Codec::name`] gives it, e.g. `"json+zlib"`.

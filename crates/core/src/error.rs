@@ -95,7 +95,8 @@ impl Error {
     /// `message: cause: cause`.
     ///
     /// ```
-    /// use memocache_core::{Codec, Error, JsonZlib};
+    /// use memocache::Error;
+    /// use memocache::codec::{Codec, JsonZlib};
     ///
     /// let error = JsonZlib::default().decode::<u32>(b"not zlib").unwrap_err();
     /// assert!(matches!(error, Error::Decompress { .. }));

@@ -15,7 +15,7 @@ use crate::breaker::{Breaker, BreakerPolicy, BreakerState};
 /// skip the store while its breaker is open.
 ///
 /// ```
-/// use memocache_core::{BreakerPolicy, BreakerState, Health};
+/// use memocache::store::{BreakerPolicy, BreakerState, Health};
 ///
 /// let health = Health::new(Some(BreakerPolicy::new().failure_threshold(3)));
 /// assert_eq!(health.state(), BreakerState::Closed);

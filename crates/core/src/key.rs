@@ -28,7 +28,7 @@ use crate::{Error, Result};
 /// without the cache and logs why.
 ///
 /// ```
-/// use memocache_core::Args;
+/// use memocache::Args;
 ///
 /// // The Python call f(123, status="active")
 /// let args = Args::new().arg(&123).kwarg("status", &"active");
@@ -155,7 +155,7 @@ impl Args {
 /// not be encoded.
 ///
 /// ```
-/// use memocache_core::{cache_key, Args, Sha256};
+/// use memocache::key::{Args, Sha256, cache_key};
 ///
 /// let key = cache_key("user", &Args::new().arg(&123), &[], &Sha256).unwrap();
 /// assert_eq!(key.len(), "user:".len() + 64);

@@ -68,8 +68,8 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(500);
 /// engine; they differ only in how they wait.
 ///
 /// ```
-/// # async fn demo(store: impl memocache_core::Store + 'static) {
-/// use memocache_core::{Args, Memoizer};
+/// # async fn demo(store: impl memocache::store::Store + 'static) {
+/// use memocache::{Args, Memoizer};
 /// use std::time::Duration;
 ///
 /// let memo = Memoizer::builder(store)

@@ -41,7 +41,7 @@ const REDACTED: &str = "<redacted>";
 ///
 /// ```
 /// use std::time::Duration;
-/// use memocache_core::RedisConfig;
+/// use memocache::RedisConfig;
 ///
 /// let config = RedisConfig::new()
 ///     .host("cache.internal")
@@ -140,7 +140,7 @@ impl RedisConfig {
     /// which may hold a password).
     ///
     /// ```
-    /// # use memocache_core::RedisConfig;
+    /// # use memocache::RedisConfig;
     /// let config = RedisConfig::from_env().client_tracking(true);
     /// # let _ = config;
     /// ```

@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(60);
 /// [`MemoizerBuilder::local_tier`](crate::MemoizerBuilder::local_tier).
 ///
 /// ```
-/// use memocache_core::LocalTier;
+/// use memocache::LocalTier;
 /// use std::time::Duration;
 ///
 /// let tier = LocalTier::bytes(64 << 20)

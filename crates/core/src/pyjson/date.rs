@@ -20,8 +20,6 @@
 //! form, so a key shared with Python keeps Python's format.
 //!
 //! ```
-//! # mod memocache { pub use memocache_core::pyjson as python; }
-//! # #[cfg(feature = "chrono")] fn main() {
 //! use chrono::NaiveDate;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -42,8 +40,6 @@
 //! assert!(error.to_string().starts_with(
 //!     "invalid chrono::NaiveDate `2025-02-30`: day 30 is out of range for 2025-02"
 //! ));
-//! # }
-//! # #[cfg(not(feature = "chrono"))] fn main() {}
 //! ```
 
 use serde::{Deserializer, Serializer};
@@ -76,12 +72,8 @@ pub fn deserialize<'de, T: PyDate, D: Deserializer<'de>>(deserializer: D) -> Res
 /// Python's `str()` of `value`.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "time")] fn main() {
 /// let day = time::Date::from_calendar_date(812, time::Month::May, 3).unwrap();
 /// assert_eq!(memocache::python::date::to_str(&day).unwrap(), "0812-05-03");
-/// # }
-/// # #[cfg(not(feature = "time"))] fn main() {}
 /// ```
 ///
 /// # Errors
@@ -94,12 +86,8 @@ pub fn to_str<T: PyDate>(value: &T) -> Result<String, Error> {
 /// Reads Python's `str(date)`.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "time")] fn main() {
 /// let day: time::Date = memocache::python::date::parse("2024-02-29").unwrap();
 /// assert_eq!(day.ordinal(), 60);
-/// # }
-/// # #[cfg(not(feature = "time"))] fn main() {}
 /// ```
 ///
 /// # Errors

@@ -58,8 +58,6 @@
 //! still a miss, and is overwritten with the Rust value in Python's form.
 //!
 //! ```
-//! # mod memocache { pub use memocache_core::pyjson as python; }
-//! # #[cfg(feature = "chrono")] fn main() {
 //! use chrono::{DateTime, FixedOffset, NaiveDateTime};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -89,8 +87,6 @@
 //!     memocache::python::to_string(&iso).unwrap(),
 //!     r#"{"created": "2025-10-24 10:30:00.500000", "shipped": "2025-10-25 06:00:00+00:00", "cancelled": null}"#
 //! );
-//! # }
-//! # #[cfg(not(feature = "chrono"))] fn main() {}
 //! ```
 
 use serde::{Deserializer, Serializer};
@@ -133,14 +129,10 @@ pub fn deserialize<'de, T: PyDateTime, D: Deserializer<'de>>(
 /// key is the one Python computes for the same `datetime`.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "chrono")] fn main() {
 /// use chrono::NaiveDate;
 ///
 /// let dt = NaiveDate::from_ymd_opt(2025, 10, 24).unwrap().and_hms_micro_opt(10, 30, 0, 5).unwrap();
 /// assert_eq!(memocache::python::datetime::to_str(&dt).unwrap(), "2025-10-24 10:30:00.000005");
-/// # }
-/// # #[cfg(not(feature = "chrono"))] fn main() {}
 /// ```
 ///
 /// # Errors
@@ -153,8 +145,6 @@ pub fn to_str<T: PyDateTime>(value: &T) -> Result<String, Error> {
 /// Reads Python's `str(datetime)` or an ISO 8601 datetime.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "chrono")] fn main() {
 /// use chrono::{DateTime, NaiveDate, Utc};
 ///
 /// let dt: DateTime<Utc> = memocache::python::datetime::parse("2025-10-24 12:30:00+02:00").unwrap();
@@ -163,8 +153,6 @@ pub fn to_str<T: PyDateTime>(value: &T) -> Result<String, Error> {
 /// assert_eq!(memocache::python::datetime::to_str(&dt).unwrap(), "2025-10-24 10:30:00+00:00");
 /// let error = memocache::python::datetime::parse::<DateTime<Utc>>("2025-10-24 12:30:00").unwrap_err();
 /// assert!(error.to_string().starts_with("invalid chrono::DateTime<Utc> `2025-10-24 12:30:00`: it has no UTC offset"));
-/// # }
-/// # #[cfg(not(feature = "chrono"))] fn main() {}
 /// ```
 ///
 /// # Errors
@@ -179,8 +167,6 @@ pub fn parse<T: PyDateTime>(text: &str) -> Result<T, Error> {
 /// a field that may be missing.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "time")] fn main() {
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize)]
@@ -193,8 +179,6 @@ pub fn parse<T: PyDateTime>(text: &str) -> Result<T, Error> {
 /// assert_eq!(seen.at.unwrap().offset().whole_hours(), -5);
 /// let never: Seen = serde_json::from_str("{}").unwrap();
 /// assert_eq!(memocache::python::to_string(&never).unwrap(), r#"{"at": null}"#);
-/// # }
-/// # #[cfg(not(feature = "time"))] fn main() {}
 /// ```
 pub mod option {
     use serde::{Deserializer, Serializer};

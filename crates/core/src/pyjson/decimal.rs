@@ -44,8 +44,6 @@
 //! still a miss, and is overwritten with the Rust value in Python's form.
 //!
 //! ```
-//! # mod memocache { pub use memocache_core::pyjson as python; }
-//! # #[cfg(feature = "rust_decimal")] fn main() {
 //! use rust_decimal::Decimal;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -65,8 +63,6 @@
 //! // A JSON number reads too; the write is Python's str().
 //! let float: Price = serde_json::from_str(r#"{"amount": 2.5}"#).unwrap();
 //! assert_eq!(memocache::python::to_string(&float).unwrap(), r#"{"amount": "2.5", "discount": null}"#);
-//! # }
-//! # #[cfg(not(feature = "rust_decimal"))] fn main() {}
 //! ```
 
 use rust_decimal::Decimal;
@@ -294,15 +290,11 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal
 /// key is the one Python computes for the same `Decimal`.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "rust_decimal")] fn main() {
 /// use rust_decimal::Decimal;
 ///
 /// assert_eq!(memocache::python::decimal::to_str(&Decimal::new(110, 2)), "1.10");
 /// assert_eq!(memocache::python::decimal::to_str(&Decimal::new(1, 7)), "1E-7");
 /// assert_eq!(memocache::python::decimal::to_str(&Decimal::new(-12345, 10)), "-0.0000012345");
-/// # }
-/// # #[cfg(not(feature = "rust_decimal"))] fn main() {}
 /// ```
 pub fn to_str(value: &Decimal) -> String {
     let mut out = String::with_capacity(32);
@@ -314,8 +306,6 @@ pub fn to_str(value: &Decimal) -> String {
 /// reads whose value a `Decimal` holds exactly).
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "rust_decimal")] fn main() {
 /// use memocache::python::decimal;
 /// use rust_decimal::Decimal;
 ///
@@ -326,8 +316,6 @@ pub fn to_str(value: &Decimal) -> String {
 ///     error.to_string().split(';').next().unwrap(),
 ///     "invalid rust_decimal::Decimal `1E-29`: it has more than 28 decimal places, which a Decimal cannot hold"
 /// );
-/// # }
-/// # #[cfg(not(feature = "rust_decimal"))] fn main() {}
 /// ```
 ///
 /// # Errors

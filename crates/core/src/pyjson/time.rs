@@ -26,8 +26,6 @@
 //! form, so a key shared with Python keeps Python's format.
 //!
 //! ```
-//! # mod memocache { pub use memocache_core::pyjson as python; }
-//! # #[cfg(feature = "time")] fn main() {
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -42,8 +40,6 @@
 //! let opening: Opening = serde_json::from_str(stored).unwrap();
 //! assert_eq!(opening.closes.unwrap().millisecond(), 500);
 //! assert_eq!(memocache::python::to_string(&opening).unwrap(), stored);
-//! # }
-//! # #[cfg(not(feature = "time"))] fn main() {}
 //! ```
 
 use serde::{Deserializer, Serializer};
@@ -77,13 +73,9 @@ pub fn deserialize<'de, T: PyTime, D: Deserializer<'de>>(deserializer: D) -> Res
 /// Python's `str()` of `value`.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "chrono")] fn main() {
 /// let at = chrono::NaiveTime::from_hms_nano_opt(10, 30, 5, 123_456_789).unwrap();
 /// // Python has microseconds only: the rest is dropped.
 /// assert_eq!(memocache::python::time::to_str(&at).unwrap(), "10:30:05.123456");
-/// # }
-/// # #[cfg(not(feature = "chrono"))] fn main() {}
 /// ```
 ///
 /// # Errors
@@ -96,15 +88,11 @@ pub fn to_str<T: PyTime>(value: &T) -> Result<String, Error> {
 /// Reads Python's `str(time)`.
 ///
 /// ```
-/// # mod memocache { pub use memocache_core::pyjson as python; }
-/// # #[cfg(feature = "chrono")] fn main() {
 /// use chrono::{NaiveTime, Timelike};
 ///
 /// let at: NaiveTime = memocache::python::time::parse("23:59:59.999999").unwrap();
 /// assert_eq!(at.nanosecond(), 999_999_000);
 /// assert!(memocache::python::time::parse::<NaiveTime>("10:30:00+02:00").is_err());
-/// # }
-/// # #[cfg(not(feature = "chrono"))] fn main() {}
 /// ```
 ///
 /// # Errors
