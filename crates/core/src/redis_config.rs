@@ -64,6 +64,7 @@ pub struct RedisConfig {
     url: Option<String>,
     /// Seed node URLs of a Redis Cluster; empty for a single node.
     cluster: Vec<String>,
+    sentinel: Option<Sentinel>,
     host: Option<String>,
     port: Option<u16>,
     db: Option<u64>,
@@ -84,6 +85,13 @@ pub struct RedisConfig {
     env_error: Option<String>,
 }
 
+/// A primary found through Redis Sentinel.
+#[derive(Clone)]
+struct Sentinel {
+    master: String,
+    urls: Vec<String>,
+}
+
 /// A custom certificate authority for TLS.
 #[derive(Clone)]
 enum CaCert {
@@ -96,6 +104,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: None,
             cluster: Vec::new(),
+            sentinel: None,
             host: None,
             port: None,
             db: None,
@@ -133,7 +142,10 @@ impl RedisConfig {
     /// `REDIS_URL` (`redis://[user:password@]host:port/db`, or `rediss://`
     /// for TLS), or else its parts `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`,
     /// `REDIS_USERNAME`, `REDIS_PASSWORD` and `REDIS_SSL` (`true`, `1` or
-    /// `yes`); `REDIS_CLUSTER_URLS` (comma-separated seeds) for a cluster.
+    /// `yes`); `REDIS_CLUSTER_URLS` (comma-separated seeds) for a cluster;
+    /// `REDIS_SENTINEL_URLS` (comma-separated) and `REDIS_SENTINEL_MASTER`
+    /// for a primary found through Sentinel (see
+    /// [`sentinel`](Self::sentinel)).
     /// What is unset keeps its default (`127.0.0.1:6379`, db 0). A value
     /// that does not parse makes [`validate`](Self::validate), and so every
     /// connect, fail with an error naming the variable (never its value,
@@ -155,6 +167,30 @@ impl RedisConfig {
         let mut unreadable = Vec::new();
         if let Some(seeds) = var("REDIS_CLUSTER_URLS") {
             config = config.cluster(seeds.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        } else if let Some(sentinels) = var("REDIS_SENTINEL_URLS") {
+            let sentinels = sentinels
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty());
+            match var("REDIS_SENTINEL_MASTER") {
+                Some(master) => config = config.sentinel(master, sentinels),
+                None => unreadable
+                    .push("REDIS_SENTINEL_MASTER (the master's name, with REDIS_SENTINEL_URLS)"),
+            }
+            if let Some(db) = var("REDIS_DB") {
+                match db.trim().parse() {
+                    Ok(db) => config = config.db(db),
+                    Err(_) => unreadable.push("REDIS_DB (a database number)"),
+                }
+            }
+            if matches!(
+                var("REDIS_SSL")
+                    .map(|ssl| ssl.trim().to_ascii_lowercase())
+                    .as_deref(),
+                Some("true" | "1" | "yes")
+            ) {
+                config = config.ssl(true);
+            }
         } else if let Some(url) = var("REDIS_URL") {
             config = config.url(url);
         } else {
@@ -224,6 +260,154 @@ impl RedisConfig {
     /// Whether this configuration names a cluster.
     pub fn is_cluster(&self) -> bool {
         !self.cluster.is_empty()
+    }
+
+    /// Finds the primary through Redis Sentinel: the master the sentinels
+    /// monitor as `master_name`, asked of these sentinels (one is enough;
+    /// give them all so that any one may be down), each a URL
+    /// `redis://[user:password@]host:port`, or `rediss://` for TLS, with
+    /// the *sentinels'* own credentials and TLS. The data nodes take theirs
+    /// from this configuration: [`username`](Self::username),
+    /// [`password`](Self::password), [`ssl`](Self::ssl), [`db`](Self::db);
+    /// a CA certificate set here is trusted by both.
+    ///
+    /// The stores ask the sentinels for the primary when they connect and
+    /// again when it fails over (a lost connection, a `READONLY` reply, or
+    /// the sentinels' `+switch-master` event), and reconnect to the new
+    /// primary by themselves.
+    ///
+    /// ```
+    /// # use memocache::RedisConfig;
+    /// let config = RedisConfig::new()
+    ///     .sentinel("cache", ["redis://:sentinel-secret@10.0.0.1:26379", "redis://10.0.0.2:26379"])
+    ///     .password("data-secret");
+    /// assert_eq!(config.get_sentinel_master(), Some("cache"));
+    /// assert_eq!(
+    ///     config.node_url("10.0.0.5", 6379).unwrap(),
+    ///     "redis://:data-secret@10.0.0.5:6379/0"
+    /// );
+    /// ```
+    pub fn sentinel<I>(mut self, master_name: impl Into<String>, sentinel_urls: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.sentinel = Some(Sentinel {
+            master: master_name.into(),
+            urls: sentinel_urls.into_iter().map(Into::into).collect(),
+        });
+        self
+    }
+
+    /// Whether this configuration finds its primary through Sentinel.
+    pub fn is_sentinel(&self) -> bool {
+        self.sentinel.is_some()
+    }
+
+    /// The master's name the sentinels know it by, with
+    /// [`sentinel`](Self::sentinel).
+    pub fn get_sentinel_master(&self) -> Option<&str> {
+        self.sentinel.as_ref().map(|s| s.master.as_str())
+    }
+
+    /// The sentinels' URLs, with their own credentials (they contain the
+    /// sentinels' password: never log them, use
+    /// [`redacted_url`](Self::redacted_url)).
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate), and when this configuration does not
+    /// name a Sentinel master, names it with no sentinel or an empty name,
+    /// or a sentinel URL selects a database.
+    pub fn sentinel_urls(&self) -> Result<Vec<String>> {
+        let Some(sentinel) = &self.sentinel else {
+            return config_error(
+                "this configuration names no Sentinel master: set sentinel(name, [...sentinel urls])",
+            );
+        };
+        self.check_sentinel_exclusive()?;
+        if sentinel.master.trim().is_empty() {
+            return config_error(
+                "the Sentinel master's name is empty: give the name the sentinels monitor it by \
+                 (`sentinel monitor <name> ...` in their configuration)",
+            );
+        }
+        if sentinel.urls.is_empty() {
+            return config_error(
+                "no sentinel was given: list the sentinels' urls, redis://host:26379",
+            );
+        }
+        self.check_limits()?;
+        sentinel
+            .urls
+            .iter()
+            .map(|url| {
+                let parts = UrlParts::parse(url)?;
+                if !matches!(parts.scheme, "redis" | "rediss") {
+                    return config_error(format!(
+                        "a sentinel is reached over TCP: write {} as redis://host:26379 \
+                         (or rediss:// for TLS)",
+                        redact(url)
+                    ));
+                }
+                let path = parts.rest.split_once('/').map_or("", |(_, db)| db);
+                if !path.is_empty() {
+                    return config_error(format!(
+                        "a sentinel has no database, but {} selects /{path}: drop it from the \
+                         sentinel's url and set db(...) for the data nodes",
+                        redact(url)
+                    ));
+                }
+                Ok(url.clone())
+            })
+            .collect()
+    }
+
+    /// The URL of the data node at `host:port` (as a sentinel reports the
+    /// primary), with this configuration's credentials, TLS and database;
+    /// it contains the password.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate).
+    pub fn node_url(&self, host: &str, port: u16) -> Result<String> {
+        self.check_sentinel_exclusive()?;
+        self.check_limits()?;
+        let url = RedisConfig {
+            host: Some(host.to_owned()),
+            port: Some(port),
+            sentinel: None,
+            ..self.clone()
+        }
+        .url_from_parts()?;
+        let sentinels_use_tls = self
+            .sentinel
+            .as_ref()
+            .is_some_and(|s| s.urls.iter().any(|u| u.starts_with("rediss://")));
+        if !sentinels_use_tls {
+            self.check_tls(&url)?;
+        }
+        Ok(url)
+    }
+
+    /// With a Sentinel master, none of the other ways to name a server.
+    fn check_sentinel_exclusive(&self) -> Result<()> {
+        if self.sentinel.is_none() {
+            return Ok(());
+        }
+        if self.is_cluster() {
+            return config_error(
+                "both cluster(...) and sentinel(...) were set: a Redis Cluster needs no \
+                 sentinels, keep one of them",
+            );
+        }
+        if self.url.is_some() || self.host.is_some() || self.port.is_some() {
+            return config_error(
+                "both sentinel(...) and a server (url or host/port) were set: the sentinels \
+                 give the primary's address, drop url(...)/host(...)/port(...)",
+            );
+        }
+        Ok(())
     }
 
     /// The server's host name or IP address (default `127.0.0.1`).
@@ -425,6 +609,10 @@ impl RedisConfig {
     /// a URL and host/port/db, credentials twice, a CA without TLS, a pool
     /// of zero connections or a zero timeout.
     pub fn validate(&self) -> Result<()> {
+        if self.is_sentinel() {
+            self.sentinel_urls()?;
+            return self.node_url("127.0.0.1", 6379).map(drop);
+        }
         if self.is_cluster() {
             self.cluster_urls().map(drop)
         } else {
@@ -441,6 +629,12 @@ impl RedisConfig {
     ///
     /// As [`validate`](Self::validate).
     pub fn connection_url(&self) -> Result<String> {
+        if self.is_sentinel() {
+            return config_error(
+                "this configuration names a Sentinel master: the stores ask its sentinels for \
+                 the primary's address (sentinel_urls(), node_url(...)), not one url",
+            );
+        }
         if self.is_cluster() {
             return config_error(
                 "this configuration names a cluster: connect with its cluster_urls(), not one url",
@@ -528,8 +722,17 @@ impl RedisConfig {
         Ok(())
     }
 
-    /// The connection URL with the password replaced, for logs and errors.
+    /// The connection URL with the password replaced, for logs and errors;
+    /// a cluster's seeds or the sentinels, comma-separated.
     pub fn redacted_url(&self) -> String {
+        if let Some(sentinel) = &self.sentinel {
+            return sentinel
+                .urls
+                .iter()
+                .map(|u| redact(u))
+                .collect::<Vec<_>>()
+                .join(",");
+        }
         if self.is_cluster() {
             return match self.cluster_urls() {
                 Ok(urls) => urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(","),
@@ -616,6 +819,7 @@ impl fmt::Debug for RedisConfig {
         let RedisConfig {
             url,
             cluster,
+            sentinel,
             host,
             port,
             db,
@@ -638,6 +842,15 @@ impl fmt::Debug for RedisConfig {
             .field(
                 "cluster",
                 &cluster.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+            )
+            .field(
+                "sentinel",
+                &sentinel.as_ref().map(|s| {
+                    (
+                        &s.master,
+                        s.urls.iter().map(|u| redact(u)).collect::<Vec<_>>(),
+                    )
+                }),
             )
             .field("host", host)
             .field("port", port)
@@ -924,5 +1137,100 @@ mod tests {
                 .unwrap(),
             "redis://[::1]:7000/3"
         );
+    }
+
+    #[test]
+    fn a_sentinel_master_gives_each_side_its_own_credentials_and_tls() {
+        let config = RedisConfig::new()
+            .sentinel(
+                "cache",
+                ["rediss://:s%40nt@10.0.0.1:26379", "redis://10.0.0.2:26379"],
+            )
+            .username("app")
+            .password("d@ta")
+            .ssl(true)
+            .db(3);
+        config.validate().unwrap();
+        assert!(config.is_sentinel() && !config.is_cluster());
+        assert_eq!(config.get_sentinel_master(), Some("cache"));
+        assert_eq!(
+            config.sentinel_urls().unwrap(),
+            ["rediss://:s%40nt@10.0.0.1:26379", "redis://10.0.0.2:26379"]
+        );
+        assert_eq!(
+            config.node_url("10.0.0.9", 6380).unwrap(),
+            "rediss://app:d%40ta@10.0.0.9:6380/3"
+        );
+        let shown = format!("{config:?} {}", config.redacted_url());
+        assert!(
+            !shown.contains("s%40nt") && !shown.contains("d@ta"),
+            "{shown}"
+        );
+        assert!(message(config.connection_url()).contains("Sentinel"));
+    }
+
+    #[test]
+    fn sentinel_mistakes_say_how_to_fix_them() {
+        let sentinels = ["redis://10.0.0.1:26379"];
+        for (config, expected) in [
+            (RedisConfig::new().sentinel("", sentinels), "name is empty"),
+            (
+                RedisConfig::new().sentinel("cache", Vec::<String>::new()),
+                "no sentinel",
+            ),
+            (
+                RedisConfig::new().sentinel("cache", ["redis://10.0.0.1:26379/2"]),
+                "has no database",
+            ),
+            (
+                RedisConfig::new()
+                    .sentinel("cache", sentinels)
+                    .url("redis://h:1/0"),
+                "drop url",
+            ),
+            (
+                RedisConfig::new().sentinel("cache", sentinels).host("h"),
+                "drop url",
+            ),
+            (
+                RedisConfig::new()
+                    .sentinel("cache", sentinels)
+                    .cluster(["redis://h:1"]),
+                "keep one",
+            ),
+            (
+                RedisConfig::new()
+                    .sentinel("cache", sentinels)
+                    .ca_cert_pem("pem"),
+                "TLS is off",
+            ),
+        ] {
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(expected), "{expected:?} not in {error:?}");
+        }
+        // A CA for TLS to the sentinels only is fine.
+        RedisConfig::new()
+            .sentinel("cache", ["rediss://10.0.0.1:26379"])
+            .ca_cert_pem("pem")
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn the_environment_names_a_sentinel_master() {
+        let config = from(&[
+            ("REDIS_SENTINEL_URLS", "redis://s1:26379, redis://s2:26379"),
+            ("REDIS_SENTINEL_MASTER", "cache"),
+            ("REDIS_PASSWORD", "pw"),
+            ("REDIS_DB", "2"),
+        ]);
+        assert_eq!(config.get_sentinel_master(), Some("cache"));
+        assert_eq!(config.sentinel_urls().unwrap().len(), 2);
+        assert_eq!(config.node_url("h", 1).unwrap(), "redis://:pw@h:1/2");
+        let error = from(&[("REDIS_SENTINEL_URLS", "redis://s1:26379")])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("REDIS_SENTINEL_MASTER"), "{error}");
     }
 }
