@@ -30,6 +30,8 @@
 //!   on either path, and a counter of real computations;
 //! - [`behaviour`]: the Memoizer behaviour suite every store runs;
 //! - [`load`]: concurrent callers on both paths, for fault tests;
+//! - [`sentinel`]: a primary with two replicas watched by three
+//!   sentinels ([`SentinelGroup`]), and their failover;
 //! - [`suites`]: what every Redis client backend runs (conformance and
 //!   behaviour on a real server, faults, TLS, ACL users, cluster failover);
 //! - [`python`]: the Python reference, installed into a virtualenv, and the
@@ -41,7 +43,10 @@ pub mod callers;
 pub mod load;
 pub mod python;
 pub mod resident;
+pub mod sentinel;
 pub mod suites;
+
+pub use sentinel::SentinelGroup;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -88,6 +93,8 @@ enum Kind {
     Acl,
     /// A node of a [`RedisCluster`].
     ClusterNode,
+    /// A sentinel of a [`SentinelGroup`] (`redis-server CONF --sentinel`).
+    Sentinel,
 }
 
 impl Kind {
@@ -181,7 +188,7 @@ impl RedisServer {
     pub fn ca_pem(&self) -> Option<&str> {
         match &self.kind {
             Kind::Tls { ca_pem } => Some(ca_pem),
-            Kind::Plain | Kind::Acl | Kind::ClusterNode => None,
+            Kind::Plain | Kind::Acl | Kind::ClusterNode | Kind::Sentinel => None,
         }
     }
 
@@ -338,6 +345,8 @@ fn spawn(config: &Path, dir: &Path, port: u16, kind: &Kind) -> Result<Process, S
         .arg(WRAPPER)
         .arg("sh")
         .arg(config)
+        // After the config file, as `redis-server` wants it.
+        .args(matches!(kind, Kind::Sentinel).then_some("--sentinel"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -380,7 +389,7 @@ fn ping(port: u16, kind: &Kind) -> bool {
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(2)));
     let reply = match kind {
         Kind::Tls { ca_pem } => exchange(tls_stream(tcp, ca_pem)),
-        Kind::Plain | Kind::Acl | Kind::ClusterNode => exchange(tcp),
+        Kind::Plain | Kind::Acl | Kind::ClusterNode | Kind::Sentinel => exchange(tcp),
     };
     reply.is_some_and(|line| line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
 }
@@ -420,7 +429,7 @@ fn tls_stream(
 fn base_config(dir: &Path, port: u16, kind: &Kind) -> String {
     let ports = match kind {
         Kind::Tls { .. } => format!("port 0\ntls-port {port}\n"),
-        Kind::Plain | Kind::Acl => format!("port {port}\n"),
+        Kind::Plain | Kind::Acl | Kind::Sentinel => format!("port {port}\n"),
         Kind::ClusterNode => format!(
             "port {port}\ncluster-enabled yes\ncluster-config-file nodes.conf\n\
              cluster-node-timeout {CLUSTER_NODE_TIMEOUT_MS}\nrepl-diskless-sync-delay 0\n"
@@ -849,10 +858,11 @@ pub(crate) fn redis_cli(port: u16, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// Panics with how to install `redis-cli` when it is not on PATH.
 fn check_redis_cli() {
     if Command::new("redis-cli").arg("--version").output().is_err() {
         panic!(
-            "the cluster tests need redis-cli on PATH; install it, e.g. with \
+            "the cluster and sentinel tests need redis-cli on PATH; install it, e.g. with \
              `apt-get install redis-tools` (Debian/Ubuntu) or `brew install redis` (macOS)"
         );
     }
