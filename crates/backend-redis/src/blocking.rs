@@ -36,7 +36,9 @@ use crate::store::RedisStore;
 /// thread): a blocking connection reads invalidation pushes only while it
 /// waits for a reply, and an idle pooled connection that the server closes
 /// would go unnoticed with the changes reported to it, while the async
-/// store's connections hear both at once. Local hits never reach it.
+/// store's connections hear both at once. Local hits never reach it. So
+/// it is with [`RedisConfig::sentinel`], whose failovers the async store
+/// follows.
 ///
 /// ```no_run
 /// # fn demo() -> memocache::Result<()> {
@@ -54,7 +56,8 @@ pub struct RedisBlockingStore(Inner);
 #[derive(Clone)]
 enum Inner {
     Pooled(Pooled),
-    /// Tracking changes: the async store on a runtime of its own.
+    /// Tracking changes, or on a Sentinel primary: the async store on a
+    /// runtime of its own.
     Driven(Driven<RedisStore>),
 }
 
@@ -115,11 +118,12 @@ impl RedisBlockingStore {
         Ok(RedisBlockingStore(Inner::Pooled(store)))
     }
 
-    /// The store that tracks changes (the async store, made on a runtime
-    /// of its own as [`RedisStore::connect`] or, if `lazy`,
-    /// [`RedisStore::connect_lazy`] makes it), or `None` for a pooled one.
+    /// The store that tracks changes or follows a Sentinel primary (the
+    /// async store, made on a runtime of its own as
+    /// [`RedisStore::connect`] or, if `lazy`, [`RedisStore::connect_lazy`]
+    /// makes it), or `None` for a pooled one.
     fn driven(config: &RedisConfig, lazy: bool) -> Result<Option<Self>> {
-        if !config.get_client_tracking() {
+        if !config.get_client_tracking() && !config.is_sentinel() {
             return Ok(None);
         }
         let config = config.clone();

@@ -57,9 +57,36 @@ pub(crate) fn resp3_client(config: &RedisConfig) -> Result<Client> {
 
 /// [`client`], its connections speaking `protocol` rather than the URL's.
 fn client_speaking(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> Result<Client> {
-    let url = config.connection_url()?;
-    require_tls_support(&url, cfg!(feature = "tls"))?;
-    let mut info = url.as_str().into_connection_info().map_err(|e| {
+    client_for(config, &config.connection_url()?, protocol)
+}
+
+/// A client for the data node at `host:port`, as a sentinel names the
+/// primary, with `config`'s credentials, TLS and settings.
+pub(crate) fn node_client(
+    config: &RedisConfig,
+    host: &str,
+    port: u16,
+    protocol: Option<ProtocolVersion>,
+) -> Result<Client> {
+    client_for(config, &config.node_url(host, port)?, protocol)
+}
+
+/// A client for a sentinel at `url` (its own credentials and TLS), with
+/// `config`'s keepalive and CA; its connections speak RESP3, for the
+/// `+switch-master` events.
+pub(crate) fn sentinel_client(config: &RedisConfig, url: &str) -> Result<Client> {
+    client_for(config, url, Some(ProtocolVersion::RESP3))
+}
+
+/// A client for `url` with `config`'s keepalive and CA, speaking
+/// `protocol` rather than the URL's.
+fn client_for(
+    config: &RedisConfig,
+    url: &str,
+    protocol: Option<ProtocolVersion>,
+) -> Result<Client> {
+    require_tls_support(url, cfg!(feature = "tls"))?;
+    let mut info = url.into_connection_info().map_err(|e| {
         Error::config_with_source(
             "the redis url is not valid: write it as redis://[user:password@]host:port/db, \
              or rediss:// for TLS",
@@ -82,10 +109,11 @@ fn client_speaking(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> R
     if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
         tls::install_crypto_provider();
     }
-    // A CA certificate comes with rediss:// only, which needs the feature.
+    // A CA certificate is for rediss://, which needs the feature (with
+    // Sentinel, it may be for the other side only).
     let client = match config.get_ca_cert()? {
         #[cfg(feature = "tls")]
-        Some(root_cert) => {
+        Some(root_cert) if url.starts_with("rediss://") => {
             tls::check_pem(&root_cert)?;
             Client::build_with_tls(info, tls::certificates(root_cert))
         }
@@ -97,6 +125,26 @@ fn client_speaking(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> R
             e,
         )
     })
+}
+
+/// A client for the primary that `config`'s sentinels name now, checked
+/// to be a primary ([`RedisConfig::sentinel`]), for programs that open
+/// connections of their own (the `memocache` command does); blocks while
+/// it asks, so call it outside any async runtime.
+///
+/// # Errors
+///
+/// [`Error::Config`] for bad settings or a master the sentinels do not
+/// know; else a backend error naming the primary and saying what each
+/// sentinel answered.
+pub fn sentinel_primary(config: &RedisConfig) -> Result<Client> {
+    let sentinels = crate::sentinel::Sentinels::new(config, None)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(backend_error)?;
+    let (client, _) = runtime.block_on(sentinels.primary(sentinels.timeouts()))?;
+    Ok(client)
 }
 
 /// A redis-rs cluster client for `config`'s seed nodes, with its timeouts

@@ -41,7 +41,9 @@
 mod blocking;
 mod command;
 pub mod connect;
+mod own;
 mod pool;
+mod sentinel;
 mod store;
 mod tracking;
 

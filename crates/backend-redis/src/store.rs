@@ -1,5 +1,5 @@
 //! The async store: one multiplexed connection that reconnects by itself,
-//! to a single node or to a cluster.
+//! to a single node, to a cluster, or to the primary Sentinel names.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -14,20 +14,24 @@ use memocache_redis_plumbing::topology::Node;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisResult};
+use redis::{AsyncConnectionConfig, Client, FromRedisValue, ProtocolVersion, RedisError};
 use tokio::task::JoinHandle;
 
 use crate::command::{self, Request};
 use crate::connect::{
     self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
 };
-use crate::tracking::{Tracked, TrackedCluster};
+use crate::own::{OwnConnection, Target};
+use crate::sentinel::Sentinels;
+use crate::tracking::TrackedCluster;
 
 /// An async [`Store`] on Redis: over redis-rs' `ConnectionManager` for a
 /// single node (one multiplexed connection shared by every task,
 /// re-established by itself after a failure), or its cluster connection
 /// for a Redis Cluster (keys routed by slot, `MOVED`/`ASK` and failovers
-/// followed), as the [`RedisConfig`] says. Cheap to clone (clones share the
+/// followed), or for a primary found through Sentinel a connection of its
+/// own, opened again at the new primary after a failover
+/// ([`RedisConfig::sentinel`]), as the [`RedisConfig`] says. Cheap to clone (clones share the
 /// connection and one [`Health`]: every memoizer over the store and its
 /// clones learns of an outage once).
 ///
@@ -68,15 +72,13 @@ impl RedisStore {
                 config,
             ));
         }
-        if config.get_client_tracking() {
-            let tracked = Self::tracked(config)?;
-            // The first connection now: a server that refuses tracking is
-            // an error here, not a tier that silently stays off.
-            let _: () = tracked
-                .query(Request::Cmd(&redis::cmd("PING")))
-                .await
-                .map_err(|e| tracking_error(&tracked, e))?;
-            return Ok(Self::with_link(Link::Tracked(tracked), config));
+        if config.get_client_tracking() || config.is_sentinel() {
+            let own = Self::own(config)?;
+            // The first connection now: an unreachable server, a wrong
+            // master name or a server that refuses tracking is an error
+            // here, not a store (or a tier) that silently stays off.
+            own.open_now().await?;
+            return Ok(Self::with_link(Link::Own(own), config));
         }
         if config.is_cluster() {
             let client = connect::cluster_client(config)?;
@@ -108,11 +110,8 @@ impl RedisStore {
                     .into(),
             ));
         }
-        if config.get_client_tracking() {
-            return Ok(Self::with_link(
-                Link::Tracked(Self::tracked(config)?),
-                config,
-            ));
+        if config.get_client_tracking() || config.is_sentinel() {
+            return Ok(Self::with_link(Link::Own(Self::own(config)?), config));
         }
         let client = connect::client(config)?;
         let connection = ConnectionManager::new_lazy_with_config(client, manager_config(config))
@@ -154,14 +153,21 @@ impl RedisStore {
         }
     }
 
-    /// The tracked link of a single-node store with
-    /// [`RedisConfig::client_tracking`]; opens no connection.
-    fn tracked(config: &RedisConfig) -> Result<Arc<Tracked>> {
-        let client = connect::resp3_client(config)?;
+    /// The link of a single-node store with
+    /// [`RedisConfig::client_tracking`], or of one on a Sentinel primary:
+    /// a connection of its own; opens none yet.
+    fn own(config: &RedisConfig) -> Result<Arc<OwnConnection>> {
+        let tracking = config.get_client_tracking();
+        let target = if config.is_sentinel() {
+            let protocol = tracking.then_some(ProtocolVersion::RESP3);
+            Target::Sentinel(Arc::new(Sentinels::new(config, protocol)?))
+        } else {
+            Target::Node(Box::new(connect::resp3_client(config)?))
+        };
         let connection = AsyncConnectionConfig::new()
             .set_response_timeout(Some(config.get_socket_timeout()))
             .set_connection_timeout(Some(config.get_connect_timeout()));
-        Ok(Arc::new(Tracked::new(client, connection)))
+        Ok(OwnConnection::new(target, connection, tracking))
     }
 
     /// The tracked connections of a cluster store with
@@ -190,7 +196,11 @@ impl RedisStore {
     }
 
     fn with_link(link: Link, config: &RedisConfig) -> Self {
-        let server = if config.is_cluster() {
+        let server = if let Link::Own(own) = &link
+            && let Target::Sentinel(sentinels) = own.target()
+        {
+            Some(sentinels.name())
+        } else if config.is_cluster() {
             Some(connect::cluster_name(config))
         } else {
             connect::client(config)
@@ -243,7 +253,10 @@ impl RedisStore {
             self.link
                 .query(read_of, request)
                 .await
-                .map_err(|e| self.error(e))
+                .map_err(|failure| match failure {
+                    Failure::Command(e) => self.error(e),
+                    Failure::Connect(e) => e,
+                })
         })
         .await
     }
@@ -300,13 +313,28 @@ impl Keyspace for RedisStore {
     }
 }
 
-/// The connection to a single node or to a cluster.
+/// Why a request through a link failed.
+pub(crate) enum Failure {
+    /// The command failed, or the connection it went on.
+    Command(RedisError),
+    /// No connection could be opened for it (the error names the server).
+    Connect(memocache_core::Error),
+}
+
+impl From<RedisError> for Failure {
+    fn from(error: RedisError) -> Self {
+        Failure::Command(error)
+    }
+}
+
+/// The connection to a single node, a Sentinel primary or a cluster.
 #[derive(Clone)]
 enum Link {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
-    /// A single node, with its changes reported to the local tiers.
-    Tracked(Arc<Tracked>),
+    /// A connection of the store's own: a single node with its changes
+    /// reported to the local tiers, or a Sentinel primary (tracked or not).
+    Own(Arc<OwnConnection>),
     /// A cluster, with its changes reported to the local tiers.
     TrackedCluster(Arc<TrackedCluster>),
 }
@@ -318,14 +346,14 @@ impl Link {
         &self,
         read_of: Option<&str>,
         request: Request<'_>,
-    ) -> RedisResult<T> {
-        match (self, read_of) {
-            (Link::Node(connection), _) => request.send_async(&mut connection.clone()).await,
-            (Link::Cluster(connection), _) => request.send_async(&mut connection.clone()).await,
-            (Link::Tracked(tracked), _) => tracked.query(request).await,
-            (Link::TrackedCluster(tracked), Some(key)) => tracked.read(key, request).await,
-            (Link::TrackedCluster(tracked), None) => tracked.query(request).await,
-        }
+    ) -> std::result::Result<T, Failure> {
+        Ok(match (self, read_of) {
+            (Link::Node(connection), _) => request.send_async(&mut connection.clone()).await?,
+            (Link::Cluster(connection), _) => request.send_async(&mut connection.clone()).await?,
+            (Link::Own(own), _) => return own.query(request).await,
+            (Link::TrackedCluster(tracked), Some(key)) => tracked.read(key, request).await?,
+            (Link::TrackedCluster(tracked), None) => tracked.query(request).await?,
+        })
     }
 
     /// The cluster connection, on a cluster.
@@ -333,27 +361,18 @@ impl Link {
         match self {
             Link::Cluster(connection) => Some(connection),
             Link::TrackedCluster(tracked) => Some(tracked.connection()),
-            Link::Node(_) | Link::Tracked(_) => None,
+            Link::Node(_) | Link::Own(_) => None,
         }
     }
 
     /// The tiers the link reports changes to, if it tracks them.
     fn tiers(&self) -> Option<&TrackedTiers> {
         match self {
-            Link::Tracked(tracked) => Some(tracked.tiers()),
+            Link::Own(own) => own.tiers(),
             Link::TrackedCluster(tracked) => Some(tracked.tiers()),
             Link::Node(_) | Link::Cluster(_) => None,
         }
     }
-}
-
-/// The error of a first tracked connection: the server cannot be reached,
-/// or it refuses tracking.
-fn tracking_error(tracked: &Tracked, error: redis::RedisError) -> memocache_core::Error {
-    if error.is_io_error() || error.is_connection_refusal() || error.is_timeout() {
-        return connect_error(tracked.client(), error);
-    }
-    connect::tracking_refused(error)
 }
 
 /// The connection manager's settings from `config`.
@@ -372,10 +391,14 @@ impl std::fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field(
                 "mode",
-                &match self.link {
+                &match &self.link {
                     Link::Node(_) => "single node",
                     Link::Cluster(_) => "cluster",
-                    Link::Tracked(_) => "single node, tracked",
+                    Link::Own(own) => match (own.target(), own.tiers()) {
+                        (Target::Node(_), _) => "single node, tracked",
+                        (Target::Sentinel(_), None) => "sentinel",
+                        (Target::Sentinel(_), Some(_)) => "sentinel, tracked",
+                    },
                     Link::TrackedCluster(_) => "cluster, tracked",
                 },
             )
@@ -398,7 +421,8 @@ impl HealthCheck {
             loop {
                 ticks.tick().await;
                 // A failure makes the manager reconnect; nothing else to do.
-                let _: RedisResult<()> = link.query(None, Request::Cmd(&redis::cmd("PING"))).await;
+                let _: std::result::Result<(), Failure> =
+                    link.query(None, Request::Cmd(&redis::cmd("PING"))).await;
             }
         }))
     }

@@ -2,11 +2,12 @@
 //! TRACKING` on, whose invalidation pushes are reported to the local tiers
 //! over the store.
 //!
-//! On a single node ([`Tracked`]) the store replaces its connection itself (redis-rs' multiplexed
-//! connection does not reconnect by itself), so it knows when one is new:
-//! each new connection has tracking switched on and the tiers flushed
-//! before it serves anything, since changes made while no connection was
-//! tracking went unreported. The connection's driver hands pushes over in
+//! On a single node, or a primary found through Sentinel
+//! ([`OwnConnection`](crate::own::OwnConnection)), the store replaces its
+//! connection itself (redis-rs' multiplexed connection does not reconnect
+//! by itself), so it knows when one is new: each new connection has
+//! tracking switched on and the tiers flushed before it serves anything,
+//! since changes made while no connection was tracking went unreported. The connection's driver hands pushes over in
 //! wire order, before the replies that follow them; the tier's tickets
 //! take care of a push that overtakes a reply. The connection's own writes
 //! are not reported back to it (`NOLOOP`): the store reports them to its
@@ -19,115 +20,18 @@
 //! (a disconnection push, or an I/O error) flushes the tiers. A key moved
 //! to another node is removed from the old one, which reports it.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use memocache_core::{FlushCause, Invalidations, TrackedTiers};
-use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
+use redis::aio::{AsyncPushSender, SendError};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
     MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
 };
-use redis::{
-    AsyncConnectionConfig, Client, Cmd, FromRedisValue, PushInfo, PushKind, RedisError,
-    RedisResult, Value,
-};
+use redis::{Cmd, FromRedisValue, PushInfo, PushKind, RedisError, RedisResult, Value};
 
 use crate::command::Request;
-
-/// The tracked connection of one store, shared by its clones.
-pub(crate) struct Tracked {
-    client: Client,
-    config: AsyncConnectionConfig,
-    tiers: TrackedTiers,
-    current: Mutex<Option<Current>>,
-    /// Held while a connection is being opened, so that one opens at a time.
-    opening: tokio::sync::Mutex<()>,
-}
-
-/// The connection in use, and whether it was found dead.
-#[derive(Clone)]
-struct Current {
-    connection: MultiplexedConnection,
-    dead: Arc<AtomicBool>,
-}
-
-impl Tracked {
-    /// A tracked link to `client`'s server (whose connections speak RESP3),
-    /// opening its connection on first use.
-    pub(crate) fn new(client: Client, config: AsyncConnectionConfig) -> Self {
-        Tracked {
-            client,
-            config,
-            tiers: TrackedTiers::new(),
-            current: Mutex::new(None),
-            opening: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// The client the connections are opened with.
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The tiers this link reports to.
-    pub(crate) fn tiers(&self) -> &TrackedTiers {
-        &self.tiers
-    }
-
-    /// Sends `request`; a connection that failed is replaced on the next
-    /// request.
-    pub(crate) async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
-        let mut current = self.connection().await?;
-        let result = request.send_async(&mut current.connection).await;
-        flush_if_lost(&self.tiers, &result, Some(&current.dead));
-        result
-    }
-
-    /// The live connection, or a new one.
-    async fn connection(&self) -> RedisResult<Current> {
-        if let Some(current) = self.live() {
-            return Ok(current);
-        }
-        let _opening = self.opening.lock().await;
-        if let Some(current) = self.live() {
-            return Ok(current);
-        }
-        let fresh = self.open().await?;
-        // Whatever changed while no connection tracked went unreported.
-        self.tiers.flushed(FlushCause::ConnectionLost);
-        *self.lock() = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Opens a connection and switches tracking on before it is used.
-    async fn open(&self) -> RedisResult<Current> {
-        let dead = Arc::new(AtomicBool::new(false));
-        let reports = Reports {
-            tiers: self.tiers.clone(),
-            dead: Some(Arc::clone(&dead)),
-        };
-        let config = self.config.clone().set_push_sender(reports);
-        let mut connection = self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
-        // NOLOOP: this connection's own writes are not reported back to it;
-        // the store tells its tiers of them itself, at once.
-        let () = tracking_on().query_async(&mut connection).await?;
-        Ok(Current { connection, dead })
-    }
-
-    fn live(&self) -> Option<Current> {
-        self.lock()
-            .clone()
-            .filter(|current| !current.dead.load(Ordering::SeqCst))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
 
 /// The tracked connections of one store on a cluster, shared by its clones.
 pub(crate) struct TrackedCluster {
@@ -236,7 +140,7 @@ impl TrackedCluster {
 
 /// `CLIENT TRACKING ON NOLOOP`: this connection's own writes are not
 /// reported back to it; the store tells its tiers of them itself, at once.
-fn tracking_on() -> Cmd {
+pub(crate) fn tracking_on() -> Cmd {
     let mut on = redis::cmd("CLIENT");
     on.arg("TRACKING").arg("ON").arg("NOLOOP");
     on
@@ -244,7 +148,11 @@ fn tracking_on() -> Cmd {
 
 /// Flushes `tiers` when `result` says the connection was lost (and marks
 /// it `dead`, if given): what changed since went unreported.
-fn flush_if_lost<T>(tiers: &TrackedTiers, result: &RedisResult<T>, dead: Option<&AtomicBool>) {
+pub(crate) fn flush_if_lost<T>(
+    tiers: &TrackedTiers,
+    result: &RedisResult<T>,
+    dead: Option<&AtomicBool>,
+) {
     if let Err(e) = result
         && (e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error())
     {
@@ -256,11 +164,11 @@ fn flush_if_lost<T>(tiers: &TrackedTiers, result: &RedisResult<T>, dead: Option<
 }
 
 /// Turns a connection's pushes into reports to the tiers.
-struct Reports {
-    tiers: TrackedTiers,
+pub(crate) struct Reports {
+    pub(crate) tiers: TrackedTiers,
     /// Set when the connection is gone; `None` on a cluster, whose node
     /// connections redis-rs replaces itself.
-    dead: Option<Arc<AtomicBool>>,
+    pub(crate) dead: Option<Arc<AtomicBool>>,
 }
 
 impl AsyncPushSender for Reports {

@@ -23,6 +23,7 @@ use crate::{RedisCluster, RedisServer};
 pub mod acl;
 pub mod faults;
 pub mod health;
+pub mod sentinel;
 pub mod tier;
 pub mod tls;
 
@@ -156,7 +157,7 @@ pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
 }
 
 /// Expands to the tests of every suite (modules `conformance`, `faults`, `health`,
-/// `tier`, `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
+/// `tier`, `sentinel`, `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
 /// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
 /// dev-dependencies, and installs the test binary's tracing subscriber.
 #[macro_export]
@@ -302,6 +303,43 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window() {
                 suite::a_soak_of_rewrites_never_serves_a_value_older_than_the_window::<$client>()
+                    .await;
+            }
+        }
+
+        mod sentinel {
+            use super::*;
+            use $crate::suites::sentinel as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_stores_find_the_primary_and_cache_there() {
+                suite::the_stores_find_the_primary_and_cache_there::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn a_killed_primary_under_load_fails_over_to_the_promoted_replica() {
+                suite::a_killed_primary_under_load_fails_over_to_the_promoted_replica::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_sentinels_switch_master_alone_moves_the_stores() {
+                suite::the_sentinels_switch_master_alone_moves_the_stores::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_wrong_master_name_is_a_config_error_at_connect() {
+                suite::a_wrong_master_name_is_a_config_error_at_connect::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn every_sentinel_down_is_a_clear_error_at_connect() {
+                suite::every_sentinel_down_is_a_clear_error_at_connect::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn with_a_tier_a_failover_flushes_and_tracking_resumes() {
+                $crate::suites::tier::on_sentinel_a_failover_flushes_and_tracking_resumes::<$client>()
                     .await;
             }
         }

@@ -22,7 +22,7 @@ use memocache_core::{Codec, JsonZlib};
 
 use super::{Client, connect_blocking};
 use crate::python::Reference;
-use crate::{RedisCluster, RedisServer, redis_cli};
+use crate::{RedisCluster, RedisServer, SentinelGroup, redis_cli};
 
 /// Longest a report may take to arrive before a check fails.
 const WINDOW: Duration = Duration::from_secs(5);
@@ -522,6 +522,52 @@ pub async fn on_a_cluster_flushes_moved_slots_and_failovers_drop_copies<C: Clien
     let window = served_within(&memo, "after the failover").await;
     println!(
         "{}: a write after the failover seen after {window:?}",
+        C::BACKEND
+    );
+    fill_again(&memo, "after the failover").await;
+    other.set(&key, "tracked again").await;
+    served_within(&memo, "tracked again").await;
+}
+
+/// On a primary found through Sentinel: a failover (the primary
+/// SIGKILLed) flushes the tier, and tracking is on at the promoted
+/// replica, whose changes drop the copies made from it.
+pub async fn on_sentinel_a_failover_flushes_and_tracking_resumes<C: Client>() {
+    let group = tokio::task::spawn_blocking(|| Arc::new(SentinelGroup::start()))
+        .await
+        .expect("starting the sentinel group panicked");
+    let config = group.config();
+    let memo = memo(
+        C::connect(&config.clone().client_tracking(true))
+            .await
+            .expect("connect"),
+    );
+    let key = memo.key(&args()).expect("a key");
+    fill(&memo, "v").await;
+
+    let before = flushes(&memo);
+    let failing_over = Arc::clone(&group);
+    let promoted = tokio::task::spawn_blocking(move || {
+        let old = failing_over.kill_primary();
+        failing_over.wait_for_failover(old)
+    })
+    .await
+    .expect("the failover panicked");
+    // The change is reported once the store notices: poll for it.
+    let start = Instant::now();
+    while flushes(&memo) == before {
+        assert!(
+            start.elapsed() < WINDOW * 6,
+            "the failover did not flush the tier"
+        );
+        let _: String = memo.call(&args(), || async { "computed".to_owned() }).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = elsewhere::<C>(&RedisConfig::new().url(group.node(promoted).url())).await;
+    other.set(&key, "after the failover").await;
+    let window = served_within(&memo, "after the failover").await;
+    println!(
+        "{}: on Sentinel, a write after the failover seen after {window:?}",
         C::BACKEND
     );
     fill_again(&memo, "after the failover").await;

@@ -1,0 +1,293 @@
+//! Finding the primary through Redis Sentinel, and hearing when it fails
+//! over.
+//!
+//! [`Sentinels::primary`] asks each sentinel in turn for the master's
+//! address (`SENTINEL get-master-addr-by-name`) and opens the connection
+//! there, which serves only once `ROLE` says it is a primary: a sentinel
+//! that has not seen the failover yet names the old one. The store's
+//! [`OwnConnection`](crate::own::OwnConnection) calls it for each new
+//! connection. [`Sentinels::watch`] keeps a subscription to
+//! `+switch-master` on every sentinel, re-established when a sentinel
+//! goes away, so that a failover is acted on when it is announced rather
+//! than when the old primary's connection fails.
+
+use std::fmt;
+use std::time::Duration;
+
+use memocache_core::{Error, RedisConfig, Result};
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushKind, RedisResult, Value};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::connect;
+
+/// The channel on which sentinels announce a new primary.
+const SWITCH_MASTER: &str = "+switch-master";
+
+/// How long a watcher waits before subscribing again to a sentinel it
+/// could not reach or lost.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
+
+/// The sentinels of one master, and how to reach its data nodes.
+pub(crate) struct Sentinels {
+    master: String,
+    /// Each sentinel's client, and its name for errors (no credentials).
+    sentinels: Vec<(String, Client)>,
+    /// The data nodes' credentials, TLS and database.
+    config: RedisConfig,
+    /// The protocol data connections speak (RESP3 for change tracking).
+    protocol: Option<ProtocolVersion>,
+    /// The timeouts of the connections to the sentinels.
+    timeouts: AsyncConnectionConfig,
+}
+
+impl Sentinels {
+    /// The sentinels `config` names; data connections will speak
+    /// `protocol`. Opens no connection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for bad settings.
+    pub(crate) fn new(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> Result<Self> {
+        config.validate()?;
+        let master = config.get_sentinel_master().unwrap_or_default().to_owned();
+        let sentinels = config
+            .sentinel_urls()?
+            .iter()
+            .map(|url| {
+                let client = connect::sentinel_client(config, url)?;
+                Ok((connect::server_name(&client), client))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let timeouts = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(config.get_socket_timeout()))
+            .set_connection_timeout(Some(config.get_connect_timeout()));
+        Ok(Sentinels {
+            master,
+            sentinels,
+            config: config.clone(),
+            protocol,
+            timeouts,
+        })
+    }
+
+    /// How errors name the primary: `the primary "cache" of the sentinels
+    /// host:port, host:port`.
+    pub(crate) fn name(&self) -> String {
+        let sentinels: Vec<&str> = self
+            .sentinels
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        format!(
+            "the primary `{}` of the sentinels {}",
+            self.master,
+            sentinels.join(", ")
+        )
+    }
+
+    /// A connection (with `config`) to the primary, as the first sentinel
+    /// that answers names it, checked to be a primary.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when every sentinel that answered knows no master
+    /// of this name; else a backend error naming the primary and saying
+    /// what each sentinel answered.
+    pub(crate) async fn primary(
+        &self,
+        config: &AsyncConnectionConfig,
+    ) -> Result<(Client, MultiplexedConnection)> {
+        let mut answers = Vec::with_capacity(self.sentinels.len());
+        let mut unknown = 0;
+        for (name, sentinel) in &self.sentinels {
+            let address = match self.ask(sentinel).await {
+                Ok(Some(address)) => address,
+                Ok(None) => {
+                    unknown += 1;
+                    answers.push(format!("{name} knows no master `{}`", self.master));
+                    continue;
+                }
+                Err(e) => {
+                    answers.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
+            let (host, port) = address;
+            match self.open_primary(&host, port, config).await {
+                Ok(primary) => return Ok(primary),
+                Err(why) => answers.push(format!("{name} named {host}:{port}, {why}")),
+            }
+        }
+        if unknown > 0 && unknown == answers.len() {
+            return Err(Error::config(format!(
+                "the sentinels know no master named `{}`: give the name of their \
+                 `sentinel monitor <name> ...` line (`SENTINEL masters` lists them)",
+                self.master
+            )));
+        }
+        Err(connect::unreachable_server(self.name(), NoPrimary(answers)))
+    }
+
+    /// What `sentinel` says the master's address is (`None`: it knows no
+    /// master of this name).
+    async fn ask(&self, sentinel: &Client) -> RedisResult<Option<(String, u16)>> {
+        let mut connection = sentinel
+            .get_multiplexed_async_connection_with_config(&self.timeouts)
+            .await?;
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(&self.master)
+            .query_async(&mut connection)
+            .await
+    }
+
+    /// A client for `host:port` and a connection to it, if it is a
+    /// primary; else why not.
+    async fn open_primary(
+        &self,
+        host: &str,
+        port: u16,
+        config: &AsyncConnectionConfig,
+    ) -> std::result::Result<(Client, MultiplexedConnection), String> {
+        let client = connect::node_client(&self.config, host, port, self.protocol)
+            .map_err(|e| e.report().to_string())?;
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(config)
+            .await
+            .map_err(|e| format!("which cannot be reached: {e}"))?;
+        let role: Value = redis::cmd("ROLE")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| format!("which does not say its role: {e}"))?;
+        match role {
+            Value::Array(fields) if fields.first().is_some_and(|f| is_text(f, "master")) => {
+                Ok((client, connection))
+            }
+            _ => Err("which is not a primary (a failover in progress?)".to_owned()),
+        }
+    }
+
+    /// The timeouts of connections to the sentinels, which suit a first
+    /// connection to the primary too.
+    pub(crate) fn timeouts(&self) -> &AsyncConnectionConfig {
+        &self.timeouts
+    }
+
+    /// Listens for `+switch-master` of this master on every sentinel, and
+    /// calls `switched` on each; the tasks run until aborted.
+    pub(crate) fn watch(
+        &self,
+        switched: impl Fn() + Clone + Send + Sync + 'static,
+    ) -> Vec<AbortHandle> {
+        self.sentinels
+            .iter()
+            .map(|(_, sentinel)| {
+                let watcher = Watcher {
+                    sentinel: sentinel.clone(),
+                    master: self.master.clone(),
+                    timeouts: self.timeouts.clone(),
+                };
+                tokio::spawn(watcher.run(switched.clone())).abort_handle()
+            })
+            .collect()
+    }
+}
+
+/// The subscription to one sentinel's `+switch-master`.
+struct Watcher {
+    sentinel: Client,
+    master: String,
+    timeouts: AsyncConnectionConfig,
+}
+
+impl Watcher {
+    /// Subscribes, calls `switched` on each announcement of this master,
+    /// and subscribes again whenever the sentinel is lost.
+    async fn run(self, switched: impl Fn()) {
+        loop {
+            let (pushes, mut received) = mpsc::unbounded_channel();
+            let config = self.timeouts.clone().set_push_sender(pushes);
+            if let Ok(mut connection) = self
+                .sentinel
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+                && connection.subscribe(SWITCH_MASTER).await.is_ok()
+            {
+                while let Some(push) = received.recv().await {
+                    match push.kind {
+                        PushKind::Message if self.announces_this_master(&push.data) => switched(),
+                        PushKind::Disconnection => break,
+                        _ => {}
+                    }
+                }
+            }
+            tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+        }
+    }
+
+    /// Whether a `+switch-master` message (`[channel, "name old-ip
+    /// old-port new-ip new-port"]`) is about this master.
+    fn announces_this_master(&self, data: &[Value]) -> bool {
+        match data.get(1) {
+            Some(Value::BulkString(payload)) => payload
+                .split(|b| *b == b' ')
+                .next()
+                .is_some_and(|name| name == self.master.as_bytes()),
+            _ => false,
+        }
+    }
+}
+
+/// Whether `value` is the text `expected`.
+fn is_text(value: &Value, expected: &str) -> bool {
+    match value {
+        Value::BulkString(bytes) => bytes == expected.as_bytes(),
+        Value::SimpleString(text) => text == expected,
+        _ => false,
+    }
+}
+
+/// No sentinel named a reachable primary: what each one answered.
+#[derive(Debug)]
+struct NoPrimary(Vec<String>);
+
+impl fmt::Display for NoPrimary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no sentinel named a primary: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for NoPrimary {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watcher(master: &str) -> Watcher {
+        Watcher {
+            sentinel: Client::open("redis://127.0.0.1:1").unwrap(),
+            master: master.to_owned(),
+            timeouts: AsyncConnectionConfig::new(),
+        }
+    }
+
+    fn message(payload: &str) -> Vec<Value> {
+        vec![
+            Value::BulkString(SWITCH_MASTER.into()),
+            Value::BulkString(payload.into()),
+        ]
+    }
+
+    #[test]
+    fn only_this_masters_switch_is_acted_on() {
+        let watcher = watcher("cache");
+        assert!(watcher.announces_this_master(&message("cache 10.0.0.1 6379 10.0.0.2 6379")));
+        // Another master of the same sentinels, and one whose name starts
+        // like this one's.
+        assert!(!watcher.announces_this_master(&message("other 10.0.0.1 6379 10.0.0.2 6379")));
+        assert!(!watcher.announces_this_master(&message("cache2 10.0.0.1 6379 10.0.0.2 6379")));
+        assert!(!watcher.announces_this_master(&[Value::Nil]));
+    }
+}
