@@ -1,5 +1,6 @@
-//! `--url` and `--cluster`: reaching Redis (one server, or every node of a
-//! Redis Cluster), with errors that never show the password.
+//! `--url` and `--cluster`, or `--sentinel` and `--master`: reaching Redis
+//! (one server, every node of a Redis Cluster, or the primary Sentinel
+//! names), with errors that never show the password.
 
 use std::path::Path;
 
@@ -19,15 +20,64 @@ pub struct Redis {
     config: RedisConfig,
 }
 
+/// Which Redis the command line names.
+pub enum Target<'a> {
+    /// `--url` (repeated or comma-separated, or `$REDIS_URL`): the single
+    /// server, or with `cluster` the seed nodes of a Redis Cluster.
+    Urls {
+        /// The URLs given.
+        urls: &'a [String],
+        /// `--cluster`.
+        cluster: bool,
+    },
+    /// `--sentinel` and `--master`: the primary the sentinels name.
+    Sentinel {
+        /// The sentinels' URLs.
+        sentinels: &'a [String],
+        /// The master's name.
+        master: Option<&'a str>,
+        /// `--url`, which must not be given too.
+        urls: &'a [String],
+        /// How to reach the data nodes.
+        data: DataNodes,
+    },
+}
+
+/// With `--sentinel`, how to reach the data nodes: `--username`,
+/// `--password`, `--db`, `--ssl`.
+pub struct DataNodes {
+    /// The ACL user.
+    pub username: Option<String>,
+    /// The password.
+    pub password: Option<String>,
+    /// The database.
+    pub db: u32,
+    /// Whether they speak TLS.
+    pub ssl: bool,
+}
+
 impl Redis {
-    /// Connects to the URLs in `urls` (`--url`, repeated or
-    /// comma-separated, or `$REDIS_URL`): the single server, or with
-    /// `cluster` the seed nodes of a Redis Cluster; over TLS, trusting
-    /// `ca_cert` (a PEM file) if given, else the system's roots.
-    pub fn connect(urls: &[String], cluster: bool, ca_cert: Option<&Path>) -> Result<Self, String> {
-        let urls = given_urls(urls, cluster)?;
+    /// Connects to `target`; over TLS, trusting `ca_cert` (a PEM file) if
+    /// given, else the system's roots.
+    pub fn connect(target: Target<'_>, ca_cert: Option<&Path>) -> Result<Self, String> {
+        let mut config = match target {
+            Target::Urls { urls, cluster } => {
+                let urls = given_urls(urls, cluster)?;
+                if cluster {
+                    RedisConfig::new().cluster(urls)
+                } else {
+                    RedisConfig::new().url(urls[0])
+                }
+            }
+            Target::Sentinel {
+                sentinels,
+                master,
+                urls,
+                data,
+            } => sentinel_config(sentinels, master, urls, data)?,
+        };
         let ca_pem = match ca_cert {
-            Some(_) if !urls.iter().all(|url| url.starts_with("rediss://")) => {
+            Some(_) if !uses_tls(&config) => {
                 return Err("--ca-cert is for TLS: give rediss:// URLs".to_owned());
             }
             Some(path) => Some(
@@ -35,11 +85,6 @@ impl Redis {
                     .map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display()))?,
             ),
             None => None,
-        };
-        let mut config = if cluster {
-            RedisConfig::new().cluster(urls)
-        } else {
-            RedisConfig::new().url(urls[0])
         };
         if let Some(pem) = ca_pem {
             config = config.ca_cert_pem(pem);
@@ -67,7 +112,15 @@ impl Redis {
                 .map_err(|e| failed(&e))?;
             return Ok(Link::Cluster(Box::new(connection)));
         }
-        let client = memocache_redis::connect::client(&self.config).map_err(|e| bad_setting(&e))?;
+        let client = if self.config.is_sentinel() {
+            // The primary now: the store found it a moment ago.
+            memocache_redis::connect::sentinel_primary(&self.config).map_err(|e| match e {
+                Error::Config(_) => bad_setting(&e),
+                other => unreachable(&self.config, &other.report()),
+            })?
+        } else {
+            memocache_redis::connect::client(&self.config).map_err(|e| bad_setting(&e))?
+        };
         let open = || -> redis::RedisResult<Connection> {
             let connection =
                 client.get_connection_with_timeout(self.config.get_connect_timeout())?;
@@ -90,6 +143,64 @@ impl Redis {
             message
         }
     }
+}
+
+/// `--sentinel` and `--master` as settings, with the data nodes'.
+fn sentinel_config(
+    sentinels: &[String],
+    master: Option<&str>,
+    urls: &[String],
+    data: DataNodes,
+) -> Result<RedisConfig, String> {
+    if urls.iter().any(|url| !url.trim().is_empty()) {
+        return Err(
+            "--url (or REDIS_URL) and --sentinel both name the server: give one of them".to_owned(),
+        );
+    }
+    let sentinels: Vec<&str> = sentinels
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if sentinels.is_empty() {
+        return Err(
+            "--master needs the sentinels: pass --sentinel redis://host:26379 (repeated or \
+             comma-separated) or set REDIS_SENTINEL_URLS"
+                .to_owned(),
+        );
+    }
+    let Some(master) = master else {
+        return Err(
+            "--sentinel needs --master NAME: the name the sentinels monitor the primary by \
+             (or set REDIS_SENTINEL_MASTER)"
+                .to_owned(),
+        );
+    };
+    let mut config = RedisConfig::new()
+        .sentinel(master, sentinels)
+        .db(data.db)
+        .ssl(data.ssl);
+    if let Some(username) = data.username.filter(|u| !u.is_empty()) {
+        config = config.username(username);
+    }
+    if let Some(password) = data.password.filter(|p| !p.is_empty()) {
+        config = config.password(password);
+    }
+    Ok(config)
+}
+
+/// Whether `config` reaches any server over TLS.
+fn uses_tls(config: &RedisConfig) -> bool {
+    let urls = if config.is_sentinel() {
+        let mut urls = config.sentinel_urls().unwrap_or_default();
+        urls.extend(config.node_url("primary", 6379).ok());
+        urls
+    } else if config.is_cluster() {
+        config.cluster_urls().unwrap_or_default()
+    } else {
+        config.connection_url().into_iter().collect()
+    };
+    urls.iter().any(|url| url.starts_with("rediss://"))
 }
 
 /// The hint for a cluster node reached without `--cluster`.
@@ -235,6 +346,8 @@ fn failed(e: RedisError) -> String {
 fn unreachable(config: &RedisConfig, error: &dyn std::fmt::Display) -> String {
     let what = if config.is_cluster() {
         "the Redis Cluster"
+    } else if config.is_sentinel() {
+        "the primary through the sentinels"
     } else {
         "Redis"
     };
@@ -250,6 +363,8 @@ fn bad_setting(error: &Error) -> String {
     };
     let option = if message.contains("CA certificate") {
         "--ca-cert"
+    } else if message.to_lowercase().contains("sentinel") {
+        "--sentinel/--master"
     } else {
         "--url"
     };

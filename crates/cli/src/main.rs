@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use memocache_core::{Blake3, KeyHasher, Sha256};
 
 use crate::codec::CodecName;
-use crate::connection::Redis;
+use crate::connection::{DataNodes, Redis, Target};
 use crate::namespace::Namespace;
 
 /// Compute, inspect and manage memocache / dtpyfw cache entries.
@@ -51,6 +51,35 @@ struct Cli {
     /// and keys, clear and stats go over every primary.
     #[arg(long)]
     cluster: bool,
+    /// Find the primary through Redis Sentinel, instead of --url: a
+    /// sentinel, redis://[user:password@]host:port (rediss:// for TLS),
+    /// with the sentinels' own credentials; repeated or comma-separated.
+    /// Needs --master. The data nodes' credentials, database and TLS come
+    /// from REDIS_USERNAME, REDIS_PASSWORD, REDIS_DB and REDIS_SSL.
+    #[arg(
+        long,
+        env = "REDIS_SENTINEL_URLS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    sentinel: Vec<String>,
+    /// With --sentinel: the master's name, as the sentinels monitor it.
+    #[arg(long, env = "REDIS_SENTINEL_MASTER", value_name = "NAME")]
+    master: Option<String>,
+    /// With --sentinel: the data nodes' ACL user.
+    #[arg(long, env = "REDIS_USERNAME", value_name = "USER")]
+    username: Option<String>,
+    /// With --sentinel: the data nodes' password (prefer the environment
+    /// variable: a command line is visible to other users).
+    #[arg(long, env = "REDIS_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    /// With --sentinel: the data nodes' database.
+    #[arg(long, env = "REDIS_DB", default_value_t = 0)]
+    db: u32,
+    /// With --sentinel: the data nodes speak TLS.
+    #[arg(long, env = "REDIS_SSL")]
+    ssl: bool,
     /// For rediss:// URLs: trust the certificate authority in this PEM file
     /// instead of the system's roots.
     #[arg(long, value_name = "FILE")]
@@ -196,7 +225,25 @@ fn run(cli: &Cli) -> Result<Option<String>, String> {
         Command::Keys(ns) | Command::Clear(ns) | Command::Stats(ns) => Some(ns.get()?),
         _ => None,
     };
-    let redis = Redis::connect(&cli.url, cli.cluster, cli.ca_cert.as_deref())?;
+    let target = if cli.sentinel.is_empty() && cli.master.is_none() {
+        Target::Urls {
+            urls: &cli.url,
+            cluster: cli.cluster,
+        }
+    } else {
+        Target::Sentinel {
+            sentinels: &cli.sentinel,
+            master: cli.master.as_deref(),
+            urls: &cli.url,
+            data: DataNodes {
+                username: cli.username.clone(),
+                password: cli.password.clone(),
+                db: cli.db,
+                ssl: cli.ssl,
+            },
+        }
+    };
+    let redis = Redis::connect(target, cli.ca_cert.as_deref())?;
     command(cli, &redis, namespace).map_err(|message| redis.explain(message))
 }
 

@@ -4,13 +4,25 @@
 
 use std::process::{Command, Output};
 
-/// Runs `memocache` with `args` (and no `REDIS_URL` from the outside).
+/// The variables the command reads settings from.
+const SETTINGS: [&str; 7] = [
+    "REDIS_URL",
+    "REDIS_SENTINEL_URLS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_USERNAME",
+    "REDIS_PASSWORD",
+    "REDIS_DB",
+    "REDIS_SSL",
+];
+
+/// Runs `memocache` with `args` (and none of its settings from the
+/// outside's environment).
 pub fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_memocache"))
-        .env_remove("REDIS_URL")
-        .args(args)
-        .output()
-        .expect("run memocache")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_memocache"));
+    for name in SETTINGS {
+        command.env_remove(name);
+    }
+    command.args(args).output().expect("run memocache")
 }
 
 /// Runs `memocache` with `args`; its stdout, which must be a success.
