@@ -165,8 +165,12 @@ impl RedisConfig {
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let mut config = RedisConfig::new();
         let mut unreadable = Vec::new();
+        // The database and TLS of the data nodes: a single server's, or a
+        // Sentinel primary's (a URL and a cluster's seeds carry their own).
+        let mut node_parts = true;
         if let Some(seeds) = var("REDIS_CLUSTER_URLS") {
             config = config.cluster(seeds.split(',').map(str::trim).filter(|s| !s.is_empty()));
+            node_parts = false;
         } else if let Some(sentinels) = var("REDIS_SENTINEL_URLS") {
             let sentinels = sentinels
                 .split(',')
@@ -177,22 +181,9 @@ impl RedisConfig {
                 None => unreadable
                     .push("REDIS_SENTINEL_MASTER (the master's name, with REDIS_SENTINEL_URLS)"),
             }
-            if let Some(db) = var("REDIS_DB") {
-                match db.trim().parse() {
-                    Ok(db) => config = config.db(db),
-                    Err(_) => unreadable.push("REDIS_DB (a database number)"),
-                }
-            }
-            if matches!(
-                var("REDIS_SSL")
-                    .map(|ssl| ssl.trim().to_ascii_lowercase())
-                    .as_deref(),
-                Some("true" | "1" | "yes")
-            ) {
-                config = config.ssl(true);
-            }
         } else if let Some(url) = var("REDIS_URL") {
             config = config.url(url);
+            node_parts = false;
         } else {
             if let Some(host) = var("REDIS_HOST") {
                 config = config.host(host);
@@ -202,6 +193,8 @@ impl RedisConfig {
                 Some(Err(_)) => unreadable.push("REDIS_PORT (a port number)"),
                 None => {}
             }
+        }
+        if node_parts {
             match var("REDIS_DB").map(|db| db.trim().parse()) {
                 Some(Ok(db)) => config = config.db(db),
                 Some(Err(_)) => unreadable.push("REDIS_DB (a database number)"),
