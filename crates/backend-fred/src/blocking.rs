@@ -29,7 +29,9 @@ use crate::store::FredStore;
 /// client does: there, use [`FredStore`] itself.
 ///
 /// With [`RedisConfig::client_tracking`] it tracks changes for the local
-/// tiers over it, as [`FredStore`] does (on a single node or a cluster).
+/// tiers over it, as [`FredStore`] does (on a single node or a cluster),
+/// and with [`RedisConfig::sentinel`] it follows the primary through its
+/// failovers as [`FredStore`] does.
 ///
 /// ```no_run
 /// # fn demo() -> memocache::Result<()> {

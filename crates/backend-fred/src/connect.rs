@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::clients::Pool;
+use fred::clients::{Client, Pool};
 use fred::types::config::{
     ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy,
     ServerConfig, TcpConfig, UnresponsiveConfig,
@@ -13,6 +13,8 @@ use fred::types::config::{
 use memocache_core::{BoxError, ConfigError, Error, RedisConfig, Result};
 use memocache_redis_plumbing::tls::require_tls_support;
 use socket2::TcpKeepalive;
+
+use crate::sentinel::Sentinels;
 
 /// The backend's name in errors and logs.
 pub(crate) const BACKEND: &str = "fred";
@@ -47,10 +49,13 @@ pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
     pub(crate) retry_on_timeout: bool,
     pub(crate) health_check_interval: Option<Duration>,
-    /// `host:port`, plus ` over TLS`: for errors, never with credentials.
+    /// `host:port` (or the Sentinel master's name and its sentinels), plus
+    /// ` over TLS`: for errors, never with credentials.
     pub(crate) server: String,
     /// The store's health view, with the configured circuit breaker.
     pub(crate) health: memocache_core::Health,
+    /// The sentinels of a primary found through Sentinel.
+    pub(crate) sentinels: Option<Arc<Sentinels>>,
 }
 
 /// Builds the pool for `config`: one client (see [`CLIENTS`]) with its
@@ -59,6 +64,12 @@ pub(crate) struct Settings {
 ///
 /// With `fail_fast`, a first connection that fails is reported to whoever
 /// connects; without it the clients keep trying in the background.
+///
+/// For a primary found through Sentinel the pool is fred's
+/// `ServerConfig::Sentinel` over `sentinels` (built from `config`, in its
+/// order, when `None`): each connection asks the sentinels for the
+/// primary, checks its `ROLE` and uses the data nodes' credentials, TLS and
+/// database (see [`Sentinels`]).
 ///
 /// On a cluster the pool follows no `MOVED` or `ASK` redirection
 /// (`max_redirections: 0`): a command a node answers with one fails, fred
@@ -73,7 +84,43 @@ pub(crate) struct Settings {
 /// its `CLIENT TRACKING` names, or fail (see
 /// [`crate::tracking::Route::options`]); fred cannot be told so per
 /// command (a command's 0 means "the connection's default").
-pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings> {
+pub(crate) fn settings(
+    config: &RedisConfig,
+    fail_fast: bool,
+    sentinels: Option<Sentinels>,
+) -> Result<Settings> {
+    let sentinels = match sentinels {
+        None if config.is_sentinel() => Some(Sentinels::new(config)?),
+        sentinels => sentinels,
+    };
+    let (mut fred_config, server) = match &sentinels {
+        Some(sentinels) => sentinels.fred_config()?,
+        None => server_config(config)?,
+    };
+    fred_config.fail_fast = fail_fast;
+    let clustered = fred_config.server.is_clustered();
+    let pool = Pool::new(
+        fred_config,
+        Some(performance(config)),
+        Some(connection(config, clustered)),
+        Some(reconnect_policy()),
+        CLIENTS,
+    )
+    .map_err(|e| Error::config_with_source("fred cannot build the connection pool", e))?;
+    Ok(Settings {
+        pool,
+        command_timeout: config.get_socket_timeout(),
+        retry_on_timeout: config.get_retry_on_timeout(),
+        health_check_interval: config.get_health_check_interval(),
+        server,
+        health: config.health(),
+        sentinels: sentinels.map(Arc::new),
+    })
+}
+
+/// fred's settings for `config`'s single node or cluster, and how errors
+/// name it.
+fn server_config(config: &RedisConfig) -> Result<(Config, String)> {
     // A cluster: the first seed gives the credentials and TLS (they are the
     // same on every node), all seeds the hosts to discover the cluster from.
     let seeds = if config.is_cluster() {
@@ -85,36 +132,7 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         Some(seeds) => seeds[0].clone(),
         None => config.connection_url()?,
     };
-    require_tls_support(&url, cfg!(feature = "tls"))?;
-    let (tls, plain_url) = match url.split_once("://") {
-        Some(("redis", _)) => (false, url.clone()),
-        // Parsed as redis:// so that fred does not build its own TLS
-        // settings (system roots, process-wide crypto provider); ours are
-        // set below.
-        Some(("rediss", rest)) => (true, format!("redis://{rest}")),
-        _ => {
-            return Err(Error::config(
-                "the fred backend connects over TCP only: use a redis:// or rediss:// url \
-                 (unix sockets are not supported)",
-            ));
-        }
-    };
-    let mut fred_config = Config::from_url_centralized(&plain_url).map_err(|e| {
-        let message = match e.kind() {
-            fred::error::ErrorKind::Parse => format!(
-                "fred cannot select the database in {}: fred takes database indexes \
-                 from 0 to 255",
-                config.redacted_url()
-            ),
-            _ => format!(
-                "fred cannot use the redis url {}: write it as \
-                 redis://[user:password@]host:port/db, or rediss:// for TLS",
-                config.redacted_url()
-            ),
-        };
-        Error::config_with_source(message, e)
-    })?;
-    fred_config.fail_fast = fail_fast;
+    let (mut fred_config, tls) = url_config(config, &url, &config.redacted_url())?;
     if let Some(seeds) = &seeds {
         let hosts = seeds
             .iter()
@@ -141,42 +159,128 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
             policy: ClusterDiscoveryPolicy::UseCache,
         };
     }
-    let server = match &mut fred_config.server {
-        ServerConfig::Centralized { server } => {
-            // The url crate keeps an IPv6 host's brackets; a socket address
-            // must not have them.
-            if let Some(bare) = server
-                .host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-            {
-                server.host = bare.into();
-            }
-            server.to_string()
-        }
+    let server = match &fred_config.server {
+        ServerConfig::Centralized { server } => server.to_string(),
         other => format!("{:?}", other.hosts()),
     };
+    Ok((fred_config, over_tls(server, tls)))
+}
+
+/// fred's settings for the single server at `url` (shown as `shown` in
+/// errors: no password), with `config`'s TLS settings, and whether it is
+/// reached over TLS.
+pub(crate) fn url_config(config: &RedisConfig, url: &str, shown: &str) -> Result<(Config, bool)> {
+    require_tls_support(url, cfg!(feature = "tls"))?;
+    let (tls, plain_url) = match url.split_once("://") {
+        Some(("redis", _)) => (false, url.to_owned()),
+        // Parsed as redis:// so that fred does not build its own TLS
+        // settings (system roots, process-wide crypto provider); ours are
+        // set below.
+        Some(("rediss", rest)) => (true, format!("redis://{rest}")),
+        _ => {
+            return Err(Error::config(
+                "the fred backend connects over TCP only: use a redis:// or rediss:// url \
+                 (unix sockets are not supported)",
+            ));
+        }
+    };
+    let mut fred_config = Config::from_url_centralized(&plain_url).map_err(|e| {
+        let message = match e.kind() {
+            fred::error::ErrorKind::Parse => format!(
+                "fred cannot select the database in {shown}: fred takes database indexes \
+                 from 0 to 255"
+            ),
+            _ => format!(
+                "fred cannot use the redis url {shown}: write it as \
+                 redis://[user:password@]host:port/db, or rediss:// for TLS"
+            ),
+        };
+        Error::config_with_source(message, e)
+    })?;
+    if let ServerConfig::Centralized { server } = &mut fred_config.server {
+        // The url crate keeps an IPv6 host's brackets; a socket address
+        // must not have them.
+        if let Some(bare) = server
+            .host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+        {
+            server.host = bare.into();
+        }
+    }
     // Without the feature, `tls` is false: rediss:// was refused above.
-    let server = if tls {
+    if tls {
         #[cfg(feature = "tls")]
         {
             fred_config.tls = Some(tls::connector(config.get_ca_cert()?)?.into());
         }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = config;
+    Ok((fred_config, tls))
+}
+
+/// How errors name a server: `server`, plus ` over TLS` when `tls`.
+pub(crate) fn over_tls(server: String, tls: bool) -> String {
+    if tls {
         format!("{server} over TLS")
     } else {
         server
-    };
+    }
+}
 
+/// A client of its own (not the pool's) for the server at `url` (`shown`
+/// in errors), in RESP2, with `config`'s timeouts, keepalive and CA: with
+/// `reconnect`, it reconnects forever in the background, as the pool does;
+/// without it, a first connection that fails is an error and a lost one
+/// is not replaced. Opens no connection.
+///
+/// # Errors
+///
+/// [`Error::Config`] for a `url` fred refuses.
+pub(crate) fn own_client(
+    config: &RedisConfig,
+    url: &str,
+    reconnect: bool,
+    shown: &str,
+) -> Result<Client> {
+    let (mut fred_config, _) = url_config(config, url, shown)?;
+    fred_config.fail_fast = !reconnect;
+    Ok(Client::new(
+        fred_config,
+        Some(performance(config)),
+        Some(connection(config, false)),
+        reconnect.then(reconnect_policy),
+    ))
+}
+
+/// Every command gives up after the socket timeout.
+fn performance(config: &RedisConfig) -> PerformanceConfig {
+    PerformanceConfig {
+        default_command_timeout: config.get_socket_timeout(),
+        ..PerformanceConfig::default()
+    }
+}
+
+/// Retries forever in the background, so a server that comes back is used
+/// again; commands never wait for it (they fail fast meanwhile).
+fn reconnect_policy() -> ReconnectPolicy {
+    ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2)
+}
+
+/// The connections' settings: `config`'s timeouts and keepalive, one write
+/// attempt per command and, on a cluster, no redirection followed.
+fn connection(config: &RedisConfig, clustered: bool) -> ConnectionConfig {
     let socket_timeout = config.get_socket_timeout();
-    let health_check_interval = config.get_health_check_interval();
-    let connection = ConnectionConfig {
+    ConnectionConfig {
         connection_timeout: config.get_connect_timeout(),
-        // AUTH, SELECT and the like while connecting.
+        // AUTH, SELECT and the like while connecting; with Sentinel, the
+        // questions to a sentinel and the primary's ROLE too.
         internal_command_timeout: socket_timeout,
         // A command is written once: a cache retries nothing behind the
         // caller's back (see `retry_on_timeout` for the one exception).
         max_command_attempts: 1,
-        max_redirections: if seeds.is_some() {
+        max_redirections: if clustered {
             0
         } else {
             ConnectionConfig::default().max_redirections
@@ -196,35 +300,11 @@ pub(crate) fn settings(config: &RedisConfig, fail_fast: bool) -> Result<Settings
         // health check's PING included) unanswered for the socket timeout
         // is closed and replaced.
         unresponsive: UnresponsiveConfig {
-            max_timeout: health_check_interval.map(|_| socket_timeout),
+            max_timeout: config.get_health_check_interval().map(|_| socket_timeout),
             interval: (socket_timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(2)),
         },
         ..ConnectionConfig::default()
-    };
-    let performance = PerformanceConfig {
-        default_command_timeout: socket_timeout,
-        ..PerformanceConfig::default()
-    };
-    // Retries forever in the background, so a server that comes back is
-    // used again; commands never wait for it (they fail fast meanwhile).
-    let policy =
-        ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2);
-    let pool = Pool::new(
-        fred_config,
-        Some(performance),
-        Some(connection),
-        Some(policy),
-        CLIENTS,
-    )
-    .map_err(|e| Error::config_with_source("fred cannot build the connection pool", e))?;
-    Ok(Settings {
-        pool,
-        command_timeout: socket_timeout,
-        retry_on_timeout: config.get_retry_on_timeout(),
-        health_check_interval,
-        server,
-        health: config.health(),
-    })
+    }
 }
 
 /// What a TLS certificate failure means, said plainly, when `error` is one
@@ -340,7 +420,7 @@ mod tests {
     #[test]
     fn a_url_fred_refuses_keeps_freds_error_as_source() {
         let config = RedisConfig::new().url("redis://app:s3cret@127.0.0.1:6390/300");
-        let Err(error) = settings(&config, false) else {
+        let Err(error) = settings(&config, false, None) else {
             panic!("fred took database 300")
         };
         assert!(error.to_string().contains("0 to 255"), "{error}");

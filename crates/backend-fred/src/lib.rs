@@ -66,6 +66,26 @@
 //! knew, so one seed is enough even if it is the node that died. Unix
 //! sockets are not supported.
 //!
+//! A primary found through Redis Sentinel is configured with
+//! [`RedisConfig::sentinel`] (the master's name and the sentinels' URLs):
+//! fred asks a sentinel for the primary (`SENTINEL
+//! get-master-addr-by-name`), checks its `ROLE`, and asks again whenever
+//! it reconnects, so a lost connection follows a failover. The store adds
+//! what fred does not do: at connect it asks every sentinel in turn (no
+//! sentinel that answered knows the master's name: [`Error::Config`];
+//! none names a reachable primary: an error saying what each answered); it
+//! keeps a subscription to `+switch-master` on every sentinel and
+//! reconnects when one announces a new primary; and a `READONLY` reply (a
+//! demoted primary) reconnects too. With change tracking, the listener
+//! follows the primary as the pool does, every failover flushes the tiers,
+//! and a read is tracked only while the pool and the listener are on the
+//! same node. fred authenticates to every sentinel with the same
+//! credentials and reaches sentinels and data nodes with the same TLS
+//! settings: other settings are an [`Error::Config`] (`memocache-redis`
+//! takes each one's own).
+//!
+//! [`Error::Config`]: memocache_core::Error::Config
+//!
 //! Depend on `memocache` (feature `fred`) rather than on this crate:
 //! it re-exports `memocache::FredStore` and
 //! `memocache::FredBlockingStore`, the paths the examples use.
@@ -74,6 +94,7 @@
 mod blocking;
 mod command;
 mod connect;
+mod sentinel;
 mod store;
 mod tracking;
 

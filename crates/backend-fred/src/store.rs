@@ -22,6 +22,7 @@ use tokio::task::AbortHandle;
 
 use crate::command;
 use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
+use crate::sentinel::{Followers, Sentinels};
 use crate::tracking::{self, Route, Started, Tracking, Unserved};
 
 /// An async [`Store`] on Redis over a fred [`Pool`]: from a
@@ -63,6 +64,13 @@ use crate::tracking::{self, Route, Started, Tracking, Unserved};
 /// change of fred's cluster state (a slot moved, a failover, a node gone)
 /// flushes the tiers; `CLUSTER MYID` must be allowed too.
 ///
+/// With [`RedisConfig::sentinel`], the pool and the listener find the
+/// primary through the sentinels, and reconnect to the new one after a
+/// failover: when their connection is lost, when a command is answered
+/// `READONLY`, and when a sentinel announces `+switch-master`. With
+/// tracking, a read is tracked only while the pool's connection and the
+/// listener are on the same node (each reconnection flushes the tiers).
+///
 /// ```no_run
 /// # async fn demo() -> memocache::Result<()> {
 /// use memocache::{Args, Memoizer, RedisConfig, FredStore};
@@ -89,6 +97,9 @@ pub struct FredStore {
     /// With [`RedisConfig::client_tracking`]: the listener's state and the
     /// tiers reported to.
     tracking: Option<Arc<Tracking>>,
+    /// With [`RedisConfig::sentinel`]: the clients to reconnect when the
+    /// primary is found demoted (a `READONLY` reply).
+    followers: Option<Arc<Followers>>,
 }
 
 impl FredStore {
@@ -97,7 +108,9 @@ impl FredStore {
     /// keepalive and health checks; must run
     /// inside a tokio runtime, on which the connections then live. With
     /// [`RedisConfig::client_tracking`], the listener subscribes and a
-    /// first `CLIENT TRACKING ON REDIRECT` must succeed too.
+    /// first `CLIENT TRACKING ON REDIRECT` must succeed too. With
+    /// [`RedisConfig::sentinel`], the sentinels are first asked in turn
+    /// for the primary, which must answer `ROLE` as one.
     ///
     /// # Errors
     ///
@@ -105,9 +118,21 @@ impl FredStore {
     /// client tracking (an ACL user without `client|tracking`, say, or on
     /// a cluster without `cluster|myid`); a backend error naming the server
     /// when it cannot be reached or refuses the credentials or the TLS
-    /// handshake.
+    /// handshake. With Sentinel: [`Error::Config`] when every sentinel
+    /// that answered knows no master of that name, or for settings fred
+    /// cannot honour (sentinels with different credentials, or TLS for the
+    /// sentinels but not the data nodes or the other way round); a backend
+    /// error naming the primary and its sentinels, and saying what each
+    /// sentinel answered, when none names a reachable primary.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
-        let settings = connect::settings(config, true)?;
+        // With Sentinel: asked first, for a clear error, and so that fred
+        // asks first the sentinel that named a reachable primary.
+        let sentinels = if config.is_sentinel() {
+            Some(Sentinels::new(config)?.located().await?)
+        } else {
+            None
+        };
+        let settings = connect::settings(config, true, sentinels)?;
         let server = settings.server.clone();
         let started = start_tracking(config, &settings)?;
         let initializing: Vec<_> = settings
@@ -144,13 +169,13 @@ impl FredStore {
             return Err(backend_error(ConnectError { server, source }));
         }
         let Some((tracking, listener)) = started else {
-            return Ok(Self::with_settings(settings, tasks, None));
+            return Self::with_settings(settings, tasks, None, None);
         };
         let limit = config.get_connect_timeout() + 2 * config.get_socket_timeout();
         let Some(listener) = listener else {
             // A cluster: every primary's listener must subscribe, and the
             // pool's first redirect on each primary succeed.
-            let store = Self::with_settings(settings, tasks, Some(Arc::clone(&tracking)));
+            let store = Self::with_settings(settings, tasks, Some(Arc::clone(&tracking)), None)?;
             for route in tracking.wait_cluster(&store.pool, limit).await? {
                 store.first_redirect_on(&route).await?;
             }
@@ -163,19 +188,20 @@ impl FredStore {
             .await
             .map_err(|source| backend_error(ConnectError { server, source }))?;
         tasks.0.push(connection.abort_handle());
-        let id = tracking.wait_listening(limit).await?;
-        let store = Self::with_settings(settings, tasks, Some(tracking));
-        store.first_redirect(id).await?;
+        tracking.wait_listening(limit).await?;
+        let store = Self::with_settings(settings, tasks, Some(tracking), Some(&listener))?;
+        store.first_redirect().await?;
         Ok(store)
     }
 
     /// Switches tracking on for each pool connection, redirected to the
-    /// listener `id`: a server that refuses it is an error now, not a tier
-    /// that never serves.
-    async fn first_redirect(&self, id: i64) -> Result<()> {
+    /// listener: a server that refuses it is an error now, not a tier that
+    /// never serves.
+    async fn first_redirect(&self) -> Result<()> {
         let Some(tracking) = &self.tracking else {
             return Ok(());
         };
+        let id = tracking.redirect(&self.pool)?;
         for client in self.pool.clients() {
             let (command, args) = tracking::redirect_to(id);
             let () = client
@@ -214,10 +240,14 @@ impl FredStore {
     /// [`RedisConfig::client_tracking`], reads that may fill a tier fail
     /// until the listener is subscribed.
     ///
+    /// With [`RedisConfig::sentinel`], the sentinels are asked in the
+    /// background too (in the configured order), and the store follows the
+    /// primary as [`connect`](Self::connect)'s does.
+    ///
     /// # Errors
     ///
-    /// [`Error::Config`] for bad settings, or when called outside a tokio
-    /// runtime.
+    /// [`Error::Config`] for bad settings (with Sentinel, those fred cannot
+    /// honour too), or when called outside a tokio runtime.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(Error::Config(
@@ -226,8 +256,11 @@ impl FredStore {
                     .into(),
             ));
         }
-        let settings = connect::settings(config, false)?;
+        let settings = connect::settings(config, false, None)?;
         let started = start_tracking(config, &settings)?;
+        let listener = started
+            .as_ref()
+            .and_then(|started| started.listener.clone());
         let mut tasks = Tasks(
             settings
                 .pool
@@ -244,7 +277,7 @@ impl FredStore {
             }
             started.tracking
         });
-        Ok(Self::with_settings(settings, tasks, tracking))
+        Self::with_settings(settings, tasks, tracking, listener.as_ref())
     }
 
     /// A store over a fred pool of your own, which you connect (e.g. with
@@ -281,6 +314,7 @@ impl FredStore {
             tasks: None,
             health: RedisConfig::default().health(),
             tracking: None,
+            followers: None,
         }
     }
 
@@ -301,11 +335,16 @@ impl FredStore {
         &self.pool
     }
 
+    /// The store over `settings`' pool: starts the tasks that record its
+    /// connection errors and run its health checks and, with Sentinel, the
+    /// `+switch-master` watchers, which reconnect the pool's clients and a
+    /// tracked store's `listener` (inside a tokio runtime).
     fn with_settings(
         settings: Settings,
         mut tasks: Tasks,
         tracking: Option<Arc<Tracking>>,
-    ) -> Self {
+        listener: Option<&Client>,
+    ) -> Result<Self> {
         let Settings {
             pool,
             command_timeout,
@@ -313,6 +352,7 @@ impl FredStore {
             health_check_interval,
             server,
             health,
+            sentinels,
         } = settings;
         let options = command_options(command_timeout);
         let last_error = Arc::new(Mutex::new(None));
@@ -326,7 +366,16 @@ impl FredStore {
                 .0
                 .push(health_check(pool.clone(), options.clone(), interval).abort_handle());
         }
-        FredStore {
+        let followers = match sentinels {
+            Some(sentinels) => {
+                let clients = pool.clients().iter().chain(listener).cloned().collect();
+                let followers = sentinels.followers(clients);
+                tasks.0.extend(sentinels.watch(&followers)?);
+                Some(followers)
+            }
+            None => None,
+        };
+        Ok(FredStore {
             pool,
             options,
             retry_on_timeout,
@@ -335,7 +384,8 @@ impl FredStore {
             tasks: Some(Arc::new(tasks)),
             health,
             tracking,
-        }
+            followers,
+        })
     }
 
     /// The tiers of a tracked store.
@@ -447,6 +497,13 @@ impl FredStore {
     /// A command's error; when no connection is up, says so (with the last
     /// connection error) instead of fred's bare "canceled".
     fn error(&self, source: FredError) -> Error {
+        if let Some(followers) = &self.followers
+            && is_readonly(&source)
+        {
+            // A primary demoted by a failover, its connections kept: fred
+            // asks the sentinels again only when it reconnects.
+            followers.reconnect(None);
+        }
         if timed_out(&source) {
             let limit = self.options.timeout.unwrap_or_default();
             return command_error(BACKEND, source, true, limit);
@@ -527,6 +584,11 @@ fn entry_replies(
 /// refusal, `Command::decr_check_redirections`.)
 fn redirected(error: &FredError) -> bool {
     matches!(error.kind(), ErrorKind::Routing) && error.details() == "Too many redirections."
+}
+
+/// Whether `error` is a `READONLY` reply: the node is a replica.
+fn is_readonly(error: &FredError) -> bool {
+    error.details().starts_with("READONLY")
 }
 
 /// Whether `error` says a reply did not come within the socket timeout:
@@ -667,7 +729,7 @@ impl Store for FredStore {
         let redirect = self
             .tracking
             .as_deref()
-            .map(Tracking::redirect)
+            .map(|tracking| tracking.redirect(&self.pool))
             .transpose()?;
         // GET and PTTL pipelined: one round trip, each command sent with
         // the store's options.
@@ -778,5 +840,28 @@ impl Keyspace for FredStore {
             removed += unlinked;
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_readonly_reply_is_told_from_other_errors() {
+        // As fred reports a replica's refusal (`pretty_error`).
+        let readonly = FredError::new(
+            ErrorKind::Unknown,
+            "READONLY You can't write against a read only replica.",
+        );
+        assert!(is_readonly(&readonly));
+        assert!(!is_readonly(&FredError::new(
+            ErrorKind::IO,
+            "Connection closed."
+        )));
+        assert!(!is_readonly(&FredError::new(
+            ErrorKind::Unknown,
+            "ERR READONLY is not a command here"
+        )));
     }
 }

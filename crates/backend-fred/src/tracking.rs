@@ -66,6 +66,10 @@ const RETRY: Duration = Duration::from_secs(1);
 pub(crate) struct Tracking {
     tiers: TrackedTiers,
     mode: Mode,
+    /// Whether the primary is found through Sentinel: the pool and the
+    /// listener then find it each by itself, and a read is redirected only
+    /// while both are on the same node.
+    sentinel: bool,
 }
 
 /// Where a tracked store's listeners are.
@@ -107,6 +111,8 @@ struct Generation {
     /// The id of the cluster node it is on (`CLUSTER MYID`); `None` on a
     /// single node.
     node: Option<Arc<str>>,
+    /// The address it is connected to.
+    server: Server,
 }
 
 /// Why a listener could not subscribe.
@@ -383,6 +389,7 @@ impl Tracking {
                 tracking: Arc::new(Tracking {
                     tiers,
                     mode: Mode::Cluster(nodes),
+                    sentinel: false,
                 }),
                 listener: None,
                 tasks,
@@ -400,6 +407,7 @@ impl Tracking {
             tracking: Arc::new(Tracking {
                 tiers,
                 mode: Mode::Single(listener),
+                sentinel: pool.client_config().server.is_sentinel(),
             }),
             listener: Some(client),
             tasks,
@@ -418,16 +426,24 @@ impl Tracking {
         matches!(self.mode, Mode::Cluster(_))
     }
 
-    /// On a single node, the client id reads redirect their
+    /// On a single node, the client id reads on `pool` redirect their
     /// invalidations to: the live generation's.
     ///
     /// # Errors
     ///
-    /// A backend error while no listener is subscribed: the read must not
-    /// be kept by a tier untracked.
-    pub(crate) fn redirect(&self) -> Result<i64> {
+    /// A backend error while no listener is subscribed, and with Sentinel
+    /// while a client of `pool` is not known to be connected to the node
+    /// the listener is on (a redirect names a client of the same node):
+    /// the read must not be kept by a tier untracked.
+    pub(crate) fn redirect(&self, pool: &Pool) -> Result<i64> {
         match &self.mode {
-            Mode::Single(listener) => listener.generation().map(|generation| generation.id),
+            Mode::Single(listener) => {
+                let generation = listener.generation()?;
+                if self.sentinel {
+                    listener.same_node(&generation, pool)?;
+                }
+                Ok(generation.id)
+            }
             Mode::Cluster(_) => Err(backend_error(
                 "a read on a cluster was sent as on a single node",
             )),
@@ -502,16 +518,16 @@ impl Tracking {
     }
 
     /// On a single node: waits, for at most `limit`, until the listener is
-    /// subscribed, and answers the id to redirect to.
+    /// subscribed.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the server refuses what the listener needs;
     /// a backend error naming the server when it cannot be reached or the
     /// wait is over.
-    pub(crate) async fn wait_listening(&self, limit: Duration) -> Result<i64> {
+    pub(crate) async fn wait_listening(&self, limit: Duration) -> Result<()> {
         match &self.mode {
-            Mode::Single(listener) => Ok(listener.wait_listening(limit).await?.id),
+            Mode::Single(listener) => listener.wait_listening(limit).await.map(drop),
             Mode::Cluster(_) => Err(backend_error(
                 "a cluster's listeners were waited for as a single node's",
             )),
@@ -698,6 +714,26 @@ impl Listener {
         }
     }
 
+    /// With Sentinel, where the pool and the listener find the primary each
+    /// by itself: checks that every client of `pool` is connected to the
+    /// node `generation` is on.
+    ///
+    /// # Errors
+    ///
+    /// A backend error when one is not known to be (connected elsewhere,
+    /// or not connected).
+    fn same_node(&self, generation: &Generation, pool: &Pool) -> Result<()> {
+        let on_node = |client: &Client| client.active_connections().contains(&generation.server);
+        if pool.clients().iter().all(on_node) {
+            return Ok(());
+        }
+        Err(backend_error(format!(
+            "the pool's connection is not on {}, the node the invalidation listener of {} is on \
+             (following a failover)",
+            generation.server, self.server
+        )))
+    }
+
     /// Waits, for at most `limit`, until the listener is subscribed, and
     /// answers its generation.
     ///
@@ -791,11 +827,17 @@ impl Listener {
                     self.end();
                 }
                 connected = events.reconnects.recv() => {
-                    if matches!(connected, Err(RecvError::Closed)) {
-                        break;
-                    }
+                    let server = match connected {
+                        Ok(server) => Some(server),
+                        Err(RecvError::Closed) => break,
+                        // Connection events were missed: the connection
+                        // now, if any (else the next event says).
+                        Err(RecvError::Lagged(_)) => listener.active_connections().into_iter().next(),
+                    };
                     self.end();
-                    self.subscribe(&listener, &options, &events).await;
+                    if let Some(server) = server {
+                        self.subscribe(&listener, &options, &events, server).await;
+                    }
                 }
                 message = events.messages.recv() => {
                     match message {
@@ -818,11 +860,17 @@ impl Listener {
         self.end();
     }
 
-    /// On a new listener connection: its id, on a cluster its node's id,
+    /// On a new listener connection (to `server`): its id, on a cluster its node's id,
     /// then `SUBSCRIBE` (after which a RESP2 connection takes no other
     /// command); the generation starts unless the connection changed
     /// meanwhile (then the next event says so, and this runs again).
-    async fn subscribe(&self, listener: &Client, options: &Options, events: &Events) {
+    async fn subscribe(
+        &self,
+        listener: &Client,
+        options: &Options,
+        events: &Events,
+        server: Server,
+    ) {
         let client = listener.with_options(options);
         let generation = async {
             let id: i64 = client
@@ -862,7 +910,7 @@ impl Listener {
                     format!("SUBSCRIBE {INVALIDATE} did not take: PING answered {pong:?}"),
                 )));
             }
-            Ok::<_, SetupError>(Generation { id, node })
+            Ok::<_, SetupError>(Generation { id, node, server })
         }
         .await;
         if !(events.errors.is_empty() && events.reconnects.is_empty()) {
@@ -1025,7 +1073,7 @@ fn served_by(
 }
 
 /// Whether `pong` is the reply to `PING` of a subscribed RESP2 connection.
-fn is_subscribed_pong(pong: &Value) -> bool {
+pub(crate) fn is_subscribed_pong(pong: &Value) -> bool {
     match pong {
         Value::Array(parts) => parts
             .first()

@@ -11,10 +11,10 @@
 //! goes away, so that a failover is acted on when it is announced rather
 //! than when the old primary's connection fails.
 
-use std::fmt;
 use std::time::Duration;
 
-use memocache_core::{Error, RedisConfig, Result};
+use memocache_core::{RedisConfig, Result};
+use memocache_redis_plumbing::sentinel::{Answer, Missing, find_primary, switched_master};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushKind, RedisResult, Value};
 use tokio::sync::mpsc;
@@ -99,48 +99,45 @@ impl Sentinels {
         &self,
         config: &AsyncConnectionConfig,
     ) -> Result<(Client, MultiplexedConnection)> {
-        let mut answers = Vec::with_capacity(self.sentinels.len());
-        let mut unknown = 0;
-        for (name, sentinel) in &self.sentinels {
-            let address = match self.ask(sentinel).await {
-                Ok(Some(address)) => address,
-                Ok(None) => {
-                    unknown += 1;
-                    answers.push(format!("{name} knows no master `{}`", self.master));
-                    continue;
-                }
-                Err(e) => {
-                    answers.push(format!("{name}: {e}"));
-                    continue;
-                }
-            };
-            let (host, port) = address;
-            match self.open_primary(&host, port, config).await {
-                Ok(primary) => return Ok(primary),
-                Err(why) => answers.push(format!("{name} named {host}:{port}, {why}")),
+        let names: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect();
+        let found = find_primary(
+            &self.master,
+            &names,
+            |i| self.ask(&self.sentinels[i].1),
+            |host, port| async move { self.open_primary(&host, port, config).await },
+        )
+        .await;
+        match found {
+            Ok((_, primary)) => Ok(primary),
+            Err(Missing::UnknownMaster(error)) => Err(error),
+            Err(Missing::NoPrimary(answers)) => {
+                Err(connect::unreachable_server(self.name(), answers))
             }
         }
-        if unknown > 0 && unknown == answers.len() {
-            return Err(Error::config(format!(
-                "the sentinels know no master named `{}`: give the name of their \
-                 `sentinel monitor <name> ...` line (`SENTINEL masters` lists them)",
-                self.master
-            )));
-        }
-        Err(connect::unreachable_server(self.name(), NoPrimary(answers)))
     }
 
-    /// What `sentinel` says the master's address is (`None`: it knows no
-    /// master of this name).
-    async fn ask(&self, sentinel: &Client) -> RedisResult<Option<(String, u16)>> {
-        let mut connection = sentinel
-            .get_multiplexed_async_connection_with_config(&self.timeouts)
-            .await?;
-        redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg(&self.master)
-            .query_async(&mut connection)
-            .await
+    /// What `sentinel` says of the master's address.
+    async fn ask(&self, sentinel: &Client) -> Answer {
+        let asked: RedisResult<Option<(String, u16)>> = async {
+            let mut connection = sentinel
+                .get_multiplexed_async_connection_with_config(&self.timeouts)
+                .await?;
+            redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(&self.master)
+                .query_async(&mut connection)
+                .await
+        }
+        .await;
+        match asked {
+            Ok(Some((host, port))) => Answer::At { host, port },
+            Ok(None) => Answer::Unknown,
+            Err(e) => Answer::Failed(e.to_string()),
+        }
     }
 
     /// A client for `host:port` and a connection to it, if it is a
@@ -231,10 +228,10 @@ impl Watcher {
     /// old-port new-ip new-port"]`) is about this master.
     fn announces_this_master(&self, data: &[Value]) -> bool {
         match data.get(1) {
-            Some(Value::BulkString(payload)) => payload
-                .split(|b| *b == b' ')
-                .next()
-                .is_some_and(|name| name == self.master.as_bytes()),
+            Some(Value::BulkString(payload)) => std::str::from_utf8(payload)
+                .ok()
+                .and_then(switched_master)
+                .is_some_and(|(name, _, _)| name == self.master),
             _ => false,
         }
     }
@@ -248,18 +245,6 @@ fn is_text(value: &Value, expected: &str) -> bool {
         _ => false,
     }
 }
-
-/// No sentinel named a reachable primary: what each one answered.
-#[derive(Debug)]
-struct NoPrimary(Vec<String>);
-
-impl fmt::Display for NoPrimary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no sentinel named a primary: {}", self.0.join("; "))
-    }
-}
-
-impl std::error::Error for NoPrimary {}
 
 #[cfg(test)]
 mod tests {

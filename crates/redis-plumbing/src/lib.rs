@@ -4,8 +4,9 @@
 //! cluster), reading a cluster's topology ([`topology`]), and how a
 //! command's failure becomes a [`memocache_core::Error`] and when it is
 //! sent once more ([`failure`]), and a blocking store that drives an async
-//! one on a runtime of its own ([`driven`]), and the refusal of TLS by a
-//! store built without it ([`tls`]).
+//! one on a runtime of its own ([`driven`]), asking Sentinel for the
+//! primary ([`sentinel`]), and the refusal of TLS by a store built without
+//! it ([`tls`]).
 //!
 //! Each client only sends the commands; the decisions live here.
 #![warn(missing_docs)]
@@ -13,5 +14,6 @@
 pub mod driven;
 pub mod failure;
 pub mod keyspace;
+pub mod sentinel;
 pub mod tls;
 pub mod topology;

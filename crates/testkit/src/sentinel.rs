@@ -76,7 +76,7 @@ impl SentinelGroup {
     /// start, or the group is not ready within a minute (the message says
     /// what was not).
     pub fn start() -> Self {
-        Self::start_with(DATA_NODE_CONFIG.to_owned())
+        Self::start_with("", "", "")
     }
 
     /// [`start`](Self::start), but the primary as started cannot be made a
@@ -89,22 +89,47 @@ impl SentinelGroup {
     ///
     /// As [`start`](Self::start).
     pub fn start_with_a_primary_that_stays() -> Self {
-        Self::start_with(format!(
-            "{DATA_NODE_CONFIG}rename-command REPLICAOF \"\"\nrename-command SLAVEOF \"\"\n"
-        ))
+        Self::start_with(
+            "rename-command REPLICAOF \"\"\nrename-command SLAVEOF \"\"\n",
+            "",
+            "",
+        )
     }
 
-    fn start_with(primary_config: String) -> Self {
+    /// [`start`](Self::start), with an ACL user on every data node
+    /// (`data_user`, `data_password`) and another on every sentinel
+    /// (`sentinel_user`, `sentinel_password`), each allowed everything;
+    /// the `default` user stays open, for the group's own checks. A client
+    /// that authenticates as each on its side shows as that user in
+    /// `CLIENT LIST`.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with_users(
+        (data_user, data_password): (&str, &str),
+        (sentinel_user, sentinel_password): (&str, &str),
+    ) -> Self {
+        let data = format!("user {data_user} on >{data_password} ~* &* +@all\n");
+        let sentinel = format!("user {sentinel_user} on >{sentinel_password} ~* &* +@all\n");
+        Self::start_with("", &data, &sentinel)
+    }
+
+    /// Starts a group whose primary's configuration adds `primary`, every
+    /// data node's `data` and every sentinel's `sentinel`.
+    fn start_with(primary: &str, data: &str, sentinel: &str) -> Self {
         check_redis_cli();
-        let primary = RedisServer::launch(Kind::Plain, primary_config);
+        let primary =
+            RedisServer::launch(Kind::Plain, format!("{DATA_NODE_CONFIG}{data}{primary}"));
         let primary_port = primary.port();
-        let replica_config = format!("{DATA_NODE_CONFIG}replicaof 127.0.0.1 {primary_port}\n");
+        let replica_config =
+            format!("{DATA_NODE_CONFIG}{data}replicaof 127.0.0.1 {primary_port}\n");
         let mut nodes = vec![primary];
         nodes.extend((0..2).map(|_| RedisServer::launch(Kind::Plain, replica_config.clone())));
 
         let master = Self::MASTER;
         let sentinel_config = format!(
-            "sentinel monitor {master} 127.0.0.1 {primary_port} {}\n\
+            "{sentinel}sentinel monitor {master} 127.0.0.1 {primary_port} {}\n\
              sentinel down-after-milliseconds {master} {}\n\
              sentinel failover-timeout {master} {}\n",
             Self::QUORUM,

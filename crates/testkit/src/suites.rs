@@ -328,6 +328,11 @@ macro_rules! client_suite_tests {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn each_side_is_reached_with_its_own_credentials() {
+                suite::each_side_is_reached_with_its_own_credentials::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_wrong_master_name_is_a_config_error_at_connect() {
                 suite::a_wrong_master_name_is_a_config_error_at_connect::<$client>().await;
             }

@@ -173,6 +173,60 @@ pub async fn the_sentinels_switch_master_alone_moves_the_stores<C: Client>() {
     );
 }
 
+/// The sentinels and the data nodes, each with an ACL user of its own:
+/// the stores reach the sentinels as the user in their URLs and the data
+/// nodes as the configuration's; a wrong sentinel password is an error at
+/// connect that shows no password.
+pub async fn each_side_is_reached_with_its_own_credentials<C: Client>() {
+    let group = tokio::task::spawn_blocking(|| {
+        SentinelGroup::start_with_users(("app", "data-pw"), ("watcher", "sentinel-pw"))
+    })
+    .await
+    .expect("starting the sentinel group panicked");
+    let sentinels = |password: &str| -> Vec<String> {
+        group
+            .sentinels()
+            .iter()
+            .map(|s| format!("redis://watcher:{password}@127.0.0.1:{}", s.port()))
+            .collect()
+    };
+    let config = RedisConfig::new()
+        .sentinel(SentinelGroup::MASTER, sentinels("sentinel-pw"))
+        .username("app")
+        .password("data-pw");
+    let memo = Memoizer::builder(C::connect(&config).await.expect("connect"))
+        .namespace(unique_prefix("sentinel-users"))
+        .write_behind(false)
+        .build();
+    assert_eq!(runs_of_two_calls(&memo).await, 1, "not cached");
+    let primary = redis_cli(group.primary_port(), &["CLIENT", "LIST"]);
+    assert!(
+        primary.contains(" user=app "),
+        "no connection as app: {primary}"
+    );
+    // The subscriptions to +switch-master are made in the background.
+    let started = Instant::now();
+    while !group
+        .sentinels()
+        .iter()
+        .all(|s| redis_cli(s.port(), &["CLIENT", "LIST"]).contains(" user=watcher "))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not every sentinel has a connection as watcher"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let wrong = config.sentinel(SentinelGroup::MASTER, sentinels("wrong-pw"));
+    let error = C::connect(&wrong).await.expect_err("connected");
+    let report = error.report().to_string();
+    assert!(report.contains(SentinelGroup::MASTER), "{report}");
+    for password in ["wrong-pw", "data-pw", "sentinel-pw"] {
+        assert!(!report.contains(password), "{report}");
+    }
+}
+
 /// A master name the sentinels do not know: a config error at connect
 /// that names it, for both stores; built lazily, a memoizer computes.
 pub async fn a_wrong_master_name_is_a_config_error_at_connect<C: Client>() {
