@@ -39,6 +39,7 @@ use fred::types::config::{Config, Options, Server, ServerConfig};
 use fred::types::{ClusterHash, CustomCommand, Message, Value};
 use memocache_core::{Error, RedisConfig, Result};
 use memocache_redis_plumbing::sentinel::{Answer, Missing, find_primary, switched_master};
+use memocache_redis_plumbing::tls::require_tls_support;
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::AbortHandle;
@@ -92,6 +93,7 @@ impl Sentinels {
         let mut credentials = None;
         for (i, url) in config.sentinel_urls()?.into_iter().enumerate() {
             let shown = format!("of sentinel {}", i + 1);
+            require_tls_support(&url, cfg!(feature = "tls"))?;
             if url.starts_with("rediss://") != data_tls {
                 let (scheme, data) = if data_tls {
                     ("redis", "on")

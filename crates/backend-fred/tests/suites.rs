@@ -13,6 +13,7 @@ impl Client for Fred {
     type Blocking = FredBlockingStore;
     const TRACKS_CLUSTERS: bool = true;
     const TLS: bool = cfg!(feature = "tls");
+    const SENTINEL_TLS_OF_ITS_OWN: bool = false;
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = true;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<FredStore>> + Send {

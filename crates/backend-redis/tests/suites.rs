@@ -13,6 +13,7 @@ impl Client for RedisRs {
     type Blocking = RedisBlockingStore;
     const TRACKS_CLUSTERS: bool = true;
     const TLS: bool = cfg!(feature = "tls");
+    const SENTINEL_TLS_OF_ITS_OWN: bool = true;
     const REPLACES_UNRESPONSIVE_CONNECTIONS: bool = false;
 
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<RedisStore>> + Send {

@@ -133,33 +133,9 @@ impl RedisServer {
     /// `127.0.0.1` and `localhost` signed by a fresh CA (see
     /// [`ca_pem`](Self::ca_pem)); clients need no certificate.
     pub fn start_tls() -> Self {
-        let ca = CertifiedIssuer::self_signed(ca_params("memocache test CA"), key_pair())
-            .expect("cannot sign the test CA");
-        let server_params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .expect("server certificate parameters");
-        let server_key = key_pair();
-        let server_cert = server_params
-            .signed_by(&server_key, &ca)
-            .expect("cannot sign the server certificate");
-
         let dir = temp_dir();
-        let write = |name: &str, pem: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, pem)
-                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-            path
-        };
-        let ca_file = write("ca.pem", &ca.pem());
-        let cert_file = write("server.pem", &server_cert.pem());
-        let key_file = write("server.key", &server_key.serialize_pem());
-        let config = format!(
-            "tls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients no\n",
-            quote(&cert_file),
-            quote(&key_file),
-            quote(&ca_file)
-        );
-        Self::launch_in(dir, Kind::Tls { ca_pem: ca.pem() }, config)
+        let (config, ca_pem) = tls_config(dir.path());
+        Self::launch_in(dir, Kind::Tls { ca_pem }, config)
     }
 
     /// Starts a server whose only usable account is `user` with `password`,
@@ -442,8 +418,39 @@ fn base_config(dir: &Path, port: u16, kind: &Kind) -> String {
     )
 }
 
+/// A fresh CA and a certificate it signed for `127.0.0.1` and `localhost`,
+/// written to `dir` (`ca.pem`, `server.pem`, `server.key`): the server
+/// settings that use them (clients need no certificate), and the CA's PEM.
+pub(crate) fn tls_config(dir: &Path) -> (String, String) {
+    let ca = CertifiedIssuer::self_signed(ca_params("memocache test CA"), key_pair())
+        .expect("cannot sign the test CA");
+    let server_params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .expect("server certificate parameters");
+    let server_key = key_pair();
+    let server_cert = server_params
+        .signed_by(&server_key, &ca)
+        .expect("cannot sign the server certificate");
+    let write = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        path
+    };
+    let ca_file = write("ca.pem", &ca.pem());
+    let cert_file = write("server.pem", &server_cert.pem());
+    let key_file = write("server.key", &server_key.serialize_pem());
+    let config = format!(
+        "tls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients no\n",
+        quote(&cert_file),
+        quote(&key_file),
+        quote(&ca_file)
+    );
+    (config, ca.pem())
+}
+
 /// A port nothing listens on right now (the OS' pick for port 0).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .expect("cannot find a free port")
@@ -470,7 +477,7 @@ fn free_cluster_port() -> u16 {
     }
 }
 
-fn temp_dir() -> tempfile::TempDir {
+pub(crate) fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("memocache-redis-")
         .tempdir()

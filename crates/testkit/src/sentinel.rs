@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::{Kind, RedisServer, check_redis_cli, ping, redis_cli};
+use crate::{Kind, RedisServer, check_redis_cli, free_port, ping, redis_cli, temp_dir, tls_config};
 
 /// How long a group may take to be ready, and a failover to complete.
 const SENTINEL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -43,6 +43,16 @@ pub struct SentinelGroup {
     sentinels: Vec<RedisServer>,
     /// The primary as started, then the two replicas.
     nodes: Vec<RedisServer>,
+    /// With [`start_with_tls_sentinels`](Self::start_with_tls_sentinels).
+    tls: Option<SentinelTls>,
+}
+
+/// The sentinels' TLS ports, and the CA that signed their certificate.
+struct SentinelTls {
+    ports: Vec<u16>,
+    ca_pem: String,
+    /// Holds the certificate files.
+    _dir: tempfile::TempDir,
 }
 
 impl SentinelGroup {
@@ -76,7 +86,7 @@ impl SentinelGroup {
     /// start, or the group is not ready within a minute (the message says
     /// what was not).
     pub fn start() -> Self {
-        Self::start_with("", "", "")
+        Self::start_with("", "", "", false)
     }
 
     /// [`start`](Self::start), but the primary as started cannot be made a
@@ -93,6 +103,7 @@ impl SentinelGroup {
             "rename-command REPLICAOF \"\"\nrename-command SLAVEOF \"\"\n",
             "",
             "",
+            false,
         )
     }
 
@@ -112,12 +123,26 @@ impl SentinelGroup {
     ) -> Self {
         let data = format!("user {data_user} on >{data_password} ~* &* +@all\n");
         let sentinel = format!("user {sentinel_user} on >{sentinel_password} ~* &* +@all\n");
-        Self::start_with("", &data, &sentinel)
+        Self::start_with("", &data, &sentinel, false)
+    }
+
+    /// [`start`](Self::start), every sentinel also listening for TLS on a
+    /// port of its own ([`tls_sentinel_urls`](Self::tls_sentinel_urls),
+    /// certificates signed by [`sentinel_ca_pem`](Self::sentinel_ca_pem));
+    /// the data nodes speak plain TCP only, and so do the group's own
+    /// checks.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with_tls_sentinels() -> Self {
+        Self::start_with("", "", "", true)
     }
 
     /// Starts a group whose primary's configuration adds `primary`, every
-    /// data node's `data` and every sentinel's `sentinel`.
-    fn start_with(primary: &str, data: &str, sentinel: &str) -> Self {
+    /// data node's `data` and every sentinel's `sentinel`; with `tls`, the
+    /// sentinels listen for TLS too.
+    fn start_with(primary: &str, data: &str, sentinel: &str, tls: bool) -> Self {
         check_redis_cli();
         let primary =
             RedisServer::launch(Kind::Plain, format!("{DATA_NODE_CONFIG}{data}{primary}"));
@@ -136,12 +161,34 @@ impl SentinelGroup {
             Self::DOWN_AFTER_MS,
             Self::FAILOVER_TIMEOUT_MS
         );
+        let tls = tls.then(|| {
+            let dir = temp_dir();
+            let (settings, ca_pem) = tls_config(dir.path());
+            let ports = (0..3).map(|_| free_port()).collect();
+            (
+                settings,
+                SentinelTls {
+                    ports,
+                    ca_pem,
+                    _dir: dir,
+                },
+            )
+        });
         // Each in its own directory, where it rewrites its config file.
         let sentinels = (0..3)
-            .map(|_| RedisServer::launch(Kind::Sentinel, sentinel_config.clone()))
+            .map(|i| {
+                let tls_settings = tls.as_ref().map_or(String::new(), |(settings, tls)| {
+                    format!("{settings}tls-port {}\n", tls.ports[i])
+                });
+                RedisServer::launch(Kind::Sentinel, format!("{tls_settings}{sentinel_config}"))
+            })
             .collect();
 
-        let group = SentinelGroup { sentinels, nodes };
+        let group = SentinelGroup {
+            sentinels,
+            nodes,
+            tls: tls.map(|(_, tls)| tls),
+        };
         group.wait_until_ready(primary_port);
         group
     }
@@ -154,6 +201,35 @@ impl SentinelGroup {
     /// Every sentinel's URL (`redis://127.0.0.1:PORT`).
     pub fn sentinel_urls(&self) -> Vec<String> {
         self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// Every sentinel's TLS URL (`rediss://127.0.0.1:PORT`).
+    ///
+    /// # Panics
+    ///
+    /// If the group was not started with
+    /// [`start_with_tls_sentinels`](Self::start_with_tls_sentinels).
+    pub fn tls_sentinel_urls(&self) -> Vec<String> {
+        self.sentinel_tls()
+            .ports
+            .iter()
+            .map(|port| format!("rediss://127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// The CA that signed the sentinels' TLS certificate (PEM).
+    ///
+    /// # Panics
+    ///
+    /// As [`tls_sentinel_urls`](Self::tls_sentinel_urls).
+    pub fn sentinel_ca_pem(&self) -> &str {
+        &self.sentinel_tls().ca_pem
+    }
+
+    fn sentinel_tls(&self) -> &SentinelTls {
+        self.tls
+            .as_ref()
+            .expect("the group was started without TLS sentinels: use start_with_tls_sentinels")
     }
 
     /// The three sentinel processes; [`kill`](RedisServer::kill),

@@ -48,6 +48,10 @@ pub trait Client {
     /// feature); without it, the [`tls`] suite checks that `rediss://` is
     /// refused with the error that names the feature.
     const TLS: bool;
+    /// Whether its stores reach the sentinels with TLS settings of their
+    /// own (else the data nodes', and other settings are refused at
+    /// connect).
+    const SENTINEL_TLS_OF_ITS_OWN: bool;
 
     /// Connects the async store.
     fn connect(config: &RedisConfig) -> impl Future<Output = Result<Self::Async>> + Send;
@@ -330,6 +334,11 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn each_side_is_reached_with_its_own_credentials() {
                 suite::each_side_is_reached_with_its_own_credentials::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_sentinels_over_tls_the_data_nodes_without() {
+                suite::the_sentinels_over_tls_the_data_nodes_without::<$client>().await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

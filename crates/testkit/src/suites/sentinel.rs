@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use memocache_core::testing::unique_prefix;
 use memocache_core::{Args, Error, Memoizer, RedisConfig, Store};
 
+use super::tls::when_built_with_tls;
 use super::{Client, connect_blocking, runs_of_two_blocking_calls, runs_of_two_calls};
 use crate::callers::{Policy, Stores};
 use crate::load::Load;
@@ -225,6 +226,34 @@ pub async fn each_side_is_reached_with_its_own_credentials<C: Client>() {
     for password in ["wrong-pw", "data-pw", "sentinel-pw"] {
         assert!(!report.contains(password), "{report}");
     }
+}
+
+/// The sentinels reached over TLS (their URLs name only their TLS ports),
+/// the data nodes over plain TCP: a store that takes each side's own TLS
+/// settings caches; one that cannot refuses them at connect, saying so.
+pub async fn the_sentinels_over_tls_the_data_nodes_without<C: Client>() {
+    let group = tokio::task::spawn_blocking(SentinelGroup::start_with_tls_sentinels)
+        .await
+        .expect("starting the sentinel group panicked");
+    let config = RedisConfig::new()
+        .sentinel(SentinelGroup::MASTER, group.tls_sentinel_urls())
+        .ca_cert_pem(group.sentinel_ca_pem());
+    let Some(connected) = when_built_with_tls::<C, _>(C::connect(&config).await) else {
+        return;
+    };
+    if !C::SENTINEL_TLS_OF_ITS_OWN {
+        let error = connected.expect_err("took TLS for the sentinels only");
+        assert!(matches!(error, Error::Config(_)), "{error:?}");
+        assert!(error.to_string().contains("same TLS"), "{error}");
+        return;
+    }
+    let memo = Memoizer::builder(connected.expect("connect over TLS to the sentinels"))
+        .namespace(unique_prefix("sentinel-tls"))
+        .write_behind(false)
+        .build();
+    assert_eq!(runs_of_two_calls(&memo).await, 1, "not cached");
+    let key = memo.key(&Args::new().arg(&3)).expect("a key");
+    assert!(holds(group.primary_port(), &key), "not on the primary");
 }
 
 /// A master name the sentinels do not know: a config error at connect

@@ -16,7 +16,7 @@ use crate::RedisServer;
 /// built with TLS. Built without, that must have been refused with the
 /// config error naming the `tls` feature (asserted here), and there is
 /// nothing more to check: `None`.
-fn when_built_with_tls<C: Client, T: Debug>(result: Result<T>) -> Option<Result<T>> {
+pub(crate) fn when_built_with_tls<C: Client, T: Debug>(result: Result<T>) -> Option<Result<T>> {
     if C::TLS {
         return Some(result);
     }
