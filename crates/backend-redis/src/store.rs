@@ -63,7 +63,11 @@ impl RedisStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings; a
     /// backend error naming the server when it cannot be reached or
-    /// refuses the credentials or the TLS handshake.
+    /// refuses the credentials or the TLS handshake. With
+    /// [`RedisConfig::sentinel`]: `Error::Config` when every sentinel that
+    /// answered knows no master of that name, and a backend error naming
+    /// the primary and saying what each sentinel answered when none names
+    /// a reachable primary.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
         if config.get_client_tracking() && config.is_cluster() {
             let tracked = Self::tracked_cluster(config).await?;
