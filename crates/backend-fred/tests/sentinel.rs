@@ -102,6 +102,28 @@ async fn write_elsewhere(other: &FredStore, key: &str, value: &str) {
     other.set(key, bytes.into(), None).await.unwrap();
 }
 
+/// After a failover to `new`: the tier was flushed (it had flushed
+/// `flushed` times before), a call's value is held locally again, it is
+/// on the new primary, and a write there by another connection is served.
+async fn tracks_on_the_new_primary(
+    memo: &Memoizer<FredStore>,
+    group: &SentinelGroup,
+    new: u16,
+    flushed: u64,
+) {
+    let after = Args::new().kwarg("user_id", &2);
+    until_held_locally(memo, &after, "v1").await;
+    assert!(flushes(memo) > flushed, "the failover flushed nothing");
+    let other = on_node(group, new).await;
+    let key = memo.key(&after).unwrap();
+    assert!(
+        other.get(&key).await.unwrap().is_some(),
+        "not on the new primary"
+    );
+    write_elsewhere(&other, &key, "v2").await;
+    served_within(memo, &after, "v2").await;
+}
+
 /// The local tier's hits so far.
 fn local_hits<S>(memo: &Memoizer<S>) -> u64 {
     memo.stats().tier.expect("a tier").hits
@@ -277,17 +299,7 @@ async fn with_tracking_a_failover_that_keeps_the_old_primary_up_is_followed() {
         new
     });
 
-    let after = Args::new().kwarg("user_id", &2);
-    until_held_locally(&memo, &after, "v1").await;
-    assert!(flushes(&memo) > flushed, "the failover flushed nothing");
-    let other = on_node(&group, new).await;
-    let key = memo.key(&after).unwrap();
-    assert!(
-        other.get(&key).await.unwrap().is_some(),
-        "not on the new primary"
-    );
-    write_elsewhere(&other, &key, "v2").await;
-    served_within(&memo, &after, "v2").await;
+    tracks_on_the_new_primary(&memo, &group, new, flushed).await;
 }
 
 /// A primary that stops answering (SIGSTOP) keeps its connections open:
@@ -308,16 +320,6 @@ async fn with_tracking_the_listener_leaves_a_primary_that_stopped_answering() {
     let old = group.primary_port();
     group.node(old).pause();
     let new = tokio::task::block_in_place(|| group.wait_for_failover(old));
-    let after = Args::new().kwarg("user_id", &2);
-    until_held_locally(&memo, &after, "v1").await;
-    assert!(flushes(&memo) > flushed, "the failover flushed nothing");
-    let other = on_node(&group, new).await;
-    let key = memo.key(&after).unwrap();
-    assert!(
-        other.get(&key).await.unwrap().is_some(),
-        "not on the new primary"
-    );
-    write_elsewhere(&other, &key, "v2").await;
-    served_within(&memo, &after, "v2").await;
+    tracks_on_the_new_primary(&memo, &group, new, flushed).await;
     group.node(old).resume();
 }
