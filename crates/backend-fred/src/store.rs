@@ -864,4 +864,65 @@ mod tests {
             "ERR READONLY is not a command here"
         )));
     }
+
+    /// The server's id of `client`'s connection (`CLIENT ID`).
+    async fn connection_id(client: &Client) -> Option<i64> {
+        client
+            .custom(
+                CustomCommand::new_static("CLIENT", ClusterHash::FirstKey, false),
+                vec!["ID"],
+            )
+            .await
+            .ok()
+    }
+
+    /// A connected fred client of its own for `url`.
+    async fn plain_client(url: &str) -> Client {
+        let config = fred::types::config::Config::from_url(url).unwrap();
+        let client = Client::new(config, None, None, None);
+        client.init().await.unwrap();
+        client
+    }
+
+    /// The reply of a real replica refusing a write, handed to a store on
+    /// a Sentinel primary as the reply to one of its commands: its pool
+    /// reconnects (so fred asks the sentinels again), on a connection with
+    /// a new id.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_readonly_reply_reconnects_a_sentinel_store() {
+        let group = tokio::task::spawn_blocking(memocache_testkit::SentinelGroup::start)
+            .await
+            .unwrap();
+        let store = FredStore::connect(&group.config()).await.unwrap();
+        let primary = group.primary_port();
+        let replica = group
+            .nodes()
+            .iter()
+            .map(|n| n.port())
+            .find(|&p| p != primary)
+            .unwrap();
+        let refused = plain_client(&group.node(replica).url())
+            .await
+            .set::<(), _, _>("k", "v", None, None, false)
+            .await
+            .unwrap_err();
+        assert!(is_readonly(&refused), "{refused:?}");
+
+        let client = store.pool.clients()[0].clone();
+        let before = connection_id(&client).await.expect("connected");
+        let _ = store.error(refused);
+        let start = std::time::Instant::now();
+        // A new connection has a new id.
+        while connection_id(&client).await.is_none_or(|id| id == before) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the store did not reconnect after READONLY"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        store
+            .set("after", Bytes::from_static(b"1"), None)
+            .await
+            .unwrap();
+    }
 }
