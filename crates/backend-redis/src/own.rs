@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use memocache_core::{FlushCause, Invalidations, TrackedTiers};
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, RedisError, RedisResult,
-    ServerErrorKind,
+    AsyncConnectionConfig, Client, ConnectionAddr, ErrorKind, FromRedisValue, RedisError,
+    RedisResult, ServerErrorKind,
 };
 use tokio::task::AbortHandle;
 
@@ -55,6 +55,8 @@ pub(crate) struct OwnConnection {
 struct Current {
     connection: MultiplexedConnection,
     dead: Arc<AtomicBool>,
+    /// The node it is to, as a sentinel named it (Sentinel targets only).
+    node: Option<(String, u16)>,
 }
 
 impl OwnConnection {
@@ -67,9 +69,9 @@ impl OwnConnection {
                 Target::Node(_) => Vec::new(),
                 Target::Sentinel(sentinels) => {
                     let own = own.clone();
-                    sentinels.watch(move || {
+                    sentinels.watch(move |host, port| {
                         if let Some(own) = own.upgrade() {
-                            own.lost(FlushCause::TopologyChanged);
+                            own.switched(host, port);
                         }
                     })
                 }
@@ -121,6 +123,20 @@ impl OwnConnection {
         Ok(result?)
     }
 
+    /// The sentinels announced a new primary at `host:port`: unless the
+    /// connection already goes there (every sentinel announces it), it is
+    /// dropped.
+    fn switched(&self, host: &str, port: u16) {
+        let there = self.live().is_some_and(|current| {
+            current
+                .node
+                .is_some_and(|(at, at_port)| at == host && at_port == port)
+        });
+        if !there {
+            self.lost(FlushCause::TopologyChanged);
+        }
+    }
+
     /// Drops the connection (the next request opens one) and flushes the
     /// tiers for `cause`.
     fn lost(&self, cause: FlushCause) {
@@ -161,12 +177,18 @@ impl OwnConnection {
         } else {
             self.config.clone()
         };
-        let mut connection = match &self.target {
-            Target::Node(client) => client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(|e| crate::connect::connect_error(client, e))?,
-            Target::Sentinel(sentinels) => sentinels.primary(&config).await?.1,
+        let (mut connection, node) = match &self.target {
+            Target::Node(client) => {
+                let connection = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(|e| crate::connect::connect_error(client, e))?;
+                (connection, None)
+            }
+            Target::Sentinel(sentinels) => {
+                let (client, connection) = sentinels.primary(&config).await?;
+                (connection, node_of(&client))
+            }
         };
         if self.tracking {
             // NOLOOP: this connection's own writes are not reported back to
@@ -182,7 +204,11 @@ impl OwnConnection {
                     }
                 })?;
         }
-        Ok(Current { connection, dead })
+        Ok(Current {
+            connection,
+            dead,
+            node,
+        })
     }
 
     /// The error of a connection to the target that could not be made.
@@ -203,6 +229,16 @@ impl OwnConnection {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Current>> {
         self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The host and port `client` connects to.
+fn node_of(client: &Client) -> Option<(String, u16)> {
+    match client.get_connection_info().addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            Some((host.clone(), *port))
+        }
+        _ => None,
     }
 }
 

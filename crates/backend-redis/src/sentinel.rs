@@ -92,7 +92,7 @@ impl Sentinels {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when every sentinel that answered knows no master
+    /// [`Error::Config`](memocache_core::Error::Config) when every sentinel that answered knows no master
     /// of this name; else a backend error naming the primary and saying
     /// what each sentinel answered.
     pub(crate) async fn primary(
@@ -173,10 +173,11 @@ impl Sentinels {
     }
 
     /// Listens for `+switch-master` of this master on every sentinel, and
-    /// calls `switched` on each; the tasks run until aborted.
+    /// calls `switched` with the new primary's host and port on each (every
+    /// sentinel announces it); the tasks run until aborted.
     pub(crate) fn watch(
         &self,
-        switched: impl Fn() + Clone + Send + Sync + 'static,
+        switched: impl Fn(&str, u16) + Clone + Send + Sync + 'static,
     ) -> Vec<AbortHandle> {
         self.sentinels
             .iter()
@@ -202,7 +203,7 @@ struct Watcher {
 impl Watcher {
     /// Subscribes, calls `switched` on each announcement of this master,
     /// and subscribes again whenever the sentinel is lost.
-    async fn run(self, switched: impl Fn()) {
+    async fn run(self, switched: impl Fn(&str, u16)) {
         loop {
             let (pushes, mut received) = mpsc::unbounded_channel();
             let config = self.timeouts.clone().set_push_sender(pushes);
@@ -214,7 +215,11 @@ impl Watcher {
             {
                 while let Some(push) = received.recv().await {
                     match push.kind {
-                        PushKind::Message if self.announces_this_master(&push.data) => switched(),
+                        PushKind::Message => {
+                            if let Some((host, port)) = self.new_primary(&push.data) {
+                                switched(&host, port);
+                            }
+                        }
                         PushKind::Disconnection => break,
                         _ => {}
                     }
@@ -224,16 +229,14 @@ impl Watcher {
         }
     }
 
-    /// Whether a `+switch-master` message (`[channel, "name old-ip
-    /// old-port new-ip new-port"]`) is about this master.
-    fn announces_this_master(&self, data: &[Value]) -> bool {
-        match data.get(1) {
-            Some(Value::BulkString(payload)) => std::str::from_utf8(payload)
-                .ok()
-                .and_then(switched_master)
-                .is_some_and(|(name, _, _)| name == self.master),
-            _ => false,
-        }
+    /// The new primary a `+switch-master` message (`[channel, "name old-ip
+    /// old-port new-ip new-port"]`) announces, if it is about this master.
+    fn new_primary(&self, data: &[Value]) -> Option<(String, u16)> {
+        let Some(Value::BulkString(payload)) = data.get(1) else {
+            return None;
+        };
+        let (name, host, port) = switched_master(std::str::from_utf8(payload).ok()?)?;
+        (name == self.master).then(|| (host.to_owned(), port))
     }
 }
 
@@ -268,11 +271,20 @@ mod tests {
     #[test]
     fn only_this_masters_switch_is_acted_on() {
         let watcher = watcher("cache");
-        assert!(watcher.announces_this_master(&message("cache 10.0.0.1 6379 10.0.0.2 6379")));
+        assert_eq!(
+            watcher.new_primary(&message("cache 10.0.0.1 6379 10.0.0.2 6380")),
+            Some(("10.0.0.2".to_owned(), 6380))
+        );
         // Another master of the same sentinels, and one whose name starts
         // like this one's.
-        assert!(!watcher.announces_this_master(&message("other 10.0.0.1 6379 10.0.0.2 6379")));
-        assert!(!watcher.announces_this_master(&message("cache2 10.0.0.1 6379 10.0.0.2 6379")));
-        assert!(!watcher.announces_this_master(&[Value::Nil]));
+        assert_eq!(
+            watcher.new_primary(&message("other 10.0.0.1 6379 10.0.0.2 6379")),
+            None
+        );
+        assert_eq!(
+            watcher.new_primary(&message("cache2 10.0.0.1 6379 10.0.0.2 6379")),
+            None
+        );
+        assert_eq!(watcher.new_primary(&[Value::Nil]), None);
     }
 }
