@@ -16,7 +16,8 @@ pub type BlockingStoreRef = Arc<dyn BlockingStore>;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `memocache::store::Store`",
     label = "the `store` of an `async fn` must implement `memocache::store::Store`",
-    note = "an `async fn` uses the async store interface; a sync `fn` needs a `memocache::store::BlockingStore`"
+    note = "an `async fn` uses the async store interface; a sync `fn` needs a `memocache::store::BlockingStore`",
+    note = "a constructor's `Result` is not a store: unwrap it, e.g. `store = RedisStore::connect_lazy(&RedisConfig::from_env()).expect(\"valid Redis settings\")`"
 )]
 pub trait IntoAsyncStore {
     /// Boxes the store.
@@ -34,7 +35,8 @@ impl<S: Store + 'static> IntoAsyncStore for S {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `memocache::store::BlockingStore`",
     label = "the `store` of a sync `fn` must implement `memocache::store::BlockingStore`",
-    note = "a sync `fn` uses the blocking store interface; make the function `async` to use a `memocache::store::Store`"
+    note = "a sync `fn` uses the blocking store interface; make the function `async` to use a `memocache::store::Store`",
+    note = "a constructor's `Result` is not a store: unwrap it, e.g. `store = RedisBlockingStore::connect_lazy(&RedisConfig::from_env()).expect(\"valid Redis settings\")`"
 )]
 pub trait IntoBlockingStore {
     /// Boxes the store.
