@@ -9,6 +9,9 @@ use memocache_core::{Args, BlockingStore, Bytes, Error, KeyMatch, Memoizer, Redi
 use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::callers::Runs;
 use memocache_testkit::{RedisServer, suites};
+use support::runs_of_two_calls;
+
+mod support;
 
 /// How long a restarted server may take to be used again.
 const RECOVERY: Duration = Duration::from_secs(10);
@@ -59,21 +62,6 @@ async fn write_and_read_until_served(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Two calls with the same arguments; answers how often `compute` ran.
-async fn runs_of_two_calls(memo: &Memoizer<FredStore>, label: &str) -> usize {
-    let runs = Runs::default();
-    for _ in 0..2 {
-        let r = runs.clone();
-        let value: String = memo
-            .call(&Args::new().arg(&label), || async move {
-                r.run("computed".to_owned())
-            })
-            .await;
-        assert_eq!(value, "computed", "the computed value was not returned");
-    }
-    runs.count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,12 +20,12 @@ use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
 use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::callers::Runs;
 use memocache_testkit::{SentinelGroup, suites};
+use support::{runs_of_two_calls, served_within};
+
+mod support;
 
 /// How long a failover, and the store's following it, may take.
 const RECOVERY: Duration = Duration::from_secs(60);
-
-/// How long a change report may take to arrive.
-const WINDOW: Duration = Duration::from_secs(5);
 
 fn memoizer<S>(store: S) -> Memoizer<S> {
     Memoizer::builder(store)
@@ -47,22 +47,6 @@ async fn on_node(group: &SentinelGroup, port: u16) -> FredStore {
     FredStore::connect(&RedisConfig::new().url(group.node(port).url()))
         .await
         .expect("a connection to the node")
-}
-
-/// Two calls with the same arguments, each answering the computed value;
-/// answers how often it was computed.
-async fn runs_of_two_calls(memo: &Memoizer<FredStore>, label: &str) -> usize {
-    let runs = Runs::default();
-    for _ in 0..2 {
-        let r = runs.clone();
-        let value: String = memo
-            .call(&Args::new().arg(&label), || async move {
-                r.run(format!("computed {label}"))
-            })
-            .await;
-        assert_eq!(value, format!("computed {label}"), "a wrong value");
-    }
-    runs.count()
 }
 
 /// [`runs_of_two_calls`] on the blocking path.
@@ -151,23 +135,6 @@ async fn until_held_locally(memo: &Memoizer<FredStore>, args: &Args, value: &str
             "no local copy of {value:?} within {RECOVERY:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Calls until the answer is `want` (a call that computes answers
-/// "computed"), within [`WINDOW`].
-async fn served_within(memo: &Memoizer<FredStore>, args: &Args, want: &str) {
-    let start = Instant::now();
-    loop {
-        let got: String = memo.call(args, || async { "computed".to_owned() }).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < WINDOW,
-            "still served {got:?} {WINDOW:?} after the change, not {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

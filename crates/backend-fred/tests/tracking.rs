@@ -24,9 +24,9 @@ use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
 use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::{RedisCluster, RedisServer};
+use support::{WINDOW, served_within};
 
-/// Longest a report may take to arrive before a check fails.
-const WINDOW: Duration = Duration::from_secs(5);
+mod support;
 
 fn config(server: &RedisServer) -> RedisConfig {
     RedisConfig::new().url(server.url()).client_tracking(true)
@@ -68,22 +68,6 @@ async fn cached(memo: &Memoizer<FredStore>, args: &Args) -> String {
         panic!("computed, not served from the cache")
     })
     .await
-}
-
-/// Calls until the answer is `want`, within [`WINDOW`].
-async fn served_within(memo: &Memoizer<FredStore>, args: &Args, want: &str) {
-    let start = Instant::now();
-    loop {
-        let got: String = memo.call(args, || async { "computed".to_owned() }).await;
-        if got == want {
-            return;
-        }
-        assert!(
-            start.elapsed() < WINDOW,
-            "still served {got:?} {WINDOW:?} after the change, not {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 /// The local tier's hits so far.
