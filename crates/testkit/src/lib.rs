@@ -613,10 +613,7 @@ impl RedisCluster {
     ///
     /// If no node of this cluster has that port.
     pub fn node(&self, port: u16) -> &RedisServer {
-        self.nodes
-            .iter()
-            .find(|n| n.port() == port)
-            .unwrap_or_else(|| panic!("no cluster node on port {port}"))
+        node_on(&self.nodes, port, "cluster node")
     }
 
     /// The ports of the primaries that hold slots, as a live node sees them
@@ -849,6 +846,15 @@ impl ClusterNode {
             .iter()
             .any(|&(low, high)| (low..=high).contains(&slot))
     }
+}
+
+/// The server of `nodes` listening on `port`; panics naming `what` it is
+/// when there is none.
+pub(crate) fn node_on<'a>(nodes: &'a [RedisServer], port: u16, what: &str) -> &'a RedisServer {
+    nodes
+        .iter()
+        .find(|n| n.port() == port)
+        .unwrap_or_else(|| panic!("no {what} on port {port}"))
 }
 
 /// `redis-cli -p PORT args...`'s output, empty if it failed.

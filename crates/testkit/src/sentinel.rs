@@ -16,7 +16,9 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::{Kind, RedisServer, check_redis_cli, free_port, ping, redis_cli, temp_dir, tls_config};
+use crate::{
+    Kind, RedisServer, check_redis_cli, free_port, node_on, ping, redis_cli, temp_dir, tls_config,
+};
 
 /// How long a group may take to be ready, and a failover to complete.
 const SENTINEL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -252,10 +254,7 @@ impl SentinelGroup {
     ///
     /// If no data node of this group has that port.
     pub fn node(&self, port: u16) -> &RedisServer {
-        self.nodes
-            .iter()
-            .find(|n| n.port() == port)
-            .unwrap_or_else(|| panic!("no data node of the sentinel group on port {port}"))
+        node_on(&self.nodes, port, "data node of the sentinel group")
     }
 
     /// The master's port as a majority of the live sentinels report it now
