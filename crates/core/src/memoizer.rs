@@ -399,7 +399,8 @@ impl<S, C, H> Memoizer<S, C, H> {
             .map_or(BreakerState::Closed, Health::state);
         let mut stats = self.inner.counters.snapshot(breaker);
         if let Some(tier) = &self.inner.tier {
-            stats.tier = Some(tier.stats(self.inner.tier_live.get() == Some(&true)));
+            let live = self.inner.tier_live.get() == Some(&true) && tier.serves();
+            stats.tier = Some(tier.stats(live));
         }
         stats
     }
@@ -438,7 +439,11 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     /// The local tier if it serves, settled on first use: live when
     /// `track` (asking the store to report changes) succeeds, or when the
-    /// tier is best effort; off, logged once, otherwise.
+    /// tier is best effort; off, logged once, otherwise. A live tier goes
+    /// off for good when the store later says it cannot report changes
+    /// after all ([`Invalidations::untracked`](crate::Invalidations::untracked),
+    /// logged once by the tier), unless best effort: a best-effort tier
+    /// serves on, as over any store that cannot report changes.
     pub(crate) fn tier_or_init(
         &self,
         track: impl FnOnce(&Arc<Tier>) -> Result<()>,
@@ -465,7 +470,7 @@ impl<S, C, H> Memoizer<S, C, H> {
                 false
             }
         });
-        live.then_some(&**tier)
+        (live && tier.serves()).then_some(&**tier)
     }
 
     pub(crate) fn flights(&self) -> &Arc<Flights> {

@@ -8,16 +8,16 @@
 //! behaviour suite, the fault suites and their callers and load live in the
 //! `memocache-testkit` crate.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    Args, BlockingStore, Capabilities, Entry, Error, Health, KeyMatch, KeyTtl, ReadOptions, Result,
-    Store, WriteOptions, cache_key,
+    Args, BlockingStore, Capabilities, Entry, Error, FlushCause, Health, Invalidations, KeyMatch,
+    KeyTtl, ReadOptions, Result, Store, WriteOptions, cache_key,
 };
 
 /// A key prefix no other test (or test run) uses.
@@ -31,6 +31,37 @@ pub fn unique_prefix(label: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// An [`Invalidations`] sink that records what it is told, as text: a
+/// changed key as itself, a flush as `flushed: CAUSE`, the end of
+/// tracking as `untracked`.
+#[derive(Debug, Default)]
+pub struct RecordedReports(Mutex<Vec<String>>);
+
+impl RecordedReports {
+    /// What it was told so far, in order.
+    pub fn reports(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Invalidations for RecordedReports {
+    fn changed(&self, key: &str) {
+        self.lock().push(key.to_owned());
+    }
+
+    fn flushed(&self, cause: FlushCause) {
+        self.lock().push(format!("flushed: {cause}"));
+    }
+
+    fn untracked(&self) {
+        self.lock().push("untracked".to_owned());
+    }
 }
 
 /// A [`BlockingStore`] seen as a [`Store`]: each call runs on tokio's

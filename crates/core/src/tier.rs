@@ -14,7 +14,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -133,6 +133,15 @@ pub trait Invalidations: Send + Sync {
 
     /// Anything may have changed.
     fn flushed(&self, cause: FlushCause);
+
+    /// The store cannot report changes after all (its server refused to
+    /// track them, say, which a store that connects lazily learns only
+    /// once it connects): nothing more will be reported. A local tier
+    /// drops every copy, withdraws the reads under way, and from then on
+    /// keeps and serves nothing (unless
+    /// [`best_effort`](LocalTier::best_effort), which then goes on as over
+    /// any store that cannot report changes).
+    fn untracked(&self);
 }
 
 /// The local tiers a store reports changes to: what a store that
@@ -140,8 +149,20 @@ pub trait Invalidations: Send + Sync {
 /// and tells of each change. It holds the tiers weakly (a dropped
 /// memoizer's tier is forgotten) and is cheap to clone (clones share the
 /// list).
+///
+/// Once told [`untracked`](Invalidations::untracked), it tells its tiers,
+/// forgets them and reports nothing more; a tier [`add`](Self::add)ed
+/// after that is told at once, so a tier registered while the store
+/// learns it cannot track is never left believing it can.
 #[derive(Clone, Default)]
-pub struct TrackedTiers(Arc<Mutex<Vec<Weak<dyn Invalidations>>>>);
+pub struct TrackedTiers(Arc<Mutex<Listed>>);
+
+/// The tiers of a [`TrackedTiers`], and whether the store stopped tracking.
+#[derive(Default)]
+struct Listed {
+    tiers: Vec<Weak<dyn Invalidations>>,
+    untracked: bool,
+}
 
 impl TrackedTiers {
     /// A list with no tier yet.
@@ -149,24 +170,32 @@ impl TrackedTiers {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Weak<dyn Invalidations>>> {
+    fn lock(&self) -> MutexGuard<'_, Listed> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `tier`, forgetting the tiers that are gone.
+    /// Adds `tier`, forgetting the tiers that are gone; after
+    /// [`untracked`](Invalidations::untracked), tells `tier` so instead.
     pub fn add(&self, tier: Weak<dyn Invalidations>) {
-        let mut tiers = self.lock();
-        tiers.retain(|t| t.strong_count() > 0);
-        tiers.push(tier);
+        let mut listed = self.lock();
+        if listed.untracked {
+            drop(listed);
+            if let Some(tier) = tier.upgrade() {
+                tier.untracked();
+            }
+            return;
+        }
+        listed.tiers.retain(|t| t.strong_count() > 0);
+        listed.tiers.push(tier);
     }
 
     /// Whether no live tier is listed (then no report needs sending).
     pub fn is_empty(&self) -> bool {
-        self.lock().iter().all(|t| t.strong_count() == 0)
+        self.lock().tiers.iter().all(|t| t.strong_count() == 0)
     }
 
     fn each(&self, report: impl Fn(&dyn Invalidations)) {
-        let tiers: Vec<_> = self.lock().iter().filter_map(Weak::upgrade).collect();
+        let tiers: Vec<_> = self.lock().tiers.iter().filter_map(Weak::upgrade).collect();
         for tier in tiers {
             report(&*tier);
         }
@@ -181,12 +210,27 @@ impl Invalidations for TrackedTiers {
     fn flushed(&self, cause: FlushCause) {
         self.each(|tier| tier.flushed(cause));
     }
+
+    fn untracked(&self) {
+        let tiers = {
+            let mut listed = self.lock();
+            listed.untracked = true;
+            std::mem::take(&mut listed.tiers)
+        };
+        for tier in tiers.iter().filter_map(Weak::upgrade) {
+            tier.untracked();
+        }
+    }
 }
 
 impl fmt::Debug for TrackedTiers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let live = self.lock().iter().filter(|t| t.strong_count() > 0).count();
-        f.debug_struct("TrackedTiers").field("live", &live).finish()
+        let listed = self.lock();
+        let live = listed.tiers.iter().filter(|t| t.strong_count() > 0).count();
+        f.debug_struct("TrackedTiers")
+            .field("live", &live)
+            .field("untracked", &listed.untracked)
+            .finish()
     }
 }
 
@@ -248,6 +292,10 @@ pub(crate) struct Tier {
     /// The reads under way, by key: the ticket that may still insert.
     tickets: Mutex<HashMap<Arc<str>, u64>>,
     next_ticket: AtomicU64,
+    /// Set when the store said it cannot report changes after all
+    /// ([`Invalidations::untracked`]): unless best effort, the tier then
+    /// keeps and serves nothing.
+    untracked: AtomicBool,
     pub(crate) counters: TierCounters,
 }
 
@@ -276,12 +324,19 @@ impl Tier {
             copies,
             tickets: Mutex::default(),
             next_ticket: AtomicU64::new(0),
+            untracked: AtomicBool::new(false),
             counters: TierCounters::default(),
         }
     }
 
     pub(crate) fn config(&self) -> &LocalTier {
         &self.config
+    }
+
+    /// Whether the tier may serve and keep copies: always if best effort,
+    /// else until the store says it cannot report changes after all.
+    pub(crate) fn serves(&self) -> bool {
+        self.config.best_effort || !self.untracked.load(Ordering::Acquire)
     }
 
     /// The local copy at `key`.
@@ -299,8 +354,8 @@ impl Tier {
 
     /// Ends a read that found `value` (`encoded` bytes long, with `ttl`
     /// left in the store): it becomes the local copy unless a change or a
-    /// flush was reported since [`begin`](Self::begin). Answers whether it
-    /// did.
+    /// flush was reported since [`begin`](Self::begin), and the tier still
+    /// [`serves`](Self::serves). Answers whether it did.
     pub(crate) fn complete(
         &self,
         ticket: Ticket,
@@ -318,7 +373,9 @@ impl Tier {
             return false;
         }
         tickets.remove(&ticket.key);
-        if life.is_zero() {
+        // Read under the lock `untracked` sets it under: a read begun
+        // before that had its ticket withdrawn, one begun after sees it.
+        if life.is_zero() || !self.serves() {
             return false;
         }
         let weight = u64::try_from(encoded + ticket.key.len())
@@ -386,6 +443,29 @@ impl Invalidations for Tier {
         drop(tickets);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         tracing::info!(cause = cause.name(), "memocache: local tier flushed");
+    }
+
+    fn untracked(&self) {
+        let mut tickets = self.lock();
+        let first = !self.untracked.swap(true, Ordering::AcqRel);
+        tickets.clear();
+        self.copies.invalidate_all();
+        drop(tickets);
+        if !first {
+            return;
+        }
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        if self.config.best_effort {
+            tracing::warn!(
+                max_ttl_ms = u64::try_from(self.config.max_ttl.as_millis()).unwrap_or(u64::MAX),
+                "memocache: local tier flushed, now in best-effort mode: the store cannot \
+                 report changes after all, so a copy may be up to max_ttl old"
+            );
+        } else {
+            tracing::error!(
+                "memocache: local tier flushed and off: the store cannot report changes after all"
+            );
+        }
     }
 }
 
@@ -467,6 +547,141 @@ mod tests {
         assert_eq!(read(&capped, "k"), Some(1));
         std::thread::sleep(Duration::from_millis(700));
         assert_eq!(read(&capped, "k"), None, "outlived max_ttl");
+    }
+
+    #[test]
+    fn untracked_drops_every_copy_withdraws_reads_and_keeps_nothing_after() {
+        let tier = tier();
+        let kept = tier.begin("a");
+        assert!(tier.complete(kept, value(1), 10, None));
+        let in_flight = tier.begin("b");
+        tier.untracked();
+        assert!(!tier.serves());
+        assert!(!tier.complete(in_flight, value(2), 10, None));
+        let after = tier.begin("c");
+        assert!(!tier.complete(after, value(3), 10, None));
+        assert_eq!(
+            (read(&tier, "a"), read(&tier, "b"), read(&tier, "c")),
+            (None, None, None)
+        );
+        // Told twice (by two stores, say), it flushed once.
+        tier.untracked();
+        let stats = tier.stats(true);
+        assert_eq!((stats.live, stats.flushes, stats.entries), (true, 1, 0));
+    }
+
+    #[test]
+    fn a_best_effort_tier_serves_on_after_untracked() {
+        let tier = Tier::new(LocalTier::bytes(1 << 20).best_effort(true));
+        let in_flight = tier.begin("a");
+        tier.untracked();
+        assert!(tier.serves());
+        assert!(!tier.complete(in_flight, value(1), 10, None), "withdrawn");
+        let after = tier.begin("a");
+        assert!(tier.complete(after, value(2), 10, None));
+        assert_eq!(read(&tier, "a"), Some(2));
+    }
+
+    #[test]
+    fn tracked_tiers_tell_untracked_to_listed_and_later_tiers_and_report_no_more() {
+        let tiers = TrackedTiers::new();
+        let listed = Arc::new(tier());
+        tiers.add(Arc::downgrade(&listed) as Weak<dyn Invalidations>);
+        let ticket = listed.begin("k");
+        tiers.untracked();
+        assert!(!listed.serves());
+        assert!(!listed.complete(ticket, value(1), 10, None));
+        assert!(tiers.is_empty(), "the tiers were forgotten");
+        // A tier registered after the store learned it cannot track.
+        let later = Arc::new(tier());
+        tiers.add(Arc::downgrade(&later) as Weak<dyn Invalidations>);
+        assert!(!later.serves(), "a later tier was not told");
+        tiers.flushed(FlushCause::ConnectionLost);
+        tiers.changed("k");
+        let stats = listed.stats(true);
+        assert_eq!((stats.flushes, stats.invalidations), (1, 0));
+    }
+
+    /// A blocking store over a map whose server, it learns while serving
+    /// its first read, refuses to track changes (as a store that connects
+    /// lazily does).
+    #[derive(Default)]
+    struct RefusingStore {
+        values: Mutex<HashMap<String, crate::Bytes>>,
+        tiers: TrackedTiers,
+        reads: AtomicU64,
+    }
+
+    impl crate::BlockingStore for RefusingStore {
+        fn backend(&self) -> &'static str {
+            "refusing"
+        }
+
+        fn get(&self, key: &str) -> crate::Result<Option<crate::Bytes>> {
+            if self.reads.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.tiers.untracked();
+            }
+            Ok(self.values.lock().unwrap().get(key).cloned())
+        }
+
+        fn set(&self, key: &str, value: crate::Bytes, _: Option<Duration>) -> crate::Result<()> {
+            self.values.lock().unwrap().insert(key.to_owned(), value);
+            Ok(())
+        }
+
+        fn delete(&self, key: &str) -> crate::Result<bool> {
+            Ok(self.values.lock().unwrap().remove(key).is_some())
+        }
+
+        fn ttl(&self, _: &str) -> crate::Result<KeyTtl> {
+            Ok(KeyTtl::Persistent)
+        }
+
+        fn delete_matching(&self, _: &crate::KeyMatch) -> crate::Result<u64> {
+            Ok(0)
+        }
+
+        fn track_changes(&self, tier: Weak<dyn Invalidations>) -> crate::Result<()> {
+            self.tiers.add(tier);
+            Ok(())
+        }
+    }
+
+    fn memoizer_over_refusing_store(best_effort: bool) -> crate::Memoizer<RefusingStore> {
+        crate::Memoizer::builder(RefusingStore::default())
+            .namespace("refused")
+            .local_tier(LocalTier::bytes(1 << 20).best_effort(best_effort))
+            .build()
+    }
+
+    #[test]
+    fn a_tier_registered_before_the_store_learns_it_cannot_track_goes_off() {
+        let memo = memoizer_over_refusing_store(false);
+        let args = crate::Args::new().arg(&1);
+        memo.cache_data_blocking(&memo.key(&args).unwrap(), 7u32);
+        for _ in 0..3 {
+            assert_eq!(memo.call_blocking(&args, || 0u32), 7);
+        }
+        let stats = memo.stats();
+        let tier = stats.tier.expect("a tier");
+        assert!(!tier.live);
+        assert_eq!((tier.hits, tier.entries, tier.flushes), (0, 0, 1));
+        assert_eq!(stats.hits, 3, "every call read the store");
+        assert_eq!(stats.store_errors, 0);
+    }
+
+    #[test]
+    fn a_best_effort_tier_serves_on_once_the_store_cannot_track() {
+        let memo = memoizer_over_refusing_store(true);
+        let args = crate::Args::new().arg(&1);
+        memo.cache_data_blocking(&memo.key(&args).unwrap(), 7u32);
+        for _ in 0..3 {
+            assert_eq!(memo.call_blocking(&args, || 0u32), 7);
+        }
+        let tier = memo.stats().tier.expect("a tier");
+        assert!(tier.live);
+        // The first read was withdrawn, the second kept, the third local.
+        assert_eq!((tier.hits, tier.entries), (1, 1));
     }
 
     #[test]
