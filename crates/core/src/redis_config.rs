@@ -83,6 +83,114 @@ pub struct RedisConfig {
     /// A variable [`from_env`](RedisConfig::from_env) could not read:
     /// reported by [`validate`](RedisConfig::validate) and at connect.
     env_error: Option<String>,
+    /// The settings [`from_env`](RedisConfig::from_env) read from a
+    /// variable and no builder method replaced since: errors about them
+    /// name the variable.
+    env_settings: Vec<Setting>,
+}
+
+/// A setting given by a variable (to [`RedisConfig::from_env`]) or by a
+/// builder method, so that an error about it can name where it came from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Setting {
+    Url,
+    Cluster,
+    Sentinels,
+    SentinelMaster,
+    Host,
+    Port,
+    Db,
+    Ssl,
+    Username,
+    Password,
+}
+
+impl Setting {
+    /// The settings that name the server: with none of them set,
+    /// [`RedisConfig::from_env`] falls back to `127.0.0.1:6379`.
+    const SERVER: [Setting; 5] = [
+        Setting::Url,
+        Setting::Cluster,
+        Setting::Sentinels,
+        Setting::Host,
+        Setting::Port,
+    ];
+
+    /// The variable [`RedisConfig::from_env`] reads it from.
+    fn variable(self) -> &'static str {
+        match self {
+            Setting::Url => "REDIS_URL",
+            Setting::Cluster => "REDIS_CLUSTER_URLS",
+            Setting::Sentinels => "REDIS_SENTINEL_URLS",
+            Setting::SentinelMaster => "REDIS_SENTINEL_MASTER",
+            Setting::Host => "REDIS_HOST",
+            Setting::Port => "REDIS_PORT",
+            Setting::Db => "REDIS_DB",
+            Setting::Ssl => "REDIS_SSL",
+            Setting::Username => "REDIS_USERNAME",
+            Setting::Password => "REDIS_PASSWORD",
+        }
+    }
+
+    /// The builder method that sets it.
+    fn method(self) -> &'static str {
+        match self {
+            Setting::Url => "url(...)",
+            Setting::Cluster => "cluster(...)",
+            Setting::Sentinels | Setting::SentinelMaster => "sentinel(...)",
+            Setting::Host => "host(...)",
+            Setting::Port => "port(...)",
+            Setting::Db => "db(...)",
+            Setting::Ssl => "ssl(true)",
+            Setting::Username => "username(...)",
+            Setting::Password => "password(...)",
+        }
+    }
+}
+
+/// Where a setting came from, as errors name it.
+#[derive(Clone, Copy)]
+struct Origin {
+    setting: Setting,
+    /// Read from its variable, rather than set by its builder method.
+    variable: bool,
+}
+
+impl Origin {
+    /// The variable or the builder method: `REDIS_PORT`, `port(...)`.
+    fn name(self) -> &'static str {
+        self.like(self.setting)
+    }
+
+    /// `other` named as this setting is: its variable if this one came
+    /// from the environment, else its builder method (for the fix an error
+    /// suggests).
+    fn like(self, other: Setting) -> &'static str {
+        if self.variable {
+            other.variable()
+        } else {
+            other.method()
+        }
+    }
+
+    /// A URL setting as a sentence names it: `REDIS_URL`, `the url`.
+    fn url(self) -> &'static str {
+        match (self.variable, self.setting) {
+            (true, setting) => setting.variable(),
+            (false, Setting::Cluster) => "the seed url",
+            (false, Setting::Sentinels) => "the sentinel's url",
+            (false, _) => "the url",
+        }
+    }
+
+    /// ` in REDIS_X` for a setting read from a variable, else nothing.
+    fn within(self) -> String {
+        if self.variable {
+            format!(" in {}", self.setting.variable())
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// A primary found through Redis Sentinel.
@@ -121,6 +229,7 @@ impl Default for RedisConfig {
             circuit_breaker: Some(BreakerPolicy::default()),
             client_tracking: false,
             env_error: None,
+            env_settings: Vec::new(),
         }
     }
 }
@@ -146,10 +255,13 @@ impl RedisConfig {
     /// `REDIS_SENTINEL_URLS` (comma-separated) and `REDIS_SENTINEL_MASTER`
     /// for a primary found through Sentinel (see
     /// [`sentinel`](Self::sentinel)).
-    /// What is unset keeps its default (`127.0.0.1:6379`, db 0). A value
-    /// that does not parse makes [`validate`](Self::validate), and so every
-    /// connect, fail with an error naming the variable (never its value,
-    /// which may hold a password).
+    /// What is unset keeps its default (`127.0.0.1:6379`, db 0); with none
+    /// of `REDIS_URL`, `REDIS_CLUSTER_URLS`, `REDIS_SENTINEL_URLS`,
+    /// `REDIS_HOST` and `REDIS_PORT` set, it logs (a `warn` event, target
+    /// `memocache`) that it falls back to `redis://127.0.0.1:6379/0`. A
+    /// value that does not parse, or that [`validate`](Self::validate)
+    /// refuses, makes every connect fail with an error naming the variable
+    /// (never a password).
     ///
     /// ```
     /// # use memocache::RedisConfig;
@@ -163,65 +275,111 @@ impl RedisConfig {
     /// [`from_env`](Self::from_env) over `var`, which answers a
     /// variable's value.
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let read = |setting: Setting| var(setting.variable());
         let mut config = RedisConfig::new();
         let mut unreadable = Vec::new();
         // The database and TLS of the data nodes: a single server's, or a
         // Sentinel primary's (a URL and a cluster's seeds carry their own).
         let mut node_parts = true;
-        if let Some(seeds) = var("REDIS_CLUSTER_URLS") {
-            config = config.cluster(seeds.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        if let Some(seeds) = read(Setting::Cluster) {
+            config = config
+                .cluster(seeds.split(',').map(str::trim).filter(|s| !s.is_empty()))
+                .read_from(Setting::Cluster);
             node_parts = false;
-        } else if let Some(sentinels) = var("REDIS_SENTINEL_URLS") {
+        } else if let Some(sentinels) = read(Setting::Sentinels) {
             let sentinels = sentinels
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty());
-            match var("REDIS_SENTINEL_MASTER") {
-                Some(master) => config = config.sentinel(master, sentinels),
+            match read(Setting::SentinelMaster) {
+                Some(master) => {
+                    config = config
+                        .sentinel(master, sentinels)
+                        .read_from(Setting::Sentinels)
+                        .read_from(Setting::SentinelMaster);
+                }
                 None => unreadable
                     .push("REDIS_SENTINEL_MASTER (the master's name, with REDIS_SENTINEL_URLS)"),
             }
-        } else if let Some(url) = var("REDIS_URL") {
-            config = config.url(url);
+        } else if read(Setting::SentinelMaster).is_some() {
+            unreadable.push("REDIS_SENTINEL_URLS (the sentinels, with REDIS_SENTINEL_MASTER)");
+        } else if let Some(url) = read(Setting::Url) {
+            config = config.url(url).read_from(Setting::Url);
             node_parts = false;
         } else {
-            if let Some(host) = var("REDIS_HOST") {
-                config = config.host(host);
+            if let Some(host) = read(Setting::Host) {
+                config = config.host(host).read_from(Setting::Host);
             }
-            match var("REDIS_PORT").map(|port| port.trim().parse()) {
-                Some(Ok(port)) => config = config.port(port),
-                Some(Err(_)) => unreadable.push("REDIS_PORT (a port number)"),
+            match read(Setting::Port).map(|port| port.trim().parse()) {
+                Some(Ok(port)) => config = config.port(port).read_from(Setting::Port),
+                Some(Err(_)) => unreadable.push("REDIS_PORT (a port number from 1 to 65535)"),
                 None => {}
             }
         }
         if node_parts {
-            match var("REDIS_DB").map(|db| db.trim().parse()) {
-                Some(Ok(db)) => config = config.db(db),
+            match read(Setting::Db).map(|db| db.trim().parse()) {
+                Some(Ok(db)) => config = config.db(db).read_from(Setting::Db),
                 Some(Err(_)) => unreadable.push("REDIS_DB (a database number)"),
                 None => {}
             }
-            match var("REDIS_SSL").map(|ssl| ssl.trim().to_ascii_lowercase()) {
+            match read(Setting::Ssl).map(|ssl| ssl.trim().to_ascii_lowercase()) {
                 Some(ssl) if ["true", "1", "yes"].contains(&ssl.as_str()) => {
-                    config = config.ssl(true);
+                    config = config.ssl(true).read_from(Setting::Ssl);
                 }
                 Some(ssl) if ["false", "0", "no"].contains(&ssl.as_str()) => {}
                 Some(_) => unreadable.push("REDIS_SSL (true or false)"),
                 None => {}
             }
         }
-        if let Some(username) = var("REDIS_USERNAME") {
-            config = config.username(username);
+        if let Some(username) = read(Setting::Username) {
+            config = config.username(username).read_from(Setting::Username);
         }
-        if let Some(password) = var("REDIS_PASSWORD") {
-            config = config.password(password);
+        if let Some(password) = read(Setting::Password) {
+            config = config.password(password).read_from(Setting::Password);
         }
         if !unreadable.is_empty() {
             config.env_error = Some(format!(
                 "cannot read the environment's Redis settings: set {}",
                 unreadable.join(", ")
             ));
+        } else if !Setting::SERVER
+            .iter()
+            .any(|s| config.env_settings.contains(s))
+        {
+            // Warned, not just said: in production it means the settings
+            // never reached the process, and the cache silently goes to
+            // whatever listens on the local default port.
+            let variables = Setting::SERVER.map(Setting::variable).join(", ");
+            let server = config.redacted_url();
+            tracing::warn!(
+                target: "memocache",
+                server = %server,
+                variables = %variables,
+                "RedisConfig::from_env: none of {variables} is set; falling back to {server} \
+                 (set REDIS_URL to choose the server)"
+            );
         }
         config
+    }
+
+    /// Marks `setting` as read from its variable.
+    fn read_from(mut self, setting: Setting) -> Self {
+        self.env_settings.push(setting);
+        self
+    }
+
+    /// Marks `setting` as set by its builder method.
+    fn set_by_hand(mut self, setting: Setting) -> Self {
+        self.env_settings.retain(|s| *s != setting);
+        self
+    }
+
+    /// Where `setting` came from, for errors about it.
+    fn origin(&self, setting: Setting) -> Origin {
+        Origin {
+            setting,
+            variable: self.env_settings.contains(&setting),
+        }
     }
 
     /// Connects to this URL (`redis://[user:password@]host[:port][/db]`, or
@@ -232,7 +390,7 @@ impl RedisConfig {
     /// which are encoded for you.
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
-        self
+        self.set_by_hand(Setting::Url)
     }
 
     /// Connects to a Redis Cluster through these seed nodes (one is
@@ -247,7 +405,7 @@ impl RedisConfig {
         I::Item: Into<String>,
     {
         self.cluster = seed_urls.into_iter().map(Into::into).collect();
-        self
+        self.set_by_hand(Setting::Cluster)
     }
 
     /// Whether this configuration names a cluster.
@@ -289,7 +447,8 @@ impl RedisConfig {
             master: master_name.into(),
             urls: sentinel_urls.into_iter().map(Into::into).collect(),
         });
-        self
+        self.set_by_hand(Setting::Sentinels)
+            .set_by_hand(Setting::SentinelMaster)
     }
 
     /// Whether this configuration finds its primary through Sentinel.
@@ -320,35 +479,41 @@ impl RedisConfig {
         };
         self.check_sentinel_exclusive()?;
         if sentinel.master.trim().is_empty() {
-            return config_error(
-                "the Sentinel master's name is empty: give the name the sentinels monitor it by \
+            return config_error(format!(
+                "the Sentinel master's name{} is empty: give the name the sentinels monitor it by \
                  (`sentinel monitor <name> ...` in their configuration)",
-            );
+                self.origin(Setting::SentinelMaster).within()
+            ));
         }
+        let origin = self.origin(Setting::Sentinels);
         if sentinel.urls.is_empty() {
-            return config_error(
-                "no sentinel was given: list the sentinels' urls, redis://host:26379",
-            );
+            return config_error(format!(
+                "no sentinel was given{}: list the sentinels' urls, redis://host:26379",
+                origin.within()
+            ));
         }
         self.check_limits()?;
         sentinel
             .urls
             .iter()
             .map(|url| {
-                let parts = UrlParts::parse(url)?;
+                let parts = UrlParts::parse(url, origin)?;
                 if !matches!(parts.scheme, "redis" | "rediss") {
                     return config_error(format!(
-                        "a sentinel is reached over TCP: write {} as redis://host:26379 \
+                        "a sentinel is reached over TCP: write {}{} as redis://host:26379 \
                          (or rediss:// for TLS)",
-                        redact(url)
+                        redact(url),
+                        origin.within()
                     ));
                 }
                 let path = parts.rest.split_once('/').map_or("", |(_, db)| db);
                 if !path.is_empty() {
                     return config_error(format!(
-                        "a sentinel has no database, but {} selects /{path}: drop it from the \
-                         sentinel's url and set db(...) for the data nodes",
-                        redact(url)
+                        "a sentinel has no database, but {}{} selects /{path}: drop it from the \
+                         sentinel's url and set {} for the data nodes",
+                        redact(url),
+                        origin.within(),
+                        origin.like(Setting::Db)
                     ));
                 }
                 Ok(url.clone())
@@ -378,7 +543,7 @@ impl RedisConfig {
             .as_ref()
             .is_some_and(|s| s.urls.iter().any(|u| u.starts_with("rediss://")));
         if !sentinels_use_tls {
-            self.check_tls(&url)?;
+            self.check_tls(&url, self.origin(Setting::Ssl))?;
         }
         Ok(url)
     }
@@ -388,57 +553,75 @@ impl RedisConfig {
         if self.sentinel.is_none() {
             return Ok(());
         }
+        let sentinel = self.origin(Setting::Sentinels).name();
         if self.is_cluster() {
-            return config_error(
-                "both cluster(...) and sentinel(...) were set: a Redis Cluster needs no \
-                 sentinels, keep one of them",
-            );
+            return config_error(format!(
+                "both {} and {sentinel} were set: a Redis Cluster needs no sentinels, keep one \
+                 of them",
+                self.origin(Setting::Cluster).name()
+            ));
         }
-        if self.url.is_some() || self.host.is_some() || self.port.is_some() {
-            return config_error(
-                "both sentinel(...) and a server (url or host/port) were set: the sentinels \
-                 give the primary's address, drop url(...)/host(...)/port(...)",
-            );
+        let servers = self.names_of_set(&[
+            (Setting::Url, self.url.is_some()),
+            (Setting::Host, self.host.is_some()),
+            (Setting::Port, self.port.is_some()),
+        ]);
+        if !servers.is_empty() {
+            return config_error(format!(
+                "both {sentinel} and a server ({servers}) were set: the sentinels give the \
+                 primary's address, drop {servers}"
+            ));
         }
         Ok(())
+    }
+
+    /// The names of the settings that are set, `/`-separated:
+    /// `REDIS_HOST/port(...)`.
+    fn names_of_set(&self, settings: &[(Setting, bool)]) -> String {
+        settings
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(setting, _)| self.origin(*setting).name())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// The server's host name or IP address (default `127.0.0.1`).
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = Some(host.into());
-        self
+        self.set_by_hand(Setting::Host)
     }
 
     /// The server's port (default 6379).
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
-        self
+        self.set_by_hand(Setting::Port)
     }
 
     /// The database index to select (default 0).
     pub fn db(mut self, db: u32) -> Self {
         self.db = Some(u64::from(db));
-        self
+        self.set_by_hand(Setting::Db)
     }
 
     /// The ACL user name (Redis 6 and later).
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = Some(username.into());
-        self
+        self.set_by_hand(Setting::Username)
     }
 
     /// The password: of the ACL user, or the server's `requirepass`.
     /// Never printed by `Debug` nor included in errors.
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
-        self
+        self.set_by_hand(Setting::Password)
     }
 
     /// Uses TLS (`rediss://`) with certificate verification when `true`;
     /// the stores need memocache's `tls` feature for it.
     pub fn ssl(mut self, ssl: bool) -> Self {
         self.ssl = ssl;
-        self
+        self.set_by_hand(Setting::Ssl)
     }
 
     /// Trusts this certificate authority (PEM, one or more certificates)
@@ -512,9 +695,12 @@ impl RedisConfig {
     /// keys it reads (RESP3 `CLIENT TRACKING`), so that a memoizer's local
     /// tier over it stays true ([`Store::track_changes`](crate::Store::track_changes)).
     /// Needs Redis 6 or later (RESP3) and, for an ACL user, the
-    /// `client|tracking` command; a server that refuses is an error at
-    /// connect. Default off. `RedisStore` tracks on a RESP3 connection of
-    /// its own; `RedisBlockingStore` redirects its connections'
+    /// `client|tracking` command; a server that refuses it is no error:
+    /// the store caches without tracking, its local tiers stay off (a tier
+    /// registered before a lazy store learned of the refusal is flushed
+    /// and turned off), and the refusal is logged once per store. Default
+    /// off. `RedisStore` tracks on a RESP3 connection of its own;
+    /// `RedisBlockingStore` redirects its connections'
     /// invalidations to a listener connection read by a thread of its own.
     /// On a cluster, `RedisStore` switches tracking on with every read, at
     /// the node that serves it, and `RedisBlockingStore` is that async
@@ -634,11 +820,14 @@ impl RedisConfig {
             );
         }
         self.check_limits()?;
-        let url = match &self.url {
-            Some(url) => self.complete_url(url)?,
-            None => self.url_from_parts()?,
+        let (url, origin) = match &self.url {
+            Some(url) => {
+                let origin = self.origin(Setting::Url);
+                (self.complete_url(url, origin)?, origin)
+            }
+            None => (self.url_from_parts()?, self.origin(Setting::Ssl)),
         };
-        self.check_tls(&url)?;
+        self.check_tls(&url, origin)?;
         Ok(url)
     }
 
@@ -656,34 +845,40 @@ impl RedisConfig {
                 "this configuration names no cluster: set cluster([...seed urls])",
             );
         }
+        let origin = self.origin(Setting::Cluster);
         if self.url.is_some() {
-            return config_error(
-                "both url(...) and cluster(...) were set: give the seed nodes to cluster(...) alone",
-            );
+            return config_error(format!(
+                "both {} and {} were set: give the seed nodes to {} alone",
+                self.origin(Setting::Url).name(),
+                origin.name(),
+                origin.name()
+            ));
         }
         self.check_limits()?;
         let urls = self
             .cluster
             .iter()
             .map(|seed| {
-                let url = self.complete_url(seed)?;
-                let parts = UrlParts::parse(&url)?;
+                let url = self.complete_url(seed, origin)?;
+                let parts = UrlParts::parse(&url, origin)?;
                 let db = parts.rest.split_once('/').map_or("", |(_, db)| db);
                 if !matches!(db, "" | "0") {
                     return config_error(format!(
-                        "a cluster has only database 0, but a seed selects /{db}: drop it from the url"
+                        "a cluster has only database 0, but a seed selects /{db}: drop it from {}",
+                        origin.url()
                     ));
                 }
-                self.check_tls(&url)?;
+                self.check_tls(&url, origin)?;
                 Ok(url)
             })
             .collect::<Result<Vec<_>>>()?;
         if urls.iter().any(|u| u.starts_with("rediss://"))
             && !urls.iter().all(|u| u.starts_with("rediss://"))
         {
-            return config_error(
-                "the seed urls mix redis:// and rediss://: use one scheme for the whole cluster",
-            );
+            return config_error(format!(
+                "the seed urls{} mix redis:// and rediss://: use one scheme for the whole cluster",
+                origin.within()
+            ));
         }
         Ok(urls)
     }
@@ -706,13 +901,19 @@ impl RedisConfig {
         Ok(())
     }
 
-    fn check_tls(&self, url: &str) -> Result<()> {
-        if self.ca_cert.is_some() && !url.starts_with("rediss://") {
-            return config_error(
-                "a CA certificate was set but TLS is off: use ssl(true) or a rediss:// url",
-            );
+    /// Refuses a CA certificate for `url` without TLS; `origin` is where
+    /// the url came from (the TLS setting, for one built from parts).
+    fn check_tls(&self, url: &str, origin: Origin) -> Result<()> {
+        if self.ca_cert.is_none() || url.starts_with("rediss://") {
+            return Ok(());
         }
-        Ok(())
+        if origin.variable && matches!(origin.setting, Setting::Url | Setting::Cluster) {
+            return config_error(format!(
+                "a CA certificate was set but TLS is off: write {} as rediss://",
+                origin.name()
+            ));
+        }
+        config_error("a CA certificate was set but TLS is off: use ssl(true) or a rediss:// url")
     }
 
     /// The connection URL with the password replaced, for logs and errors;
@@ -748,17 +949,39 @@ impl RedisConfig {
     /// `RedisInstance._set_redis_url` does.
     fn url_from_parts(&self) -> Result<String> {
         let host = self.host.as_deref().unwrap_or("127.0.0.1");
-        if host.is_empty() {
-            return config_error("host is empty: set host(...) to the server's name or address");
+        let named = self.origin(Setting::Host).name();
+        if host.trim().is_empty() {
+            return config_error(format!(
+                "the host is empty: set {named} to the server's name or address"
+            ));
+        }
+        if !is_host(
+            host.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host),
+        ) || host.contains(['/', '?', '#', '@'])
+        {
+            // Credentials written into the host are not repeated.
+            let shown = if host.contains('@') {
+                String::new()
+            } else {
+                format!(" `{host}`")
+            };
+            return config_error(format!(
+                "the host{shown} in {named} is not a host name or IP address: set {named} to the \
+                 server's name or address, without spaces or credentials"
+            ));
         }
         let port = self.port.unwrap_or(6379);
         if port == 0 {
-            return config_error(
-                "port 0 is not a Redis port: set port(...) (Redis' default is 6379)",
-            );
+            return config_error(format!(
+                "port 0 is not a Redis port: set {} to the server's port (Redis' default is \
+                 6379)",
+                self.origin(Setting::Port).name()
+            ));
         }
         let db = self.db.unwrap_or(0);
-        check_db(db)?;
+        check_db(db, self.origin(Setting::Db).name())?;
         let scheme = if self.ssl { "rediss" } else { "redis" };
         let host = if host.contains(':') && !host.starts_with('[') {
             format!("[{host}]")
@@ -780,30 +1003,51 @@ impl RedisConfig {
         }
     }
 
-    /// Checks a user's URL and adds the separately set credentials to it.
-    fn complete_url(&self, url: &str) -> Result<String> {
-        if self.host.is_some() || self.port.is_some() || self.db.is_some() {
-            return config_error(
-                "both url(...) and host/port/db were set: use the url alone, or host/port/db alone",
-            );
-        }
-        let parts = UrlParts::parse(url)?;
-        if self.ssl && parts.scheme != "rediss" {
+    /// Checks a user's URL (from `origin`: the url or a cluster's seed)
+    /// and adds the separately set credentials to it.
+    fn complete_url(&self, url: &str, origin: Origin) -> Result<String> {
+        let parts = self.names_of_set(&[
+            (Setting::Host, self.host.is_some()),
+            (Setting::Port, self.port.is_some()),
+            (Setting::Db, self.db.is_some()),
+        ]);
+        if !parts.is_empty() {
             return config_error(format!(
-                "ssl(true) conflicts with the {}:// url: use a rediss:// url, or drop ssl(true)",
-                parts.scheme
+                "both {} and {parts} were set: use the url alone, or {parts} alone",
+                origin.name()
+            ));
+        }
+        let url_parts = UrlParts::parse(url, origin)?;
+        if self.ssl && url_parts.scheme != "rediss" {
+            let ssl = self.origin(Setting::Ssl).name();
+            return config_error(format!(
+                "{ssl} conflicts with the {}:// scheme of {}: use a rediss:// url, or drop {ssl}",
+                url_parts.scheme,
+                origin.url()
             ));
         }
         let extra = self.userinfo();
         if extra.is_empty() {
             return Ok(url.to_owned());
         }
-        if parts.userinfo.is_some() {
-            return config_error(
-                "credentials were given twice: remove them from the url, or drop username(...)/password(...)",
-            );
+        if url_parts.userinfo.is_some() {
+            let credentials = self.names_of_set(&[
+                (
+                    Setting::Username,
+                    self.username.as_deref().is_some_and(|u| !u.is_empty()),
+                ),
+                (
+                    Setting::Password,
+                    self.password.as_deref().is_some_and(|p| !p.is_empty()),
+                ),
+            ]);
+            return config_error(format!(
+                "credentials were given twice, in {} and {credentials}: remove them from the \
+                 url, or drop {credentials}",
+                origin.url()
+            ));
         }
-        Ok(format!("{}://{extra}{}", parts.scheme, parts.rest))
+        Ok(format!("{}://{extra}{}", url_parts.scheme, url_parts.rest))
     }
 }
 
@@ -829,6 +1073,7 @@ impl fmt::Debug for RedisConfig {
             circuit_breaker,
             client_tracking,
             env_error,
+            env_settings,
         } = self;
         f.debug_struct("RedisConfig")
             .field("url", &url.as_deref().map(redact))
@@ -867,6 +1112,13 @@ impl fmt::Debug for RedisConfig {
             .field("circuit_breaker", circuit_breaker)
             .field("client_tracking", client_tracking)
             .field("env_error", env_error)
+            .field(
+                "env_settings",
+                &env_settings
+                    .iter()
+                    .map(|s| s.variable())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -875,13 +1127,23 @@ fn config_error<T>(message: impl Into<Cow<'static, str>>) -> Result<T> {
     Err(Error::config(message))
 }
 
-fn check_db(db: u64) -> Result<()> {
+/// Refuses a database index out of Redis' range; `what` names where it
+/// came from (`REDIS_DB`, `the url`).
+fn check_db(db: u64, what: &str) -> Result<()> {
     if db > MAX_DB {
         return config_error(format!(
-            "database index {db} is out of range: use a number from 0 to {MAX_DB} (usually 0 to 15)"
+            "database index {db} in {what} is out of range: use a number from 0 to {MAX_DB} \
+             (usually 0 to 15)"
         ));
     }
     Ok(())
+}
+
+/// Whether `host` (without an IPv6 address' brackets) has none of the
+/// characters a URL's host cannot hold (spaces from a stray copy and paste,
+/// say).
+fn is_host(host: &str) -> bool {
+    !host.contains(|c: char| c.is_whitespace() || c.is_control() || "<>[]\\^|".contains(c))
 }
 
 /// Percent-encodes everything but letters, digits and `-._~`, like Python's
@@ -923,15 +1185,17 @@ struct UrlParts<'a> {
 }
 
 impl<'a> UrlParts<'a> {
-    fn parse(url: &'a str) -> Result<Self> {
+    /// Checks `url`, which came from `origin` (errors name it).
+    fn parse(url: &'a str, origin: Origin) -> Result<Self> {
+        let what = origin.url();
         let Some((scheme, after_scheme)) = url.split_once("://") else {
-            return config_error(
-                "the url has no scheme: write it as redis://host:port/db (or rediss:// for TLS)",
-            );
+            return config_error(format!(
+                "{what} has no scheme: write it as redis://host:port/db (or rediss:// for TLS)"
+            ));
         };
         if !matches!(scheme, "redis" | "rediss" | "redis+unix" | "unix") {
             return config_error(format!(
-                "unsupported url scheme `{scheme}`: use redis:// or rediss:// (TLS)"
+                "unsupported url scheme `{scheme}` in {what}: use redis:// or rediss:// (TLS)"
             ));
         }
         // The userinfo ends at the last `@`, so a raw `/` in a password is
@@ -941,13 +1205,15 @@ impl<'a> UrlParts<'a> {
             None => (None, after_scheme),
         };
         if userinfo.is_some_and(|u| u.contains(['/', '?', '#'])) {
-            return config_error(
-                "the url's username or password contains a raw `/`, `?` or `#`: percent-encode it \
-                 (%2F, %3F, %23), or set it with username(...)/password(...), which encode it",
-            );
+            return config_error(format!(
+                "the username or password in {what} contains a raw `/`, `?` or `#`: \
+                 percent-encode it (%2F, %3F, %23), or set it with {}/{}, which encode it",
+                origin.like(Setting::Username),
+                origin.like(Setting::Password)
+            ));
         }
         if scheme == "redis" || scheme == "rediss" {
-            Self::check_tcp_address(rest)?;
+            Self::check_tcp_address(rest, what)?;
         }
         Ok(UrlParts {
             scheme,
@@ -956,8 +1222,8 @@ impl<'a> UrlParts<'a> {
         })
     }
 
-    /// Checks `host[:port][/db][?query]`.
-    fn check_tcp_address(rest: &str) -> Result<()> {
+    /// Checks `host[:port][/db][?query]` of the url `what` names.
+    fn check_tcp_address(rest: &str, what: &str) -> Result<()> {
         let (address, path) = match rest.find(['/', '?', '#']) {
             Some(i) => rest.split_at(i),
             None => (rest, ""),
@@ -969,13 +1235,22 @@ impl<'a> UrlParts<'a> {
         };
         let (host, port) = address.split_at(host_end);
         if host.is_empty() || host == "[]" {
-            return config_error("the url has no host: write it as redis://host:port/db");
+            return config_error(format!(
+                "{what} has no host: write it as redis://host:port/db"
+            ));
+        }
+        if !is_host(host.strip_prefix('[').unwrap_or(host).trim_end_matches(']')) {
+            return config_error(format!(
+                "the host `{host}` in {what} is not a host name or IP address: write it as \
+                 redis://host:port/db, without spaces"
+            ));
         }
         if let Some(port) = port.strip_prefix(':')
             && !port.is_empty()
         {
             let message = format!(
-                "the url's port `{port}` is not a port: use a number from 1 to 65535 (Redis' default is 6379)"
+                "the port `{port}` in {what} is not a port: use a number from 1 to 65535 (Redis' \
+                 default is 6379)"
             );
             match port.parse::<u16>() {
                 Ok(0) => return config_error(message),
@@ -989,11 +1264,11 @@ impl<'a> UrlParts<'a> {
             .unwrap_or("");
         if !db.is_empty() {
             match db.parse::<u64>() {
-                Ok(db) => check_db(db)?,
+                Ok(db) => check_db(db, what)?,
                 Err(e) => {
                     return Err(Error::config_with_source(
                         format!(
-                            "database `{db}` in the url is out of range: use a number from 0 to \
+                            "database `{db}` in {what} is out of range: use a number from 0 to \
                              {MAX_DB} (usually 0 to 15) after the port, as in redis://host:6379/0"
                         ),
                         e,
@@ -1183,7 +1458,7 @@ mod tests {
             ),
             (
                 RedisConfig::new().sentinel("cache", sentinels).host("h"),
-                "drop url",
+                "drop host",
             ),
             (
                 RedisConfig::new()
@@ -1225,5 +1500,291 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("REDIS_SENTINEL_MASTER"), "{error}");
+    }
+
+    /// The configuration error of `config`, as a log line shows it.
+    fn config_error(config: &RedisConfig) -> String {
+        match config.validate() {
+            Err(error @ Error::Config(_)) => error.report().to_string(),
+            other => panic!("expected a configuration error for {config:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_environment_mistake_names_its_variable() {
+        let sentinel = |urls| {
+            [
+                ("REDIS_SENTINEL_URLS", urls),
+                ("REDIS_SENTINEL_MASTER", "cache"),
+            ]
+        };
+        /// The variables, and what the error must say.
+        type Case = (Vec<(&'static str, &'static str)>, &'static [&'static str]);
+        let cases: Vec<Case> = vec![
+            (
+                vec![("REDIS_URL", "redis://app:s3cret@host:notaport/0")],
+                &["REDIS_URL", "1 to 65535"],
+            ),
+            (
+                vec![("REDIS_URL", "localhost:6379")],
+                &["REDIS_URL has no scheme"],
+            ),
+            (
+                vec![("REDIS_URL", "http://s3cret@h:6379")],
+                &["REDIS_URL: use redis://"],
+            ),
+            (
+                vec![("REDIS_URL", "redis://:s3cret@:6379/0")],
+                &["REDIS_URL has no host"],
+            ),
+            (
+                vec![("REDIS_URL", "redis://h:6379/abc")],
+                &["in REDIS_URL is out of range"],
+            ),
+            (
+                vec![("REDIS_URL", "redis://h:6379/99999999999")],
+                &["in REDIS_URL is out of range"],
+            ),
+            (
+                vec![("REDIS_URL", "redis://cache .internal:6379/0")],
+                &["in REDIS_URL is not a host"],
+            ),
+            (
+                vec![("REDIS_URL", "redis://app:s3c/ret@h:6379/0")],
+                &[
+                    "in REDIS_URL contains a raw",
+                    "REDIS_USERNAME/REDIS_PASSWORD",
+                ],
+            ),
+            (
+                vec![
+                    ("REDIS_URL", "redis://app:s3cret@h:6379/0"),
+                    ("REDIS_PASSWORD", "0ther"),
+                ],
+                &["in REDIS_URL and REDIS_PASSWORD", "drop REDIS_PASSWORD"],
+            ),
+            (
+                vec![("REDIS_CLUSTER_URLS", "redis://a:7000, redis://b:x")],
+                &["in REDIS_CLUSTER_URLS"],
+            ),
+            (
+                vec![("REDIS_CLUSTER_URLS", "redis://a:7000/2")],
+                &["drop it from REDIS_CLUSTER_URLS"],
+            ),
+            (
+                vec![("REDIS_CLUSTER_URLS", "redis://a:7000,rediss://b:7001")],
+                &["seed urls in REDIS_CLUSTER_URLS mix"],
+            ),
+            (
+                vec![
+                    ("REDIS_CLUSTER_URLS", "redis://:s3cret@a:7000"),
+                    ("REDIS_PASSWORD", "0ther"),
+                ],
+                &["in REDIS_CLUSTER_URLS and REDIS_PASSWORD"],
+            ),
+            (
+                sentinel("redis://:s3cret@s1:x").to_vec(),
+                &["in REDIS_SENTINEL_URLS"],
+            ),
+            (
+                sentinel("redis://s1:26379/2").to_vec(),
+                &["s1:26379/2 in REDIS_SENTINEL_URLS", "set REDIS_DB"],
+            ),
+            (
+                sentinel("unix:///tmp/s.sock").to_vec(),
+                &["in REDIS_SENTINEL_URLS as redis://"],
+            ),
+            (sentinel(" , ").to_vec(), &["given in REDIS_SENTINEL_URLS"]),
+            (
+                vec![
+                    ("REDIS_SENTINEL_URLS", "redis://s1:26379"),
+                    ("REDIS_SENTINEL_MASTER", " "),
+                ],
+                &["name in REDIS_SENTINEL_MASTER is empty"],
+            ),
+            (
+                vec![("REDIS_SENTINEL_MASTER", "cache")],
+                &["set REDIS_SENTINEL_URLS"],
+            ),
+            (
+                [
+                    sentinel("redis://s1:26379").as_slice(),
+                    &[("REDIS_DB", "2147483647")],
+                ]
+                .concat(),
+                &["in REDIS_DB is out of range"],
+            ),
+            (
+                vec![("REDIS_HOST", "cache.internal ")],
+                &["in REDIS_HOST is not a host"],
+            ),
+            (
+                vec![("REDIS_HOST", "cache/0")],
+                &["in REDIS_HOST is not a host"],
+            ),
+            (
+                vec![("REDIS_HOST", "app:s3cret@cache")],
+                &["the host in REDIS_HOST is not a host"],
+            ),
+            (vec![("REDIS_PORT", "0")], &["set REDIS_PORT to"]),
+            (vec![("REDIS_PORT", "70000")], &["set REDIS_PORT ("]),
+            (
+                vec![("REDIS_DB", "2147483647")],
+                &["in REDIS_DB is out of range"],
+            ),
+            (vec![("REDIS_DB", "two")], &["set REDIS_DB ("]),
+            (vec![("REDIS_SSL", "maybe")], &["set REDIS_SSL ("]),
+        ];
+        for (vars, expected) in cases {
+            let message = config_error(&from(&vars));
+            for fragment in expected {
+                assert!(
+                    message.contains(fragment),
+                    "{fragment:?} not in {message:?}"
+                );
+            }
+            assert!(!message.contains("s3c"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_url_error_from_the_environment_names_the_variable_with_its_cause() {
+        use std::error::Error as _;
+
+        let error = from(&[("REDIS_URL", "redis://app:s3cret@host:notaport/0")])
+            .validate()
+            .unwrap_err();
+        assert!(matches!(error, Error::Config(_)), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: the port `notaport` in REDIS_URL is not a port: use a \
+             number from 1 to 65535 (Redis' default is 6379)"
+        );
+        assert!(
+            error
+                .source()
+                .is_some_and(|e| e.is::<std::num::ParseIntError>())
+        );
+    }
+
+    #[test]
+    fn settings_made_by_hand_name_the_builder_methods() {
+        for (config, expected) in [
+            (
+                RedisConfig::new().url("redis://h:x/0"),
+                "in the url is not a port",
+            ),
+            (
+                // A builder method replaces what the environment said.
+                from(&[("REDIS_URL", "redis://h:1/0")]).url("redis://h:x/0"),
+                "in the url is not a port",
+            ),
+            (
+                from(&[("REDIS_HOST", "h")]).url("redis://h:1/0"),
+                "both url(...) and REDIS_HOST were set",
+            ),
+            (
+                RedisConfig::new().url("redis://u:p@h:1/0").password("q"),
+                "in the url and password(...)",
+            ),
+            (
+                RedisConfig::new().cluster(["redis://a:1/2"]),
+                "drop it from the seed url",
+            ),
+            (RedisConfig::new().port(0), "set port(...) to"),
+            (RedisConfig::new().host("a b"), "in host(...) is not a host"),
+            (
+                RedisConfig::new().db(u32::MAX),
+                "in db(...) is out of range",
+            ),
+            (
+                RedisConfig::new().sentinel("cache", ["redis://s:1/2"]),
+                "set db(...) for the data nodes",
+            ),
+        ] {
+            let message = config_error(&config);
+            assert!(
+                message.contains(expected),
+                "{expected:?} not in {message:?}"
+            );
+            assert!(!message.contains("REDIS_URL"), "{message}");
+        }
+    }
+
+    /// The events at `info` and above logged on this thread while `run`
+    /// runs: each one's level and fields (`name=value`, the message's
+    /// name left out).
+    fn logged(run: impl FnOnce()) -> Vec<(tracing::Level, String)> {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+
+        type Events = Arc<Mutex<Vec<(tracing::Level, String)>>>;
+        struct Recorder(Events);
+        impl<S: tracing::Subscriber> Layer<S> for Recorder {
+            fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+                let level = *event.metadata().level();
+                if level > tracing::Level::INFO {
+                    return;
+                }
+                let mut text = String::new();
+                event.record(
+                    &mut |field: &tracing::field::Field, value: &dyn fmt::Debug| {
+                        match field.name() {
+                            "message" => write!(text, "{value:?}"),
+                            name => write!(text, " {name}={value:?}"),
+                        }
+                        .expect("writing to a String");
+                    },
+                );
+                self.0.lock().unwrap().push((level, text));
+            }
+        }
+        let events = Events::default();
+        let subscriber = tracing_subscriber::registry().with(Recorder(Arc::clone(&events)));
+        tracing::subscriber::with_default(subscriber, run);
+        events.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn with_no_server_set_the_fall_back_is_logged_once() {
+        let events = logged(|| drop(from(&[])));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let (level, line) = &events[0];
+        assert_eq!(*level, tracing::Level::WARN);
+        assert!(
+            line.starts_with(
+                "RedisConfig::from_env: none of REDIS_URL, REDIS_CLUSTER_URLS, \
+                 REDIS_SENTINEL_URLS, REDIS_HOST, REDIS_PORT is set; falling back to \
+                 redis://127.0.0.1:6379/0 (set REDIS_URL to choose the server)"
+            ),
+            "{line}"
+        );
+        assert!(line.contains(" server=redis://127.0.0.1:6379/0"), "{line}");
+
+        // Credentials alone: still the default server, its password hidden.
+        let events = logged(|| drop(from(&[("REDIS_PASSWORD", "s3cret"), ("REDIS_DB", "2")])));
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            events[0].1.contains("redis://:<redacted>@127.0.0.1:6379/2")
+                && !events[0].1.contains("s3cret"),
+            "{events:?}"
+        );
+
+        for named in [
+            &[("REDIS_URL", "redis://cache:6379/0")][..],
+            &[("REDIS_CLUSTER_URLS", "redis://a:7000")],
+            &[
+                ("REDIS_SENTINEL_URLS", "redis://s:26379"),
+                ("REDIS_SENTINEL_MASTER", "m"),
+            ],
+            &[("REDIS_HOST", "cache")],
+            &[("REDIS_PORT", "6380")],
+            // Refused at connect, with an error naming the variable.
+            &[("REDIS_PORT", "sixty")],
+            &[("REDIS_SENTINEL_MASTER", "m")],
+        ] {
+            let events = logged(|| drop(from(named)));
+            assert!(events.is_empty(), "{named:?}: {events:?}");
+        }
     }
 }
