@@ -42,11 +42,12 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(500);
 /// - **Operation timeout** (default [`DEFAULT_OP_TIMEOUT`]): a slow read
 ///   is a miss. On the async path it applies inside a tokio runtime with
 ///   timers.
-/// - **Write-behind** (default on the async path inside a tokio runtime):
-///   the result is returned as soon as it is computed and written in the
-///   background; calls in this process see it at once, and
-///   [`flush`](Self::flush) waits for pending writes (call it before a
-///   short-lived program exits). A call whose read failed does not write.
+/// - **Write-through by default**: a call returns once its result is
+///   written (or the write failed or timed out), so a program that exits
+///   right after a call loses nothing. [`write_behind`](MemoizerBuilder::write_behind)
+///   opts the async path into returning as soon as the result is computed
+///   and writing in the background. A call whose read failed does not
+///   write.
 /// - **Circuit breaker**: after consecutive store failures the store is
 ///   skipped for a cool-down, then probed; transitions are logged once. By
 ///   default it is the store's own ([`Store::health`]), shared by every
@@ -196,7 +197,7 @@ impl<S> Memoizer<S> {
                 skip_cache_keys: Vec::new(),
                 single_flight: true,
                 op_timeout: Some(DEFAULT_OP_TIMEOUT),
-                write_behind: true,
+                write_behind: false,
                 breaker: BreakerChoice::Store,
                 local_tier: None,
                 cache_if: None,
@@ -262,8 +263,16 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         self
     }
 
-    /// Whether the async path writes results in the background (default
-    /// on, inside a tokio runtime) or waits for the write.
+    /// Whether the async path writes results in the background (inside a
+    /// tokio runtime) instead of waiting for the write (the default).
+    ///
+    /// With write-behind a miss returns as soon as its result is computed
+    /// (a round trip sooner) and calls in this process see the result at
+    /// once, but a write still in the background is lost if the runtime
+    /// shuts down first: a short-lived program must await
+    /// [`Memoizer::flush`] before it exits, and a crash loses the writes
+    /// under way. Writes past the operation timeout are given up either
+    /// way. The blocking path always waits for its write.
     pub fn write_behind(mut self, on: bool) -> Self {
         self.policy.write_behind = on;
         self
@@ -418,8 +427,10 @@ impl<S, C, H> Memoizer<S, C, H> {
     }
 
     /// Waits until every background write started so far has finished
-    /// (or timed out). Call it before a short-lived program exits, so the
-    /// last results are not lost with the runtime.
+    /// (or timed out). With [`write_behind`](MemoizerBuilder::write_behind)
+    /// on, call it before a short-lived program exits, so the last results
+    /// are not lost with the runtime; without it there is nothing to wait
+    /// for.
     pub async fn flush(&self) {
         self.inner.writes.idle().await;
     }
