@@ -10,10 +10,11 @@ use memocache_core::{
     BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
     ReadOptions, RedisConfig, Result, WriteOptions,
 };
+use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::driven::Driven;
 
 use crate::connect::BACKEND;
-use crate::store::FredStore;
+use crate::store::{DRIVER_THREAD, FredStore};
 
 /// A [`BlockingStore`] over a [`FredStore`] that runs on a runtime owned
 /// by the adapter (one worker thread, which also keeps the connections and
@@ -47,18 +48,20 @@ pub struct FredBlockingStore(Driven<FredStore>);
 
 impl FredBlockingStore {
     /// Starts the adapter's runtime and connects as
-    /// [`FredStore::connect`] does; needs no runtime of the caller's.
+    /// [`FredStore::connect`] does; needs no runtime of the caller's. Logs
+    /// once, at `info`, the server it uses (never the password).
     ///
     /// # Errors
     ///
     /// As [`FredStore::connect`]; a backend error if the runtime cannot be
     /// started.
     pub fn connect(config: &RedisConfig) -> Result<Self> {
-        let config = config.clone();
-        Driven::start(BACKEND, "memocache-fred", move || async move {
-            FredStore::connect(&config).await
-        })
-        .map(FredBlockingStore)
+        let owned = config.clone();
+        let store = Driven::start(BACKEND, DRIVER_THREAD, move || async move {
+            FredStore::connect_quietly(&owned).await
+        })?;
+        announce::built("FredBlockingStore", BACKEND, config);
+        Ok(FredBlockingStore(store))
     }
 
     /// Starts the adapter's runtime and connects in the background, as
@@ -70,11 +73,17 @@ impl FredBlockingStore {
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings; a
     /// backend error if the runtime cannot be started.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        let config = config.clone();
-        Driven::start(BACKEND, "memocache-fred", move || async move {
-            FredStore::connect_lazy(&config)
-        })
-        .map(FredBlockingStore)
+        let owned = config.clone();
+        let store = Driven::start(BACKEND, DRIVER_THREAD, move || async move {
+            FredStore::connect_lazy_quietly(&owned)
+        })?;
+        announce::built("FredBlockingStore", BACKEND, config);
+        Ok(FredBlockingStore(store))
+    }
+
+    /// The blocking view of an async store ([`FredStore::blocking`]).
+    pub(crate) fn over(driven: Driven<FredStore>) -> Self {
+        FredBlockingStore(driven)
     }
 }
 

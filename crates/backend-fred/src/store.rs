@@ -15,11 +15,14 @@ use memocache_core::{
     Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions,
     RedisConfig, Result, Store, TrackedTiers, async_trait,
 };
+use memocache_redis_plumbing::announce;
+use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
 use memocache_redis_plumbing::failure::{command_error, send_retrying};
 use memocache_redis_plumbing::keyspace::{self, Keyspace, SCAN_COUNT};
 use memocache_redis_plumbing::topology::Node;
 use tokio::task::AbortHandle;
 
+use crate::blocking::FredBlockingStore;
 use crate::command;
 use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
 use crate::sentinel::{Followers, Sentinels};
@@ -47,8 +50,10 @@ use crate::tracking::{self, Route, Started, Tracking, Unserved};
 /// subscribed, and the tiers are flushed whenever the listener's or the
 /// pool's connection is lost; the store reports its own writes and
 /// removals itself. The server must allow `CLIENT TRACKING`, `CLIENT ID`
-/// and the `__redis__:invalidate` channel (checked at
-/// [`connect`](Self::connect)).
+/// and the `__redis__:invalidate` channel: one that refuses (an ACL user
+/// without them, `CLIENT` renamed away) is logged once, its listener
+/// stopped, and the store caches without tracking, its local tiers off
+/// (those already over it flushed).
 ///
 /// On a Redis Cluster there is one listener per primary (a redirect names
 /// a client of the same node), started for every primary at connect and
@@ -62,7 +67,8 @@ use crate::tracking::{self, Route, Started, Tracking, Unserved};
 /// to the slot's new primary; a tracked read is routed anew). A tracked
 /// read fails at once while its primary's listener is not subscribed. A
 /// change of fred's cluster state (a slot moved, a failover, a node gone)
-/// flushes the tiers; `CLUSTER MYID` must be allowed too.
+/// flushes the tiers; `CLUSTER MYID` must be allowed too (or tracking is
+/// refused, as above).
 ///
 /// With [`RedisConfig::sentinel`], the pool and the listener find the
 /// primary through the sentinels, and reconnect to the new one after a
@@ -100,7 +106,14 @@ pub struct FredStore {
     /// With [`RedisConfig::sentinel`]: the clients to reconnect when the
     /// primary is found demoted (a `READONLY` reply).
     followers: Option<Arc<Followers>>,
+    /// The runtime of this store's own, shared by its clones: started
+    /// when the store is made outside any runtime (its connections run
+    /// there) or for its first blocking view ([`blocking`](Self::blocking)).
+    runtime: StoreRuntime,
 }
+
+/// The name of the threads of a store's own runtime.
+pub(crate) const DRIVER_THREAD: &str = "memocache-fred";
 
 impl FredStore {
     /// Connects with `config`'s URL, credentials, database, TLS settings
@@ -110,21 +123,32 @@ impl FredStore {
     /// [`RedisConfig::client_tracking`], the listener subscribes and a
     /// first `CLIENT TRACKING ON REDIRECT` must succeed too. With
     /// [`RedisConfig::sentinel`], the sentinels are first asked in turn
-    /// for the primary, which must answer `ROLE` as one.
+    /// for the primary, which must answer `ROLE` as one. Logs once, at
+    /// `info`, the server it uses (never the password).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for bad settings, and when the server refuses
-    /// client tracking (an ACL user without `client|tracking`, say, or on
-    /// a cluster without `cluster|myid`); a backend error naming the server
-    /// when it cannot be reached or refuses the credentials or the TLS
-    /// handshake. With Sentinel: [`Error::Config`] when every sentinel
-    /// that answered knows no master of that name, or for settings fred
+    /// [`Error::Config`] for bad settings; a backend error naming the
+    /// server when it cannot be reached or refuses the credentials or the
+    /// TLS handshake. A server that refuses client tracking (an ACL user
+    /// without `client|tracking`, say, or on a cluster without
+    /// `cluster|myid`) is no error: the store caches without it, its local
+    /// tiers stay off, and the refusal is logged once. With Sentinel:
+    /// [`Error::Config`] when every sentinel that answered knows no master
+    /// of that name, or for settings fred
     /// cannot honour (sentinels with different credentials, or TLS for the
     /// sentinels but not the data nodes or the other way round); a backend
     /// error naming the primary and its sentinels, and saying what each
     /// sentinel answered, when none names a reachable primary.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        let store = Self::connect_quietly(config).await?;
+        announce::built("FredStore", BACKEND, config);
+        Ok(store)
+    }
+
+    /// [`connect`](Self::connect) without the log line naming the server:
+    /// for the blocking adapter over it, which logs its own.
+    pub(crate) async fn connect_quietly(config: &RedisConfig) -> Result<Self> {
         // With Sentinel: asked first, for a clear error, and so that fred
         // asks first the sentinel that named a reachable primary.
         let sentinels = if config.is_sentinel() {
@@ -195,31 +219,41 @@ impl FredStore {
     }
 
     /// Switches tracking on for each pool connection, redirected to the
-    /// listener: a server that refuses it is an error now, not a tier that
-    /// never serves.
+    /// listener, unless tracking was refused already: a server that
+    /// refuses it is refused now (logged once), not a tier that never
+    /// serves.
     async fn first_redirect(&self) -> Result<()> {
-        let Some(tracking) = &self.tracking else {
+        let Some(tracking) = self.tracking.as_deref().filter(|t| !t.is_refused()) else {
             return Ok(());
         };
         let id = tracking.redirect(&self.pool)?;
         for client in self.pool.clients() {
             let (command, args) = tracking::redirect_to(id);
-            let () = client
+            let redirected: Result<(), FredError> = client
                 .with_options(&self.options)
                 .custom(command, args)
-                .await
-                .map_err(|e| tracking.refused(e))?;
+                .await;
+            if let Err(error) = redirected {
+                tracking.refuse_or_fail(error)?;
+            }
+            if tracking.is_refused() {
+                break;
+            }
         }
         Ok(())
     }
 
     /// On a cluster, switches tracking on for each pool client's
-    /// connection to `route`'s primary, redirected to its listener: a
-    /// server that refuses it (or `CLUSTER MYID`) is an error now, not a
-    /// tier that never serves.
+    /// connection to `route`'s primary, redirected to its listener, unless
+    /// tracking was refused already: a server that refuses it (or
+    /// `CLUSTER MYID`) is refused now (logged once), not a tier that never
+    /// serves.
     async fn first_redirect_on(&self, route: &Route) -> Result<()> {
         let options = route.options(&self.options);
         for client in self.pool.clients() {
+            if self.tracking.as_deref().is_some_and(Tracking::is_refused) {
+                break;
+            }
             let pipeline = Pipeline::from(client.with_options(&options));
             let (myid, args) = route.myid();
             let () = pipeline.custom(myid, args).await.map_err(backend_error)?;
@@ -236,9 +270,15 @@ impl FredStore {
     /// Like [`connect`](Self::connect) but returns at once and connects in
     /// the background, so a service can start while Redis is down; until
     /// Redis answers, every operation fails (and a
-    /// [`Memoizer`](memocache_core::Memoizer) just computes). With
+    /// [`Memoizer`](memocache_core::Memoizer) just computes). Inside a
+    /// tokio runtime its connections run on that runtime; outside one (a
+    /// `static` built by a sync caller), on a runtime thread of the store's
+    /// own, so it serves async callers of any runtime and, through
+    /// [`blocking`](Self::blocking), sync ones. With
     /// [`RedisConfig::client_tracking`], reads that may fill a tier fail
-    /// until the listener is subscribed.
+    /// until the listener is subscribed; a server that refuses tracking is
+    /// learned in the background (logged once): the local tiers over the
+    /// store by then go off (flushed), and reads go untracked.
     ///
     /// With [`RedisConfig::sentinel`], the sentinels are asked in the
     /// background too (in the configured order), and the store follows the
@@ -247,15 +287,37 @@ impl FredStore {
     /// # Errors
     ///
     /// [`Error::Config`] for bad settings (with Sentinel, those fred cannot
-    /// honour too), or when called outside a tokio runtime.
+    /// honour too); a backend error if, called outside a runtime, it cannot
+    /// start its own.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(Error::Config(
-                "FredStore::connect_lazy was called outside a tokio runtime: call it from async \
-                 code, or use FredBlockingStore"
-                    .into(),
-            ));
-        }
+        let runtime = StoreRuntime::default();
+        let store = runtime.make_inside(BACKEND, DRIVER_THREAD, || {
+            Self::connect_lazy_quietly(config)
+        })?;
+        announce::built("FredStore", BACKEND, config);
+        Ok(FredStore { runtime, ..store })
+    }
+
+    /// A blocking store over this one, for sync code: the same
+    /// connections, circuit breaker and change tracking, so the sync and
+    /// async functions of a service share one store. Its operations run on
+    /// a runtime thread this store keeps for the purpose (one, however
+    /// many views are made), and wait there for the connections, which run
+    /// where the store was made: call it from a thread that is not driving
+    /// that runtime (`spawn_blocking`, or any plain thread), as any
+    /// blocking code.
+    ///
+    /// # Errors
+    ///
+    /// A backend error if the runtime thread cannot be started.
+    pub fn blocking(&self) -> Result<FredBlockingStore> {
+        let driven = Driven::on(self.clone(), &self.runtime, DRIVER_THREAD)?;
+        Ok(FredBlockingStore::over(driven))
+    }
+
+    /// [`connect_lazy`](Self::connect_lazy) without the log line naming
+    /// the server: for the blocking adapter over it, which logs its own.
+    pub(crate) fn connect_lazy_quietly(config: &RedisConfig) -> Result<Self> {
         let settings = connect::settings(config, false, None)?;
         let started = start_tracking(config, &settings)?;
         let listener = started
@@ -292,7 +354,7 @@ impl FredStore {
     /// (`max_command_attempts: 1`) should follow no redirection either
     /// (`max_redirections: 0`, as theirs do): fred 10.1 stops for good a
     /// client that gets an `ASK` with redirections but no write attempts
-    /// left.
+    /// left. Logs once, at `info`, the pool's servers.
     pub fn from_pool(pool: Pool) -> Self {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
@@ -305,6 +367,7 @@ impl FredStore {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
+        announce::built_on("FredStore", BACKEND, &server);
         FredStore {
             pool,
             options: command_options(timeout),
@@ -315,6 +378,7 @@ impl FredStore {
             health: RedisConfig::default().health(),
             tracking: None,
             followers: None,
+            runtime: StoreRuntime::default(),
         }
     }
 
@@ -385,12 +449,14 @@ impl FredStore {
             health,
             tracking,
             followers,
+            runtime: StoreRuntime::default(),
         })
     }
 
-    /// The tiers of a tracked store.
+    /// The tiers of a tracked store (none once tracking was refused).
     fn tiers(&self) -> Option<&TrackedTiers> {
-        self.tracking.as_deref().map(Tracking::tiers)
+        let tracking = self.tracking.as_deref().filter(|t| !t.is_refused());
+        tracking.map(|t| t.tracked().tiers())
     }
 
     /// For a command that changes `keys`: reports them to a tracked
@@ -491,7 +557,15 @@ impl FredStore {
             Err(Unserved::Failed(error)) => return Ok(Err(error)),
             Err(Unserved::Elsewhere(error)) => return Err(error),
         }
-        Ok(entry_replies(replies))
+        Ok(match tracked_reply(&mut replies) {
+            Ok(None) => entry_replies(replies),
+            Ok(Some(refusal)) => {
+                // Before the read's value is handed back.
+                route.refuse(&refusal);
+                entry_replies(replies)
+            }
+            Err(error) => Err(error),
+        })
     }
 
     /// A command's error; when no connection is up, says so (with the last
@@ -560,8 +634,22 @@ impl Drop for Changed<'_> {
     }
 }
 
-/// The `CLIENT TRACKING`, `GET` and `PTTL` replies of a tracked read on a
-/// cluster: the value and its `PTTL`, or the first error.
+/// The `CLIENT TRACKING` reply of a tracked read, the first of
+/// `replies`: `None` when tracking is on, the server's refusal (see
+/// [`tracking::is_refusal`]), or the read's error.
+fn tracked_reply(
+    replies: &mut impl Iterator<Item = Result<Value, FredError>>,
+) -> Result<Option<FredError>, FredError> {
+    match replies.next() {
+        Some(Ok(_)) => Ok(None),
+        Some(Err(error)) if tracking::is_refusal(&error) => Ok(Some(error)),
+        Some(Err(error)) => Err(error),
+        None => Err(FredError::new(ErrorKind::Unknown, "a reply is missing")),
+    }
+}
+
+/// The `GET` and `PTTL` replies of a tracked read: the value and its
+/// `PTTL`, or the first error.
 fn entry_replies(
     mut replies: impl Iterator<Item = Result<Value, FredError>>,
 ) -> Result<(Option<Bytes>, i64), FredError> {
@@ -570,7 +658,6 @@ fn entry_replies(
             .next()
             .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "a reply is missing")))
     };
-    let _tracked: Value = reply()?;
     let value: Option<Bytes> = reply()?.convert()?;
     let pttl: i64 = reply()?.convert()?;
     Ok((value, pttl))
@@ -720,35 +807,46 @@ impl Store for FredStore {
         if !options.with_ttl {
             return Ok(self.get(key).await?.map(Entry::new));
         }
-        if let Some(tracking) = self.tracking.as_deref().filter(|t| t.is_cluster()) {
+        // Untracked once the server refused tracking.
+        let tracking = self.tracking.as_deref().filter(|t| !t.is_refused());
+        if let Some(tracking) = tracking.filter(|t| t.is_cluster()) {
             let (value, pttl) = self.read_on_cluster(tracking, key).await?;
             return Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))));
         }
         // A read that may fill a tier is tracked, whichever connection
-        // serves it: redirected to the live listener, or not sent.
-        let redirect = self
-            .tracking
-            .as_deref()
-            .map(|tracking| tracking.redirect(&self.pool))
-            .transpose()?;
+        // serves it: redirected to the live listener, or not sent (unless
+        // the listener stopped because tracking was refused meanwhile).
+        let redirect = match tracking.map(|tracking| tracking.redirect(&self.pool)) {
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) if tracking.is_some_and(Tracking::is_refused) => None,
+            Some(Err(error)) => return Err(error),
+            None => None,
+        };
         // GET and PTTL pipelined: one round trip, each command sent with
         // the store's options.
-        let (value, pttl): (Option<Bytes>, i64) = self
+        let (refusal, value, pttl) = self
             .run(|client| async move {
-                let pipeline = fred::clients::Pipeline::from(client);
+                let pipeline = Pipeline::from(client);
                 if let Some(id) = redirect {
                     let (command, args) = tracking::redirect_to(id);
                     let () = pipeline.custom(command, args).await?;
                     let () = pipeline.get(key).await?;
                     let () = pipeline.pttl(key).await?;
-                    let ((), value, pttl) = pipeline.all().await?;
-                    return Ok((value, pttl));
+                    let mut replies = pipeline.try_all::<Value>().await.into_iter();
+                    let refusal = tracked_reply(&mut replies)?;
+                    let (value, pttl) = entry_replies(replies)?;
+                    return Ok((refusal, value, pttl));
                 }
                 let () = pipeline.get(key).await?;
                 let () = pipeline.pttl(key).await?;
-                pipeline.all().await
+                let (value, pttl) = pipeline.all().await?;
+                Ok((None, value, pttl))
             })
             .await?;
+        if let (Some(refusal), Some(tracking)) = (refusal, tracking) {
+            // Before the read's value is handed back.
+            tracking.refuse_or_fail(refusal)?;
+        }
         Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
     }
 
@@ -756,7 +854,7 @@ impl Store for FredStore {
         Capabilities::new()
             .ttl_in_read(true)
             .shared_health(true)
-            .tracks_changes(self.tracking.is_some())
+            .tracks_changes(self.tracking.as_deref().is_some_and(|t| !t.is_refused()))
     }
 
     fn health(&self) -> Option<Health> {
@@ -764,11 +862,8 @@ impl Store for FredStore {
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        match self.tiers() {
-            Some(tiers) => {
-                tiers.add(tier);
-                Ok(())
-            }
+        match &self.tracking {
+            Some(tracking) => tracking.tracked().track(tier),
             None => Err(Error::config(
                 "this FredStore does not track changes, so a local tier over it could serve \
                  values other processes changed: build it with \

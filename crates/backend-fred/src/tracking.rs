@@ -26,6 +26,12 @@
 //! of fred's cluster state (a slot moved, a failover, a node added or
 //! gone) flushes the tiers, starts listeners for new primaries and stops
 //! those of nodes that are no longer primaries.
+//!
+//! A server that refuses what tracking needs ([`is_refusal`]: a listener's
+//! `CLIENT ID`, `CLUSTER MYID` or `SUBSCRIBE`, or a read's `CLIENT
+//! TRACKING`, answered `NOPERM` or `unknown command`) is
+//! [refused](Tracked::refuse): logged once, the tiers off, every listener
+//! stopped, and reads sent untracked from then on.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -39,6 +45,7 @@ use fred::types::config::{
 };
 use fred::types::{ClusterHash, CustomCommand, Message, RespVersion, Value};
 use memocache_core::{Error, FlushCause, Invalidations, Result, TrackedTiers};
+use memocache_redis_plumbing::refusal::{self, Tracked};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -55,8 +62,8 @@ const INVALIDATE: &str = "__redis__:invalidate";
 const CHANNEL_CAPACITY: usize = 4096;
 
 /// How long the listener stays unsubscribed on a connection fred says is
-/// up (subscribing failed: a refusal, a timeout) before it forces a new
-/// connection and tries again.
+/// up (subscribing failed: a timeout, say; a refusal stops it instead)
+/// before it forces a new connection and tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
 /// What a store with [`RedisConfig::client_tracking`] shares between its
@@ -64,7 +71,7 @@ const RETRY: Duration = Duration::from_secs(1);
 ///
 /// [`RedisConfig::client_tracking`]: memocache_core::RedisConfig::client_tracking
 pub(crate) struct Tracking {
-    tiers: TrackedTiers,
+    tracked: Arc<Tracked>,
     mode: Mode,
     /// Whether the primary is found through Sentinel: the pool and the
     /// listener then find it each by itself, and a read is redirected only
@@ -82,7 +89,7 @@ enum Mode {
 
 /// One listener connection to one server, and its generations.
 struct Listener {
-    tiers: TrackedTiers,
+    tracked: Arc<Tracked>,
     state: watch::Sender<Listening>,
     /// `host:port` (never credentials), for errors.
     server: Arc<str>,
@@ -101,6 +108,9 @@ enum Listening {
     /// Subscribing failed on a connection that stayed up; tried again
     /// every [`RETRY`].
     Failed(Arc<SetupError>),
+    /// Tracking was refused (by this server or another of the store's):
+    /// the listener stopped for good.
+    Refused,
 }
 
 /// A subscribed listener connection: what reads redirect to.
@@ -123,10 +133,16 @@ struct SetupError {
     source: FredError,
 }
 
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}", self.step, self.source)
+    }
+}
+
 /// The listeners of a tracked store on a cluster: one per primary of
 /// fred's cluster state, by the primary's address.
 struct Nodes {
-    tiers: TrackedTiers,
+    tracked: Arc<Tracked>,
     template: Template,
     listeners: Mutex<HashMap<Server, Node>>,
 }
@@ -281,13 +297,13 @@ impl Route {
 
     /// Checks the replies to the first [`myid`](Self::myid) and
     /// [`redirect`](Self::redirect) sent, at connect, on a pool
-    /// connection to this route's primary.
+    /// connection to this route's primary: a refusal of either is
+    /// [refused](Tracked::refuse).
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the primary refuses either command; a
-    /// backend error naming it when it cannot be reached, or when the
-    /// connection is on another node than the listener's.
+    /// A backend error naming the primary when it cannot be reached, or
+    /// when the connection is on another node than the listener's.
     pub(crate) fn first_redirected(
         &self,
         replies: Vec<std::result::Result<Value, FredError>>,
@@ -305,17 +321,10 @@ impl Route {
                 }
                 tracked
                     .map(drop)
-                    .map_err(|error| self.listener.refused(error))
+                    .or_else(|error| self.listener.refuse_or_fail(error))
             }
-            (Some(Err(error)), Some(_)) if !is_connection_error(&error) => {
-                Err(Error::config_with_source(
-                    format!(
-                        "{server} refused CLUSTER MYID, which client tracking on a cluster \
-                         sends with every tracked read: an ACL user needs the cluster|myid \
-                         command; or turn RedisConfig::client_tracking off"
-                    ),
-                    error,
-                ))
+            (Some(Err(error)), Some(_)) if is_refusal(&error) => {
+                self.listener.refuse_or_fail(error)
             }
             // The pipeline failed as a whole.
             (Some(Err(error)), _) if is_connection_error(&error) => {
@@ -370,10 +379,10 @@ impl Tracking {
             .first()
             .ok_or_else(|| Error::config("fred built a pool without clients"))?;
         let template = Template::new(first, timeout);
-        let tiers = TrackedTiers::new();
         if pool.is_clustered() {
+            let tracked = Arc::new(Tracked::new(NEEDS_ON_A_CLUSTER));
             let nodes = Arc::new(Nodes {
-                tiers: tiers.clone(),
+                tracked: Arc::clone(&tracked),
                 template,
                 listeners: Mutex::default(),
             });
@@ -381,13 +390,14 @@ impl Tracking {
                 .clients()
                 .iter()
                 .map(|client| {
-                    watch_cluster(client, pool.clone(), tiers.clone(), Arc::downgrade(&nodes))
+                    let tiers = tracked.tiers().clone();
+                    watch_cluster(client, pool.clone(), tiers, Arc::downgrade(&nodes))
                         .abort_handle()
                 })
                 .collect();
             return Ok(Started {
                 tracking: Arc::new(Tracking {
-                    tiers,
+                    tracked,
                     mode: Mode::Cluster(nodes),
                     sentinel: false,
                 }),
@@ -395,17 +405,18 @@ impl Tracking {
                 tasks,
             });
         }
-        let listener = Arc::new(Listener::new(tiers.clone(), server, false));
+        let tracked = Arc::new(Tracked::new(NEEDS));
+        let listener = Arc::new(Listener::new(Arc::clone(&tracked), server, false));
         let client = template.client(None);
         let mut tasks: Vec<AbortHandle> = pool
             .clients()
             .iter()
-            .map(|client| watch_connection(client, tiers.clone()).abort_handle())
+            .map(|client| watch_connection(client, tracked.tiers().clone()).abort_handle())
             .collect();
         tasks.push(listener.spawn(&client, &template.options).abort_handle());
         Ok(Started {
             tracking: Arc::new(Tracking {
-                tiers,
+                tracked,
                 mode: Mode::Single(listener),
                 sentinel: pool.client_config().server.is_sentinel(),
             }),
@@ -414,9 +425,15 @@ impl Tracking {
         })
     }
 
-    /// The tiers this store reports to.
-    pub(crate) fn tiers(&self) -> &TrackedTiers {
-        &self.tiers
+    /// The tiers this store reports to, and whether the server refused
+    /// tracking.
+    pub(crate) fn tracked(&self) -> &Tracked {
+        &self.tracked
+    }
+
+    /// Whether the server refused tracking: reads then go untracked.
+    pub(crate) fn is_refused(&self) -> bool {
+        self.tracked.is_refused()
     }
 
     /// Whether the store is on a cluster (reads go through
@@ -496,7 +513,7 @@ impl Tracking {
         match served_by(&route.node, myid.as_ref(), complete) {
             ServedBy::Listener => Ok(()),
             ServedBy::Other(other) => {
-                self.tiers.flushed(FlushCause::TopologyChanged);
+                self.tracked.tiers().flushed(FlushCause::TopologyChanged);
                 Err(Unserved::Elsewhere(backend_error(format!(
                     "a tracked read for slot {} sent to {} was served by node {other}, not by \
                      node {} that its invalidation listener is on (fred's routing changed); the \
@@ -505,7 +522,7 @@ impl Tracking {
                 ))))
             }
             ServedBy::Unknown => {
-                self.tiers.flushed(FlushCause::ReportsLost);
+                self.tracked.tiers().flushed(FlushCause::ReportsLost);
                 let error = match myid {
                     Some(Err(error)) => error,
                     _ => {
@@ -518,16 +535,15 @@ impl Tracking {
     }
 
     /// On a single node: waits, for at most `limit`, until the listener is
-    /// subscribed.
+    /// subscribed, or tracking was refused.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the server refuses what the listener needs;
-    /// a backend error naming the server when it cannot be reached or the
-    /// wait is over.
+    /// A backend error naming the server when it cannot be reached, the
+    /// listener cannot subscribe, or the wait is over.
     pub(crate) async fn wait_listening(&self, limit: Duration) -> Result<()> {
         match &self.mode {
-            Mode::Single(listener) => listener.wait_listening(limit).await.map(drop),
+            Mode::Single(listener) => listener.wait_listening(limit).await,
             Mode::Cluster(_) => Err(backend_error(
                 "a cluster's listeners were waited for as a single node's",
             )),
@@ -536,7 +552,8 @@ impl Tracking {
 
     /// On a cluster: starts a listener for every primary of `pool`'s
     /// cluster state and waits, for at most `limit` in all, until each is
-    /// subscribed; answers a route to each primary.
+    /// subscribed; answers a route to each primary, or none once tracking
+    /// was refused.
     ///
     /// # Errors
     ///
@@ -574,17 +591,24 @@ impl Tracking {
             let listener = nodes.listener(&server);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             listener.wait_listening(left).await?;
+            if self.is_refused() {
+                return Ok(Vec::new());
+            }
             routes.push(Route::new(server, slot, listener)?);
         }
         Ok(routes)
     }
 
-    /// On a single node: the error of a first `CLIENT TRACKING` that
-    /// failed: the server cannot be reached, or it refuses tracking.
-    pub(crate) fn refused(&self, error: FredError) -> Error {
+    /// On a single node: a pool connection's `CLIENT TRACKING` failed
+    /// with `error`; a refusal is [refused](Tracked::refuse).
+    ///
+    /// # Errors
+    ///
+    /// Any other error: naming the server when it cannot be reached.
+    pub(crate) fn refuse_or_fail(&self, error: FredError) -> Result<()> {
         match &self.mode {
-            Mode::Single(listener) => listener.refused(error),
-            Mode::Cluster(_) => backend_error(error),
+            Mode::Single(listener) => listener.refuse_or_fail(error),
+            Mode::Cluster(_) => Err(backend_error(error)),
         }
     }
 }
@@ -607,6 +631,12 @@ impl Route {
             node,
             listener,
         })
+    }
+
+    /// The primary refused a tracked read's `CLIENT TRACKING` with `error`
+    /// (see [`is_refusal`]).
+    pub(crate) fn refuse(&self, error: &FredError) {
+        self.listener.refuse(error);
     }
 }
 
@@ -633,7 +663,13 @@ impl Nodes {
     /// Gives every server of `primaries` a listener, and stops those of
     /// other servers (no longer primaries: a failed or demoted node), whose
     /// generations end. An empty list (no cluster state) changes nothing.
+    /// Once tracking was refused, drops every listener (each stopped
+    /// already) and starts none.
     fn reconcile(&self, primaries: &[Server]) {
+        if self.tracked.is_refused() {
+            self.lock().clear();
+            return;
+        }
         if primaries.is_empty() {
             return;
         }
@@ -657,7 +693,7 @@ impl Nodes {
     /// connection, retried in the background until it is up.
     fn start(&self, server: &Server) -> Node {
         let listener = Arc::new(Listener::new(
-            self.tiers.clone(),
+            Arc::clone(&self.tracked),
             self.template.name(server),
             true,
         ));
@@ -673,9 +709,9 @@ impl Nodes {
 
 impl Listener {
     /// A listener of `server`, down until its task subscribes it.
-    fn new(tiers: TrackedTiers, server: Arc<str>, clustered: bool) -> Self {
+    fn new(tracked: Arc<Tracked>, server: Arc<str>, clustered: bool) -> Self {
         Listener {
-            tiers,
+            tracked,
             state: watch::Sender::new(Listening::Down),
             server,
             clustered,
@@ -708,8 +744,12 @@ impl Listener {
             ))),
             Listening::Failed(failed) => Err(backend_error(format!(
                 "the invalidation listener is not subscribed on {} (trying again in the \
-                 background; last error: {} failed: {})",
-                self.server, failed.step, failed.source
+                 background; last error: {failed})",
+                self.server
+            ))),
+            Listening::Refused => Err(backend_error(format!(
+                "the invalidation listener on {} stopped: client tracking was refused",
+                self.server
             ))),
         }
     }
@@ -734,15 +774,14 @@ impl Listener {
         )))
     }
 
-    /// Waits, for at most `limit`, until the listener is subscribed, and
-    /// answers its generation.
+    /// Waits, for at most `limit`, until the listener is subscribed, or
+    /// stopped because tracking was refused.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the server refuses what the listener needs;
-    /// a backend error naming the server when it cannot be reached or the
-    /// wait is over.
-    async fn wait_listening(&self, limit: Duration) -> Result<Generation> {
+    /// A backend error naming the server when it cannot be reached, the
+    /// listener cannot subscribe, or the wait is over.
+    async fn wait_listening(&self, limit: Duration) -> Result<()> {
         let mut state = self.state.subscribe();
         let settled = tokio::time::timeout(
             limit,
@@ -759,51 +798,47 @@ impl Listener {
             }
         };
         match settled {
-            Listening::Live(generation) => Ok(generation),
+            Listening::Live(_) | Listening::Refused => Ok(()),
             Listening::Failed(failed) if is_connection_error(&failed.source) => {
                 Err(backend_error(ConnectError {
                     server: self.server.to_string(),
                     source: failed.source.clone(),
                 }))
             }
-            Listening::Failed(failed) => {
-                let myid = if self.clustered {
-                    ", the cluster|myid command"
-                } else {
-                    ""
-                };
-                Err(Error::config_with_source(
-                    format!(
-                        "{} refused client tracking: the invalidation listener's {} failed; an \
-                         ACL user needs the client|id command{myid} and the {INVALIDATE} \
-                         channel (&{INVALIDATE}); or turn RedisConfig::client_tracking off",
-                        self.server, failed.step
-                    ),
-                    failed.source.clone(),
-                ))
-            }
+            Listening::Failed(failed) => Err(backend_error(format!(
+                "the invalidation listener could not subscribe on {}: {failed}",
+                self.server
+            ))),
             Listening::Down => Err(backend_error("the invalidation listener is down")),
         }
     }
 
-    /// The error of a first `CLIENT TRACKING` that failed: the server
-    /// cannot be reached, or it refuses tracking.
-    fn refused(&self, error: FredError) -> Error {
+    /// This listener's server refused tracking with `error` (see
+    /// [`is_refusal`]): logged once, the tiers off, every listener of the
+    /// store stopped.
+    fn refuse(&self, error: &dyn std::fmt::Display) {
+        self.tracked.refuse(&self.server, error);
+    }
+
+    /// A pool connection's first `CLIENT TRACKING` (or `CLUSTER MYID`) to
+    /// this listener's server failed with `error`: a refusal is
+    /// [refused](Self::refuse).
+    ///
+    /// # Errors
+    ///
+    /// Any other error: naming the server when it cannot be reached.
+    fn refuse_or_fail(&self, error: FredError) -> Result<()> {
+        if is_refusal(&error) {
+            self.refuse(&error);
+            return Ok(());
+        }
         if is_connection_error(&error) {
-            return backend_error(ConnectError {
+            return Err(backend_error(ConnectError {
                 server: self.server.to_string(),
                 source: error,
-            });
+            }));
         }
-        Error::config_with_source(
-            format!(
-                "{} refused client tracking (CLIENT TRACKING ON REDIRECT): it needs Redis 6 or \
-                 later and, for an ACL user, the client|tracking command; or turn \
-                 RedisConfig::client_tracking off",
-                self.server
-            ),
-            error,
-        )
+        Err(backend_error(error))
     }
 
     /// The listener's task: reports invalidations; on each new connection
@@ -812,14 +847,24 @@ impl Listener {
     /// so that a generation ends before later messages are read. Whenever
     /// no generation is live for [`RETRY`] after the last connection event
     /// while fred says the connection is up (subscribing failed, or an
-    /// error outlived its connection), a new connection is forced.
+    /// error outlived its connection), a new connection is forced. Once
+    /// tracking was refused (here or by another server of the store's), it
+    /// closes its connection and stops.
     async fn listen(self: Arc<Self>, listener: Client, mut events: Events, options: Options) {
         let retry = tokio::time::sleep(RETRY);
         tokio::pin!(retry);
+        let refused = self.tracked.refused();
+        tokio::pin!(refused);
         loop {
             let live = matches!(*self.state.borrow(), Listening::Live(_));
             tokio::select! {
                 biased;
+                () = &mut refused => {
+                    self.state.send_replace(Listening::Refused);
+                    let limit = options.timeout.unwrap_or(RETRY);
+                    let _ = tokio::time::timeout(limit, listener.quit()).await;
+                    return;
+                }
                 lost = events.errors.recv() => {
                     if matches!(lost, Err(RecvError::Closed)) {
                         break;
@@ -842,7 +887,9 @@ impl Listener {
                 message = events.messages.recv() => {
                     match message {
                         Ok(message) => self.receive(&message),
-                        Err(RecvError::Lagged(_)) => self.tiers.flushed(FlushCause::ReportsLost),
+                        Err(RecvError::Lagged(_)) => {
+                            self.tracked.tiers().flushed(FlushCause::ReportsLost);
+                        }
                         Err(RecvError::Closed) => break,
                     }
                     continue;
@@ -913,6 +960,14 @@ impl Listener {
             Ok::<_, SetupError>(Generation { id, node, server })
         }
         .await;
+        // The server's refusal, whatever happened to the connection since.
+        if let Err(failed) = &generation
+            && is_refusal(&failed.source)
+        {
+            self.refuse(failed);
+            self.state.send_replace(Listening::Refused);
+            return;
+        }
         if !(events.errors.is_empty() && events.reconnects.is_empty()) {
             return;
         }
@@ -939,14 +994,14 @@ impl Listener {
             live
         });
         if ended {
-            self.tiers.flushed(FlushCause::ConnectionLost);
+            self.tracked.tiers().flushed(FlushCause::ConnectionLost);
         }
     }
 
     /// Reports an invalidation message.
     fn receive(&self, message: &Message) {
         if &*message.channel == INVALIDATE {
-            report(&self.tiers, &message.value);
+            report(self.tracked.tiers(), &message.value);
         }
     }
 }
@@ -1037,6 +1092,24 @@ fn primaries(pool: &Pool) -> Vec<Server> {
     primaries.into_iter().collect()
 }
 
+/// What an ACL user needs for tracking on a single node, as the fix of a
+/// refusal names it.
+const NEEDS: &str = "the client|tracking and client|id commands and the &__redis__:invalidate \
+                     channel";
+
+/// What an ACL user needs for tracking on a cluster.
+const NEEDS_ON_A_CLUSTER: &str = "the client|tracking, client|id and cluster|myid commands and \
+                                  the &__redis__:invalidate channel";
+
+/// Whether `error` is the server's refusal of a command tracking needs
+/// ([`refusal::is_refusal`]), rather than a failure to reach it or one
+/// that passes.
+pub(crate) fn is_refusal(error: &FredError) -> bool {
+    let reply = error.details();
+    let (code, detail) = reply.split_once(' ').unwrap_or((reply, ""));
+    refusal::is_refusal(code, detail)
+}
+
 /// `CLIENT`, for `CLIENT ID` and `CLIENT TRACKING`.
 fn client_command() -> CustomCommand {
     CustomCommand::new_static("CLIENT", ClusterHash::FirstKey, false)
@@ -1118,27 +1191,13 @@ fn key_bytes(key: &Value) -> Option<&[u8]> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use memocache_core::testing::RecordedReports;
 
     use super::*;
 
-    /// Records what it is told.
-    #[derive(Default)]
-    struct Recorder(Mutex<Vec<String>>);
-
-    impl Invalidations for Recorder {
-        fn changed(&self, key: &str) {
-            self.0.lock().unwrap().push(key.to_owned());
-        }
-
-        fn flushed(&self, cause: FlushCause) {
-            self.0.lock().unwrap().push(format!("flushed: {cause}"));
-        }
-    }
-
     #[test]
     fn payloads_map_to_changes_and_flushes() {
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Arc::new(RecordedReports::default());
         let tiers = TrackedTiers::new();
         let weak: std::sync::Weak<dyn Invalidations> = Arc::downgrade(&recorder) as _;
         tiers.add(weak);
@@ -1153,7 +1212,7 @@ mod tests {
         report(&tiers, &Value::Integer(1));
         report(&tiers, &Value::Array(vec![Value::Integer(1)]));
         assert_eq!(
-            *recorder.0.lock().unwrap(),
+            recorder.reports(),
             [
                 "a",
                 "b",

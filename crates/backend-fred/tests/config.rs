@@ -40,12 +40,6 @@ fn settings_fred_cannot_use_are_refused_with_how_to_fix_them() {
     assert!(message.contains("BEGIN CERTIFICATE"), "{message}");
 }
 
-#[test]
-fn a_lazy_store_outside_a_runtime_is_refused_not_a_panic() {
-    let message = config_error(FredStore::connect_lazy(&RedisConfig::new()));
-    assert!(message.contains("tokio runtime"), "{message}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_of_your_own_caches_and_clears() {
     let config = Config::from_url(&RedisServer::shared().url()).unwrap();

@@ -31,6 +31,10 @@ impl Client for Fred {
     fn connect_blocking_lazy(config: &RedisConfig) -> Result<FredBlockingStore> {
         FredBlockingStore::connect_lazy(config)
     }
+
+    fn blocking(store: &FredStore) -> Result<FredBlockingStore> {
+        store.blocking()
+    }
 }
 
 memocache_testkit::client_suite_tests!(Fred);

@@ -3,8 +3,8 @@
 //! against real redis-server processes: copies dropped when another
 //! connection writes or removes the key and on FLUSHALL; a flush, then
 //! tracking again, when the listener's or the pool's connection is lost;
-//! the store's own writes served; clear errors from a server that refuses
-//! tracking; and the blocking adapter. On a Redis Cluster too (a listener
+//! the store's own writes served; a server that refuses the listener
+//! cached on untracked; and the blocking adapter. On a Redis Cluster too (a listener
 //! per primary): writes and removals from elsewhere and from another
 //! memocache, the store's own writes and cleared namespaces, a lazy store,
 //! the blocking adapter, and, on a cluster of the test's own, FLUSHALL on
@@ -234,69 +234,64 @@ async fn a_restarted_server_flushes_and_tracking_comes_back() {
     a_loss_flushes_and_tracking_comes_back(&server, async |_: &FredStore| server.restart()).await;
 }
 
-/// The `Error::Config` report of a failed connection.
-fn config_error(result: memocache_core::Result<impl std::fmt::Debug>) -> String {
-    match result {
-        Err(error @ Error::Config(_)) => error.report().to_string(),
-        other => panic!("expected a configuration error, got {other:?}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_refuses_tracking_is_an_error_at_connect() {
+async fn a_server_that_refuses_the_listener_is_cached_on_untracked() {
+    // What only fred's tracking needs (`CLIENT TRACKING` refused, and
+    // `CLIENT` renamed away: the testkit's `refused` suite): the listener's
+    // `CLIENT ID`, and its invalidation channel.
     let server = RedisServer::start();
     let admin = other(&server).await;
-    let user = |name: &str| {
-        RedisConfig::new()
+    let users = [
+        (
+            "no-id",
+            vec!["~*", "&*", "+@all", "-client|id"],
+            "CLIENT ID",
+        ),
+        (
+            "no-channel",
+            vec!["~*", "resetchannels", "+@all"],
+            "SUBSCRIBE",
+        ),
+    ];
+    for (name, rules, refused) in users {
+        let acl = [vec!["SETUSER", name, "on", ">s3cret"], rules].concat();
+        assert_eq!(command(&admin, "ACL", acl).await, Value::from("OK"));
+        let user = RedisConfig::new()
             .url(server.url())
             .username(name)
             .password("s3cret")
-            .client_tracking(true)
-    };
-    // Allowed the invalidation channel, refused CLIENT TRACKING.
-    let acl = vec!["SETUSER", "app", "on", ">s3cret", "~*", "&*", "+@all"];
-    command(
-        &admin,
-        "ACL",
-        [acl.clone(), vec!["-client|tracking"]].concat(),
-    )
-    .await;
-    let report = config_error(FredStore::connect(&user("app")).await);
-    println!("CLIENT TRACKING refused: {report}");
-    assert!(report.contains("refused client tracking"), "{report}");
-    assert!(report.contains("client|tracking"), "{report}");
-    assert!(
-        report.contains(&format!("127.0.0.1:{}", server.port())),
-        "{report}"
-    );
-    assert!(!report.contains("s3cret"), "{report}");
-    // Allowed CLIENT TRACKING, refused the invalidation channel.
-    let acl = vec![
-        "SETUSER",
-        "listener",
-        "on",
-        ">s3cret",
-        "~*",
-        "resetchannels",
-        "+@all",
-    ];
-    command(&admin, "ACL", acl).await;
-    let report = config_error(FredStore::connect(&user("listener")).await);
-    println!("the invalidation channel refused: {report}");
-    assert!(report.contains("refused client tracking"), "{report}");
-    assert!(report.contains("SUBSCRIBE"), "{report}");
-    assert!(!report.contains("s3cret"), "{report}");
+            .client_tracking(true);
+        let store = FredStore::connect(&user)
+            .await
+            .unwrap_or_else(|e| panic!("a refusal is an error at connect: {}", e.report()));
+        assert!(!store.capabilities().tracks_changes);
+        let nothing: std::sync::Weak<dyn memocache_core::Invalidations> =
+            std::sync::Weak::<memocache_core::TrackedTiers>::new();
+        let error = store.track_changes(nothing).expect_err("refused");
+        let report = error.report().to_string();
+        println!("{refused} refused: {report}");
+        assert!(matches!(error, Error::Config(_)), "{report}");
+        assert!(report.contains("refused client tracking"), "{report}");
+        assert!(report.contains(refused), "{report}");
+        assert!(report.contains("client|id"), "{report}");
+        assert!(report.contains("&__redis__:invalidate"), "{report}");
+        assert!(
+            report.contains(&format!("127.0.0.1:{}", server.port())),
+            "{report}"
+        );
+        assert!(!report.contains("s3cret"), "{report}");
 
-    // Without tracking the same user works, and a tier over it stays off.
-    let plain = FredStore::connect(&user("app").client_tracking(false))
-        .await
-        .unwrap();
-    assert!(!plain.capabilities().tracks_changes);
-    let memo = memo(plain);
-    let computed: String = memo.call(&args(), || async { "v".to_owned() }).await;
-    assert_eq!(computed, "v");
-    assert_eq!(cached(&memo, &args()).await, "v");
-    assert!(!memo.stats().tier.unwrap().live);
+        // The store caches on Redis; the tier over it stays off.
+        let memo = memo(store);
+        let computed: String = memo.call(&args(), || async { "v".to_owned() }).await;
+        assert_eq!(computed, "v");
+        assert_eq!(cached(&memo, &args()).await, "v");
+        assert_eq!(cached(&memo, &args()).await, "v");
+        let stats = memo.stats();
+        let tier = stats.tier.unwrap();
+        assert!(!tier.live && tier.hits == 0, "{tier:?}");
+        assert_eq!((stats.hits, stats.store_errors), (2, 0), "{stats:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,7 +564,7 @@ async fn on_a_cluster_a_cleared_namespace_drops_the_copies_of_every_tier() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_cluster_a_user_without_cluster_myid_is_an_error_at_connect() {
+async fn on_a_cluster_a_user_without_cluster_myid_is_cached_on_untracked() {
     let cluster = RedisCluster::shared();
     // ACL users are per node: the same user on each.
     let user = format!("nomyid{}", std::process::id());
@@ -589,15 +584,27 @@ async fn on_a_cluster_a_user_without_cluster_myid_is_an_error_at_connect() {
     }
     let seed = cluster.seed_urls()[0].replacen("redis://", &format!("redis://{user}:s3cret@"), 1);
     let seeded = RedisConfig::new().cluster([seed]);
-    let report = config_error(FredStore::connect(&seeded.clone().client_tracking(true)).await);
+    let store = FredStore::connect(&seeded.clone().client_tracking(true))
+        .await
+        .expect("a refusal is no error at connect");
+    assert!(!store.capabilities().tracks_changes);
+    let nothing: std::sync::Weak<dyn memocache_core::Invalidations> =
+        std::sync::Weak::<memocache_core::TrackedTiers>::new();
+    let error = store.track_changes(nothing).expect_err("refused");
+    let report = error.report().to_string();
     println!("CLUSTER MYID refused: {report}");
-    assert!(report.contains("refused"), "{report}");
+    assert!(matches!(error, Error::Config(_)), "{report}");
+    assert!(report.contains("refused client tracking"), "{report}");
     assert!(report.contains("cluster|myid"), "{report}");
     assert!(!report.contains("s3cret"), "{report}");
-    // Without tracking the same user works.
-    let plain = FredStore::connect(&seeded).await.unwrap();
-    plain.set("fred:nomyid", "v".into(), None).await.unwrap();
-    assert!(plain.delete("fred:nomyid").await.unwrap());
+    // The store caches on the cluster; the tier over it stays off.
+    let memo = memo(store);
+    let computed: String = memo.call(&args(), || async { "v".to_owned() }).await;
+    assert_eq!(computed, "v");
+    assert_eq!(cached(&memo, &args()).await, "v");
+    let tier = memo.stats().tier.unwrap();
+    assert!(!tier.live && tier.hits == 0, "{tier:?}");
+    assert_eq!(memo.stats().store_errors, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use memocache_core::{
     BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
     ReadOptions, RedisConfig, Result, WriteOptions, block_on,
 };
+use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::driven::Driven;
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
@@ -73,6 +74,7 @@ struct Pooled {
 impl RedisBlockingStore {
     /// Connects with `config`'s URL, credentials, TLS settings, pool size,
     /// timeouts and health checks, checking that one connection succeeds.
+    /// Logs once, at `info`, the server it uses (never the password).
     ///
     /// # Errors
     ///
@@ -80,6 +82,13 @@ impl RedisBlockingStore {
     /// backend error naming the server when it cannot be reached or
     /// refuses the credentials or the TLS handshake.
     pub fn connect(config: &RedisConfig) -> Result<Self> {
+        let store = Self::connect_quietly(config)?;
+        announce::built("RedisBlockingStore", BACKEND, config);
+        Ok(store)
+    }
+
+    /// [`connect`](Self::connect) without the log line.
+    fn connect_quietly(config: &RedisConfig) -> Result<Self> {
         if let Some(driven) = Self::driven(config, false)? {
             return Ok(driven);
         }
@@ -91,14 +100,17 @@ impl RedisBlockingStore {
     }
 
     /// Connects with a client of your own, and [`RedisConfig`]'s default
-    /// pool size, timeouts, retries and health checks.
+    /// pool size, timeouts, retries and health checks. Logs once, at
+    /// `info`, the client's server.
     ///
     /// # Errors
     ///
     /// A backend error naming the server when it cannot be reached.
     pub fn from_client(client: Client) -> Result<Self> {
+        let server = connect::server_name(&client);
         let store = Pooled::new(Source::Node(client), &RedisConfig::default())?;
         drop(store.pool.get(None)?);
+        announce::built_on("RedisBlockingStore", BACKEND, &server);
         Ok(RedisBlockingStore(Inner::Pooled(store)))
     }
 
@@ -111,6 +123,13 @@ impl RedisBlockingStore {
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        let store = Self::connect_lazy_quietly(config)?;
+        announce::built("RedisBlockingStore", BACKEND, config);
+        Ok(store)
+    }
+
+    /// [`connect_lazy`](Self::connect_lazy) without the log line.
+    fn connect_lazy_quietly(config: &RedisConfig) -> Result<Self> {
         if let Some(driven) = Self::driven(config, true)? {
             return Ok(driven);
         }
@@ -127,14 +146,19 @@ impl RedisBlockingStore {
             return Ok(None);
         }
         let config = config.clone();
-        let driven = Driven::start(BACKEND, "memocache-redis", move || async move {
+        let driven = Driven::start(BACKEND, crate::store::DRIVER_THREAD, move || async move {
             if lazy {
-                RedisStore::connect_lazy(&config)
+                RedisStore::connect_lazy_quietly(&config)
             } else {
-                RedisStore::connect(&config).await
+                RedisStore::connect_quietly(&config).await
             }
         })?;
         Ok(Some(RedisBlockingStore(Inner::Driven(driven))))
+    }
+
+    /// The blocking view of an async store ([`RedisStore::blocking`]).
+    pub(crate) fn over(driven: Driven<RedisStore>) -> Self {
+        RedisBlockingStore(Inner::Driven(driven))
     }
 
     /// The store that serves the calls.

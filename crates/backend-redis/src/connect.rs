@@ -27,17 +27,6 @@ pub(crate) fn command_error(error: redis::RedisError, timeout: Duration) -> Erro
     memocache_redis_plumbing::failure::command_error(BACKEND, error, timed_out, timeout)
 }
 
-/// The error of a server that refuses client tracking (no RESP3 before
-/// Redis 6, `CLIENT` renamed away, an ACL user without `client|tracking`).
-pub(crate) fn tracking_refused(error: redis::RedisError) -> Error {
-    Error::config_with_source(
-        "the server refused client tracking (CLIENT TRACKING ON): it needs Redis 6 or later \
-         and, for an ACL user, the client|tracking command; or turn \
-         RedisConfig::client_tracking off",
-        error,
-    )
-}
-
 /// A redis-rs client for `config`'s server, with its TCP keepalive and TLS
 /// settings (the CA certificate included); opens no connection.
 ///

@@ -9,12 +9,15 @@
 //! one, or the primary the sentinels name, checked to be a primary. With
 //! tracking, each new connection has `CLIENT TRACKING` on and the tiers
 //! flushed before it serves, since changes made while no connection
-//! tracked went unreported.
+//! tracked went unreported. A server that refuses tracking is
+//! [refused](Tracked::refuse) (logged once, the tiers off) and its
+//! connections, that one and the next, serve untracked.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use memocache_core::{FlushCause, Invalidations, TrackedTiers};
+use memocache_core::{FlushCause, Invalidations};
+use memocache_redis_plumbing::refusal::Tracked;
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ErrorKind, FromRedisValue, RedisError,
@@ -25,7 +28,7 @@ use tokio::task::AbortHandle;
 use crate::command::Request;
 use crate::sentinel::Sentinels;
 use crate::store::Failure;
-use crate::tracking::{Reports, flush_if_lost, tracking_on};
+use crate::tracking::{NEEDS, Reports, flush_if_lost, is_refusal, tracking_on};
 
 /// Which node a new connection goes to.
 pub(crate) enum Target {
@@ -39,10 +42,10 @@ pub(crate) enum Target {
 pub(crate) struct OwnConnection {
     target: Target,
     config: AsyncConnectionConfig,
-    /// Whether connections have `CLIENT TRACKING` on and report changes to
-    /// [`tiers`](Self::tiers).
+    /// Whether connections have `CLIENT TRACKING` on (until the server
+    /// refuses it) and report changes to [`tracked`](Self::tracked).
     tracking: bool,
-    tiers: TrackedTiers,
+    tracked: Tracked,
     current: Mutex<Option<Current>>,
     /// Held while a connection is being opened, so that one opens at a time.
     opening: tokio::sync::Mutex<()>,
@@ -80,7 +83,7 @@ impl OwnConnection {
                 target,
                 config,
                 tracking,
-                tiers: TrackedTiers::new(),
+                tracked: Tracked::new(NEEDS),
                 current: Mutex::new(None),
                 opening: tokio::sync::Mutex::new(()),
                 watchers,
@@ -88,9 +91,10 @@ impl OwnConnection {
         })
     }
 
-    /// The tiers this link reports to, if its connections track changes.
-    pub(crate) fn tiers(&self) -> Option<&TrackedTiers> {
-        self.tracking.then_some(&self.tiers)
+    /// The tiers this link reports to, and whether the server refused
+    /// tracking, if its connections were built to track changes.
+    pub(crate) fn tracked(&self) -> Option<&Tracked> {
+        self.tracking.then_some(&self.tracked)
     }
 
     /// Which node connections go to.
@@ -112,13 +116,13 @@ impl OwnConnection {
     ) -> Result<T, Failure> {
         let mut current = self.connection().await.map_err(Failure::Connect)?;
         let result: RedisResult<T> = request.send_async(&mut current.connection).await;
-        flush_if_lost(&self.tiers, &result, Some(&current.dead));
+        flush_if_lost(self.tracked.tiers(), &result, Some(&current.dead));
         if let Err(e) = &result
             && e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
         {
             // A demoted primary: its successor is asked for next time.
             current.dead.store(true, Ordering::SeqCst);
-            self.tiers.flushed(FlushCause::TopologyChanged);
+            self.tracked.tiers().flushed(FlushCause::TopologyChanged);
         }
         Ok(result?)
     }
@@ -143,7 +147,7 @@ impl OwnConnection {
         if let Some(current) = self.lock().take() {
             current.dead.store(true, Ordering::SeqCst);
         }
-        self.tiers.flushed(cause);
+        self.tracked.tiers().flushed(cause);
     }
 
     /// The live connection, or a new one.
@@ -157,17 +161,18 @@ impl OwnConnection {
         }
         let fresh = self.open().await?;
         // Whatever changed while no connection tracked went unreported.
-        self.tiers.flushed(FlushCause::ConnectionLost);
+        self.tracked.tiers().flushed(FlushCause::ConnectionLost);
         *self.lock() = Some(fresh.clone());
         Ok(fresh)
     }
 
     /// Opens a connection to the target and, when tracking, switches
-    /// tracking on before it is used.
+    /// tracking on before it is used: a refusal is
+    /// [refused](Tracked::refuse), and the connection serves untracked.
     async fn open(&self) -> memocache_core::Result<Current> {
         let dead = Arc::new(AtomicBool::new(false));
         let reports = Reports {
-            tiers: self.tiers.clone(),
+            tiers: self.tracked.tiers().clone(),
             dead: Some(Arc::clone(&dead)),
         };
         // Pushes need RESP3, which only tracking asks for; without them a
@@ -190,19 +195,15 @@ impl OwnConnection {
                 (connection, node_of(&client))
             }
         };
-        if self.tracking {
+        if self.tracking && !self.tracked.is_refused() {
             // NOLOOP: this connection's own writes are not reported back to
             // it; the store tells its tiers of them itself, at once.
-            let () = tracking_on()
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| {
-                    if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() {
-                        self.unreachable(e)
-                    } else {
-                        crate::connect::tracking_refused(e)
-                    }
-                })?;
+            let tracked: redis::RedisResult<()> = tracking_on().query_async(&mut connection).await;
+            match tracked {
+                Ok(()) => {}
+                Err(e) if is_refusal(&e) => self.tracked.refuse(&self.name(), &e),
+                Err(e) => return Err(self.unreachable(e)),
+            }
         }
         Ok(Current {
             connection,
@@ -213,11 +214,14 @@ impl OwnConnection {
 
     /// The error of a connection to the target that could not be made.
     fn unreachable(&self, error: RedisError) -> memocache_core::Error {
+        crate::connect::unreachable_server(self.name(), error)
+    }
+
+    /// How errors and logs name the target (never credentials).
+    fn name(&self) -> String {
         match &self.target {
-            Target::Node(client) => crate::connect::connect_error(client, error),
-            Target::Sentinel(sentinels) => {
-                crate::connect::unreachable_server(sentinels.name(), error)
-            }
+            Target::Node(client) => crate::connect::server_name(client),
+            Target::Sentinel(sentinels) => sentinels.name(),
         }
     }
 

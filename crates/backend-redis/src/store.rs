@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use memocache_core::{
     Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions, RedisConfig,
-    Result, Store, TrackedTiers, async_trait,
+    Result, Store, async_trait,
 };
+use memocache_redis_plumbing::announce;
+use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
+use memocache_redis_plumbing::refusal::Tracked;
 use memocache_redis_plumbing::topology::Node;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
@@ -17,6 +20,7 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncConnectionConfig, Client, FromRedisValue, ProtocolVersion, RedisError};
 use tokio::task::JoinHandle;
 
+use crate::blocking::RedisBlockingStore;
 use crate::command::{self, Request};
 use crate::connect::{
     self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
@@ -53,11 +57,19 @@ pub struct RedisStore {
     retry_on_timeout: bool,
     health_check: Option<Arc<HealthCheck>>,
     health: Health,
+    /// The runtime of this store's own, shared by its clones: started
+    /// when the store is made outside any runtime (its connection runs
+    /// there) or for its first blocking view ([`blocking`](Self::blocking)).
+    runtime: StoreRuntime,
 }
+
+/// The name of the threads of a store's own runtime.
+pub(crate) const DRIVER_THREAD: &str = "memocache-redis";
 
 impl RedisStore {
     /// Connects with `config`'s URL, credentials, TLS settings, timeouts
-    /// and health checks; must run inside a tokio runtime.
+    /// and health checks; must run inside a tokio runtime. Logs once, at
+    /// `info`, the server it uses (never the password).
     ///
     /// # Errors
     ///
@@ -67,8 +79,19 @@ impl RedisStore {
     /// [`RedisConfig::sentinel`]: `Error::Config` when every sentinel that
     /// answered knows no master of that name, and a backend error naming
     /// the primary and saying what each sentinel answered when none names
-    /// a reachable primary.
+    /// a reachable primary. A server that refuses
+    /// [`RedisConfig::client_tracking`] is no error: the store caches
+    /// without it, its local tiers stay off, and the refusal is logged
+    /// once.
     pub async fn connect(config: &RedisConfig) -> Result<Self> {
+        let store = Self::connect_quietly(config).await?;
+        announce::built("RedisStore", BACKEND, config);
+        Ok(store)
+    }
+
+    /// [`connect`](Self::connect) without the log line naming the server:
+    /// for the blocking store over it, which logs its own.
+    pub(crate) async fn connect_quietly(config: &RedisConfig) -> Result<Self> {
         if config.get_client_tracking() && config.is_cluster() {
             let tracked = Self::tracked_cluster(config).await?;
             return Ok(Self::with_link(
@@ -78,9 +101,9 @@ impl RedisStore {
         }
         if config.get_client_tracking() || config.is_sentinel() {
             let own = Self::own(config)?;
-            // The first connection now: an unreachable server, a wrong
-            // master name or a server that refuses tracking is an error
-            // here, not a store (or a tier) that silently stays off.
+            // The first connection now: an unreachable server or a wrong
+            // master name is an error here (a server that refuses tracking
+            // is logged, and served untracked).
             own.open_now().await?;
             return Ok(Self::with_link(Link::Own(own), config));
         }
@@ -102,12 +125,31 @@ impl RedisStore {
     /// Like [`connect`](Self::connect) but connects on first use, so a
     /// service can start while Redis is down; until Redis answers, every
     /// operation fails (and a [`Memoizer`](memocache_core::Memoizer) just
-    /// computes). Must be called inside a tokio runtime.
+    /// computes). Inside a tokio runtime its connection runs on that
+    /// runtime; outside one (a `static` built by a sync caller), on a
+    /// runtime thread of the store's own, so it serves async callers of
+    /// any runtime and, through [`blocking`](Self::blocking), sync ones.
+    /// A server that refuses [`RedisConfig::client_tracking`] is learned
+    /// on first use:
+    /// the local tiers registered by then go off (flushed), and the store
+    /// caches without tracking.
     ///
     /// # Errors
     ///
     /// [`Error::Config`](memocache_core::Error::Config) for bad settings.
     pub fn connect_lazy(config: &RedisConfig) -> Result<Self> {
+        let runtime = StoreRuntime::default();
+        let store = runtime.make_inside(BACKEND, DRIVER_THREAD, || {
+            Self::connect_lazy_quietly(config)
+        })?;
+        let store = RedisStore { runtime, ..store };
+        announce::built("RedisStore", BACKEND, config);
+        Ok(store)
+    }
+
+    /// [`connect_lazy`](Self::connect_lazy) without the log line naming
+    /// the server: for the blocking store over it, which logs its own.
+    pub(crate) fn connect_lazy_quietly(config: &RedisConfig) -> Result<Self> {
         if config.is_cluster() {
             return Err(memocache_core::Error::Config(
                 "connect_lazy needs the cluster's topology up front: use connect(...) for a cluster"
@@ -125,7 +167,7 @@ impl RedisStore {
 
     /// Connects with a client of your own, and [`RedisConfig`]'s default
     /// timeouts, retries and health checks; must run inside a tokio
-    /// runtime.
+    /// runtime. Logs once, at `info`, the client's server.
     ///
     /// # Errors
     ///
@@ -137,14 +179,17 @@ impl RedisStore {
                 .await
                 .map_err(|e| connect_error(&client, e))?;
         let store = Self::with_settings(connection, &config);
+        let server = connect::server_name(&client);
+        announce::built_on("RedisStore", BACKEND, &server);
         Ok(RedisStore {
-            server: Some(connect::server_name(&client).into()),
+            server: Some(server.into()),
             ..store
         })
     }
 
     /// A store over a connection manager of your own, used as it is (no
-    /// command retries, no health checks).
+    /// command retries, no health checks). It logs no server: a
+    /// connection manager does not say which one it reaches.
     pub fn from_connection_manager(connection: ConnectionManager) -> Self {
         let config = RedisConfig::default();
         RedisStore {
@@ -154,6 +199,7 @@ impl RedisStore {
             retry_on_timeout: false,
             health_check: None,
             health: config.health(),
+            runtime: StoreRuntime::default(),
         }
     }
 
@@ -176,22 +222,21 @@ impl RedisStore {
 
     /// The tracked connections of a cluster store with
     /// [`RedisConfig::client_tracking`], tracking switched on at every
-    /// primary.
+    /// primary (or, on a cluster that refuses it, refused: logged once,
+    /// and read untracked).
     async fn tracked_cluster(config: &RedisConfig) -> Result<TrackedCluster> {
-        let (tiers, reports) = TrackedCluster::reports();
+        let (tracking, reports) = TrackedCluster::reports();
         let client = connect::resp3_cluster_client(config, reports)?;
         let connection = client
             .get_async_connection()
             .await
             .map_err(|e| cluster_connect_error(config, e))?;
-        let tracked = TrackedCluster::with_connection(connection, tiers);
-        tracked.track_everywhere().await.map_err(|e| {
-            if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() {
-                cluster_connect_error(config, e)
-            } else {
-                connect::tracking_refused(e)
-            }
-        })?;
+        let tracked =
+            TrackedCluster::with_connection(connection, tracking, connect::cluster_name(config));
+        tracked
+            .track_everywhere()
+            .await
+            .map_err(|e| cluster_connect_error(config, e))?;
         Ok(tracked)
     }
 
@@ -220,15 +265,33 @@ impl RedisStore {
             timeout: config.get_socket_timeout(),
             retry_on_timeout: config.get_retry_on_timeout(),
             health: config.health(),
+            runtime: StoreRuntime::default(),
         }
+    }
+
+    /// A blocking store over this one, for sync code: the same connection,
+    /// circuit breaker and change tracking, so the sync and async
+    /// functions of a service share one store. Its operations run on a
+    /// runtime thread this store keeps for the purpose (one, however many
+    /// views are made), and wait there for the connection, which runs
+    /// where the store was made: call it from a thread that is not driving
+    /// that runtime (`spawn_blocking`, or any plain thread), as any
+    /// blocking code.
+    ///
+    /// # Errors
+    ///
+    /// A backend error if the runtime thread cannot be started.
+    pub fn blocking(&self) -> Result<RedisBlockingStore> {
+        let driven = Driven::on(self.clone(), &self.runtime, DRIVER_THREAD)?;
+        Ok(RedisBlockingStore::over(driven))
     }
 
     /// Tells the local tiers over a tracked store that this store changed
     /// `key` (whether or not the command went through): the server does
     /// not report a connection's own writes to it (`NOLOOP`).
     fn changed(&self, key: &str) {
-        if let Some(tiers) = self.link.tiers() {
-            tiers.changed(key);
+        if let Some(tracked) = self.link.tracked() {
+            tracked.tiers().changed(key);
         }
     }
 
@@ -369,11 +432,12 @@ impl Link {
         }
     }
 
-    /// The tiers the link reports changes to, if it tracks them.
-    fn tiers(&self) -> Option<&TrackedTiers> {
+    /// The tiers the link reports changes to, if it was built to track
+    /// them (and whether the server refused).
+    fn tracked(&self) -> Option<&Tracked> {
         match self {
-            Link::Own(own) => own.tiers(),
-            Link::TrackedCluster(tracked) => Some(tracked.tiers()),
+            Link::Own(own) => own.tracked(),
+            Link::TrackedCluster(tracked) => Some(tracked.tracked()),
             Link::Node(_) | Link::Cluster(_) => None,
         }
     }
@@ -398,7 +462,7 @@ impl std::fmt::Debug for RedisStore {
                 &match &self.link {
                     Link::Node(_) => "single node",
                     Link::Cluster(_) => "cluster",
-                    Link::Own(own) => match (own.target(), own.tiers()) {
+                    Link::Own(own) => match (own.target(), own.tracked()) {
                         (Target::Node(_), _) => "single node, tracked",
                         (Target::Sentinel(_), None) => "sentinel",
                         (Target::Sentinel(_), Some(_)) => "sentinel, tracked",
@@ -481,7 +545,7 @@ impl Store for RedisStore {
         Capabilities::new()
             .ttl_in_read(true)
             .shared_health(true)
-            .tracks_changes(self.link.tiers().is_some())
+            .tracks_changes(self.link.tracked().is_some_and(|t| !t.is_refused()))
     }
 
     fn health(&self) -> Option<Health> {
@@ -489,11 +553,8 @@ impl Store for RedisStore {
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        match self.link.tiers() {
-            Some(tiers) => {
-                tiers.add(tier);
-                Ok(())
-            }
+        match self.link.tracked() {
+            Some(tracked) => tracked.track(tier),
             None => Err(memocache_core::Error::config(
                 "this RedisStore does not track changes, so a local tier over it could serve \
                  values other processes changed: build it with \

@@ -19,11 +19,17 @@
 //! round trip, to the node that serves the key, and a lost node connection
 //! (a disconnection push, or an I/O error) flushes the tiers. A key moved
 //! to another node is removed from the old one, which reports it.
+//!
+//! A server that refuses tracking (`CLIENT` renamed away, an ACL user
+//! without `client|tracking`) is told from one that cannot be reached by
+//! its reply ([`is_refusal`]): the store then reads without tracking, and
+//! its tiers go off ([`Tracked::refuse`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use memocache_core::{FlushCause, Invalidations, TrackedTiers};
+use memocache_redis_plumbing::refusal::{self, Tracked};
 use redis::aio::{AsyncPushSender, SendError};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{
@@ -33,32 +39,55 @@ use redis::{Cmd, FromRedisValue, PushInfo, PushKind, RedisError, RedisResult, Va
 
 use crate::command::Request;
 
+/// What an ACL user needs for tracking, as the fix of a refusal names it.
+pub(crate) const NEEDS: &str = "the client|tracking command";
+
+/// Whether `error`, the reply to `CLIENT TRACKING ON`, is the server's
+/// refusal ([`refusal::is_refusal`]), rather than a failure to reach it or
+/// one that passes.
+pub(crate) fn is_refusal(error: &RedisError) -> bool {
+    error
+        .code()
+        .is_some_and(|code| refusal::is_refusal(code, error.detail().unwrap_or_default()))
+}
+
 /// The tracked connections of one store on a cluster, shared by its clones.
 pub(crate) struct TrackedCluster {
     connection: ClusterConnection,
-    tiers: TrackedTiers,
+    tracked: Tracked,
+    /// How the refusal names the cluster (never credentials).
+    name: String,
 }
 
 impl TrackedCluster {
     /// Reports for the pushes of a cluster connection to be made, which
     /// [`with_connection`](Self::with_connection) then takes.
-    pub(crate) fn reports() -> (TrackedTiers, impl AsyncPushSender) {
-        let tiers = TrackedTiers::new();
+    pub(crate) fn reports() -> (Tracked, impl AsyncPushSender) {
+        let tracked = Tracked::new(NEEDS);
         let reports = Reports {
-            tiers: tiers.clone(),
+            tiers: tracked.tiers().clone(),
             dead: None,
         };
-        (tiers, reports)
+        (tracked, reports)
     }
 
-    /// Tracking over `connection`, whose pushes go to `tiers`' reports.
-    pub(crate) fn with_connection(connection: ClusterConnection, tiers: TrackedTiers) -> Self {
-        TrackedCluster { connection, tiers }
+    /// Tracking over `connection` (to the cluster errors call `name`),
+    /// whose pushes go to `tracked`'s reports.
+    pub(crate) fn with_connection(
+        connection: ClusterConnection,
+        tracked: Tracked,
+        name: String,
+    ) -> Self {
+        TrackedCluster {
+            connection,
+            tracked,
+            name,
+        }
     }
 
-    /// The tiers this link reports to.
-    pub(crate) fn tiers(&self) -> &TrackedTiers {
-        &self.tiers
+    /// The tiers this link reports to, and whether tracking was refused.
+    pub(crate) fn tracked(&self) -> &Tracked {
+        &self.tracked
     }
 
     /// The cluster connection.
@@ -66,8 +95,10 @@ impl TrackedCluster {
         &self.connection
     }
 
-    /// Switches tracking on at every primary: a cluster that refuses it is
-    /// an error here, before any read counts on it.
+    /// Switches tracking on at every primary, before any read counts on
+    /// it: a cluster that cannot be reached is an error here; one that
+    /// refuses tracking is [refused](Tracked::refuse) (logged once) and
+    /// read without it.
     pub(crate) async fn track_everywhere(&self) -> RedisResult<()> {
         let routing = RoutingInfo::MultiNode((
             MultipleNodeRoutingInfo::AllMasters,
@@ -78,25 +109,37 @@ impl TrackedCluster {
             .clone()
             .route_command(tracking_on(), routing)
             .await;
-        flush_if_lost(&self.tiers, &reply, None);
-        reply?.extract_error().map(drop)
+        flush_if_lost(self.tracked.tiers(), &reply, None);
+        match reply.and_then(Value::extract_error) {
+            Err(e) if is_refusal(&e) => {
+                self.tracked.refuse(&self.name, &e);
+                Ok(())
+            }
+            reply => reply.map(drop),
+        }
     }
 
     /// Sends `request`, routed as redis-rs routes it.
     pub(crate) async fn query<T: FromRedisValue>(&self, request: Request<'_>) -> RedisResult<T> {
         let result = request.send_async(&mut self.connection.clone()).await;
-        flush_if_lost(&self.tiers, &result, None);
+        flush_if_lost(self.tracked.tiers(), &result, None);
         result
     }
 
     /// Sends `request` (reads of `key` only) to the primary serving `key`,
     /// after `CLIENT TRACKING ON NOLOOP` in the same round trip, so that
     /// the node connection serving it tracks it whether or not it is new.
+    /// Once tracking was refused, sends `request` alone; a refusal in this
+    /// round trip is [refused](Tracked::refuse) before the read's reply is
+    /// handed back.
     pub(crate) async fn read<T: FromRedisValue>(
         &self,
         key: &str,
         request: Request<'_>,
     ) -> RedisResult<T> {
+        if self.tracked.is_refused() {
+            return self.query(request).await;
+        }
         let mut pipeline = redis::pipe();
         pipeline.add_command(tracking_on());
         let single = match request {
@@ -118,11 +161,17 @@ impl TrackedCluster {
             .clone()
             .route_pipeline(pipeline, 0, count, route)
             .await;
-        flush_if_lost(&self.tiers, &replies, None);
-        // Read only if tracking was switched on: an error in its reply is
-        // the read's error (a skipped reply's error would be dropped).
+        flush_if_lost(self.tracked.tiers(), &replies, None);
+        // Read only if tracking was switched on or refused: another error
+        // in its reply is the read's error (a skipped reply's error would
+        // be dropped).
         let mut replies = replies?.into_iter().map(Value::extract_error);
-        replies.next().transpose()?;
+        match replies.next().transpose() {
+            Err(e) if is_refusal(&e) => self.tracked.refuse(&self.name, &e),
+            tracked => {
+                tracked?;
+            }
+        }
         let replies = replies.collect::<RedisResult<Vec<Value>>>()?;
         let value = match (single, replies.len()) {
             (true, 1) => replies.into_iter().next().unwrap_or(Value::Nil),

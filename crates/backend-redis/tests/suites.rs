@@ -31,6 +31,10 @@ impl Client for RedisRs {
     fn connect_blocking_lazy(config: &RedisConfig) -> Result<RedisBlockingStore> {
         RedisBlockingStore::connect_lazy(config)
     }
+
+    fn blocking(store: &RedisStore) -> Result<RedisBlockingStore> {
+        store.blocking()
+    }
 }
 
 memocache_testkit::client_suite_tests!(RedisRs);

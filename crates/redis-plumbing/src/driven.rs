@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use memocache_core::{
@@ -65,6 +65,21 @@ where
         })
     }
 
+    /// The adapter over `store`, made already, whose operations run on
+    /// the store's own runtime (started now if it was not), which every
+    /// blocking view of the store shares.
+    ///
+    /// # Errors
+    ///
+    /// A backend error if the runtime cannot be started.
+    pub fn on(store: S, runtime: &StoreRuntime, thread_name: &str) -> Result<Self> {
+        let backend = store.backend();
+        Ok(Driven {
+            runtime: runtime.get_or_start(backend, thread_name)?,
+            store,
+        })
+    }
+
     /// The async store.
     pub fn store(&self) -> &S {
         &self.store
@@ -119,6 +134,55 @@ fn run<T: Send + 'static>(
             "the blocking adapter's runtime stopped before the operation finished",
         ))
     })
+}
+
+/// The runtime of an async store's own (one worker thread), started on
+/// first need and shared by the store's clones: where the store's
+/// connections run when it is made outside any runtime
+/// ([`make_inside`](Self::make_inside)), and where its blocking views
+/// ([`Driven::on`]) run their operations. Shut down when the last clone
+/// goes.
+#[derive(Clone, Default)]
+pub struct StoreRuntime(Arc<OnceLock<Arc<OwnedRuntime>>>);
+
+impl StoreRuntime {
+    /// Runs `make` (which makes a store, spawning its connections' tasks)
+    /// where they can live as long as the store: inside the caller's tokio
+    /// runtime if there is one, else inside this runtime, started now.
+    ///
+    /// # Errors
+    ///
+    /// `make`'s error; a backend error if the runtime cannot be started.
+    pub fn make_inside<T>(
+        &self,
+        backend: &'static str,
+        thread_name: &str,
+        make: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if Handle::try_current().is_ok() {
+            return make();
+        }
+        let runtime = self.get_or_start(backend, thread_name)?;
+        let _inside = runtime.handle().enter();
+        make()
+    }
+
+    fn get_or_start(&self, backend: &'static str, thread_name: &str) -> Result<Arc<OwnedRuntime>> {
+        if let Some(runtime) = self.0.get() {
+            return Ok(Arc::clone(runtime));
+        }
+        let started = Arc::new(OwnedRuntime::start(backend, thread_name)?);
+        // A concurrent starter's runtime may have won: this one then goes.
+        Ok(Arc::clone(self.0.get_or_init(|| started)))
+    }
+}
+
+impl fmt::Debug for StoreRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreRuntime")
+            .field("started", &self.0.get().is_some())
+            .finish()
+    }
 }
 
 /// The adapter's runtime, shut down without blocking when the last clone

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, BlockingStore, BreakerPolicy, Cacheable, Condition, Memoizer, Store};
+use memocache_core::{
+    Args, BlockingStore, BreakerPolicy, Cacheable, Condition, Memoizer, Stats, Store,
+};
 use serde::Serialize;
 
 /// The same data seen through a backend's async and (if it has one)
@@ -164,6 +166,25 @@ impl Caller {
                 let (m, key) = (m.clone(), key.to_owned());
                 blocking(move || m.cache_data_blocking(&key, value)).await
             }
+        }
+    }
+
+    /// `get_data` or `get_data_blocking`.
+    pub async fn get_data<T: Cacheable>(&self, key: &str) -> Option<T> {
+        match self {
+            Caller::Async(m) => m.get_data(key).await,
+            Caller::Blocking(m) => {
+                let (m, key) = (m.clone(), key.to_owned());
+                blocking(move || m.get_data_blocking(&key)).await
+            }
+        }
+    }
+
+    /// The memoizer's counters.
+    pub fn stats(&self) -> Stats {
+        match self {
+            Caller::Async(m) => m.stats(),
+            Caller::Blocking(m) => m.stats(),
         }
     }
 

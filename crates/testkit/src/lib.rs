@@ -30,6 +30,7 @@
 //!   on either path, and a counter of real computations;
 //! - [`behaviour`]: the Memoizer behaviour suite every store runs;
 //! - [`load`]: concurrent callers on both paths, for fault tests;
+//! - [`logs`]: what the test process logs, captured once;
 //! - [`sentinel`]: a primary with two replicas watched by three
 //!   sentinels ([`SentinelGroup`]), and their failover;
 //! - [`suites`]: what every Redis client backend runs (conformance and
@@ -41,6 +42,7 @@
 pub mod behaviour;
 pub mod callers;
 pub mod load;
+pub mod logs;
 pub mod python;
 pub mod resident;
 pub mod sentinel;
@@ -119,6 +121,13 @@ impl RedisServer {
     /// Starts a plain server (no TLS, no password).
     pub fn start() -> Self {
         Self::launch(Kind::Plain, String::new())
+    }
+
+    /// Starts a plain server with `config` (lines of `redis.conf`, e.g.
+    /// `rename-command CLIENT ""` or a `user` line) after the test
+    /// settings.
+    pub fn start_with_config(config: &str) -> Self {
+        Self::launch(Kind::Plain, config.to_owned())
     }
 
     /// A plain server shared by the whole test process, started on first

@@ -21,8 +21,11 @@ use crate::load::Load;
 use crate::{RedisCluster, RedisServer};
 
 pub mod acl;
+pub mod announce;
 pub mod faults;
 pub mod health;
+pub mod one_store;
+pub mod refused;
 pub mod sentinel;
 pub mod tier;
 pub mod tls;
@@ -64,6 +67,10 @@ pub trait Client {
 
     /// Builds the blocking store without connecting.
     fn connect_blocking_lazy(config: &RedisConfig) -> Result<Self::Blocking>;
+
+    /// The blocking view of an async store: the same connections and
+    /// breaker.
+    fn blocking(store: &Self::Async) -> Result<Self::Blocking>;
 }
 
 /// The arguments of the suites' calls.
@@ -161,7 +168,7 @@ pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
 }
 
 /// Expands to the tests of every suite (modules `conformance`, `faults`, `health`,
-/// `tier`, `sentinel`, `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
+/// `tier`, `refused`, `sentinel`, `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
 /// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
 /// dev-dependencies, and installs the test binary's tracing subscriber.
 #[macro_export]
@@ -282,11 +289,6 @@ macro_rules! client_suite_tests {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_server_that_refuses_tracking_is_an_error_at_connect() {
-                suite::a_server_that_refuses_tracking_is_an_error_at_connect::<$client>().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn the_blocking_store_tracks_changes() {
                 let server = $crate::RedisServer::start();
                 let config = memocache_core::RedisConfig::new().url(server.url());
@@ -307,6 +309,116 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window() {
                 suite::a_soak_of_rewrites_never_serves_a_value_older_than_the_window::<$client>()
+                    .await;
+            }
+        }
+
+        mod one_store {
+            use super::*;
+            use $crate::suites::one_store as suite;
+
+            #[test]
+            fn a_lazy_store_made_outside_a_runtime_serves_sync_and_async_callers_on_one_breaker() {
+                suite::a_lazy_store_made_outside_a_runtime_serves_sync_and_async_callers::<$client>();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_stores_blocking_view_shares_its_entries_and_breaker() {
+                suite::a_stores_blocking_view_shares_its_entries_and_breaker::<$client>().await;
+            }
+        }
+
+        mod announce {
+            use super::*;
+            use $crate::suites::announce as suite;
+
+            #[tokio::test]
+            async fn the_async_store_logs_its_server_once() {
+                suite::the_async_store_logs_its_server_once::<$client>().await;
+            }
+
+            #[test]
+            fn the_blocking_store_logs_its_server_once() {
+                suite::the_blocking_store_logs_its_server_once::<$client>();
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_tracked_store_says_so() {
+                suite::a_tracked_store_says_so::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_cluster_store_logs_its_seeds_once() {
+                suite::a_cluster_store_logs_its_seeds_once::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_sentinel_store_logs_the_master_and_its_sentinels_once() {
+                suite::a_sentinel_store_logs_the_master_and_its_sentinels_once::<$client>().await;
+            }
+        }
+
+        mod refused {
+            use super::*;
+            use $crate::callers::Path;
+            use $crate::suites::refused::{self as suite, Build, Refusal};
+
+            async fn check(refusal: Refusal, path: Path, build: Build) {
+                suite::a_refused_server_is_cached_on_with_the_tier_off::<$client>(
+                    refusal, path, build,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn client_renamed_async_connect() {
+                check(Refusal::ClientRenamed, Path::Async, Build::Connect).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn client_renamed_async_connect_lazy() {
+                check(Refusal::ClientRenamed, Path::Async, Build::ConnectLazy).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn client_renamed_blocking_connect() {
+                check(Refusal::ClientRenamed, Path::Blocking, Build::Connect).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn client_renamed_blocking_connect_lazy() {
+                check(Refusal::ClientRenamed, Path::Blocking, Build::ConnectLazy).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn acl_without_tracking_async_connect() {
+                check(Refusal::AclWithoutTracking, Path::Async, Build::Connect).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn acl_without_tracking_async_connect_lazy() {
+                check(Refusal::AclWithoutTracking, Path::Async, Build::ConnectLazy).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn acl_without_tracking_blocking_connect() {
+                check(Refusal::AclWithoutTracking, Path::Blocking, Build::Connect).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn acl_without_tracking_blocking_connect_lazy() {
+                check(Refusal::AclWithoutTracking, Path::Blocking, Build::ConnectLazy).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_cluster_acl_without_tracking_connect() {
+                suite::on_a_cluster_a_refused_server_is_cached_on_with_the_tier_off::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sentinel_acl_without_tracking() {
+                suite::on_sentinel_a_refused_server_is_cached_on_with_the_tier_off::<$client>()
                     .await;
             }
         }

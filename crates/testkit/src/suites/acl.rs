@@ -2,19 +2,15 @@
 //! operations that are errors (never panics) and are logged (never raised)
 //! by a memoizer, and passwords kept out of errors, logs and `Debug`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use memocache_core::testing::unique_prefix;
 use memocache_core::{BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 use super::{
     Client, assert_backend_error, assert_cannot_connect, call_args, runs_of_two_blocking_calls,
     runs_of_two_calls,
 };
 use crate::RedisServer;
+use crate::logs::{captured_events, lock};
 
 /// The ACL user the suite logs in as.
 pub const USER: &str = "cache-app";
@@ -52,44 +48,6 @@ fn assert_no_password(store: &impl std::fmt::Debug) {
         !format!("{store:?}").contains(PASSWORD),
         "the password is in the store's Debug"
     );
-}
-
-/// Every tracing event's fields, as text.
-type Events = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
-
-/// Records every event of the test process.
-struct Capture(Events);
-
-impl<S: tracing::Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        struct Fields(BTreeMap<String, String>);
-        impl Visit for Fields {
-            fn record_str(&mut self, field: &Field, value: &str) {
-                self.0.insert(field.name().to_owned(), value.to_owned());
-            }
-            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-                self.0.insert(field.name().to_owned(), format!("{value:?}"));
-            }
-        }
-        let mut fields = Fields(BTreeMap::new());
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-}
-
-/// The events of the whole test process, from the first call on (it
-/// installs the process' tracing subscriber).
-fn captured_events() -> Events {
-    static EVENTS: OnceLock<Events> = OnceLock::new();
-    EVENTS
-        .get_or_init(|| {
-            let events = Events::default();
-            let subscriber = tracing_subscriber::registry().with(Capture(Arc::clone(&events)));
-            tracing::subscriber::set_global_default(subscriber)
-                .expect("no other tracing subscriber in this test binary");
-            events
-        })
-        .clone()
 }
 
 /// Inside its key pattern the ACL user's async store caches and clears a
@@ -192,13 +150,13 @@ pub async fn outside_its_key_pattern_a_memoizer_logs_and_computes<C: Client>() {
     let written_key = format!("{}:written", memo.namespace());
     assert_eq!(memo.cache_data(&written_key, vec![3u32]).await, vec![3]);
 
-    let events = events.lock().unwrap();
+    let events = lock(&events);
     for key in [&key, &written_key] {
         assert!(
-            events.iter().any(|fields| {
-                fields.get("redis_key") == Some(key)
-                    && fields
-                        .get("error")
+            events.iter().any(|event| {
+                event.field("redis_key") == Some(key.as_str())
+                    && event
+                        .field("error")
                         .is_some_and(|e| e.to_uppercase().contains("NOPERM"))
             }),
             "no event with redis_key={key} and a NOPERM error; events: {events:?}"
@@ -207,7 +165,7 @@ pub async fn outside_its_key_pattern_a_memoizer_logs_and_computes<C: Client>() {
     assert!(
         events
             .iter()
-            .flat_map(|fields| fields.values())
+            .flat_map(|event| event.fields.values())
             .all(|value| !value.contains(PASSWORD)),
         "the password was logged"
     );

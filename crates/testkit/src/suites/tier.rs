@@ -5,9 +5,9 @@
 //! `FLUSHALL`, on expiry, when a connection whose reads were tracked is
 //! lost (a restart, the server closing it), when the key's slot moves or
 //! its primary fails over; the store's own write after a miss is what the
-//! next call is served; a server that refuses tracking is an error at
-//! connect; and a soak of rewrites never serves a value older than the
-//! invalidation window.
+//! next call is served; and a soak of rewrites never serves a value
+//! older than the invalidation window. (A server that refuses tracking:
+//! [`refused`](super::refused).)
 //!
 //! A change is reported asynchronously (an invalidation), so after a
 //! change elsewhere the checks poll for the new value, for at most five
@@ -366,47 +366,6 @@ pub async fn a_connection_the_server_closes_flushes_the_tier<C: Client>() {
     .await
     .expect("served");
     println!("{}: the blocking store saw it after {window:?}", C::BACKEND);
-}
-
-/// A user without `client|tracking` cannot track: an error at connect
-/// that says why and never shows the password; without tracking the same
-/// user works and a tier over it stays off.
-pub async fn a_server_that_refuses_tracking_is_an_error_at_connect<C: Client>() {
-    let server = RedisServer::start();
-    let user = [
-        "ACL",
-        "SETUSER",
-        "app",
-        "on",
-        ">s3cret",
-        "~*",
-        "&*",
-        "+@all",
-        "-client|tracking",
-    ];
-    assert_eq!(redis_cli(server.port(), &user).trim(), "OK");
-    let refused = RedisConfig::new()
-        .url(server.url())
-        .username("app")
-        .password("s3cret")
-        .client_tracking(true);
-    let error = C::connect(&refused).await.expect_err("tracking refused");
-    let report = error.report().to_string();
-    assert!(matches!(error, Error::Config(_)), "{report}");
-    assert!(report.contains("refused client tracking"), "{report}");
-    assert!(!report.contains("s3cret"), "{report}");
-    let blocking = connect_blocking::<C>(&refused).await.expect_err("refused");
-    assert!(matches!(blocking, Error::Config(_)), "{blocking:?}");
-
-    let plain = C::connect(&refused.client_tracking(false))
-        .await
-        .expect("connect without tracking");
-    assert!(!plain.capabilities().tracks_changes);
-    let memo = memo(plain);
-    let computed: String = memo.call(&args(), || async { "v".to_owned() }).await;
-    assert_eq!(computed, "v");
-    assert_eq!(cached(&memo).await, "v");
-    assert!(!memo.stats().tier.expect("a tier").live);
 }
 
 /// The blocking store on the single node or cluster of `config` (without
