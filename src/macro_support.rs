@@ -5,30 +5,91 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use memocache_core::{BlockingStore, Memoizer, Store};
+use memocache_core::{
+    BlockingStore, Bytes, KeyMatch, KeyTtl, Memoizer, MemoizerBuilder, Store, async_trait,
+};
 
 /// The store of an `async fn` configured with `store = ...`.
 pub type AsyncStore = Arc<dyn Store>;
 /// The store of a sync `fn` configured with `store = ...`.
 pub type BlockingStoreRef = Arc<dyn BlockingStore>;
 
+/// How a `store = ...` value is given: a store itself ([`Direct`]), a
+/// constructor's `Result` ([`Fallible`]), or a reference to a `Result`
+/// shared by several functions, such as a `static` `LazyLock`
+/// ([`Shared`]). A type parameter of [`IntoAsyncStore`] and
+/// [`IntoBlockingStore`], so that one trait takes all three.
+pub mod given {
+    /// A store.
+    pub enum Direct {}
+    /// A constructor's `Result`.
+    pub enum Fallible {}
+    /// A reference to a constructor's `Result`, e.g. `&REDIS` for a
+    /// `static REDIS: LazyLock<memocache::Result<RedisStore>>`.
+    pub enum Shared {}
+    /// The same, for a sync `fn` given an async store that has a blocking
+    /// side ([`BlockingSide`](super::BlockingSide)).
+    pub enum SharedAsync {}
+}
+
+/// An async store that serves sync callers too, on the same connection
+/// and circuit breaker (`RedisStore::blocking`, `FredStore::blocking`):
+/// what lets a sync `fn` and an `async fn` share one `store = &REDIS`.
+pub trait BlockingSide: Store {
+    /// The blocking store over it.
+    type Blocking: BlockingStore + 'static;
+    /// Makes the blocking store over it.
+    fn blocking_side(&self) -> memocache_core::Result<Self::Blocking>;
+}
+
+#[cfg(feature = "redis")]
+impl BlockingSide for memocache_redis::RedisStore {
+    type Blocking = memocache_redis::RedisBlockingStore;
+    fn blocking_side(&self) -> memocache_core::Result<Self::Blocking> {
+        self.blocking()
+    }
+}
+
+#[cfg(feature = "fred")]
+impl BlockingSide for memocache_fred::FredStore {
+    type Blocking = memocache_fred::FredBlockingStore;
+    fn blocking_side(&self) -> memocache_core::Result<Self::Blocking> {
+        self.blocking()
+    }
+}
+
+/// The store a `store = ...` value gave, or why it gave none.
+pub struct Built<S> {
+    store: Result<S, String>,
+}
+
+impl<S> Built<S> {
+    fn store(store: S) -> Self {
+        Built { store: Ok(store) }
+    }
+
+    fn failed(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Built { store: Err(text) }
+    }
+}
+
 /// Turns the `store = ...` value of an `async fn` into its shared form.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `memocache::store::Store`",
     label = "the `store` of an `async fn` must implement `memocache::store::Store`",
     note = "an `async fn` uses the async store interface; a sync `fn` needs a `memocache::store::BlockingStore`",
-    note = "a constructor's `Result` is not a store: unwrap it, e.g. `store = RedisStore::connect_lazy(&RedisConfig::from_env()).expect(\"valid Redis settings\")`"
+    note = "`store = ...` takes a store, a constructor's `Result` (an `Err` is logged once and the function runs uncached), or a reference to a shared one, e.g. `&REDIS` for a `static REDIS: LazyLock<memocache::Result<RedisStore>>`"
 )]
-pub trait IntoAsyncStore {
-    /// Boxes the store.
-    fn into_async_store(self) -> AsyncStore;
-}
-
-#[diagnostic::do_not_recommend]
-impl<S: Store + 'static> IntoAsyncStore for S {
-    fn into_async_store(self) -> AsyncStore {
-        Arc::new(self)
-    }
+pub trait IntoAsyncStore<How> {
+    /// The store, boxed.
+    fn into_async_store(self) -> Built<AsyncStore>;
 }
 
 /// Turns the `store = ...` value of a sync `fn` into its shared form.
@@ -36,17 +97,193 @@ impl<S: Store + 'static> IntoAsyncStore for S {
     message = "`{Self}` is not a `memocache::store::BlockingStore`",
     label = "the `store` of a sync `fn` must implement `memocache::store::BlockingStore`",
     note = "a sync `fn` uses the blocking store interface; make the function `async` to use a `memocache::store::Store`",
-    note = "a constructor's `Result` is not a store: unwrap it, e.g. `store = RedisBlockingStore::connect_lazy(&RedisConfig::from_env()).expect(\"valid Redis settings\")`"
+    note = "`store = ...` takes a store, a constructor's `Result` (an `Err` is logged once and the function runs uncached), or a reference to a shared one, e.g. `&REDIS` for a `static REDIS: LazyLock<memocache::Result<RedisStore>>` (whose blocking side serves sync functions)"
 )]
-pub trait IntoBlockingStore {
-    /// Boxes the store.
-    fn into_blocking_store(self) -> BlockingStoreRef;
+pub trait IntoBlockingStore<How> {
+    /// The store, boxed.
+    fn into_blocking_store(self) -> Built<BlockingStoreRef>;
 }
 
+/// The three forms of a `store = ...` value ([`given`]), for one kind of
+/// store: `$into` and its method, the store trait, and its boxed form.
+macro_rules! store_forms {
+    ($into:ident, $method:ident, $store:ident, $boxed:ty) => {
+        #[diagnostic::do_not_recommend]
+        impl<S: $store + 'static> $into<given::Direct> for S {
+            fn $method(self) -> Built<$boxed> {
+                Built::store(Arc::new(self))
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<S, E> $into<given::Fallible> for Result<S, E>
+        where
+            S: $store + 'static,
+            E: std::error::Error + 'static,
+        {
+            fn $method(self) -> Built<$boxed> {
+                match self {
+                    Ok(store) => Built::store(Arc::new(store)),
+                    Err(error) => Built::failed(&error),
+                }
+            }
+        }
+
+        #[diagnostic::do_not_recommend]
+        impl<T, S, E> $into<given::Shared> for &T
+        where
+            T: std::ops::Deref<Target = Result<S, E>>,
+            S: $store + Clone + 'static,
+            E: std::error::Error + 'static,
+        {
+            fn $method(self) -> Built<$boxed> {
+                match &**self {
+                    Ok(store) => Built::store(Arc::new(store.clone())),
+                    Err(error) => Built::failed(error),
+                }
+            }
+        }
+
+        impl Boxed for $boxed {
+            fn unavailable(error: String) -> Self {
+                Arc::new(Unavailable(error))
+            }
+        }
+    };
+}
+
+store_forms!(IntoAsyncStore, into_async_store, Store, AsyncStore);
+store_forms!(
+    IntoBlockingStore,
+    into_blocking_store,
+    BlockingStore,
+    BlockingStoreRef
+);
+
 #[diagnostic::do_not_recommend]
-impl<S: BlockingStore + 'static> IntoBlockingStore for S {
-    fn into_blocking_store(self) -> BlockingStoreRef {
-        Arc::new(self)
+impl<T, S, E> IntoBlockingStore<given::SharedAsync> for &T
+where
+    T: std::ops::Deref<Target = Result<S, E>>,
+    S: BlockingSide,
+    E: std::error::Error + 'static,
+{
+    fn into_blocking_store(self) -> Built<BlockingStoreRef> {
+        match (**self).as_ref().map(BlockingSide::blocking_side) {
+            Ok(Ok(store)) => Built::store(Arc::new(store)),
+            Ok(Err(error)) => Built::failed(&error),
+            Err(error) => Built::failed(error),
+        }
+    }
+}
+
+/// The store of a function whose `store = ...` gave an error: every
+/// operation fails with that error. The memoizer over it caches no call
+/// (the function runs uncached); only the companions that ask the store
+/// directly (`_invalidate`) meet the error.
+struct Unavailable(String);
+
+impl Unavailable {
+    fn error<T>(&self) -> memocache_core::Result<T> {
+        Err(memocache_core::Error::config(format!(
+            "this function's store could not be built: {}",
+            self.0
+        )))
+    }
+}
+
+#[async_trait]
+impl Store for Unavailable {
+    fn backend(&self) -> &'static str {
+        "unavailable"
+    }
+    async fn get(&self, _: &str) -> memocache_core::Result<Option<Bytes>> {
+        self.error()
+    }
+    async fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> memocache_core::Result<()> {
+        self.error()
+    }
+    async fn delete(&self, _: &str) -> memocache_core::Result<bool> {
+        self.error()
+    }
+    async fn ttl(&self, _: &str) -> memocache_core::Result<KeyTtl> {
+        self.error()
+    }
+    async fn delete_matching(&self, _: &KeyMatch) -> memocache_core::Result<u64> {
+        self.error()
+    }
+}
+
+impl BlockingStore for Unavailable {
+    fn backend(&self) -> &'static str {
+        "unavailable"
+    }
+    fn get(&self, _: &str) -> memocache_core::Result<Option<Bytes>> {
+        self.error()
+    }
+    fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> memocache_core::Result<()> {
+        self.error()
+    }
+    fn delete(&self, _: &str) -> memocache_core::Result<bool> {
+        self.error()
+    }
+    fn ttl(&self, _: &str) -> memocache_core::Result<KeyTtl> {
+        self.error()
+    }
+    fn delete_matching(&self, _: &KeyMatch) -> memocache_core::Result<u64> {
+        self.error()
+    }
+}
+
+/// A store that is either of the two kinds [`Built`] boxes.
+pub trait Boxed: Sized {
+    /// A store whose every operation fails with `error`.
+    fn unavailable(error: String) -> Self;
+}
+
+/// The memoizer of `function` over what its `store = ...` gave,
+/// configured by `configure`. A store that could not be built is logged
+/// once, here, with its error (which names the setting to fix), and the
+/// memoizer then caches no call: the function runs uncached.
+pub fn memoizer_over<S: Boxed>(
+    function: &str,
+    built: Built<S>,
+    configure: impl FnOnce(MemoizerBuilder<S>) -> MemoizerBuilder<S>,
+) -> Memoizer<S> {
+    match built.store {
+        Ok(store) => configure(Memoizer::builder(store)).build(),
+        Err(error) => {
+            tracing::error!(
+                function,
+                error = %error,
+                "memocache: `{function}` runs uncached: its store could not be built; fix the \
+                 setting the error names and restart to cache it"
+            );
+            configure(Memoizer::builder(S::unavailable(error)))
+                .cache_only_for([])
+                .build()
+        }
+    }
+}
+
+/// The `op_timeout = ...` value: a `Duration`, or an `Option<Duration>`
+/// (`None`: the store client's own timeouts only).
+#[diagnostic::on_unimplemented(
+    message = "`op_timeout` takes a `std::time::Duration` or an `Option<Duration>`, not `{Self}`"
+)]
+pub trait IntoOpTimeout {
+    /// The timeout, if any.
+    fn into_op_timeout(self) -> Option<Duration>;
+}
+
+impl IntoOpTimeout for Duration {
+    fn into_op_timeout(self) -> Option<Duration> {
+        Some(self)
+    }
+}
+
+impl IntoOpTimeout for Option<Duration> {
+    fn into_op_timeout(self) -> Option<Duration> {
+        self
     }
 }
 

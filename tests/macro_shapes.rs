@@ -248,13 +248,13 @@ impl Users {
         }
     }
 
-    #[cache_wrapper(memoizer = self.cache)]
+    #[cache_wrapper(memoizer = self.cache, skip_self)]
     fn name(&self, user_id: u64) -> String {
         USERS_NAME.tick();
         format!("{}-{user_id}", self.cache.namespace())
     }
 
-    #[cache_wrapper(memoizer = self.cache)]
+    #[cache_wrapper(memoizer = self.cache, skip_self)]
     fn load(&mut self, user_id: u64) -> u64 {
         self.loads += 1;
         self.bump();
@@ -263,14 +263,14 @@ impl Users {
 
     fn bump(&mut self) {}
 
-    #[cache_wrapper(memoizer = &self.cache)]
+    #[cache_wrapper(memoizer = &self.cache, skip_self)]
     async fn roles(&self, user_id: u64) -> Vec<String> {
         USERS_ROLES.tick();
         tokio::task::yield_now().await;
         vec![format!("role-{user_id}")]
     }
 
-    #[cache_wrapper(memoizer = self.cache.clone())]
+    #[cache_wrapper(memoizer = self.cache.clone(), skip_self)]
     fn into_summary(self, user_id: u64) -> String {
         USERS_SUMMARY.tick();
         let Users { loads, .. } = self;
@@ -362,7 +362,7 @@ impl Tenant {
         MemoryStore::new()
     }
 
-    #[cache_wrapper(store = Self::store(), namespace = "tenant:seats")]
+    #[cache_wrapper(store = Self::store(), namespace = "tenant:seats", skip_self)]
     fn seats(self: Arc<Self>, extra: u32) -> u32 {
         TENANT_SEATS.tick();
         self.id + extra
@@ -416,7 +416,7 @@ struct Labelled<T> {
 static LABELLED: Runs = Runs::new();
 
 impl<T: Display> Labelled<T> {
-    #[cache_wrapper(store = MemoryStore::new(), namespace = "labelled")]
+    #[cache_wrapper(store = MemoryStore::new(), namespace = "labelled", skip_self)]
     fn render(&self, width: usize) -> String {
         LABELLED.tick();
         format!("{:>width$}", self.label)
@@ -1053,4 +1053,113 @@ fn visibility_and_attributes_are_kept() {
             .unwrap()
             .starts_with("catalog:restricted:")
     );
+}
+
+// ------------------------------------------------------- writes and stores
+
+#[cache_wrapper(store = MemoryStore::new(), namespace = "written")]
+async fn written(n: u64) -> u64 {
+    n
+}
+
+#[cache_wrapper(
+    store = MemoryStore::new(),
+    namespace = "behind",
+    write_behind = true,
+    op_timeout = Duration::from_secs(2)
+)]
+async fn behind(n: u64) -> u64 {
+    n
+}
+
+#[cache_wrapper(store = MemoryStore::new(), namespace = "unbounded", op_timeout = None)]
+async fn unbounded(n: u64) -> u64 {
+    n
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_waits_for_its_write_unless_write_behind_is_asked_for() {
+    use memocache::store::Store;
+    let stored = |memo: &'static Memoizer<memocache::__private::AsyncStore>, n: u64| async move {
+        let key = memo.key(&Args::new().kwarg("n", &n)).unwrap();
+        Store::get(&**memo.store(), &key).await.unwrap().is_some()
+    };
+    // By default the entry is in the store when the call returns.
+    assert_eq!(written(1).await, 1);
+    assert!(stored(written_memoizer(), 1).await);
+    // With write-behind, the write is a task of this (single-threaded)
+    // runtime, which has not run yet; the flush waits for it.
+    assert_eq!(behind(1).await, 1);
+    assert!(!stored(behind_memoizer(), 1).await);
+    behind_memoizer().flush().await;
+    assert!(stored(behind_memoizer(), 1).await);
+    assert_eq!(unbounded(2).await, 2);
+    assert!(stored(unbounded_memoizer(), 2).await);
+}
+
+static UNBUILT: Runs = Runs::new();
+
+/// A store constructor that fails, as `RedisStore::connect_lazy` does on
+/// a malformed `REDIS_URL`.
+fn unbuildable_store() -> memocache::Result<MemoryStore> {
+    Err(memocache::Error::config(
+        "REDIS_URL: the port is not a number; set it to redis://host:port/db",
+    ))
+}
+
+#[cache_wrapper(store = unbuildable_store(), namespace = "unbuilt")]
+fn unbuilt(n: u64) -> u64 {
+    UNBUILT.tick();
+    n
+}
+
+#[test]
+fn a_store_that_could_not_be_built_is_logged_once_and_the_function_runs_uncached() {
+    let (events, _guard) = support::logs::capture();
+    for _ in 0..3 {
+        assert_eq!(unbuilt(4), 4);
+    }
+    assert_eq!(UNBUILT.get(), 3, "every call computes");
+    let stats = unbuilt_memoizer().stats();
+    assert_eq!((stats.hits, stats.misses, stats.bypassed), (0, 0, 3));
+    assert_eq!(stats.store_errors, 0, "no store operation was tried");
+    // The companion that asks the store directly is told why.
+    let error = unbuilt_invalidate(4).unwrap_err().to_string();
+    assert!(error.contains("REDIS_URL"), "{error}");
+
+    let logged: Vec<_> = events
+        .all()
+        .into_iter()
+        .filter(|e| e.field("function") == Some("unbuilt"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(logged[0].level, tracing::Level::ERROR);
+    let error = logged[0].field("error").unwrap();
+    assert!(error.contains("REDIS_URL"), "names the variable: {error}");
+}
+
+/// One store for several functions, sync and async, as a service shares
+/// its Redis store.
+static ONE_STORE: LazyLock<memocache::Result<MemoryStore>> =
+    LazyLock::new(|| Ok(MemoryStore::new()));
+
+#[cache_wrapper(store = &ONE_STORE, namespace = "shared:sync")]
+fn shared_sync(n: u64) -> u64 {
+    n + 1
+}
+
+#[cache_wrapper(store = &ONE_STORE, namespace = "shared:async")]
+async fn shared_async(n: u64) -> u64 {
+    n + 2
+}
+
+#[tokio::test]
+async fn functions_given_one_shared_store_write_to_that_store() {
+    assert_eq!(shared_sync(1), 2);
+    assert_eq!(shared_async(1).await, 3);
+    let store = ONE_STORE.as_ref().unwrap();
+    let sync_key = shared_sync_cache_key(1).unwrap();
+    let async_key = shared_async_cache_key(1).unwrap();
+    assert!(BlockingStore::get(store, &sync_key).unwrap().is_some());
+    assert!(BlockingStore::get(store, &async_key).unwrap().is_some());
 }

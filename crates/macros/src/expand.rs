@@ -297,16 +297,32 @@ fn entries<'a>(
     let mut errors = Errors::default();
     let fn_name = item.sig.ident.unraw().to_string();
     let mut all: Vec<(String, Value<'a>)> = Vec::new();
-    if let Some(key_self) = &options.key_self {
-        match &analysis.receiver {
-            Some(receiver) => all.push(("self".to_owned(), Value::Receiver(receiver))),
-            None => errors.push(syn::Error::new(
-                key_self.span(),
-                format!(
-                    "`key_self` puts the receiver in the key, but `{fn_name}` has no `self` \
-                     parameter"
-                ),
-            )),
+    match (&analysis.receiver, &options.key_self, &options.skip_self) {
+        (Some(receiver), Some(_), _) => all.push(("self".to_owned(), Value::Receiver(receiver))),
+        (Some(_), None, Some(_)) => {}
+        (Some(receiver), None, None) => errors.push(syn::Error::new(
+            receiver.self_token.span,
+            format!(
+                "say whether the receiver of `{fn_name}` is part of the cache key: add \
+                 `key_self` to put it in the key (it must be `Serialize`), or `skip_self` to \
+                 leave it out, promising that the result does not depend on it; left out \
+                 silently, two instances holding different state would share each other's \
+                 cached results"
+            ),
+        )),
+        (None, key_self, skip_self) => {
+            let flags = [
+                (key_self, "puts the receiver in the key"),
+                (skip_self, "leaves the receiver out of the key"),
+            ];
+            for (flag, what) in flags {
+                if let Some(flag) = flag {
+                    errors.push(syn::Error::new(
+                        flag.span(),
+                        format!("`{flag}` {what}, but `{fn_name}` has no `self` parameter"),
+                    ));
+                }
+            }
         }
     }
     all.extend(
@@ -478,7 +494,17 @@ fn memoizer_expr(
     });
     let skip = &options.skip_cache_keys;
     let skip = (!skip.is_empty()).then(|| quote!(.skip_cache_keys([#(#skip),*])));
+    let write_behind = options
+        .write_behind
+        .as_ref()
+        .map(|on| quote_spanned!(on.span()=> .write_behind(#on)));
+    let op_timeout = options.op_timeout.as_ref().map(|timeout| {
+        quote_spanned!(timeout.span()=>
+            .op_timeout(::memocache::__private::IntoOpTimeout::into_op_timeout(#timeout))
+        )
+    });
     let id = memoizer_id(options, item);
+    let fn_name = item.sig.ident.unraw().to_string();
     let cell = Ident::new("MEMOIZER", Span::mixed_site());
     quote! {{
         static #cell: ::std::sync::OnceLock<::memocache::Memoizer<#store_type>> =
@@ -486,9 +512,13 @@ fn memoizer_expr(
         #cell.get_or_init(|| {
             ::memocache::__private::shared_memoizer(
                 ::core::concat!(::core::module_path!(), #id),
-                || ::memocache::Memoizer::builder(#into_store)
-                    #namespace #expire #local_tier #cache_if #expire_with #cache_only_for #skip
-                    .build(),
+                || ::memocache::__private::memoizer_over(
+                    #fn_name,
+                    #into_store,
+                    |builder| builder
+                        #namespace #expire #local_tier #cache_if #expire_with #cache_only_for
+                        #skip #write_behind #op_timeout,
+                ),
             )
         })
     }}

@@ -55,17 +55,26 @@ mod signature;
 /// | `expire_with = CLOSURE` | each result's own expiry: the closure, given `&T`, returns `Some(Duration)`, or `None` for `expire` (see `MemoizerBuilder::expire_with`) |
 /// | `cache_only_for = [("status", ["active", "pending"]), ...]` | cache a call only when some parameter has one of its listed values |
 /// | `skip_cache_keys = ["request_id", ...]` | parameters left out of the key |
-/// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the four options above |
+/// | `write_behind = true` | return as soon as the result is computed and write it in the background (default `false`: the call waits for its write); a short-lived program then awaits `name_memoizer().flush()` before it exits, and a crash loses the writes under way |
+/// | `op_timeout = EXPR` | how long one store operation may take: a `Duration`, or `None` for the client's own timeouts (default 500 ms) |
+/// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the options above that configure it |
 /// | `positional = N` | the first `N` parameters (counting `self` with `key_self`) are positional arguments of the key |
 /// | `key_self` | put the receiver (`Serialize`) in the key, as the parameter `"self"` |
+/// | `skip_self` | leave the receiver out of the key: your promise that the result does not depend on it |
 /// | `result` / `plain` | cache only `Ok` values / every value, whatever the return type looks like |
 ///
 /// With `store = EXPR`, the expression is evaluated once, at the first call
 /// of the function or of one of its companions; they share one memoizer. A
 /// sync `fn` needs a [`BlockingStore`], an `async fn` a [`Store`] (`'static`;
-/// it is kept as an `Arc<dyn ...>`). To share one store between functions,
-/// give each a clone of it: clones of a [`MemoryStore`] or of a Redis store
-/// share their entries and connections.
+/// it is kept as an `Arc<dyn ...>`). The expression may also give a
+/// constructor's `Result` (`RedisStore::connect_lazy(..)`): an `Err` is
+/// logged once, at `error`, with the function's name and the error (which
+/// names the setting to fix), and the function then runs uncached (its
+/// `_invalidate` companion returns that error) instead of panicking at a
+/// call. To share one store between functions (one connection and one
+/// circuit breaker for a service), give each a reference to one `static`
+/// `LazyLock` of that `Result`: `store = &REDIS`; a `RedisStore` or a
+/// `FredStore` serves the sync functions too, through its blocking view.
 ///
 /// With `memoizer = EXPR`, the expression is evaluated at each call and must
 /// give a `Memoizer`, a `&Memoizer` or an `Arc<Memoizer>`; in a method it may
@@ -81,9 +90,12 @@ mod signature;
 /// `orders(user_id=123, status="active")`, so `skip_cache_keys` and
 /// `cache_only_for` find parameters by name. With `positional = 1` it is the
 /// key of `orders(123, status="active")` instead (conditions still see
-/// `user_id` by name). The receiver is not part of the key unless
-/// `key_self` is given (the reference hashes `str(self)`, which holds a
-/// memory address, so no Python method cache can be shared anyway).
+/// `user_id` by name). A method must say what its receiver is to the
+/// key: `key_self` puts it in the key, `skip_self` leaves it out (the
+/// reference hashes `str(self)`, which holds a memory address, so no
+/// Python method cache can be shared anyway); without either it is a
+/// compile error, since two instances holding different state would
+/// otherwise share each other's results.
 /// Parameters must be `Serialize`, except skipped ones that no condition
 /// names: those never reach the key.
 ///
@@ -121,9 +133,8 @@ mod signature;
 ///   per function.
 /// - `name_memoizer() -> &'static Memoizer<..>`, with `store = ...` (with
 ///   `memoizer = ...` you hold it already): its `stats()`, `flush()` and
-///   `clear_namespace()`. An `async fn` writes in the background, so a
-///   short-lived program calls `name_memoizer().flush().await` before it
-///   exits.
+///   `clear_namespace()`. With `write_behind = true`, a short-lived
+///   program calls `name_memoizer().flush().await` before it exits.
 ///
 /// # Shapes
 ///
@@ -144,7 +155,7 @@ mod signature;
 ///
 /// impl Orders {
 ///     /// The orders of a user in a given status.
-///     #[cache_wrapper(memoizer = self.cache, positional = 1)]
+///     #[cache_wrapper(memoizer = self.cache, skip_self, positional = 1)]
 ///     async fn list(&self, user_id: u64, status: &str) -> Result<Vec<String>, String> {
 ///         if status.is_empty() {
 ///             return Err("no status".into()); // not cached

@@ -20,14 +20,17 @@ const OPTIONS: &[&str] = &[
     "expire_with",
     "cache_only_for",
     "skip_cache_keys",
+    "write_behind",
+    "op_timeout",
     "positional",
     "key_self",
+    "skip_self",
     "result",
     "plain",
 ];
 
 /// Options that are flags: written alone, without `= value`.
-const FLAGS: &[&str] = &["key_self", "result", "plain"];
+const FLAGS: &[&str] = &["key_self", "skip_self", "result", "plain"];
 
 /// Where the cache lives.
 pub(crate) enum Source {
@@ -64,8 +67,14 @@ pub(crate) struct Options {
     pub(crate) expire_with: Option<Expr>,
     pub(crate) cache_only_for: Option<Vec<ConditionSpec>>,
     pub(crate) skip_cache_keys: Vec<LitStr>,
+    /// `write_behind = EXPR`: a `bool`.
+    pub(crate) write_behind: Option<Expr>,
+    /// `op_timeout = EXPR`: a `Duration` or an `Option<Duration>`.
+    pub(crate) op_timeout: Option<Expr>,
     pub(crate) positional: Option<(usize, LitInt)>,
     pub(crate) key_self: Option<Ident>,
+    /// `skip_self`: the receiver is left out of the key, on purpose.
+    pub(crate) skip_self: Option<Ident>,
     pub(crate) result: Option<Ident>,
     pub(crate) plain: Option<Ident>,
     /// The attribute's tokens, for the generics the options mention.
@@ -106,8 +115,11 @@ impl Options {
         let mut expire_with = None;
         let mut cache_only_for = None;
         let mut skip_cache_keys = None;
+        let mut write_behind = None;
+        let mut op_timeout = None;
         let mut positional = None;
         let mut key_self = None;
+        let mut skip_self = None;
         let mut result = None;
         let mut plain = None;
         let mut seen: Vec<String> = Vec::new();
@@ -172,9 +184,21 @@ impl Options {
                     conditions_value(v).map(|v| cache_only_for = Some((name, v)))
                 }
                 ("skip_cache_keys", Some(v)) => names_value(v).map(|v| skip_cache_keys = Some(v)),
+                ("write_behind", Some(v)) => {
+                    write_behind = Some((name, v));
+                    Ok(())
+                }
+                ("op_timeout", Some(v)) => {
+                    op_timeout = Some((name, v));
+                    Ok(())
+                }
                 ("positional", Some(v)) => positional_value(v).map(|v| positional = Some(v)),
                 ("key_self", None) => {
                     key_self = Some(name);
+                    Ok(())
+                }
+                ("skip_self", None) => {
+                    skip_self = Some(name);
                     Ok(())
                 }
                 ("result", None) => {
@@ -199,6 +223,13 @@ impl Options {
                  `plain` caches every value; keep one",
             ));
         }
+        if let (Some(_), Some(skip_self)) = (&key_self, &skip_self) {
+            errors.push(syn::Error::new(
+                skip_self.span(),
+                "`key_self` and `skip_self` contradict each other: `key_self` puts the receiver \
+                 in the key, `skip_self` leaves it out; keep one",
+            ));
+        }
 
         // An option that was given but rejected is not also "missing".
         let given = |name: &str| seen.iter().any(|s| s == name);
@@ -212,6 +243,8 @@ impl Options {
                     cache_if.as_ref().map(|(n, _)| n),
                     expire_with.as_ref().map(|(n, _)| n),
                     cache_only_for.as_ref().map(|(n, _)| n),
+                    write_behind.as_ref().map(|(n, _)| n),
+                    op_timeout.as_ref().map(|(n, _)| n),
                 ];
                 for name in store_only.into_iter().flatten() {
                     errors.push(syn::Error::new(
@@ -261,8 +294,11 @@ impl Options {
             expire_with: expire_with.map(|(_, v)| v),
             cache_only_for: cache_only_for.map(|(_, v)| v),
             skip_cache_keys: skip_cache_keys.unwrap_or_default(),
+            write_behind: write_behind.map(|(_, v)| v),
+            op_timeout: op_timeout.map(|(_, v)| v),
             positional,
             key_self,
+            skip_self,
             result,
             plain,
             tokens,
