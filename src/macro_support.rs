@@ -421,3 +421,215 @@ pub trait OkValue {
 impl<T, E> OkValue for Result<T, E> {
     type Ok = T;
 }
+
+// What keeps a misuse of the attribute to one compile error that says the
+// fix: the cached value's check, the memoizer calls it goes through, and
+// the key arguments' check.
+
+/// `Serialize`, under a name the parameter checks the expansion declares
+/// can use (the caller need not depend on serde). Not a re-export of
+/// serde's trait, which would make rustc name that trait by this path in
+/// the caller's other errors.
+pub trait SerializeArg {}
+
+impl<T: serde::Serialize + ?Sized> SerializeArg for T {}
+
+/// The value a memoized function caches (its return type, or that type's
+/// `Ok` type): what [`memocache::Cacheable`](memocache_core::Cacheable)
+/// asks, as one bound. Its impl is `do_not_recommend`, so a type that
+/// misses several of the bounds is one error at the return type, not one
+/// per missing bound.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be memoized",
+    label = "the cached value: the return type, or its `Ok` type",
+    note = "a memoized value must be `Serialize + DeserializeOwned + Clone + Send + Sync + 'static` (`memocache::Cacheable`): derive `Serialize, Deserialize, Clone` on it"
+)]
+pub trait Memoizable: memocache_core::Cacheable {}
+
+#[diagnostic::do_not_recommend]
+impl<T: memocache_core::Cacheable> Memoizable for T {}
+
+/// What a generated function asks of its memoizer: [`Call`] for the
+/// function itself, [`Refresh`] for its `_refresh` companion. Both go
+/// through the same `memoize*` function, so that a return type that
+/// cannot be memoized is the same error at both, which rustc reports once.
+pub trait Verb {
+    /// Whether the body runs whatever is cached.
+    const REFRESH: bool;
+}
+
+/// The function itself: a hit is served from the cache.
+pub struct Call;
+
+impl Verb for Call {
+    const REFRESH: bool = false;
+}
+
+/// The `_refresh` companion: the body runs, and its result is written.
+pub struct Refresh;
+
+impl Verb for Refresh {
+    const REFRESH: bool = true;
+}
+
+/// A sync function's call (`Memoizer::call_blocking`) or refresh
+/// (`Memoizer::refresh_blocking`).
+pub fn memoize_blocking<V, S, C, H, T, F>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> T
+where
+    V: Verb,
+    S: BlockingStore,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    F: FnOnce() -> T,
+{
+    if V::REFRESH {
+        memoizer.refresh_blocking(args, compute)
+    } else {
+        memoizer.call_blocking(args, compute)
+    }
+}
+
+/// [`memoize_blocking`] for a function returning a `Result`: only `Ok`
+/// values are cached.
+pub fn try_memoize_blocking<V, S, C, H, T, E, F>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> Result<T, E>
+where
+    V: Verb,
+    S: BlockingStore,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    F: FnOnce() -> Result<T, E>,
+{
+    if V::REFRESH {
+        memoizer.try_refresh_blocking(args, compute)
+    } else {
+        memoizer.try_call_blocking(args, compute)
+    }
+}
+
+/// An async function's call (`Memoizer::call`) or refresh
+/// (`Memoizer::refresh`).
+pub async fn memoize<V, S, C, H, T, F, Fut>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> T
+where
+    V: Verb,
+    S: Store + 'static,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+{
+    if V::REFRESH {
+        memoizer.refresh(args, compute).await
+    } else {
+        memoizer.call(args, compute).await
+    }
+}
+
+/// [`memoize`] for a function returning a `Result`: only `Ok` values are
+/// cached.
+pub async fn try_memoize<V, S, C, H, T, E, F, Fut>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> Result<T, E>
+where
+    V: Verb,
+    S: Store + 'static,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    if V::REFRESH {
+        memoizer.try_refresh(args, compute).await
+    } else {
+        memoizer.try_call(args, compute).await
+    }
+}
+
+/// An argument of the key, on its way to `Args::kwarg`. The function
+/// itself checks each argument with a message naming the parameter;
+/// everywhere else (its companions, its own `Args`) an argument that is not
+/// `Serialize` must then be no second error, so its `memocache_key_arg()`
+/// is chosen by method resolution: the argument itself when it is
+/// `Serialize`, else (through `Deref`) a stand-in that fails to encode.
+/// Only a build that fails anyway, at the function's own check, takes the
+/// stand-in.
+pub struct KeyArg<'a, T: ?Sized>(Unchecked<'a, T>);
+
+/// What [`KeyArg`] derefs to: the argument, not known to be `Serialize`.
+pub struct Unchecked<'a, T: ?Sized>(&'a T);
+
+/// The argument `value`, for the key.
+pub fn key_arg<T: ?Sized>(value: &T) -> KeyArg<'_, T> {
+    KeyArg(Unchecked(value))
+}
+
+impl<'a, T: serde::Serialize + ?Sized> KeyArg<'a, T> {
+    /// The argument itself.
+    pub fn memocache_key_arg(&self) -> &'a T {
+        self.0.0
+    }
+}
+
+impl<'a, T: ?Sized> std::ops::Deref for KeyArg<'a, T> {
+    type Target = Unchecked<'a, T>;
+
+    fn deref(&self) -> &Unchecked<'a, T> {
+        &self.0
+    }
+}
+
+impl<T: ?Sized> Unchecked<'_, T> {
+    /// A stand-in for an argument that is not `Serialize`.
+    pub fn memocache_key_arg(&self) -> &'static NotSerializable {
+        &NotSerializable
+    }
+}
+
+/// The stand-in for an argument that is not `Serialize`: encoding it fails,
+/// so a key holding it is never computed.
+pub struct NotSerializable;
+
+impl serde::Serialize for NotSerializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(
+            "a key argument is not `Serialize`",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_serializable_key_argument_is_passed_through_and_others_fail_to_encode() {
+        struct Opaque;
+        let id: &u64 = key_arg(&7u64).memocache_key_arg();
+        let args = memocache_core::Args::new()
+            .kwarg("id", id)
+            .kwarg("conn", key_arg(&Opaque).memocache_key_arg());
+        assert_eq!(args.kwarg_json("id"), Some(&b"7"[..]));
+        assert!(args.error().is_some());
+    }
+}

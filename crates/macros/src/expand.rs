@@ -2,11 +2,11 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Expr, Ident, ItemFn, LitInt, LitStr, Receiver};
+use syn::{AttrStyle, Expr, Ident, ItemFn, LitInt, LitStr, Receiver, Type};
 
 use crate::Errors;
 use crate::generics::companion_generics;
@@ -57,6 +57,7 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
         block: &item.block,
         is_async,
         returns,
+        entries: &entries,
     };
 
     let main = {
@@ -244,12 +245,19 @@ struct Through<'a> {
     block: &'a syn::Block,
     is_async: bool,
     returns: Returns,
+    /// The key's arguments, which the function itself checks.
+    entries: &'a [Entry<'a>],
 }
 
 impl Through<'_> {
-    /// `memo.VERB(&args, move || -> T { body })`, in the blocking, async
-    /// and `Result` (`try_`) forms: `call` for the function itself,
-    /// `refresh` for its refresh companion.
+    /// `memoize_blocking(Call, &memo, &args, move || -> T { body })`, in
+    /// the blocking, async and `Result` (`try_`) forms: `verb` is `call`
+    /// for the function itself (which also checks the key's arguments,
+    /// see [`key_checks`]), `refresh` for its refresh companion.
+    ///
+    /// Both go through one function of `__private`, spanned at the return
+    /// type, whose one bound (`Memoizable`) a return type that cannot be
+    /// memoized fails: the same error at both, which rustc reports once.
     fn call(&self, verb: &str) -> TokenStream {
         let Through {
             memo_var,
@@ -258,24 +266,141 @@ impl Through<'_> {
             block,
             is_async,
             returns,
+            entries,
         } = self;
-        let method = match (returns, is_async) {
-            (Returns::Plain, false) => format!("{verb}_blocking"),
-            (Returns::Result, false) => format!("try_{verb}_blocking"),
-            (Returns::Plain, true) => verb.to_owned(),
-            (Returns::Result, true) => format!("try_{verb}"),
+        let span = output.span();
+        let (verb, checks) = match verb {
+            "call" => (quote_spanned!(span=> Call), key_checks(entries)),
+            "refresh" => (quote_spanned!(span=> Refresh), quote!()),
+            other => unreachable!("no memoizer verb `{other}`"),
         };
-        let method = Ident::new(&method, output.span());
-        if *is_async {
-            quote_spanned!(output.span()=>
-                #memo_var.#method(&#args_var, async move || -> #output #block).await
-            )
+        let function = match (returns, is_async) {
+            (Returns::Plain, false) => "memoize_blocking",
+            (Returns::Result, false) => "try_memoize_blocking",
+            (Returns::Plain, true) => "memoize",
+            (Returns::Result, true) => "try_memoize",
+        };
+        let function = Ident::new(function, span);
+        let closure = if *is_async {
+            quote_spanned!(span=> async move || -> #output #block)
         } else {
-            quote_spanned!(output.span()=>
-                #memo_var.#method(&#args_var, move || -> #output #block)
-            )
-        }
+            quote_spanned!(span=> move || -> #output #block)
+        };
+        let mut args = Group::new(
+            Delimiter::Parenthesis,
+            quote_spanned!(span=>
+                ::memocache::__private::#verb, &#memo_var, &#args_var, #closure
+            ),
+        );
+        let call = if *is_async {
+            // The future's `.await` checks the bound again, at the `await`
+            // token: one token, so the call is one token too (its parentheses
+            // as well), for the two errors to be one.
+            args.set_span(span);
+            quote_spanned!(span=> ::memocache::__private::#function #args.await)
+        } else {
+            // The call's parentheses end where the return type ends, so
+            // that the error underlines all of it.
+            args.set_span(last_span(output).unwrap_or(span));
+            quote_spanned!(span=> ::memocache::__private::#function #args)
+        };
+        quote!(#checks #call)
     }
+}
+
+/// The function's own check of the key's arguments: one error per
+/// argument that is not `Serialize`, at its parameter, naming it and the
+/// fix.
+///
+/// The message is baked into a trait declared for the one argument, in a
+/// block of its own. rustc prints that trait's path, which names the
+/// function, so the same check in a companion would be a second, different
+/// error: only the function itself checks, and its companions pass the
+/// argument through [`args_expr`]'s `key_arg`, which is no error.
+fn key_checks(entries: &[Entry]) -> TokenStream {
+    let checks = entries.iter().map(|entry| {
+        let name = &entry.name;
+        let (arg, first, last, message, note) = match entry.value {
+            Value::Receiver(receiver) => {
+                let span = receiver.self_token.span;
+                (
+                    self_ref(receiver),
+                    span,
+                    span,
+                    "`self` is part of the cache key (`key_self`), but `{Self}` is not \
+                     `Serialize`"
+                        .to_owned(),
+                    "derive `Serialize` on it, or leave the receiver out of the key with \
+                     `skip_self` instead of `key_self`"
+                        .to_owned(),
+                )
+            }
+            Value::Param(param) => {
+                let ident = &param.ident;
+                let derefs = (0..reference_depth(&param.ty)).map(|_| quote!(*));
+                let leave_out = if entry.positional {
+                    format!(
+                        "lower `positional` below this parameter and leave it out of the key: \
+                         `skip_cache_keys = [\"{name}\"]`"
+                    )
+                } else {
+                    format!("leave it out of the key: `skip_cache_keys = [\"{name}\"]`")
+                };
+                (
+                    quote!(&#(#derefs)* #ident),
+                    ident.span(),
+                    last_span(&param.ty).unwrap_or_else(|| ident.span()),
+                    format!(
+                        "parameter `{name}` is part of the cache key, but `{{Self}}` is not \
+                         `Serialize`"
+                    ),
+                    format!(
+                        "{leave_out} (it need not be `Serialize` then), or derive `Serialize` \
+                         on it"
+                    ),
+                )
+            }
+        };
+        let trait_name = Ident::new("Serialize", Span::mixed_site());
+        let holder = Ident::new("MemocacheParam", first);
+        let field = LitInt::new("0", last);
+        quote! {{
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "not `Serialize`",
+                note = #note
+            )]
+            trait #trait_name {
+                fn check(&self) {}
+            }
+            #[diagnostic::do_not_recommend]
+            impl<T: ::memocache::__private::SerializeArg + ?Sized> #trait_name for T {}
+            // Spans the parameter's name and type, where the error points.
+            struct #holder<'a, T: ?Sized>(&'a T);
+            #trait_name::check(#holder(#arg).#field);
+        }}
+    });
+    quote!(#(#checks)*)
+}
+
+/// How many references `ty` is behind (`&&str`: 2): the check names the
+/// referent, `str`, rather than `&&str`.
+fn reference_depth(ty: &Type) -> usize {
+    match ty {
+        Type::Reference(reference) => 1 + reference_depth(&reference.elem),
+        Type::Paren(paren) => reference_depth(&paren.elem),
+        Type::Group(group) => reference_depth(&group.elem),
+        _ => 0,
+    }
+}
+
+/// The span of the last token of `tokens`, the end of a span over them.
+fn last_span(tokens: impl ToTokens) -> Option<Span> {
+    tokens
+        .into_token_stream()
+        .into_iter()
+        .last()
+        .map(|token| token.span())
 }
 
 /// The type of store a memoizer built by `store = ...` holds.
@@ -406,8 +531,12 @@ fn entries<'a>(
         .collect())
 }
 
-/// `Args::new().kwarg("a", &a)...`; `in_companion` when the receiver is
-/// the companion's `&self`.
+/// `Args::new().kwarg("a", key_arg(&a).memocache_key_arg())...`;
+/// `in_companion` when the receiver is the companion's `&self`.
+///
+/// `key_arg` passes a `Serialize` argument through, and anything else as
+/// a stand-in, with no error: the function's own check ([`key_checks`])
+/// is the one error for that argument.
 fn args_expr(entries: &[Entry], in_companion: bool) -> TokenStream {
     let pushes = entries.iter().map(|entry| {
         let name = &entry.name;
@@ -422,6 +551,9 @@ fn args_expr(entries: &[Entry], in_companion: bool) -> TokenStream {
                 (quote!(&#ident), param.ty.span())
             }
         };
+        let value = quote_spanned!(span=>
+            ::memocache::__private::key_arg(#value).memocache_key_arg()
+        );
         if entry.positional {
             quote_spanned!(span=> .named_arg(#name, #value))
         } else {

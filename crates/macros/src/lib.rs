@@ -12,7 +12,13 @@
 #![warn(missing_docs)]
 
 use proc_macro::TokenStream;
-use syn::ItemFn;
+use proc_macro2::TokenTree;
+use quote::{ToTokens, quote};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, Item, ItemFn, Token};
+
+use options::RawOption;
 
 mod expand;
 mod generics;
@@ -199,6 +205,7 @@ mod signature;
 /// [`MemoryStore`]: https://docs.rs/memocache/latest/memocache/struct.MemoryStore.html
 #[proc_macro_attribute]
 pub fn cache_wrapper(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = proc_macro2::TokenStream::from(attr);
     let item = proc_macro2::TokenStream::from(item);
     let func = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(func) => func,
@@ -208,11 +215,11 @@ pub fn cache_wrapper(attr: TokenStream, item: TokenStream) -> TokenStream {
                 "#[cache_wrapper] goes on a `fn` with a body: a free function, or a method or \
                  associated function of an inherent `impl`",
             );
-            return with_item(error, item);
+            return not_a_function(&error, &attr, item);
         }
     };
-    let expansion = match options::Options::parse(attr.into()) {
-        Ok(options) => expand::expand(options, func),
+    let expansion = match options::Options::parse(attr.clone()) {
+        Ok(options) => expand::expand(options, func.clone()),
         Err(mut error) => {
             // Report the signature's problems too, in the same build.
             if let Err(more) = signature::Analysis::of(&func) {
@@ -223,15 +230,107 @@ pub fn cache_wrapper(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     match expansion {
         Ok(tokens) => tokens.into(),
-        Err(error) => with_item(error, item),
+        Err(error) => with_item(&error, &attr, func),
     }
 }
 
-/// The errors, and the item unchanged so that its callers still compile.
-fn with_item(error: syn::Error, item: proc_macro2::TokenStream) -> TokenStream {
-    let mut tokens = error.to_compile_error();
+/// The errors, and the function unchanged so that its callers still
+/// compile, but for one statement in front of its body: a closure, never
+/// called, holding the errors and the options' expressions, so that what
+/// those expressions use (`use memocache::MemoryStore` for
+/// `store = MemoryStore::new()`) is still used, with no "unused import"
+/// warning. The errors there also silence "type annotations needed" for
+/// the expressions, which lack the types the expansion would give them
+/// (`cache_if = |v| ...`); rustc keeps that error for bodies without one.
+fn with_item(error: &syn::Error, attr: &proc_macro2::TokenStream, mut func: ItemFn) -> TokenStream {
+    let receiver = func.sig.receiver().is_some();
+    let keep = keep_alive(error, attr, receiver, func.sig.asyncness.is_some());
+    func.block.stmts.insert(0, syn::parse_quote!(#keep;));
+    func.into_token_stream().into()
+}
+
+/// [`with_item`] for an item that is no function: where the item can
+/// only be a module's (or a block's) item, the closure goes into an
+/// unnamed `const` before it; anywhere else (an `impl` or a trait holds no
+/// such `const`) the errors go alone.
+fn not_a_function(
+    error: &syn::Error,
+    attr: &proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> TokenStream {
+    let module_only = matches!(
+        syn::parse2::<Item>(item.clone()),
+        Ok(Item::Enum(_)
+            | Item::ExternCrate(_)
+            | Item::ForeignMod(_)
+            | Item::Impl(_)
+            | Item::Mod(_)
+            | Item::Struct(_)
+            | Item::Trait(_)
+            | Item::TraitAlias(_)
+            | Item::Union(_)
+            | Item::Use(_))
+    );
+    let mut tokens = if module_only {
+        let keep = keep_alive(error, attr, false, false);
+        quote!(const _: () = { #keep; };)
+    } else {
+        error.to_compile_error()
+    };
     tokens.extend(item);
     tokens.into()
+}
+
+/// `let _ = || { errors; let _ = EXPR; ... }` for the expressions of the
+/// options (each element of an array or tuple apart, as they need not
+/// share a type): `async ||` in an `async fn`, whose `memoizer = ...` may
+/// `.await`. An expression naming `self` or `Self` is left out where there
+/// is no receiver, as it would be a new error there.
+fn keep_alive(
+    error: &syn::Error,
+    attr: &proc_macro2::TokenStream,
+    receiver: bool,
+    is_async: bool,
+) -> proc_macro2::TokenStream {
+    let mut exprs = Vec::new();
+    // Lenient: the options may be what failed to parse.
+    let parsed = Punctuated::<RawOption, Token![,]>::parse_terminated.parse2(attr.clone());
+    for value in parsed.into_iter().flatten().filter_map(|o| o.value) {
+        leaves(value, &mut exprs);
+    }
+    let exprs = exprs
+        .into_iter()
+        .filter(|expr| receiver || !names_self(expr.to_token_stream()));
+    let errors = error.to_compile_error();
+    let asyncness = is_async.then(|| quote!(async));
+    quote! {
+        let _ = #asyncness || {
+            #errors
+            #(let _ = #exprs;)*
+        }
+    }
+}
+
+/// The expressions in `expr` that may use something: the elements of
+/// arrays and tuples (`cache_only_for`'s values), apart; no literals.
+fn leaves(expr: Expr, out: &mut Vec<Expr>) {
+    match expr {
+        Expr::Array(array) => array.elems.into_iter().for_each(|e| leaves(e, out)),
+        Expr::Tuple(tuple) => tuple.elems.into_iter().for_each(|e| leaves(e, out)),
+        Expr::Paren(paren) => leaves(*paren.expr, out),
+        Expr::Group(group) => leaves(*group.expr, out),
+        Expr::Lit(_) => {}
+        expr => out.push(expr),
+    }
+}
+
+/// Whether `tokens` name `self` or `Self`.
+fn names_self(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "self" || ident == "Self",
+        TokenTree::Group(group) => names_self(group.stream()),
+        _ => false,
+    })
 }
 
 /// Collects every error of a pass, so that one build reports them all.

@@ -82,9 +82,9 @@ pub(crate) struct Options {
 }
 
 /// `name` or `name = value`, before validation.
-struct RawOption {
-    name: Ident,
-    value: Option<Expr>,
+pub(crate) struct RawOption {
+    pub(crate) name: Ident,
+    pub(crate) value: Option<Expr>,
 }
 
 impl Parse for RawOption {
