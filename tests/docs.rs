@@ -170,3 +170,55 @@ fn rustdoc_examples_use_the_facades_paths() {
         "only {examples} rustdoc examples were found"
     );
 }
+
+/// The string literals listed in the `const NAME: &[&str] = &[ ... ];`
+/// of a source file.
+fn listed_strings(source: &str, name: &str) -> Vec<String> {
+    let start = source
+        .find(&format!("const {name}: &[&str] = &["))
+        .unwrap_or_else(|| panic!("no const {name}"));
+    let list = &source[start..];
+    let list = &list[list.find('[').unwrap() + 1..];
+    let list = &list[list.find('[').unwrap() + 1..list.find("];").unwrap()];
+    list.split(',')
+        .map(|item| item.trim().trim_matches('"').to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_readme_lists_every_attribute_option_and_environment_variable() {
+    let readme = fs::read_to_string(repository().join("README.md")).expect("README.md");
+    let options = fs::read_to_string(repository().join("crates/macros/src/options.rs"))
+        .expect("the attribute's options");
+    let table: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .collect();
+    let options = listed_strings(&options, "OPTIONS");
+    assert!(options.len() >= 15, "{options:?}");
+    for option in options {
+        assert!(
+            table.iter().any(|row| row.contains(&format!("`{option}"))),
+            "the README's options table lacks `{option}`"
+        );
+    }
+
+    let config = fs::read_to_string(repository().join("crates/core/src/redis_config.rs"))
+        .expect("RedisConfig");
+    let mut variables: Vec<&str> = config
+        .split('"')
+        .filter(|s| {
+            s.starts_with("REDIS_") && s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        })
+        .collect();
+    variables.sort_unstable();
+    variables.dedup();
+    assert!(variables.len() >= 10, "{variables:?}");
+    for variable in variables {
+        assert!(
+            readme.contains(&format!("`{variable}`")),
+            "the README does not mention `{variable}`, which RedisConfig::from_env reads"
+        );
+    }
+}

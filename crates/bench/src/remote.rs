@@ -71,10 +71,10 @@ pub mod subject {
     pub const MEMOCACHE_BLOCKING: &str = "memocache blocking";
     /// A raw miss: GET, encode, SET with expiry.
     pub const RAW_MISS: &str = "raw GET + encode + SET";
-    /// memocache's miss, waiting for its write.
-    pub const MISS_WRITE_THROUGH: &str = "memocache miss (write-through)";
-    /// memocache's miss with its default write-behind.
-    pub const MISS_WRITE_BEHIND: &str = "memocache miss (write-behind, default)";
+    /// memocache's miss, waiting for its write (the default).
+    pub const MISS_WRITE_THROUGH: &str = "memocache miss (write-through, default)";
+    /// memocache's miss with write-behind on.
+    pub const MISS_WRITE_BEHIND: &str = "memocache miss (write-behind)";
 }
 
 /// The arguments of `caller`'s call on `size` values: the Python call
@@ -435,7 +435,7 @@ impl Remote {
 
     /// The miss path on distinct keys: a raw GET + encode + SET against
     /// memocache's miss (GET, compute, encode, SET), waiting for the write
-    /// and with the default write-behind.
+    /// (the default) and with write-behind.
     pub async fn misses(&self, size: Size, schedule: &Schedule) -> BTreeMap<String, Latency> {
         let order = Arc::new(Order::new(size));
         let subjects: Vec<(&str, AsyncOp, Option<&Memoizer<RedisStore>>)> = vec![
