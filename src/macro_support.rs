@@ -14,10 +14,10 @@ pub type AsyncStore = Arc<dyn Store>;
 /// The store of a sync `fn` configured with `store = ...`.
 pub type BlockingStoreRef = Arc<dyn BlockingStore>;
 
-/// How a `store = ...` value is given: a store itself ([`Direct`]), a
-/// constructor's `Result` ([`Fallible`]), or a reference to a `Result`
-/// shared by several functions, such as a `static` `LazyLock`
-/// ([`Shared`]). A type parameter of [`IntoAsyncStore`] and
+/// How a `store = ...` value is given: a store itself
+/// ([`given::Direct`]), a constructor's `Result` ([`given::Fallible`]), or
+/// a reference to a `Result` shared by several functions, such as a
+/// `static` `LazyLock` ([`given::Shared`], [`given::SharedAsync`]). A type parameter of [`IntoAsyncStore`] and
 /// [`IntoBlockingStore`], so that one trait takes all three.
 pub mod given {
     /// A store.
