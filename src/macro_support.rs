@@ -69,14 +69,9 @@ impl<S> Built<S> {
     }
 
     fn failed(error: &(dyn std::error::Error + 'static)) -> Self {
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
+        Built {
+            store: Err(memocache_core::Report::new(error).to_string()),
         }
-        Built { store: Err(text) }
     }
 }
 

@@ -5,35 +5,11 @@
 //! circuit breaker; a store made outside any runtime keeps serving when
 //! the runtimes its callers used are gone.
 
-use memocache_core::{Args, BlockingStore, Memoizer, Store};
+use memocache_core::testing::unique_prefix;
+use memocache_core::{BlockingStore, Memoizer, RedisConfig, Store};
 
-use super::Client;
+use super::{Client, runs_of_two_blocking_calls, runs_of_two_calls};
 use crate::RedisServer;
-use crate::callers::Runs;
-
-/// A memoizer's two calls of the same key: how often it computed.
-async fn async_runs<S: Store + 'static>(memo: &Memoizer<S>, n: u64) -> usize {
-    let runs = Runs::default();
-    for _ in 0..2 {
-        let r = runs.clone();
-        let value: u64 = memo
-            .call(&Args::new().arg(&n), || async move { r.run(n * 10) })
-            .await;
-        assert_eq!(value, n * 10);
-    }
-    runs.count()
-}
-
-/// [`async_runs`] on the blocking path.
-fn blocking_runs<S: BlockingStore>(memo: &Memoizer<S>, n: u64) -> usize {
-    let runs = Runs::default();
-    for _ in 0..2 {
-        let r = runs.clone();
-        let value: u64 = memo.call_blocking(&Args::new().arg(&n), || r.run(n * 10));
-        assert_eq!(value, n * 10);
-    }
-    runs.count()
-}
 
 /// Reads through `store` until it answers: a lazy store connects in the
 /// background (fred's fails fast until then).
@@ -43,42 +19,49 @@ fn until_it_answers<S: BlockingStore>(store: &S) {
     }
 }
 
+/// A memoizer over `store` in a namespace of its own.
+fn memo<S>(store: S) -> Memoizer<S> {
+    Memoizer::builder(store)
+        .namespace(unique_prefix("one-store"))
+        .build()
+}
+
 /// Made outside any runtime, the async store serves a sync caller
 /// through its blocking view and an async caller on a runtime that then
 /// goes, and both share its one breaker.
 pub fn a_lazy_store_made_outside_a_runtime_serves_sync_and_async_callers<C: Client>() {
     let server = RedisServer::start();
-    let config = memocache_core::RedisConfig::new().url(server.url());
+    let config = RedisConfig::new().url(server.url());
     let store = C::connect_lazy(&config).expect("a lazy store, outside any runtime");
     let blocking = C::blocking(&store).expect("its blocking view");
     until_it_answers(&blocking);
-    let namespace = memocache_core::testing::unique_prefix("one-store");
-    let sync_memo = Memoizer::builder(blocking.clone())
-        .namespace(format!("{namespace}:sync"))
-        .build();
-    let async_memo = Memoizer::builder(store.clone())
-        .namespace(format!("{namespace}:async"))
-        .build();
+    let sync_memo = memo(blocking.clone());
+    let async_memo = memo(store.clone());
 
-    assert_eq!(blocking_runs(&sync_memo, 1), 1, "the sync caller's hit");
+    assert_eq!(
+        runs_of_two_blocking_calls(&sync_memo),
+        1,
+        "the sync caller's hit"
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     assert_eq!(
-        runtime.block_on(async_runs(&async_memo, 2)),
+        runtime.block_on(runs_of_two_calls(&async_memo)),
         1,
         "the async caller's hit"
     );
     drop(runtime);
     // The store's connections run on its own runtime, not the caller's.
+    let after = memo(blocking);
     assert_eq!(
-        blocking_runs(&sync_memo, 3),
+        runs_of_two_blocking_calls(&after),
         1,
         "served after the runtime went"
     );
 
-    for stats in [sync_memo.stats(), async_memo.stats()] {
+    for stats in [sync_memo.stats(), async_memo.stats(), after.stats()] {
         assert_eq!(stats.store_errors + stats.timeouts, 0, "{stats:?}");
     }
     let breaker = Store::health(&store).expect("a Redis store's breaker");
@@ -90,27 +73,23 @@ pub fn a_lazy_store_made_outside_a_runtime_serves_sync_and_async_callers<C: Clie
 /// store wrote and shares its breaker.
 pub async fn a_stores_blocking_view_shares_its_entries_and_breaker<C: Client>() {
     let server = RedisServer::start();
-    let config = memocache_core::RedisConfig::new().url(server.url());
+    let config = RedisConfig::new().url(server.url());
     let store = C::connect(&config).await.expect("connect");
     let blocking = C::blocking(&store).expect("its blocking view");
-    let namespace = memocache_core::testing::unique_prefix("one-store");
-    let async_memo = Memoizer::builder(store.clone())
-        .namespace(namespace.clone())
+    let async_memo = memo(store.clone());
+    let sync_memo = Memoizer::builder(blocking)
+        .namespace(async_memo.namespace())
         .build();
-    let sync_memo = Memoizer::builder(blocking).namespace(namespace).build();
 
-    assert_eq!(async_runs(&async_memo, 4).await, 1);
-    let hits = tokio::task::spawn_blocking(move || {
-        let runs = Runs::default();
-        let r = runs.clone();
-        let value: u64 = sync_memo.call_blocking(&Args::new().arg(&4), || r.run(0));
-        assert_eq!(value, 40, "the async caller's entry");
-        (runs.count(), sync_memo)
-    })
-    .await
-    .expect("no panic");
-    let (runs, sync_memo) = hits;
-    assert_eq!(runs, 0, "the sync caller computed");
+    assert_eq!(runs_of_two_calls(&async_memo).await, 1);
+    let (runs, sync_memo) =
+        tokio::task::spawn_blocking(move || (runs_of_two_blocking_calls(&sync_memo), sync_memo))
+            .await
+            .expect("no panic");
+    assert_eq!(
+        runs, 0,
+        "the sync caller computed what the async one had cached"
+    );
     let breaker = Store::health(&store).expect("a Redis store's breaker");
     assert!(sync_memo.health().unwrap().same(&breaker));
     assert!(async_memo.health().unwrap().same(&breaker));
