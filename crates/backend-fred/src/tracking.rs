@@ -131,6 +131,21 @@ struct SetupError {
     /// The command that failed.
     step: &'static str,
     source: FredError,
+    /// Whether it was a `SUBSCRIBE` that did not take on a connection
+    /// that answers: the server refused it, unless the connection was
+    /// replaced in between.
+    unsubscribed: bool,
+}
+
+impl SetupError {
+    /// `step` failed with `source`.
+    fn new(step: &'static str, source: FredError) -> Self {
+        SetupError {
+            step,
+            source,
+            unsubscribed: false,
+        }
+    }
 }
 
 impl std::fmt::Display for SetupError {
@@ -923,46 +938,46 @@ impl Listener {
             let id: i64 = client
                 .custom(client_command(), vec!["ID"])
                 .await
-                .map_err(|source| SetupError {
-                    step: "CLIENT ID",
-                    source,
-                })?;
+                .map_err(|source| SetupError::new("CLIENT ID", source))?;
             let node = if self.clustered {
                 let command = CustomCommand::new_static("CLUSTER", ClusterHash::FirstKey, false);
-                let node: String =
-                    client
-                        .custom(command, vec!["MYID"])
-                        .await
-                        .map_err(|source| SetupError {
-                            step: "CLUSTER MYID",
-                            source,
-                        })?;
+                let node: String = client
+                    .custom(command, vec!["MYID"])
+                    .await
+                    .map_err(|source| SetupError::new("CLUSTER MYID", source))?;
                 Some(Arc::from(node))
             } else {
                 None
             };
-            let refused = |source| SetupError {
-                step: "SUBSCRIBE",
-                source,
-            };
-            client.subscribe(INVALIDATE).await.map_err(refused)?;
+            let failed = |source| SetupError::new("SUBSCRIBE", source);
+            client.subscribe(INVALIDATE).await.map_err(failed)?;
             // fred answers SUBSCRIBE once it is written, and drops its
             // reply; a PING says whether it took: a subscribed RESP2
-            // connection answers ["pong", ""], and a refused SUBSCRIBE's
-            // error comes before (taken by fred as the PING's reply).
-            let pong: Value = client.ping(None).await.map_err(refused)?;
+            // connection answers ["pong", ""]. A refused SUBSCRIBE's error
+            // comes before, and fred takes it as the PING's reply, or drops
+            // it as the SUBSCRIBE's: then the PING's plain "PONG" says the
+            // connection answers but is not subscribed, which only a
+            // refusal leaves it.
+            let pong: Value = client.ping(None).await.map_err(failed)?;
             if !is_subscribed_pong(&pong) {
-                return Err(refused(FredError::new(
-                    ErrorKind::Unknown,
-                    format!("SUBSCRIBE {INVALIDATE} did not take: PING answered {pong:?}"),
-                )));
+                return Err(SetupError {
+                    step: "SUBSCRIBE",
+                    source: FredError::new(
+                        ErrorKind::Unknown,
+                        format!(
+                            "SUBSCRIBE {INVALIDATE} did not take: PING answered {pong:?}, \
+                             not subscribed"
+                        ),
+                    ),
+                    unsubscribed: true,
+                });
             }
             Ok::<_, SetupError>(Generation { id, node, server })
         }
         .await;
         // The server's refusal, whatever happened to the connection since.
         if let Err(failed) = &generation
-            && is_refusal(&failed.source)
+            && (is_refusal(&failed.source) || failed.unsubscribed && events.reconnects.is_empty())
         {
             self.refuse(failed);
             self.state.send_replace(Listening::Refused);
