@@ -699,12 +699,12 @@ impl RedisConfig {
     /// the store caches without tracking, its local tiers stay off (a tier
     /// registered before a lazy store learned of the refusal is flushed
     /// and turned off), and the refusal is logged once per store. Default
-    /// off. `RedisStore` tracks on a RESP3 connection of its own;
-    /// `RedisBlockingStore` redirects its connections'
-    /// invalidations to a listener connection read by a thread of its own.
-    /// On a cluster, `RedisStore` switches tracking on with every read, at
-    /// the node that serves it, and `RedisBlockingStore` is that async
-    /// store driven by a thread of its own.
+    /// off. `RedisStore` tracks on a RESP3 connection of its own (on a
+    /// cluster, switching tracking on with every read, at the node that
+    /// serves it); `RedisBlockingStore` with tracking is that async store,
+    /// driven on a runtime of its own. `FredStore` redirects its
+    /// connections' invalidations to a RESP2 listener connection (one per
+    /// primary on a cluster).
     pub fn client_tracking(mut self, on: bool) -> Self {
         self.client_tracking = on;
         self
