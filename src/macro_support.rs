@@ -477,7 +477,7 @@ pub fn memoize_blocking<V, S, C, H, T, F>(
 ) -> T
 where
     V: Verb,
-    S: BlockingStore,
+    S: BlockingStore + 'static,
     C: memocache_core::Codec,
     H: memocache_core::KeyHasher,
     T: Memoizable,
@@ -500,7 +500,7 @@ pub fn try_memoize_blocking<V, S, C, H, T, E, F>(
 ) -> Result<T, E>
 where
     V: Verb,
-    S: BlockingStore,
+    S: BlockingStore + 'static,
     C: memocache_core::Codec,
     H: memocache_core::KeyHasher,
     T: Memoizable,

@@ -56,6 +56,12 @@ pub enum Error {
     },
     /// The store did not answer within the operation timeout.
     Timeout(std::time::Duration),
+    /// The store was not asked: its circuit breaker is open after
+    /// consecutive failures, until its cool-down ends.
+    BreakerOpen {
+        /// The backend's name, e.g. `"redis"`.
+        backend: &'static str,
+    },
     /// Invalid configuration, with a message that says how to fix it (and
     /// as source, the error that revealed it, if any).
     Config(ConfigError),
@@ -126,6 +132,11 @@ impl fmt::Display for Error {
                 )
             }
             Error::Timeout(after) => write!(f, "store operation timed out after {after:?}"),
+            Error::BreakerOpen { backend } => write!(
+                f,
+                "the {backend} store was not asked: its circuit breaker is open after \
+                 consecutive failures"
+            ),
             Error::Config(config) => write!(f, "invalid configuration: {config}"),
             Error::Backend { backend, .. } => write!(f, "{backend} backend error"),
         }
@@ -143,7 +154,7 @@ impl StdError for Error {
             // The configuration error's message is this one's: its cause
             // comes next.
             Error::Config(config) => config.source(),
-            Error::TooLarge { .. } | Error::Timeout(_) => None,
+            Error::TooLarge { .. } | Error::Timeout(_) | Error::BreakerOpen { .. } => None,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::breaker::{BreakerPolicy, BreakerState};
 use crate::codec::{Codec, JsonZlib};
 use crate::condition::{Condition, should_cache};
-use crate::engine::{Always, Async, Blocking, Cacheable, Pending, Writes, block_on};
+use crate::engine::{Always, Async, Blocking, Cacheable, Pending, Removals, Writes, block_on};
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
@@ -102,6 +102,18 @@ struct Inner<S, C, H> {
     tier_live: OnceLock<bool>,
     counters: Counters,
     writes: Arc<Writes>,
+    /// The removals that could not reach the store, to make again.
+    removals: Removals,
+}
+
+/// A memoizer held weakly, by its background work (the retry of removals).
+pub(crate) struct WeakMemoizer<S, C, H>(Weak<Inner<S, C, H>>);
+
+impl<S, C, H> WeakMemoizer<S, C, H> {
+    /// The memoizer, unless every handle to it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<Memoizer<S, C, H>> {
+        self.0.upgrade().map(|inner| Memoizer { inner })
+    }
 }
 
 /// Which circuit breaker a memoizer records in.
@@ -373,6 +385,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                 tier_live: OnceLock::new(),
                 counters: Counters::default(),
                 writes: Arc::default(),
+                removals: Removals::default(),
             }),
         }
     }
@@ -407,6 +420,12 @@ impl<S, C, H> Memoizer<S, C, H> {
             .get()
             .map_or(BreakerState::Closed, Health::state);
         let mut stats = self.inner.counters.snapshot(breaker);
+        stats.pending_invalidations = self.inner.removals.pending();
+        stats.invalidation_overflows = self
+            .inner
+            .removals
+            .overflows
+            .load(std::sync::atomic::Ordering::Relaxed);
         if let Some(tier) = &self.inner.tier {
             let live = self.inner.tier_live.get() == Some(&true) && tier.serves();
             stats.tier = Some(tier.stats(live));
@@ -437,6 +456,14 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     pub(crate) fn counters(&self) -> &Counters {
         &self.inner.counters
+    }
+
+    pub(crate) fn removals(&self) -> &Removals {
+        &self.inner.removals
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakMemoizer<S, C, H> {
+        WeakMemoizer(Arc::downgrade(&self.inner))
     }
 
     pub(crate) fn tier_counters(&self) -> &TierCounters {
@@ -632,21 +659,38 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 
     /// Removes the entry of the call with `args`; answers whether there was
     /// one. A background write of that entry still under way finishes first,
-    /// so it cannot bring the entry back.
+    /// so it cannot bring the entry back. The local copy, if any, is
+    /// dropped at once.
+    ///
+    /// # Errors
+    ///
+    /// The store's error when it cannot be reached (or
+    /// [`Error::BreakerOpen`] while the breaker spares it). The removal is
+    /// not lost: it is made again until the store answers (from a task of
+    /// the current tokio runtime, at most a second apart; see
+    /// [`Stats::pending_invalidations`]), the entry is not served
+    /// meanwhile, and a later write of the key supersedes it.
     pub async fn invalidate(&self, args: &Args) -> Result<bool> {
         self.remove(&Async::new(self), args).await
     }
 
     /// Removes every entry of this memoizer's namespace, and nothing else
     /// (a nested namespace such as `ns:sub` keeps its entries); answers how
-    /// many. Background writes under way finish first. Fails for an empty
-    /// namespace rather than clearing the whole store.
+    /// many. Background writes under way finish first; the local copies
+    /// are dropped at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an empty namespace, rather than clearing the
+    /// whole store. The store's error when it cannot be reached: the clear
+    /// is then made again until the store answers, as
+    /// [`invalidate`](Self::invalidate)'s removal is.
     pub async fn clear_namespace(&self) -> Result<u64> {
         self.clear(&Async::new(self)).await
     }
 }
 
-impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
+impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// The blocking form of [`call`](Self::call): for sync code, with no
     /// async runtime. The write is done before it returns.
     pub fn call_blocking<T, F>(&self, args: &Args, compute: F) -> T
@@ -655,7 +699,7 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> T,
     {
         let compute = || std::future::ready(Always(compute()));
-        block_on(self.run(&Blocking(self), args, compute)).0
+        block_on(self.run(&Blocking::new(self), args, compute)).0
     }
 
     /// The blocking form of [`try_call`](Self::try_call).
@@ -665,7 +709,7 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Result<T, E>,
     {
         let compute = || std::future::ready(compute());
-        block_on(self.run(&Blocking(self), args, compute))
+        block_on(self.run(&Blocking::new(self), args, compute))
     }
 
     /// The blocking form of [`refresh`](Self::refresh).
@@ -675,7 +719,7 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> T,
     {
         let compute = || std::future::ready(Always(compute()));
-        block_on(self.recompute(&Blocking(self), args, compute)).0
+        block_on(self.recompute(&Blocking::new(self), args, compute)).0
     }
 
     /// The blocking form of [`try_refresh`](Self::try_refresh).
@@ -685,27 +729,29 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Result<T, E>,
     {
         let compute = || std::future::ready(compute());
-        block_on(self.recompute(&Blocking(self), args, compute))
+        block_on(self.recompute(&Blocking::new(self), args, compute))
     }
 
     /// The blocking form of [`cache_data`](Self::cache_data).
     pub fn cache_data_blocking<T: Serialize>(&self, key: &str, value: T) -> T {
-        block_on(self.put(&Blocking(self), key, &value));
+        block_on(self.put(&Blocking::new(self), key, &value));
         value
     }
 
     /// The blocking form of [`get_data`](Self::get_data).
     pub fn get_data_blocking<T: Cacheable>(&self, key: &str) -> Option<T> {
-        block_on(self.get(&Blocking(self), key))
+        block_on(self.get(&Blocking::new(self), key))
     }
 
-    /// The blocking form of [`invalidate`](Self::invalidate).
+    /// The blocking form of [`invalidate`](Self::invalidate); a removal
+    /// that cannot reach the store is made again from a thread of the
+    /// memoizer's own.
     pub fn invalidate_blocking(&self, args: &Args) -> Result<bool> {
-        block_on(self.remove(&Blocking(self), args))
+        block_on(self.remove(&Blocking::new(self), args))
     }
 
     /// The blocking form of [`clear_namespace`](Self::clear_namespace).
     pub fn clear_namespace_blocking(&self) -> Result<u64> {
-        block_on(self.clear(&Blocking(self)))
+        block_on(self.clear(&Blocking::new(self)))
     }
 }

@@ -26,7 +26,7 @@ use crate::store::{BlockingStore, Store};
 
 /// Stores `response` at exactly `cache_key` in the reference's format and
 /// returns it unchanged; a failure is logged, never raised.
-pub fn cache_data<T: Serialize, S: BlockingStore>(
+pub fn cache_data<T: Serialize, S: BlockingStore + 'static>(
     response: T,
     cache_key: &str,
     store: S,
@@ -51,7 +51,7 @@ pub async fn acache_data<T: Serialize, S: Store + 'static>(
 /// [`cache_data`], which the reference leaves to its callers); `None` when
 /// there is none, it does not decode as a `T`, or the store failed (a
 /// failure is logged, never raised).
-pub fn get_data<T: Cacheable, S: BlockingStore>(cache_key: &str, store: S) -> Option<T> {
+pub fn get_data<T: Cacheable, S: BlockingStore + 'static>(cache_key: &str, store: S) -> Option<T> {
     data_memoizer(store, None).get_data_blocking(cache_key)
 }
 
@@ -75,7 +75,7 @@ pub fn cache_function<T, S, C, H>(
 ) -> T
 where
     T: Cacheable,
-    S: BlockingStore,
+    S: BlockingStore + 'static,
     C: Codec,
     H: KeyHasher,
 {

@@ -34,6 +34,8 @@ impl Counters {
             timeouts: get(&self.timeouts),
             decode_errors: get(&self.decode_errors),
             skipped_by_breaker: get(&self.skipped_by_breaker),
+            pending_invalidations: 0,
+            invalidation_overflows: 0,
             breaker,
             tier: None,
         }
@@ -66,6 +68,13 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Store operations skipped because the circuit breaker was open.
     pub skipped_by_breaker: u64,
+    /// `invalidate` and `clear_namespace` calls that could not reach the
+    /// store and wait to be made again (a clear counts once), now.
+    pub pending_invalidations: u64,
+    /// Times more invalidations waited than the queue holds (10,000 keys),
+    /// so that the namespace's entries will all be removed instead (or,
+    /// for an empty namespace, the oldest waiting key was given up).
+    pub invalidation_overflows: u64,
     /// The circuit breaker's state now.
     pub breaker: BreakerState,
     /// The local tier's counters and size, for a memoizer with one.

@@ -26,6 +26,7 @@ pub mod faults;
 pub mod health;
 pub mod one_store;
 pub mod refused;
+pub mod removals;
 pub mod sentinel;
 pub mod tier;
 pub mod tls;
@@ -93,7 +94,7 @@ async fn runs_of_two_calls<S: Store + 'static>(memo: &Memoizer<S>) -> usize {
 }
 
 /// The same as [`runs_of_two_calls`] through the blocking path.
-fn runs_of_two_blocking_calls<S: BlockingStore>(memo: &Memoizer<S>) -> usize {
+fn runs_of_two_blocking_calls<S: BlockingStore + 'static>(memo: &Memoizer<S>) -> usize {
     let runs = Runs::default();
     for _ in 0..2 {
         let r = runs.clone();
@@ -229,6 +230,30 @@ macro_rules! client_suite_tests {
             #[test]
             fn the_blocking_path_merges_concurrent_threads_too() {
                 suite::the_blocking_path_merges_concurrent_threads_too::<$client>();
+            }
+        }
+
+        mod removals {
+            use super::*;
+            use $crate::suites::removals as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_invalidation_in_an_outage_is_made_once_the_server_is_back() {
+                suite::an_invalidation_in_an_outage_is_made_once_the_server_is_back::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_blocking_invalidation_in_an_outage_is_made_once_the_server_is_back() {
+                suite::a_blocking_invalidation_in_an_outage_is_made_once_the_server_is_back::<
+                    $client,
+                >()
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_clear_in_an_outage_is_made_once_the_server_is_back() {
+                suite::a_clear_in_an_outage_is_made_once_the_server_is_back::<$client>().await;
             }
         }
 

@@ -12,6 +12,7 @@
 mod block_on;
 mod outcome;
 mod reach;
+mod removals;
 mod span;
 mod writes;
 
@@ -26,6 +27,7 @@ pub use block_on::block_on;
 pub use outcome::Cacheable;
 pub(crate) use outcome::{Always, Outcome};
 pub(crate) use reach::{Async, Blocking, Reach};
+pub(crate) use removals::Removals;
 pub(crate) use writes::{Pending, Writes};
 
 use crate::flight::{Landing, Leader, Role};
@@ -40,8 +42,11 @@ use span::{CallSpan, Path};
 
 const CACHE_DATA: &str = "memocache::Memoizer::cache_data";
 const GET_DATA: &str = "memocache::Memoizer::get_data";
+const INVALIDATE: &str = "memocache::Memoizer::invalidate";
+const CLEAR_NAMESPACE: &str = "memocache::Memoizer::clear_namespace";
 const READ_FAILED: &str = "Error on get cached data";
 const WRITE_FAILED: &str = "Error on writing cache";
+const DELETE_FAILED: &str = "Error on deleting cache";
 
 /// Logs a cache failure with the reference's fields, the error with its
 /// causes; the caller carries on.
@@ -185,13 +190,16 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     ) -> Read<Arc<T>> {
         let ticket = tier.map(|tier| tier.begin(key));
         let read = self
-            .guarded(reach, controller, READ_FAILED, key, |timeout| {
+            .attempt(reach, controller, READ_FAILED, key, |timeout| {
                 let options = ReadOptions::new()
                     .timeout(timeout)
                     .with_ttl(ticket.is_some());
                 reach.read(key, options)
             })
-            .await;
+            .await
+            .ok();
+        // An entry whose removal waits for the store is not served.
+        let read = read.map(|found| found.filter(|_| !self.removals().hides(key)));
         match self.decode_read::<T>(controller, key, read) {
             Read::Hit(value, entry) => {
                 let value = Arc::new(value);
@@ -273,10 +281,14 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             leader,
         } = write;
         let options = WriteOptions::new().expire(expire);
-        self.guarded(reach, R::CALL, WRITE_FAILED, &key, |timeout| {
-            reach.write(&key, bytes, options.timeout(timeout))
-        })
-        .await;
+        let written = self
+            .attempt(reach, R::CALL, WRITE_FAILED, &key, |timeout| {
+                reach.write(&key, bytes, options.timeout(timeout))
+            })
+            .await;
+        if written.is_ok() {
+            self.removals().superseded(&key);
+        }
         drop(leader);
     }
 
@@ -291,10 +303,14 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             return;
         };
         let options = WriteOptions::new().expire(self.expire());
-        self.guarded(reach, CACHE_DATA, WRITE_FAILED, key, |timeout| {
-            reach.write(key, bytes, options.timeout(timeout))
-        })
-        .await;
+        let written = self
+            .attempt(reach, CACHE_DATA, WRITE_FAILED, key, |timeout| {
+                reach.write(key, bytes, options.timeout(timeout))
+            })
+            .await;
+        if written.is_ok() {
+            self.removals().superseded(key);
+        }
         // A store that tracks changes reports this write too; one that does
         // not (a best-effort tier) relies on this.
         if let Some(tier) = self.tier_for(reach) {
@@ -303,41 +319,112 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// `invalidate`: removes the entry of `args`, after any write of it
-    /// still under way.
+    /// still under way, and drops its local copy. A removal that cannot
+    /// reach the store returns its error and waits to be made again
+    /// ([`Removals`]).
     pub(crate) async fn remove<R: Reach>(&self, reach: &R, args: &Args) -> Result<bool> {
         let key = self.key(args)?;
         if let Some(flight) = self.flights().current(&key) {
             flight.wait().await;
         }
-        let removed = reach.delete(&key).await;
+        let removed = self
+            .attempt(reach, INVALIDATE, DELETE_FAILED, &key, |timeout| {
+                reach.delete(&key, timeout)
+            })
+            .await;
         if let Some(tier) = self.tier_for(reach) {
             tier.changed(&key);
+        }
+        match removed {
+            Ok(_) => self.removals().made_key(&key),
+            Err(_) => {
+                if !self
+                    .removals()
+                    .push_key(&key, self.namespace_keys().is_ok())
+                {
+                    tracing::error!(
+                        namespace = self.namespace(),
+                        bound = removals::BOUND,
+                        "memocache: too many invalidations wait for the store: the \
+                         namespace's entries will all be removed once it answers"
+                    );
+                }
+                reach.retry_later();
+            }
         }
         removed
     }
 
     /// `clear_namespace`: removes the namespace's entries, after the
-    /// background writes under way.
+    /// background writes under way, and drops the local copies. A clear
+    /// that cannot reach the store returns its error and waits to be made
+    /// again ([`Removals`]).
     pub(crate) async fn clear<R: Reach>(&self, reach: &R) -> Result<u64> {
         self.flush().await;
-        let (exact, prefix) = self.namespace_keys()?;
-        let removed = reach.delete_matching(&prefix).await;
+        self.namespace_keys()?;
+        let cleared = self.sweep(reach).await;
         if let Some(tier) = self.tier_for(reach) {
             tier.flushed(FlushCause::Cleared);
         }
-        Ok(removed? + u64::from(reach.delete(&exact).await?))
+        if cleared.is_err() {
+            self.removals().push_namespace();
+            reach.retry_later();
+        }
+        cleared
+    }
+
+    /// Removes the namespace's entries from the store. The sweep is not
+    /// bounded by the operation timeout, which is meant for one round
+    /// trip: it takes as many as the keyspace is large, each bounded by
+    /// the client's own timeout.
+    async fn sweep<R: Reach>(&self, reach: &R) -> Result<u64> {
+        let (exact, entries) = self.namespace_keys()?;
+        let prefix = entries.prefix();
+        let swept = self
+            .attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &prefix, |_| {
+                reach.delete_matching(&entries)
+            })
+            .await?;
+        let own = self
+            .attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &exact, |timeout| {
+                reach.delete(&exact, timeout)
+            })
+            .await?;
+        Ok(swept + u64::from(own))
+    }
+
+    /// Makes the removals that wait again, in order, until one fails;
+    /// answers whether none waits any more.
+    pub(crate) async fn retry_removals<R: Reach>(&self, reach: &R) -> bool {
+        for removal in self.removals().waiting() {
+            let made = match &removal {
+                removals::Removal::Key(key, _) => self
+                    .attempt(reach, INVALIDATE, DELETE_FAILED, key, |timeout| {
+                        reach.delete(key, timeout)
+                    })
+                    .await
+                    .is_ok(),
+                removals::Removal::Namespace(_) => self.sweep(reach).await.is_ok(),
+            };
+            if !made {
+                return false;
+            }
+            self.removals().done(&removal);
+        }
+        self.removals().pending() == 0
     }
 
     /// A store operation under the breaker and the operation timeout
-    /// (handed to `op`); a failure is counted, logged and becomes `None`.
-    async fn guarded<R, T, Fut>(
+    /// (handed to `op`); a failure is counted and logged, and returned
+    /// (the calls that never return a cache error drop it).
+    async fn attempt<R, T, Fut>(
         &self,
         reach: &R,
         controller: &'static str,
         subject: &'static str,
         key: &str,
         op: impl FnOnce(Option<std::time::Duration>) -> Fut,
-    ) -> Option<T>
+    ) -> Result<T>
     where
         R: Reach,
         Fut: Future<Output = Result<T>>,
@@ -347,12 +434,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let backend = reach.backend();
         if !breaker.allow(backend) {
             Counters::bump(&self.counters().skipped_by_breaker);
-            return None;
+            return Err(Error::BreakerOpen { backend });
         }
         match op(self.op_timeout()).await {
             Ok(value) => {
                 breaker.success(backend);
-                Some(value)
+                Ok(value)
             }
             Err(e) => {
                 let counter = match e {
@@ -362,7 +449,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 Counters::bump(counter);
                 breaker.failure(backend);
                 log_failure(controller, subject, key, &e);
-                None
+                Err(e)
             }
         }
     }

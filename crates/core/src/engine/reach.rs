@@ -19,7 +19,8 @@ use crate::store::{BlockingStore, Entry, ReadOptions, Store, WriteOptions};
 use crate::tier::Invalidations;
 use crate::{Codec, Error, KeyHasher, Result};
 
-use super::Write;
+use super::removals::retry_delays;
+use super::{Write, block_on};
 
 /// A memoizer's store, reached one way or the other.
 pub(crate) trait Reach {
@@ -41,8 +42,10 @@ pub(crate) trait Reach {
     /// [`Store::write`], bounded by `options.timeout`.
     async fn write(&self, key: &str, value: Bytes, options: WriteOptions) -> Result<()>;
 
-    /// [`Store::delete`].
-    async fn delete(&self, key: &str) -> Result<bool>;
+    /// [`Store::delete`], bounded by `timeout` where this way of reaching
+    /// the store can (the blocking one leaves it to the store's client:
+    /// [`BlockingStore::delete`] takes no timeout).
+    async fn delete(&self, key: &str, timeout: Option<Duration>) -> Result<bool>;
 
     /// [`Store::delete_matching`].
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
@@ -50,6 +53,11 @@ pub(crate) trait Reach {
     /// Takes `write` into the background if this way of reaching the store
     /// can; hands it back to be written now otherwise.
     fn write_behind(&self, write: Write) -> Option<Write>;
+
+    /// Makes the memoizer's pending removals again until none waits, in
+    /// the background: a task of the current tokio runtime on the async
+    /// path (none outside one), a thread of its own on the blocking path.
+    fn retry_later(&self);
 }
 
 /// The async entry points' way: awaits the store.
@@ -60,6 +68,8 @@ pub(crate) struct Async<'a, S, C, H> {
     /// needs no `'static` bound (with one, the engine's futures would not
     /// be `Send` over `Arc<dyn Store>`).
     behind: fn(&Memoizer<S, C, H>, Write) -> Option<Write>,
+    /// [`retry_in_background`] for this store type, made likewise.
+    retry: fn(&Memoizer<S, C, H>),
 }
 
 impl<'a, S: Store + 'static, C: Codec, H: KeyHasher> Async<'a, S, C, H> {
@@ -68,7 +78,64 @@ impl<'a, S: Store + 'static, C: Codec, H: KeyHasher> Async<'a, S, C, H> {
         Async {
             memo,
             behind: write_in_background::<S, C, H>,
+            retry: retry_in_background::<S, C, H>,
         }
+    }
+}
+
+/// Retries `memo`'s pending removals from a task of the current tokio
+/// runtime, if there is one and no retry loop runs yet.
+fn retry_in_background<S: Store + 'static, C: Codec, H: KeyHasher>(memo: &Memoizer<S, C, H>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !memo.removals().start_retrying() {
+        return;
+    }
+    let weak = memo.downgrade();
+    runtime.spawn(async move {
+        for delay in retry_delays() {
+            tokio::time::sleep(delay).await;
+            let Some(memo) = weak.upgrade() else {
+                return;
+            };
+            if memo.retry_removals(&Async::new(&memo)).await && memo.removals().stop_retrying() {
+                return;
+            }
+        }
+    });
+}
+
+/// Retries `memo`'s pending removals from a thread of its own, if no retry
+/// loop runs yet.
+fn retry_on_thread<S: BlockingStore + 'static, C: Codec, H: KeyHasher>(memo: &Memoizer<S, C, H>) {
+    if !memo.removals().start_retrying() {
+        return;
+    }
+    let weak = memo.downgrade();
+    let spawned = std::thread::Builder::new()
+        .name("memocache-removals".to_owned())
+        .spawn(move || {
+            for delay in retry_delays() {
+                std::thread::sleep(delay);
+                let Some(memo) = weak.upgrade() else {
+                    return;
+                };
+                if block_on(memo.retry_removals(&Blocking::new(&memo)))
+                    && memo.removals().stop_retrying()
+                {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        memo.removals().stop_retrying();
+        tracing::error!(
+            namespace = memo.namespace(),
+            error = %e,
+            "memocache: cannot start the thread that retries removals; they wait for the next \
+             invalidate or clear_namespace"
+        );
     }
 }
 
@@ -92,7 +159,22 @@ fn write_in_background<S: Store + 'static, C: Codec, H: KeyHasher>(
 }
 
 /// The blocking entry points' way: calls the store on this thread.
-pub(crate) struct Blocking<'a, S, C, H>(pub(crate) &'a Memoizer<S, C, H>);
+pub(crate) struct Blocking<'a, S, C, H> {
+    memo: &'a Memoizer<S, C, H>,
+    /// [`retry_on_thread`] for this store type, made as
+    /// [`Async::retry`] is.
+    retry: fn(&Memoizer<S, C, H>),
+}
+
+impl<'a, S: BlockingStore + 'static, C: Codec, H: KeyHasher> Blocking<'a, S, C, H> {
+    /// The blocking way of reaching `memo`'s store.
+    pub(crate) fn new(memo: &'a Memoizer<S, C, H>) -> Self {
+        Blocking {
+            memo,
+            retry: retry_on_thread::<S, C, H>,
+        }
+    }
+}
 
 /// Bounds an async operation by `limit`, inside a tokio runtime (whose
 /// timers must be enabled); outside one, the operation runs unbounded.
@@ -135,8 +217,8 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
         .await
     }
 
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.memo.store().delete(key).await
+    async fn delete(&self, key: &str, timeout: Option<Duration>) -> Result<bool> {
+        bounded(timeout, self.memo.store().delete(key)).await
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
@@ -146,40 +228,49 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
     fn write_behind(&self, write: Write) -> Option<Write> {
         (self.behind)(self.memo, write)
     }
+
+    fn retry_later(&self) {
+        (self.retry)(self.memo);
+    }
 }
 
 impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
     const CALL: &'static str = "memocache::Memoizer::call_blocking";
 
     fn backend(&self) -> &'static str {
-        self.0.store().backend()
+        self.memo.store().backend()
     }
 
     fn health(&self) -> Option<Health> {
-        self.0.store().health()
+        self.memo.store().health()
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        self.0.store().track_changes(tier)
+        self.memo.store().track_changes(tier)
     }
 
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>> {
-        self.0.store().read(key, &options)
+        self.memo.store().read(key, &options)
     }
 
     async fn write(&self, key: &str, value: Bytes, options: WriteOptions) -> Result<()> {
-        self.0.store().write(key, value, &options)
+        self.memo.store().write(key, value, &options)
     }
 
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.0.store().delete(key)
+    async fn delete(&self, key: &str, timeout: Option<Duration>) -> Result<bool> {
+        let _ = timeout;
+        self.memo.store().delete(key)
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        self.0.store().delete_matching(keys)
+        self.memo.store().delete_matching(keys)
     }
 
     fn write_behind(&self, write: Write) -> Option<Write> {
         Some(write)
+    }
+
+    fn retry_later(&self) {
+        (self.retry)(self.memo);
     }
 }
