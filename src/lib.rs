@@ -4,8 +4,8 @@
 // What every user needs sits at the root; the rest is grouped by concept
 // in the modules below.
 pub use memocache_core::{
-    Args, Cacheable, Condition, ConfigError, DEFAULT_OP_TIMEOUT, Error, LocalTier, Memoizer,
-    MemoizerBuilder, RedisConfig, Report, Result, Stats, TierStats,
+    Args, Cacheable, Condition, ConfigError, DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Error,
+    LocalTier, Memoizer, MemoizerBuilder, RedisConfig, Report, Result, Stats, TierStats,
 };
 /// The reference's names: `cache_data`, `acache_data`, `cache_function`,
 /// `acache_function`; and `get_data`, `aget_data`, the read side of
@@ -68,7 +68,9 @@ pub mod codec {
 pub mod key {
     #[cfg(feature = "blake3")]
     pub use memocache_core::Blake3;
-    pub use memocache_core::{Args, KeyHasher, KeyMatch, Sha256, cache_key, should_cache};
+    pub use memocache_core::{
+        Args, KeyHasher, KeyMatch, STALE_SUFFIX, Sha256, cache_key, should_cache, stale_key,
+    };
 }
 
 /// Python's JSON: the text `json.dumps(default=str)` writes, read and

@@ -3,14 +3,16 @@
 //! A namespace `NS` holds the entries the reference and memocache write for
 //! it: `NS` itself (calls without arguments; trailing `:` stripped) and
 //! `NS:<hash>` or `NS:<hash>:<hash>` (hex digests: 64 digits for SHA-256
-//! and BLAKE3), as [`KeyMatch::Namespace`] says. Other keys under `NS:`, such as the entries of a nested
+//! and BLAKE3), and the stale copies fail-safe keeps beside them (each
+//! entry's key and `|stale`), as [`KeyMatch::Namespace`] and
+//! [`stale_key`] say. Other keys under `NS:`, such as the entries of a nested
 //! namespace `NS:sub` or a service's own data, are left alone unless
 //! `--prefix` asks for every key starting with `NS:`.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use memocache_core::KeyMatch;
+use memocache_core::{KeyMatch, stale_key};
 use memocache_redis::redis;
 
 use crate::connection::{Link, Redis};
@@ -21,8 +23,9 @@ const SCAN_COUNT: usize = 1000;
 
 /// The keys of one namespace.
 pub struct Namespace {
-    /// The key of calls without arguments, if the namespace has one.
-    exact: Option<String>,
+    /// The key of calls without arguments and its stale copy, if the
+    /// namespace has one.
+    exact: Vec<String>,
     /// Which keys under the prefix belong to it.
     keys: KeyMatch,
 }
@@ -40,7 +43,11 @@ impl Namespace {
         }
         let exact = name.trim_end_matches(':');
         Ok(Namespace {
-            exact: (!exact.is_empty()).then(|| exact.to_owned()),
+            exact: if exact.is_empty() {
+                Vec::new()
+            } else {
+                vec![exact.to_owned(), stale_key(exact)]
+            },
             keys: if everything {
                 KeyMatch::Prefix(format!("{name}:"))
             } else {
@@ -57,7 +64,8 @@ impl Namespace {
     }
 
     /// Calls `visit` with each batch of the namespace's keys, each key
-    /// once: the argument-less key first (if it exists), then what `SCAN`
+    /// once: the argument-less key and its stale copy first (if they
+    /// exist), then what `SCAN`
     /// finds on each node holding keys (every primary of a cluster).
     fn scan(
         &self,
@@ -65,7 +73,7 @@ impl Namespace {
         mut visit: impl FnMut(&mut Link, Vec<Vec<u8>>) -> Result<(), String>,
     ) -> Result<(), String> {
         let nodes = link.key_holders()?;
-        if let Some(exact) = &self.exact {
+        for exact in &self.exact {
             let exists: bool = link.query(redis::cmd("EXISTS").arg(exact))?;
             if exists {
                 visit(link, vec![exact.clone().into_bytes()])?;
@@ -242,7 +250,7 @@ mod tests {
         assert_eq!(ns.keys.scan_pattern(), "a\\*b\\?\\[c\\]\\\\:*");
         assert!(Namespace::new("", false).is_err());
         let colons = Namespace::new("ns:", false).unwrap();
-        assert_eq!(colons.exact.as_deref(), Some("ns"));
+        assert_eq!(colons.exact, ["ns", "ns|stale"]);
         assert_eq!(colons.keys.prefix(), "ns::");
     }
 }

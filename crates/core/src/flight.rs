@@ -25,6 +25,9 @@ use crate::tier::Shared;
 pub(crate) enum Landing {
     /// The leader's decoded value: return a clone of it.
     Shared(Shared),
+    /// A stale value the leader served because its computation failed
+    /// (fail-safe): return a clone of it.
+    Stale(Shared),
     /// The leader's result is not shareable: compute for yourself.
     Unshared,
     /// The leader went away: try again.
@@ -144,6 +147,11 @@ impl Leader {
     /// registered, serving late arrivals, until the leader is dropped.
     pub(crate) fn share(&self, value: Shared) {
         self.flight.land(Landing::Shared(value));
+    }
+
+    /// Releases the waiters with a stale value (fail-safe).
+    pub(crate) fn share_stale(&self, value: Shared) {
+        self.flight.land(Landing::Stale(value));
     }
 
     /// Releases the waiters to compute for themselves.

@@ -211,6 +211,22 @@ pub fn cache_key<H: KeyHasher + ?Sized>(
     Ok(key)
 }
 
+/// What the key of an entry's stale copy ends with; see [`stale_key`].
+pub const STALE_SUFFIX: &str = "|stale";
+
+/// The key of the stale copy of the entry at `key`, which a memoizer with
+/// fail-safe writes beside each entry with a longer life: `key` followed
+/// by [`STALE_SUFFIX`]. The reference never reads it (its keys end in a
+/// digest or the namespace), a Redis ACL pattern that covers `key`'s
+/// namespace (`ns:*`) covers it, and [`KeyMatch::Namespace`] matches it
+/// with its entry.
+pub fn stale_key(key: &str) -> String {
+    let mut stale = String::with_capacity(key.len() + STALE_SUFFIX.len());
+    stale.push_str(key);
+    stale.push_str(STALE_SUFFIX);
+    stale
+}
+
 /// A set of keys to remove at once; see
 /// [`Store::delete_matching`](crate::Store::delete_matching).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,10 +235,11 @@ pub enum KeyMatch {
     /// Every key that starts with this prefix, whatever follows it.
     Prefix(String),
     /// The entries with arguments of the memoizer namespace: the keys
-    /// `namespace:<digest>` and `namespace:<digest>:<digest>`, but neither
-    /// the keys of a nested namespace (`namespace:sub:...`) nor other keys
-    /// under `namespace:`. (The namespace's own key, for calls without
-    /// arguments, is one exact key; delete it with `delete`.)
+    /// `namespace:<digest>` and `namespace:<digest>:<digest>`, and their
+    /// [stale copies](stale_key), but neither the keys of a nested
+    /// namespace (`namespace:sub:...`) nor other keys under `namespace:`.
+    /// (The namespace's own key, for calls without arguments, is one exact
+    /// key; delete it with `delete`.)
     Namespace(String),
 }
 
@@ -267,6 +284,8 @@ impl KeyMatch {
         match self {
             KeyMatch::Prefix(prefix) => key.starts_with(prefix.as_str()),
             KeyMatch::Namespace(namespace) => key
+                .strip_suffix(STALE_SUFFIX)
+                .unwrap_or(key)
                 .strip_prefix(namespace.as_str())
                 .and_then(|rest| rest.strip_prefix(':'))
                 .is_some_and(|parts| {
@@ -349,6 +368,10 @@ mod tests {
             "the own key is deleted on its own"
         );
         assert!(!ns.matches("user:profilex:0123456789abcdef0123456789abcdef"));
+        assert!(ns.matches(&stale_key(&entry)), "an entry's stale copy");
+        assert!(!ns.matches(&stale_key(&nested)));
+        assert!(!ns.matches(&stale_key("user:profile")));
+        assert!(!ns.matches(&format!("{entry}|other")));
         assert!(KeyMatch::Prefix("user:profile".into()).matches(&nested));
         assert_eq!(ns.prefix(), "user:profile:");
     }

@@ -45,8 +45,8 @@ pub use error::{ConfigError, Report};
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
 pub use health::Health;
-pub use key::{Args, KeyMatch, cache_key};
-pub use memoizer::{DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
+pub use key::{Args, KeyMatch, STALE_SUFFIX, cache_key, stale_key};
+pub use memoizer::{DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use redis_config::RedisConfig;
 pub use reference::{
     acache_data, acache_function, aget_data, cache_data, cache_function, get_data,

@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::breaker::{BreakerPolicy, BreakerState};
 use crate::codec::{Codec, JsonZlib};
 use crate::condition::{Condition, should_cache};
-use crate::engine::{Always, Async, Blocking, Cacheable, Pending, Removals, Writes, block_on};
+use crate::engine::{
+    Always, Async, Blocking, Cacheable, Pending, Removals, Throttle, Writes, block_on,
+};
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
@@ -24,6 +26,10 @@ use crate::{Error, Result};
 /// The default store operation timeout: 500 ms, a tenth of the reference's
 /// 5 s socket timeout.
 pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long fail-safe serves a stale value without calling the source
+/// again, by default: 30 s.
+pub const DEFAULT_FAIL_SAFE_THROTTLE: Duration = Duration::from_secs(30);
 
 /// Memoizes calls in a store, as the reference's `cache_function` does.
 ///
@@ -104,6 +110,9 @@ struct Inner<S, C, H> {
     writes: Arc<Writes>,
     /// The removals that could not reach the store, to make again.
     removals: Removals,
+    /// With fail-safe, the stale values served after a failed
+    /// computation, by key.
+    throttle: Option<Throttle>,
 }
 
 /// A memoizer held weakly, by its background work (the retry of removals).
@@ -141,6 +150,9 @@ struct Policy {
     local_tier: Option<LocalTier>,
     cache_if: Option<ByResult<bool>>,
     expire_with: Option<ByResult<Option<Duration>>>,
+    /// Fail-safe's `max_stale`, when on.
+    fail_safe: Option<Duration>,
+    fail_safe_throttle: Duration,
 }
 
 /// A rule given a call's result (`cache_if`, `expire_with`), over one
@@ -214,6 +226,8 @@ impl<S> Memoizer<S> {
                 local_tier: None,
                 cache_if: None,
                 expire_with: None,
+                fail_safe: None,
+                fail_safe_throttle: DEFAULT_FAIL_SAFE_THROTTLE,
             },
         }
     }
@@ -349,6 +363,47 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         self
     }
 
+    /// Fail-safe: a call whose computation fails (an `Err` from
+    /// [`try_call`](Memoizer::try_call), or a panic) and for which a value
+    /// of its key expired less than `max_stale` ago returns that stale
+    /// value instead (`Ok(stale)`; a panic is logged and does not reach
+    /// the caller), and keeps returning it for
+    /// [`fail_safe_throttle`](Self::fail_safe_throttle) without running
+    /// the computation again, so that a dead database is not hammered. The
+    /// flight's waiters get it too. Logged once per key and throttle
+    /// period; counted in [`Stats::stale_served`].
+    ///
+    /// Where the stale value comes from: the local tier, which then keeps
+    /// its copies past their expiry (marked stale: never a hit, and still
+    /// dropped by every change report); else the store: with fail-safe,
+    /// each write of an entry with an expiry also writes a stale copy at
+    /// [`stale_key`](crate::stale_key) (the entry's key and `|stale`) that
+    /// lives `max_stale` longer, so a process started during an outage
+    /// survives too. Python services sharing the namespace never read it
+    /// and still see the entry live exactly `expire`. It costs a second
+    /// `SET` per write and the value's size again in Redis; entries
+    /// without an expiry get no stale copy (they never expire).
+    ///
+    /// `invalidate` means gone: it removes the stale copy with the entry
+    /// (every process sharing a namespace should agree on fail-safe, so
+    /// that one that invalidates removes the stale copies too), and
+    /// `clear_namespace` and `memocache clear` remove them all. `max_stale`
+    /// of zero turns fail-safe off.
+    pub fn fail_safe(mut self, max_stale: Duration) -> Self {
+        self.policy.fail_safe = (!max_stale.is_zero()).then_some(max_stale);
+        self
+    }
+
+    /// How long [`fail_safe`](Self::fail_safe) serves a stale value after
+    /// the computation failed, without running it again (default
+    /// [`DEFAULT_FAIL_SAFE_THROTTLE`]). A read that finds a fresh entry in
+    /// the store (another process computed it) is served as usual
+    /// meanwhile.
+    pub fn fail_safe_throttle(mut self, throttle: Duration) -> Self {
+        self.policy.fail_safe_throttle = throttle;
+        self
+    }
+
     /// Replaces the codec, e.g. with zstd or MessagePack for caches that no
     /// Python service reads.
     pub fn codec<C2: Codec>(self, codec: C2) -> MemoizerBuilder<S, C2, H> {
@@ -378,7 +433,14 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                 store: self.store,
                 codec: self.codec,
                 hasher: self.hasher,
-                tier: self.policy.local_tier.map(|tier| Arc::new(Tier::new(tier))),
+                tier: self.policy.local_tier.map(|tier| {
+                    let keep_stale = self.policy.fail_safe.unwrap_or_default();
+                    Arc::new(Tier::new(tier, keep_stale))
+                }),
+                throttle: self
+                    .policy
+                    .fail_safe
+                    .map(|_| Throttle::new(self.policy.fail_safe_throttle)),
                 policy: self.policy,
                 flights: Arc::default(),
                 health: OnceLock::new(),
@@ -460,6 +522,11 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     pub(crate) fn removals(&self) -> &Removals {
         &self.inner.removals
+    }
+
+    /// With fail-safe, its `max_stale` and its throttle.
+    pub(crate) fn fail_safe(&self) -> Option<(Duration, &Throttle)> {
+        Some((self.inner.policy.fail_safe?, self.inner.throttle.as_ref()?))
     }
 
     pub(crate) fn downgrade(&self) -> WeakMemoizer<S, C, H> {

@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) timeouts: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
     pub(crate) skipped_by_breaker: AtomicU64,
+    pub(crate) stale_served: AtomicU64,
 }
 
 impl Counters {
@@ -34,6 +35,7 @@ impl Counters {
             timeouts: get(&self.timeouts),
             decode_errors: get(&self.decode_errors),
             skipped_by_breaker: get(&self.skipped_by_breaker),
+            stale_served: get(&self.stale_served),
             pending_invalidations: 0,
             invalidation_overflows: 0,
             breaker,
@@ -68,6 +70,10 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Store operations skipped because the circuit breaker was open.
     pub skipped_by_breaker: u64,
+    /// Calls answered with a stale value because the computation failed
+    /// or a failure of it was being throttled (fail-safe), flight waiters
+    /// included.
+    pub stale_served: u64,
     /// `invalidate` and `clear_namespace` calls that could not reach the
     /// store and wait to be made again (a clear counts once), now.
     pub pending_invalidations: u64,

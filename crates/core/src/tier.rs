@@ -266,7 +266,12 @@ const ENTRY_OVERHEAD: u64 = 460;
 struct Held {
     value: Shared,
     weight: u32,
+    /// How long the cache keeps it: its fresh life, and with fail-safe the
+    /// store entry's remaining life and the stale window after it.
     life: Duration,
+    /// With fail-safe, when it stops being served as fresh (it is then
+    /// kept, stale, for [`Tier::stale`]); without, the cache's expiry says.
+    fresh_until: Option<Instant>,
 }
 
 /// Gives each copy its own life.
@@ -287,6 +292,9 @@ pub(crate) struct Ticket {
 /// A memoizer's local tier, shared by its clones.
 pub(crate) struct Tier {
     config: LocalTier,
+    /// How long a copy is kept, stale, past its store entry's expiry
+    /// (fail-safe's `max_stale`; zero without fail-safe).
+    keep_stale: Duration,
     least_weight: u64,
     copies: Cache<Arc<str>, Held>,
     /// The reads under way, by key: the ticket that may still insert.
@@ -308,7 +316,9 @@ pub(crate) struct TierCounters {
 }
 
 impl Tier {
-    pub(crate) fn new(config: LocalTier) -> Self {
+    /// A tier bounded by `config`, keeping copies `keep_stale` past their
+    /// store entry's expiry for fail-safe.
+    pub(crate) fn new(config: LocalTier, keep_stale: Duration) -> Self {
         let copies = Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|_: &Arc<str>, held: &Held| held.weight)
@@ -316,6 +326,7 @@ impl Tier {
             .build();
         Tier {
             config,
+            keep_stale,
             // The cache bounds one measure, the weight: an entry bound is
             // kept by weighing each entry at least max_bytes / max_entries.
             least_weight: config
@@ -339,8 +350,18 @@ impl Tier {
         self.config.best_effort || !self.untracked.load(Ordering::Acquire)
     }
 
-    /// The local copy at `key`.
+    /// The fresh local copy at `key`.
     pub(crate) fn get(&self, key: &str) -> Option<Shared> {
+        let held = self.copies.get(key)?;
+        match held.fresh_until {
+            Some(until) if Instant::now() >= until => None,
+            _ => Some(held.value),
+        }
+    }
+
+    /// The local copy at `key`, fresh or stale (kept past its expiry for
+    /// fail-safe): what a failed computation may serve.
+    pub(crate) fn stale(&self, key: &str) -> Option<Shared> {
         self.copies.get(key).map(|held| held.value)
     }
 
@@ -363,10 +384,18 @@ impl Tier {
         encoded: usize,
         ttl: Option<KeyTtl>,
     ) -> bool {
-        let life = match ttl {
-            Some(KeyTtl::Expires(left)) => left.min(self.config.max_ttl),
+        let (fresh, left) = match ttl {
+            Some(KeyTtl::Expires(left)) => (left.min(self.config.max_ttl), left),
             Some(KeyTtl::Missing) => return self.abandon(ticket),
-            Some(KeyTtl::Persistent) | None => self.config.max_ttl,
+            Some(KeyTtl::Persistent) | None => (self.config.max_ttl, self.config.max_ttl),
+        };
+        let (life, fresh_until) = if self.keep_stale.is_zero() {
+            (fresh, None)
+        } else {
+            (
+                left.saturating_add(self.keep_stale),
+                Some(Instant::now() + fresh),
+            )
         };
         let mut tickets = self.lock();
         if tickets.get(&ticket.key) != Some(&ticket.number) {
@@ -386,6 +415,7 @@ impl Tier {
             value,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             life,
+            fresh_until,
         };
         // Inserted under the lock: a change report waits for it, then
         // removes it.
@@ -474,7 +504,7 @@ mod tests {
     use super::*;
 
     fn tier() -> Tier {
-        Tier::new(LocalTier::bytes(1 << 20))
+        Tier::new(LocalTier::bytes(1 << 20), Duration::ZERO)
     }
 
     fn value(n: u32) -> Shared {
@@ -532,7 +562,10 @@ mod tests {
 
     #[test]
     fn a_copy_never_outlives_the_store_entry_nor_max_ttl() {
-        let tier = Tier::new(LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)));
+        let tier = Tier::new(
+            LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)),
+            Duration::ZERO,
+        );
         let ticket = tier.begin("short");
         let left = Duration::from_millis(500);
         assert!(tier.complete(ticket, value(1), 10, Some(KeyTtl::Expires(left))));
@@ -541,12 +574,44 @@ mod tests {
         assert_eq!(read(&tier, "short"), None, "outlived the store's entry");
         let gone = tier.begin("gone");
         assert!(!tier.complete(gone, value(1), 10, Some(KeyTtl::Missing)));
-        let capped = Tier::new(LocalTier::bytes(1 << 20).max_ttl(Duration::from_millis(500)));
+        let capped = Tier::new(
+            LocalTier::bytes(1 << 20).max_ttl(Duration::from_millis(500)),
+            Duration::ZERO,
+        );
         let ticket = capped.begin("k");
         assert!(capped.complete(ticket, value(1), 10, Some(KeyTtl::Persistent)));
         assert_eq!(read(&capped, "k"), Some(1));
         std::thread::sleep(Duration::from_millis(700));
         assert_eq!(read(&capped, "k"), None, "outlived max_ttl");
+    }
+
+    #[test]
+    fn with_fail_safe_an_expired_copy_is_kept_stale_until_a_change_drops_it() {
+        let tier = Tier::new(LocalTier::bytes(1 << 20), Duration::from_secs(3600));
+        let expired = Some(KeyTtl::Expires(Duration::ZERO));
+        let ticket = tier.begin("k");
+        assert!(tier.complete(ticket, value(1), 10, expired), "kept, stale");
+        assert_eq!(read(&tier, "k"), None, "a stale copy is no hit");
+        let stale = tier
+            .stale("k")
+            .and_then(|v| v.downcast_ref::<u32>().copied());
+        assert_eq!(stale, Some(1));
+        let ticket = tier.begin("fresh");
+        let live = Some(KeyTtl::Expires(Duration::from_secs(60)));
+        assert!(tier.complete(ticket, value(2), 10, live));
+        assert_eq!(read(&tier, "fresh"), Some(2));
+        tier.changed("k");
+        assert!(
+            tier.stale("k").is_none(),
+            "a change report drops stale copies too"
+        );
+        tier.flushed(FlushCause::ConnectionLost);
+        assert!(tier.stale("fresh").is_none());
+        // Without fail-safe an expired entry is not kept at all.
+        let plain = Tier::new(LocalTier::bytes(1 << 20), Duration::ZERO);
+        let ticket = plain.begin("k");
+        assert!(!plain.complete(ticket, value(1), 10, expired));
+        assert!(plain.stale("k").is_none());
     }
 
     #[test]
@@ -572,7 +637,7 @@ mod tests {
 
     #[test]
     fn a_best_effort_tier_serves_on_after_untracked() {
-        let tier = Tier::new(LocalTier::bytes(1 << 20).best_effort(true));
+        let tier = Tier::new(LocalTier::bytes(1 << 20).best_effort(true), Duration::ZERO);
         let in_flight = tier.begin("a");
         tier.untracked();
         assert!(tier.serves());
@@ -686,7 +751,7 @@ mod tests {
 
     #[test]
     fn the_entry_bound_holds_beside_the_byte_bound() {
-        let tier = Tier::new(LocalTier::bytes(1 << 30).entries(100));
+        let tier = Tier::new(LocalTier::bytes(1 << 30).entries(100), Duration::ZERO);
         for i in 0..1_000u32 {
             let key = format!("key-{i}");
             let ticket = tier.begin(&key);
@@ -698,7 +763,7 @@ mod tests {
 
     #[test]
     fn the_byte_bound_holds() {
-        let tier = Tier::new(LocalTier::bytes(100_000));
+        let tier = Tier::new(LocalTier::bytes(100_000), Duration::ZERO);
         for i in 0..10_000u32 {
             let key = format!("key-{i}");
             let ticket = tier.begin(&key);

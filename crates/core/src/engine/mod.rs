@@ -14,6 +14,7 @@ mod outcome;
 mod reach;
 mod removals;
 mod span;
+mod stale;
 mod writes;
 
 use std::future::Future;
@@ -28,17 +29,19 @@ pub use outcome::Cacheable;
 pub(crate) use outcome::{Always, Outcome};
 pub(crate) use reach::{Async, Blocking, Reach};
 pub(crate) use removals::Removals;
+pub(crate) use stale::Throttle;
 pub(crate) use writes::{Pending, Writes};
 
 use crate::flight::{Landing, Leader, Role};
 use crate::health::Health;
-use crate::key::Args;
+use crate::key::{Args, stale_key};
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
 use crate::store::{Entry, ReadOptions, WriteOptions};
 use crate::tier::{FlushCause, Invalidations, Tier};
 use crate::{Codec, Error, KeyHasher, Result};
 use span::{CallSpan, Path};
+use stale::Ended;
 
 const CACHE_DATA: &str = "memocache::Memoizer::cache_data";
 const GET_DATA: &str = "memocache::Memoizer::get_data";
@@ -113,9 +116,14 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         loop {
             let leader = match self.join_flight(&key) {
                 Some(Role::Waiter(waiter)) => match landed(waiter.wait().await) {
-                    Ok(value) => {
+                    Ok((value, false)) => {
                         Counters::bump(&self.counters().merged);
                         span.end(Path::Merged);
+                        return O::from_cached(value);
+                    }
+                    Ok((value, true)) => {
+                        Counters::bump(&self.counters().stale_served);
+                        span.end(Path::Stale);
                         return O::from_cached(value);
                     }
                     Err(true) => continue,
@@ -162,8 +170,24 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             }
             Read::Miss { store_ok } => store_ok,
         };
+        if let Some(value) = self.throttled::<O::Value>(key) {
+            return (self.serve_stale(leader, Arc::new(value)), Path::Stale);
+        }
         Counters::bump(&self.counters().misses);
-        let outcome = compute().await;
+        let outcome = if self.fail_safe().is_some() {
+            match Ended::of(compute).await {
+                Ended::Done(outcome) => outcome,
+                failed => {
+                    let cause = failed.describe();
+                    if let Some(value) = self.stale_for(reach, tier, key, cause).await {
+                        return (self.serve_stale(leader, value), Path::Stale);
+                    }
+                    failed.resume()
+                }
+            }
+        } else {
+            compute().await
+        };
         let encoded = self.settle(R::CALL, key, leader.as_ref(), &outcome);
         if let (true, Some(Encoded { bytes, expire })) = (store_ok, encoded) {
             let write = Write {
@@ -280,16 +304,31 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             expire,
             leader,
         } = write;
+        self.write_entry(reach, R::CALL, &key, bytes, expire).await;
+        drop(leader);
+    }
+
+    /// Writes an entry (failures are logged): it supersedes a removal of
+    /// `key` still waiting, and with fail-safe its stale copy follows.
+    async fn write_entry<R: Reach>(
+        &self,
+        reach: &R,
+        controller: &'static str,
+        key: &str,
+        bytes: Bytes,
+        expire: Option<std::time::Duration>,
+    ) {
         let options = WriteOptions::new().expire(expire);
         let written = self
-            .attempt(reach, R::CALL, WRITE_FAILED, &key, |timeout| {
-                reach.write(&key, bytes, options.timeout(timeout))
+            .attempt(reach, controller, WRITE_FAILED, key, |timeout| {
+                reach.write(key, bytes.clone(), options.timeout(timeout))
             })
             .await;
         if written.is_ok() {
-            self.removals().superseded(&key);
+            self.removals().superseded(key);
+            self.write_stale(reach, controller, key, bytes, expire)
+                .await;
         }
-        drop(leader);
     }
 
     /// `cache_data`: stores `value` at exactly `key`; failures are logged.
@@ -302,15 +341,8 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let Some(bytes) = self.encode(CACHE_DATA, key, value) else {
             return;
         };
-        let options = WriteOptions::new().expire(self.expire());
-        let written = self
-            .attempt(reach, CACHE_DATA, WRITE_FAILED, key, |timeout| {
-                reach.write(key, bytes, options.timeout(timeout))
-            })
+        self.write_entry(reach, CACHE_DATA, key, bytes, self.expire())
             .await;
-        if written.is_ok() {
-            self.removals().superseded(key);
-        }
         // A store that tracks changes reports this write too; one that does
         // not (a best-effort tier) relies on this.
         if let Some(tier) = self.tier_for(reach) {
@@ -327,11 +359,10 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         if let Some(flight) = self.flights().current(&key) {
             flight.wait().await;
         }
-        let removed = self
-            .attempt(reach, INVALIDATE, DELETE_FAILED, &key, |timeout| {
-                reach.delete(&key, timeout)
-            })
-            .await;
+        if let Some((_, throttle)) = self.fail_safe() {
+            throttle.forget(&key);
+        }
+        let removed = self.delete_entry(reach, &key).await;
         if let Some(tier) = self.tier_for(reach) {
             tier.changed(&key);
         }
@@ -362,6 +393,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     pub(crate) async fn clear<R: Reach>(&self, reach: &R) -> Result<u64> {
         self.flush().await;
         self.namespace_keys()?;
+        if let Some((_, throttle)) = self.fail_safe() {
+            throttle.forget_all();
+        }
         let cleared = self.sweep(reach).await;
         if let Some(tier) = self.tier_for(reach) {
             tier.flushed(FlushCause::Cleared);
@@ -371,6 +405,24 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             reach.retry_later();
         }
         cleared
+    }
+
+    /// Removes the entry at `key` and, with fail-safe, its stale copy;
+    /// answers whether the entry existed.
+    async fn delete_entry<R: Reach>(&self, reach: &R, key: &str) -> Result<bool> {
+        let removed = self
+            .attempt(reach, INVALIDATE, DELETE_FAILED, key, |timeout| {
+                reach.delete(key, timeout)
+            })
+            .await?;
+        if self.fail_safe().is_some() {
+            let stale = stale_key(key);
+            self.attempt(reach, INVALIDATE, DELETE_FAILED, &stale, |timeout| {
+                reach.delete(&stale, timeout)
+            })
+            .await?;
+        }
+        Ok(removed)
     }
 
     /// Removes the namespace's entries from the store. The sweep is not
@@ -390,6 +442,13 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 reach.delete(&exact, timeout)
             })
             .await?;
+        if self.fail_safe().is_some() {
+            let stale = stale_key(&exact);
+            self.attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &stale, |timeout| {
+                reach.delete(&stale, timeout)
+            })
+            .await?;
+        }
         Ok(swept + u64::from(own))
     }
 
@@ -398,12 +457,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     pub(crate) async fn retry_removals<R: Reach>(&self, reach: &R) -> bool {
         for removal in self.removals().waiting() {
             let made = match &removal {
-                removals::Removal::Key(key, _) => self
-                    .attempt(reach, INVALIDATE, DELETE_FAILED, key, |timeout| {
-                        reach.delete(key, timeout)
-                    })
-                    .await
-                    .is_ok(),
+                removals::Removal::Key(key, _) => self.delete_entry(reach, key).await.is_ok(),
                 removals::Removal::Namespace(_) => self.sweep(reach).await.is_ok(),
             };
             if !made {
@@ -566,13 +620,16 @@ fn local_copy<T: Clone + 'static>(tier: &Tier, key: &str) -> Option<T> {
     tier.get(key)?.downcast_ref::<T>().cloned()
 }
 
-/// What a waiter makes of its flight's landing: `Ok` a value, or
-/// `Err(retry)` where `retry` says whether to join again (the leader went
-/// away) or compute alone.
-fn landed<T: Clone + 'static>(landing: Landing) -> Result<T, bool> {
-    match landing {
-        Landing::Shared(value) => value.downcast_ref::<T>().cloned().ok_or(false),
-        Landing::Unshared => Err(false),
-        Landing::Abandoned => Err(true),
-    }
+/// What a waiter makes of its flight's landing: `Ok` a value and whether
+/// it is stale, or `Err(retry)` where `retry` says whether to join again
+/// (the leader went away) or compute alone.
+fn landed<T: Clone + 'static>(landing: Landing) -> Result<(T, bool), bool> {
+    let (value, stale) = match landing {
+        Landing::Shared(value) => (value, false),
+        Landing::Stale(value) => (value, true),
+        Landing::Unshared => return Err(false),
+        Landing::Abandoned => return Err(true),
+    };
+    let value = value.downcast_ref::<T>().cloned().ok_or(false)?;
+    Ok((value, stale))
 }

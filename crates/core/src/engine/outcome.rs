@@ -25,6 +25,9 @@ pub(crate) trait Outcome {
     fn cacheable(&self) -> Option<&Self::Value>;
     /// The result a cached value stands for.
     fn from_cached(value: Self::Value) -> Self;
+    /// Whether the computation failed (an `Err`), so that fail-safe may
+    /// serve a stale value instead.
+    fn failed(&self) -> bool;
 }
 
 /// Every value is cached (`call`).
@@ -40,6 +43,10 @@ impl<T: Cacheable> Outcome for Always<T> {
     fn from_cached(value: T) -> Self {
         Always(value)
     }
+
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 /// Only `Ok` values are cached (`try_call`).
@@ -52,5 +59,9 @@ impl<T: Cacheable, E> Outcome for Result<T, E> {
 
     fn from_cached(value: T) -> Self {
         Ok(value)
+    }
+
+    fn failed(&self) -> bool {
+        self.is_err()
     }
 }

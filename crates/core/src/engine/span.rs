@@ -14,6 +14,8 @@ pub(crate) enum Path {
     Miss,
     Merged,
     Bypassed,
+    /// A stale value served because the computation failed (fail-safe).
+    Stale,
 }
 
 impl Path {
@@ -24,6 +26,7 @@ impl Path {
             Path::Miss => "miss",
             Path::Merged => "merged",
             Path::Bypassed => "bypassed",
+            Path::Stale => "stale",
         }
     }
 }
