@@ -4,8 +4,9 @@
 // What every user needs sits at the root; the rest is grouped by concept
 // in the modules below.
 pub use memocache_core::{
-    Args, Cacheable, Condition, ConfigError, DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Error,
-    LocalTier, Memoizer, MemoizerBuilder, RedisConfig, Report, Result, Stats, TierStats,
+    Args, Cacheable, Condition, ConfigError, DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT,
+    Elapsed, Error, LocalTier, Memoizer, MemoizerBuilder, RedisConfig, Report, Result, Stats,
+    TierStats,
 };
 /// The reference's names: `cache_data`, `acache_data`, `cache_function`,
 /// `acache_function`; and `get_data`, `aget_data`, the read side of

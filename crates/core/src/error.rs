@@ -159,6 +159,29 @@ impl StdError for Error {
     }
 }
 
+/// A computation did not finish within its memoizer's hard timeout
+/// ([`MemoizerBuilder::hard_timeout`](crate::MemoizerBuilder::hard_timeout)):
+/// what a fallible memoized call returns then, turned into the function's
+/// own error type (`E: From<Elapsed>`), when no stale value can stand in.
+/// The computation itself goes on in the background and updates the entry
+/// when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the computation did not finish within its hard timeout of {after:?}")]
+pub struct Elapsed {
+    after: std::time::Duration,
+}
+
+impl Elapsed {
+    pub(crate) fn new(after: std::time::Duration) -> Self {
+        Elapsed { after }
+    }
+
+    /// The hard timeout that elapsed.
+    pub fn after(&self) -> std::time::Duration {
+        self.after
+    }
+}
+
 impl From<ConfigError> for Error {
     fn from(error: ConfigError) -> Self {
         Error::Config(error)

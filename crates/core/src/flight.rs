@@ -28,6 +28,9 @@ pub(crate) enum Landing {
     /// A stale value the leader served because its computation failed
     /// (fail-safe): return a clone of it.
     Stale(Shared),
+    /// The leader's computation passed its hard timeout: return that, if
+    /// your kind of call can, else compute for yourself.
+    Elapsed(std::time::Duration),
     /// The leader's result is not shareable: compute for yourself.
     Unshared,
     /// The leader went away: try again.
@@ -149,14 +152,31 @@ impl Leader {
         self.flight.land(Landing::Shared(value));
     }
 
-    /// Releases the waiters with a stale value (fail-safe).
-    pub(crate) fn share_stale(&self, value: Shared) {
-        self.flight.land(Landing::Stale(value));
-    }
-
     /// Releases the waiters to compute for themselves.
     pub(crate) fn unshared(&self) {
         self.flight.land(Landing::Unshared);
+    }
+
+    /// A handle that lands this flight from elsewhere (the caller of a
+    /// computation that runs on its own, at its timeouts), while the
+    /// leader itself goes on with the computation and the write.
+    pub(crate) fn lander(&self) -> Lander {
+        Lander(Arc::clone(&self.flight))
+    }
+}
+
+/// Lands a flight whose leader runs elsewhere; the first landing wins.
+pub(crate) struct Lander(Arc<Flight>);
+
+impl Lander {
+    /// Releases the waiters with a stale value.
+    pub(crate) fn stale(&self, value: Shared) {
+        self.0.land(Landing::Stale(value));
+    }
+
+    /// Releases the waiters with the hard timeout's error.
+    pub(crate) fn elapsed(&self, after: std::time::Duration) {
+        self.0.land(Landing::Elapsed(after));
     }
 }
 

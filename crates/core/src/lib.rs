@@ -40,7 +40,7 @@ pub use condition::{Condition, should_cache};
 pub use dyn_codec::{DynCodec, codec_by_name, codec_names};
 pub use engine::Cacheable;
 pub use error::{BoxError, Error, Result};
-pub use error::{ConfigError, Report};
+pub use error::{ConfigError, Elapsed, Report};
 #[cfg(feature = "blake3")]
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -12,8 +13,10 @@ use crate::breaker::{BreakerPolicy, BreakerState};
 use crate::codec::{Codec, JsonZlib};
 use crate::condition::{Condition, should_cache};
 use crate::engine::{
-    Always, Async, Blocking, Cacheable, Pending, Removals, Throttle, Writes, block_on,
+    Always, Async, Blocking, Bounded, Cacheable, Owned, Pending, Plain, Refreshes, Removals, Tasks,
+    Threads, Throttle, Writes, block_on,
 };
+use crate::error::Elapsed;
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
@@ -113,6 +116,14 @@ struct Inner<S, C, H> {
     /// With fail-safe, the stale values served after a failed
     /// computation, by key.
     throttle: Option<Throttle>,
+    /// The keys being refreshed ahead of their expiry.
+    refreshes: Refreshes,
+    /// The computations running on their own (refreshes, computations
+    /// past a timeout), so that [`Memoizer::flush`] can wait for them.
+    background: Arc<Writes>,
+    /// Whether the settings that need an `_owned` entry point were said
+    /// not to apply to another one.
+    warned_not_owned: AtomicBool,
 }
 
 /// A memoizer held weakly, by its background work (the retry of removals).
@@ -153,6 +164,10 @@ struct Policy {
     /// Fail-safe's `max_stale`, when on.
     fail_safe: Option<Duration>,
     fail_safe_throttle: Duration,
+    /// The fraction of an entry's life after which a hit refreshes it.
+    refresh_ahead: Option<f64>,
+    soft_timeout: Option<Duration>,
+    hard_timeout: Option<Duration>,
 }
 
 /// A rule given a call's result (`cache_if`, `expire_with`), over one
@@ -228,6 +243,9 @@ impl<S> Memoizer<S> {
                 expire_with: None,
                 fail_safe: None,
                 fail_safe_throttle: DEFAULT_FAIL_SAFE_THROTTLE,
+                refresh_ahead: None,
+                soft_timeout: None,
+                hard_timeout: None,
             },
         }
     }
@@ -404,6 +422,60 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         self
     }
 
+    /// Refresh-ahead: a hit on an entry past `fraction` of its life (`0 <
+    /// fraction < 1`; e.g. `0.8` for the last fifth) returns at hit speed
+    /// and starts one recomputation of the key in this process (at most
+    /// one at a time per key), which rewrites the entry, so a popular key
+    /// never expires under its callers. Works on local-tier hits and store
+    /// hits (the store read asks the entry's remaining life in the same
+    /// round trip). An entry's life is its expiry ([`expire`](Self::expire)
+    /// or [`expire_with`](Self::expire_with)'s); entries without one are
+    /// never refreshed. An `invalidate` or `clear_namespace` that begins
+    /// while a refresh runs wins: the refresh does not write. Counted in
+    /// [`Stats::refreshes`].
+    ///
+    /// The refresh runs on its own, so it applies to the entry points
+    /// whose computation owns what it uses:
+    /// [`call_owned`](Memoizer::call_owned) and
+    /// [`try_call_owned`](Memoizer::try_call_owned) (a task of the current
+    /// tokio runtime) and their blocking forms (a thread of its own for
+    /// each refresh); the attribute uses them when this is set. Another
+    /// entry point says so once in the log and does not refresh. A
+    /// `fraction` outside `(0, 1)` turns it off, logged when the memoizer
+    /// is built.
+    pub fn refresh_ahead(mut self, fraction: f64) -> Self {
+        self.policy.refresh_ahead = Some(fraction);
+        self
+    }
+
+    /// Soft timeout: when the computation of a miss takes longer than
+    /// `timeout` and a stale value of its key exists
+    /// ([`fail_safe`](Self::fail_safe) keeps them), the caller and the
+    /// flight's waiters get that stale value, and the computation finishes
+    /// in the background and updates the entry. Without a stale value the
+    /// call goes on waiting (up to the [hard timeout](Self::hard_timeout),
+    /// if any). Counted in [`Stats::soft_timeouts`]. Applies to the
+    /// `_owned` entry points, as [`refresh_ahead`](Self::refresh_ahead)
+    /// says.
+    pub fn soft_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.soft_timeout = Some(timeout);
+        self
+    }
+
+    /// Hard timeout: a computation of a miss that takes longer than
+    /// `timeout` is given up by its caller and the flight's waiters, who
+    /// get a stale value if [`fail_safe`](Self::fail_safe) has one, else
+    /// (for [`try_call_owned`](Memoizer::try_call_owned) and its blocking
+    /// form) the error `E::from(Elapsed)`; the computation finishes in the
+    /// background and updates the entry. ([`call_owned`](Memoizer::call_owned)
+    /// has no error to return: without a stale value it waits on.) Counted
+    /// in [`Stats::hard_timeouts`]. Applies to the `_owned` entry points,
+    /// as [`refresh_ahead`](Self::refresh_ahead) says.
+    pub fn hard_timeout(mut self, timeout: Duration) -> Self {
+        self.policy.hard_timeout = Some(timeout);
+        self
+    }
+
     /// Replaces the codec, e.g. with zstd or MessagePack for caches that no
     /// Python service reads.
     pub fn codec<C2: Codec>(self, codec: C2) -> MemoizerBuilder<S, C2, H> {
@@ -427,7 +499,18 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
     }
 
     /// Finishes the configuration.
-    pub fn build(self) -> Memoizer<S, C, H> {
+    pub fn build(mut self) -> Memoizer<S, C, H> {
+        if let Some(fraction) = self.policy.refresh_ahead
+            && !(fraction > 0.0 && fraction < 1.0)
+        {
+            tracing::error!(
+                namespace = self.policy.namespace,
+                fraction,
+                "memocache: refresh_ahead is off: its fraction of an entry's life must be \
+                 between 0 and 1 (e.g. 0.8 to refresh in the last fifth)"
+            );
+            self.policy.refresh_ahead = None;
+        }
         Memoizer {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -448,6 +531,9 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                 counters: Counters::default(),
                 writes: Arc::default(),
                 removals: Removals::default(),
+                refreshes: Refreshes::default(),
+                background: Arc::default(),
+                warned_not_owned: AtomicBool::new(false),
             }),
         }
     }
@@ -508,12 +594,17 @@ impl<S, C, H> Memoizer<S, C, H> {
     }
 
     /// Waits until every background write started so far has finished
-    /// (or timed out). With [`write_behind`](MemoizerBuilder::write_behind)
-    /// on, call it before a short-lived program exits, so the last results
-    /// are not lost with the runtime; without it there is nothing to wait
-    /// for.
+    /// (or timed out), and every computation running on its own (a
+    /// [refresh ahead](MemoizerBuilder::refresh_ahead), a computation past
+    /// its [soft](MemoizerBuilder::soft_timeout) or
+    /// [hard](MemoizerBuilder::hard_timeout) timeout) has ended and written
+    /// its result. With [`write_behind`](MemoizerBuilder::write_behind) on,
+    /// call it before a short-lived program exits, so the last results are
+    /// not lost with the runtime; without any of these there is nothing to
+    /// wait for.
     pub async fn flush(&self) {
         self.inner.writes.idle().await;
+        self.inner.background.idle().await;
     }
 
     pub(crate) fn counters(&self) -> &Counters {
@@ -522,6 +613,41 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     pub(crate) fn removals(&self) -> &Removals {
         &self.inner.removals
+    }
+
+    pub(crate) fn refresh_ahead(&self) -> Option<f64> {
+        self.inner.policy.refresh_ahead
+    }
+
+    /// Whether store reads must report the entry's remaining life, for
+    /// refresh-ahead.
+    pub(crate) fn refreshes_ahead(&self) -> bool {
+        self.inner.policy.refresh_ahead.is_some()
+    }
+
+    pub(crate) fn soft_timeout(&self) -> Option<Duration> {
+        self.inner.policy.soft_timeout
+    }
+
+    pub(crate) fn hard_timeout(&self) -> Option<Duration> {
+        self.inner.policy.hard_timeout
+    }
+
+    pub(crate) fn refreshes(&self) -> &Refreshes {
+        &self.inner.refreshes
+    }
+
+    /// Says once that `settings` apply only to the `_owned` entry points.
+    pub(crate) fn warn_not_owned(&self, settings: &'static str) {
+        if !self.inner.warned_not_owned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                namespace = self.namespace(),
+                settings,
+                "memocache: these settings apply only to call_owned, try_call_owned and their \
+                 blocking forms (whose computation can run on its own); this memoizer's other \
+                 calls run without them"
+            );
+        }
     }
 
     /// With fail-safe, its `max_stale` and its throttle.
@@ -612,6 +738,16 @@ impl<S, C, H> Memoizer<S, C, H> {
         self.inner.writes.start()
     }
 
+    /// Marks a computation that runs on its own as started, for `flush`.
+    pub(crate) fn background_job(&self) -> Pending {
+        self.inner.background.start()
+    }
+
+    /// Waits until every background write started so far has finished.
+    pub(crate) async fn writes_done(&self) {
+        self.inner.writes.idle().await;
+    }
+
     /// The health view, settled on first use from the store's (`shared`)
     /// and this memoizer's breaker choice.
     pub(crate) fn health_or_init(&self, shared: impl FnOnce() -> Option<Health>) -> &Health {
@@ -669,7 +805,7 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         Fut: Future<Output = T>,
     {
         let compute = || async { Always(compute().await) };
-        self.run(&Async::new(self), args, compute).await.0
+        self.run(&Async::new(self), &Plain, args, compute).await.0
     }
 
     /// Like [`call`](Self::call) for a fallible computation: only `Ok`
@@ -681,7 +817,41 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(&Async::new(self), args, compute).await
+        self.run(&Async::new(self), &Plain, args, compute).await
+    }
+
+    /// [`call`](Self::call) for a computation that owns what it uses
+    /// (`Send + 'static`), so that it can run on its own, in a task of the
+    /// current tokio runtime: what [`refresh_ahead`](MemoizerBuilder::refresh_ahead),
+    /// [`soft_timeout`](MemoizerBuilder::soft_timeout) and
+    /// [`hard_timeout`](MemoizerBuilder::hard_timeout) need. Without those
+    /// settings (or outside a tokio runtime) it is `call`.
+    pub async fn call_owned<T, F, Fut>(&self, args: &Args, compute: F) -> T
+    where
+        T: Cacheable,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let compute = move || async move { Always(compute().await) };
+        let owned = Owned::<Tasks>::new();
+        self.run(&Async::new(self), &owned, args, compute).await.0
+    }
+
+    /// [`try_call`](Self::try_call) for a computation that owns what it
+    /// uses, as [`call_owned`](Self::call_owned) says; at the
+    /// [hard timeout](MemoizerBuilder::hard_timeout), with no stale value
+    /// to return, it returns `Err(E::from(Elapsed))` (to the flight's
+    /// waiters too).
+    pub async fn try_call_owned<T, E, F, Fut>(&self, args: &Args, compute: F) -> Result<T, E>
+    where
+        T: Cacheable,
+        E: From<Elapsed> + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let compute = move || async move { Bounded(compute().await) };
+        let owned = Owned::<Tasks>::new();
+        self.run(&Async::new(self), &owned, args, compute).await.0
     }
 
     /// Runs `compute` whatever is cached for `args`, writes its result
@@ -766,7 +936,7 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> T,
     {
         let compute = || std::future::ready(Always(compute()));
-        block_on(self.run(&Blocking::new(self), args, compute)).0
+        block_on(self.run(&Blocking::new(self), &Plain, args, compute)).0
     }
 
     /// The blocking form of [`try_call`](Self::try_call).
@@ -776,7 +946,32 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Result<T, E>,
     {
         let compute = || std::future::ready(compute());
-        block_on(self.run(&Blocking::new(self), args, compute))
+        block_on(self.run(&Blocking::new(self), &Plain, args, compute))
+    }
+
+    /// The blocking form of [`call_owned`](Self::call_owned): the
+    /// computation runs on a thread of its own when the settings that need
+    /// it are on (a refresh ahead, a computation bounded by a timeout).
+    pub fn call_blocking_owned<T, F>(&self, args: &Args, compute: F) -> T
+    where
+        T: Cacheable,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let compute = move || std::future::ready(Always(compute()));
+        let owned = Owned::<Threads>::new();
+        block_on(self.run(&Blocking::new(self), &owned, args, compute)).0
+    }
+
+    /// The blocking form of [`try_call_owned`](Self::try_call_owned).
+    pub fn try_call_blocking_owned<T, E, F>(&self, args: &Args, compute: F) -> Result<T, E>
+    where
+        T: Cacheable,
+        E: From<Elapsed> + Send + 'static,
+        F: FnOnce() -> Result<T, E> + Send + 'static,
+    {
+        let compute = move || std::future::ready(Bounded(compute()));
+        let owned = Owned::<Threads>::new();
+        block_on(self.run(&Blocking::new(self), &owned, args, compute)).0
     }
 
     /// The blocking form of [`refresh`](Self::refresh).

@@ -17,6 +17,9 @@ pub(crate) struct Counters {
     pub(crate) decode_errors: AtomicU64,
     pub(crate) skipped_by_breaker: AtomicU64,
     pub(crate) stale_served: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
+    pub(crate) soft_timeouts: AtomicU64,
+    pub(crate) hard_timeouts: AtomicU64,
 }
 
 impl Counters {
@@ -36,6 +39,9 @@ impl Counters {
             decode_errors: get(&self.decode_errors),
             skipped_by_breaker: get(&self.skipped_by_breaker),
             stale_served: get(&self.stale_served),
+            refreshes: get(&self.refreshes),
+            soft_timeouts: get(&self.soft_timeouts),
+            hard_timeouts: get(&self.hard_timeouts),
             pending_invalidations: 0,
             invalidation_overflows: 0,
             breaker,
@@ -74,6 +80,14 @@ pub struct Stats {
     /// or a failure of it was being throttled (fail-safe), flight waiters
     /// included.
     pub stale_served: u64,
+    /// Refreshes started ahead of an entry's expiry (refresh-ahead).
+    pub refreshes: u64,
+    /// Computations whose caller got a stale value at the soft timeout
+    /// (the computation went on in the background).
+    pub soft_timeouts: u64,
+    /// Computations given up at the hard timeout (they went on in the
+    /// background; the caller got a stale value or the timeout's error).
+    pub hard_timeouts: u64,
     /// `invalidate` and `clear_namespace` calls that could not reach the
     /// store and wait to be made again (a clear counts once), now.
     pub pending_invalidations: u64,

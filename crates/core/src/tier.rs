@@ -272,6 +272,9 @@ struct Held {
     /// With fail-safe, when it stops being served as fresh (it is then
     /// kept, stale, for [`Tier::stale`]); without, the cache's expiry says.
     fresh_until: Option<Instant>,
+    /// When the store entry it copies expires, if it does and was asked
+    /// (for refresh-ahead).
+    expires: Option<Instant>,
 }
 
 /// Gives each copy its own life.
@@ -350,12 +353,13 @@ impl Tier {
         self.config.best_effort || !self.untracked.load(Ordering::Acquire)
     }
 
-    /// The fresh local copy at `key`.
-    pub(crate) fn get(&self, key: &str) -> Option<Shared> {
+    /// The fresh local copy at `key`, with when its store entry expires
+    /// (if it does).
+    pub(crate) fn get(&self, key: &str) -> Option<(Shared, Option<Instant>)> {
         let held = self.copies.get(key)?;
         match held.fresh_until {
             Some(until) if Instant::now() >= until => None,
-            _ => Some(held.value),
+            _ => Some((held.value, held.expires)),
         }
     }
 
@@ -384,10 +388,14 @@ impl Tier {
         encoded: usize,
         ttl: Option<KeyTtl>,
     ) -> bool {
-        let (fresh, left) = match ttl {
-            Some(KeyTtl::Expires(left)) => (left.min(self.config.max_ttl), left),
+        let (fresh, left, expires) = match ttl {
+            Some(KeyTtl::Expires(left)) => (
+                left.min(self.config.max_ttl),
+                left,
+                Instant::now().checked_add(left),
+            ),
             Some(KeyTtl::Missing) => return self.abandon(ticket),
-            Some(KeyTtl::Persistent) | None => (self.config.max_ttl, self.config.max_ttl),
+            Some(KeyTtl::Persistent) | None => (self.config.max_ttl, self.config.max_ttl, None),
         };
         let (life, fresh_until) = if self.keep_stale.is_zero() {
             (fresh, None)
@@ -416,6 +424,7 @@ impl Tier {
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             life,
             fresh_until,
+            expires,
         };
         // Inserted under the lock: a change report waits for it, then
         // removes it.
@@ -512,7 +521,8 @@ mod tests {
     }
 
     fn read(tier: &Tier, key: &str) -> Option<u32> {
-        tier.get(key).and_then(|v| v.downcast_ref::<u32>().copied())
+        tier.get(key)
+            .and_then(|(v, _)| v.downcast_ref::<u32>().copied())
     }
 
     #[test]

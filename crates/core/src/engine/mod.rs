@@ -10,6 +10,7 @@
 //! and the thread parks only while it waits for another caller.
 
 mod block_on;
+mod detached;
 mod outcome;
 mod reach;
 mod removals;
@@ -19,27 +20,31 @@ mod writes;
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use block_on::block_on;
+pub(crate) use detached::{Owned, Plain, Refreshes, Tasks, Threads};
 pub use outcome::Cacheable;
-pub(crate) use outcome::{Always, Outcome};
+pub(crate) use outcome::{Always, Bounded, Outcome};
 pub(crate) use reach::{Async, Blocking, Reach};
 pub(crate) use removals::Removals;
 pub(crate) use stale::Throttle;
 pub(crate) use writes::{Pending, Writes};
 
+use crate::error::Elapsed;
 use crate::flight::{Landing, Leader, Role};
 use crate::health::Health;
 use crate::key::{Args, stale_key};
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
-use crate::store::{Entry, ReadOptions, WriteOptions};
+use crate::store::{Entry, KeyTtl, ReadOptions, WriteOptions};
 use crate::tier::{FlushCause, Invalidations, Tier};
 use crate::{Codec, Error, KeyHasher, Result};
+use detached::Detach;
 use span::{CallSpan, Path};
 use stale::Ended;
 
@@ -94,9 +99,18 @@ enum Read<T> {
 
 impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// One memoized call: the cached result for `args`, or `compute`'s.
-    pub(crate) async fn run<R, O, F, Fut>(&self, reach: &R, args: &Args, compute: F) -> O
+    /// `detach` says whether the computation can outlive the call (for
+    /// refresh-ahead and the computation timeouts).
+    pub(crate) async fn run<R, D, O, F, Fut>(
+        &self,
+        reach: &R,
+        detach: &D,
+        args: &Args,
+        compute: F,
+    ) -> O
     where
         R: Reach,
+        D: Detach<S, C, H, O, F>,
         O: Outcome,
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
@@ -108,26 +122,42 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         };
         span.key(&key);
         let tier = self.tier_for(reach);
-        if let Some(value) = tier.and_then(|tier| local_copy::<O::Value>(tier, &key)) {
+        if let Some((value, expires)) = tier.and_then(|tier| local_copy::<O::Value>(tier, &key)) {
             Counters::bump(&self.tier_counters().hits);
-            span.end(Path::Local);
+            let left = || expires.map(|at| at.saturating_duration_since(Instant::now()));
+            let refreshing =
+                self.refresh_due(&value, left) && detach.refresh(self, reach, &key, compute);
+            span.end(if refreshing {
+                Path::LocalRefresh
+            } else {
+                Path::Local
+            });
             return O::from_cached(value);
         }
         loop {
             let leader = match self.join_flight(&key) {
                 Some(Role::Waiter(waiter)) => match landed(waiter.wait().await) {
-                    Ok((value, false)) => {
+                    Landed::Value(value) => {
                         Counters::bump(&self.counters().merged);
                         span.end(Path::Merged);
                         return O::from_cached(value);
                     }
-                    Ok((value, true)) => {
+                    Landed::Stale(value) => {
                         Counters::bump(&self.counters().stale_served);
                         span.end(Path::Stale);
                         return O::from_cached(value);
                     }
-                    Err(true) => continue,
-                    Err(false) => {
+                    Landed::Retry => continue,
+                    Landed::Elapsed(after) => {
+                        if let Some(outcome) = O::elapsed(Elapsed::new(after)) {
+                            span.end(Path::HardTimeout);
+                            return outcome;
+                        }
+                        Counters::bump(&self.counters().misses);
+                        span.end(Path::Miss);
+                        return compute().await;
+                    }
+                    Landed::Alone => {
                         Counters::bump(&self.counters().misses);
                         span.end(Path::Miss);
                         return compute().await;
@@ -136,21 +166,74 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 Some(Role::Leader(leader)) => Some(leader),
                 None => None,
             };
-            let (outcome, path) = self.lead(reach, tier, &key, leader, compute).await;
+            let (outcome, path) = self.lead(reach, detach, tier, &key, leader, compute).await;
             span.end(path);
             return outcome;
         }
     }
 
     /// The leader's part (or a lone call's): read (keeping what it finds
-    /// in the local tier, if no change to the key is reported meanwhile),
-    /// and on a miss compute, share and write.
-    async fn lead<R, O, F, Fut>(
+    /// in the local tier, if no change to the key is reported meanwhile,
+    /// and starting a refresh when one is due), and on a miss serve a
+    /// throttled stale value or compute, share and write.
+    async fn lead<R, D, O, F, Fut>(
+        &self,
+        reach: &R,
+        detach: &D,
+        tier: Option<&Tier>,
+        key: &str,
+        leader: Option<Leader>,
+        compute: F,
+    ) -> (O, Path)
+    where
+        R: Reach,
+        D: Detach<S, C, H, O, F>,
+        O: Outcome,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        let store_ok = match self.fetch::<R, O::Value>(reach, R::CALL, tier, key).await {
+            Read::Hit(value, entry) => {
+                Counters::bump(&self.counters().hits);
+                if let Some(leader) = leader {
+                    leader.share(value.clone());
+                }
+                let left = || match entry.ttl {
+                    Some(KeyTtl::Expires(left)) => Some(left),
+                    _ => None,
+                };
+                let refreshing =
+                    self.refresh_due(&*value, left) && detach.refresh(self, reach, key, compute);
+                let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
+                let path = if refreshing {
+                    Path::HitRefresh
+                } else {
+                    Path::Hit
+                };
+                return (O::from_cached(value), path);
+            }
+            Read::Miss { store_ok } => store_ok,
+        };
+        if let Some(value) = self.throttled::<O::Value>(key) {
+            let lander = leader.as_ref().map(Leader::lander);
+            return (self.serve_stale(lander, Arc::new(value)), Path::Stale);
+        }
+        match detach.start(self, key, leader, store_ok, compute) {
+            Ok(started) => self.bounded(reach, tier, key, started).await,
+            Err((leader, compute)) => self.miss(reach, tier, key, leader, store_ok, compute).await,
+        }
+    }
+
+    /// After a miss: computes (with fail-safe, serving a stale value if
+    /// the computation fails), shares the result with the flight's waiters
+    /// and writes it (unless the read failed).
+    pub(crate) async fn miss<R, O, F, Fut>(
         &self,
         reach: &R,
         tier: Option<&Tier>,
         key: &str,
         leader: Option<Leader>,
+        store_ok: bool,
         compute: F,
     ) -> (O, Path)
     where
@@ -159,20 +242,6 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
-        let store_ok = match self.fetch::<R, O::Value>(reach, R::CALL, tier, key).await {
-            Read::Hit(value, _) => {
-                Counters::bump(&self.counters().hits);
-                if let Some(leader) = leader {
-                    leader.share(value.clone());
-                }
-                let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
-                return (O::from_cached(value), Path::Hit);
-            }
-            Read::Miss { store_ok } => store_ok,
-        };
-        if let Some(value) = self.throttled::<O::Value>(key) {
-            return (self.serve_stale(leader, Arc::new(value)), Path::Stale);
-        }
         Counters::bump(&self.counters().misses);
         let outcome = if self.fail_safe().is_some() {
             match Ended::of(compute).await {
@@ -180,7 +249,8 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 failed => {
                     let cause = failed.describe();
                     if let Some(value) = self.stale_for(reach, tier, key, cause).await {
-                        return (self.serve_stale(leader, value), Path::Stale);
+                        let lander = leader.as_ref().map(Leader::lander);
+                        return (self.serve_stale(lander, value), Path::Stale);
                     }
                     failed.resume()
                 }
@@ -217,7 +287,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             .attempt(reach, controller, READ_FAILED, key, |timeout| {
                 let options = ReadOptions::new()
                     .timeout(timeout)
-                    .with_ttl(ticket.is_some());
+                    .with_ttl(ticket.is_some() || self.refreshes_ahead());
                 reach.read(key, options)
             })
             .await
@@ -246,7 +316,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// `T`, or the store failed (logged).
     pub(crate) async fn get<R: Reach, T: Cacheable>(&self, reach: &R, key: &str) -> Option<T> {
         let tier = self.tier_for(reach);
-        if let Some(value) = tier.and_then(|tier| local_copy::<T>(tier, key)) {
+        if let Some((value, _)) = tier.and_then(|tier| local_copy::<T>(tier, key)) {
             Counters::bump(&self.tier_counters().hits);
             return Some(value);
         }
@@ -356,6 +426,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// ([`Removals`]).
     pub(crate) async fn remove<R: Reach>(&self, reach: &R, args: &Args) -> Result<bool> {
         let key = self.key(args)?;
+        self.removals().begin();
         if let Some(flight) = self.flights().current(&key) {
             flight.wait().await;
         }
@@ -391,8 +462,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// that cannot reach the store returns its error and waits to be made
     /// again ([`Removals`]).
     pub(crate) async fn clear<R: Reach>(&self, reach: &R) -> Result<u64> {
-        self.flush().await;
         self.namespace_keys()?;
+        self.removals().begin();
+        self.writes_done().await;
         if let Some((_, throttle)) = self.fail_safe() {
             throttle.forget_all();
         }
@@ -615,21 +687,39 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 }
 
-/// The local copy at `key`, if it holds a `T`.
-fn local_copy<T: Clone + 'static>(tier: &Tier, key: &str) -> Option<T> {
-    tier.get(key)?.downcast_ref::<T>().cloned()
+/// The fresh local copy at `key`, if it holds a `T`, with when its store
+/// entry expires (if it does).
+fn local_copy<T: Clone + 'static>(tier: &Tier, key: &str) -> Option<(T, Option<Instant>)> {
+    let (value, expires) = tier.get(key)?;
+    Some((value.downcast_ref::<T>()?.clone(), expires))
 }
 
-/// What a waiter makes of its flight's landing: `Ok` a value and whether
-/// it is stale, or `Err(retry)` where `retry` says whether to join again
-/// (the leader went away) or compute alone.
-fn landed<T: Clone + 'static>(landing: Landing) -> Result<(T, bool), bool> {
+/// What a waiter makes of its flight's landing.
+enum Landed<T> {
+    /// The leader's value.
+    Value(T),
+    /// A stale value the leader served.
+    Stale(T),
+    /// The leader's computation passed its hard timeout after this long.
+    Elapsed(std::time::Duration),
+    /// The leader went away: join again.
+    Retry,
+    /// Compute alone.
+    Alone,
+}
+
+/// What a waiter makes of `landing`.
+fn landed<T: Clone + 'static>(landing: Landing) -> Landed<T> {
     let (value, stale) = match landing {
         Landing::Shared(value) => (value, false),
         Landing::Stale(value) => (value, true),
-        Landing::Unshared => return Err(false),
-        Landing::Abandoned => return Err(true),
+        Landing::Elapsed(after) => return Landed::Elapsed(after),
+        Landing::Unshared => return Landed::Alone,
+        Landing::Abandoned => return Landed::Retry,
     };
-    let value = value.downcast_ref::<T>().cloned().ok_or(false)?;
-    Ok((value, stale))
+    match (value.downcast_ref::<T>(), stale) {
+        (Some(value), false) => Landed::Value(value.clone()),
+        (Some(value), true) => Landed::Stale(value.clone()),
+        (None, _) => Landed::Alone,
+    }
 }

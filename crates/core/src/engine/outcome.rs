@@ -1,6 +1,8 @@
 //! What a computation returns, and which part of it is cached.
 
 use serde::Serialize;
+
+use crate::error::Elapsed;
 use serde::de::DeserializeOwned;
 
 /// What a memoized call can return: a value that is stored encoded
@@ -28,6 +30,15 @@ pub(crate) trait Outcome {
     /// Whether the computation failed (an `Err`), so that fail-safe may
     /// serve a stale value instead.
     fn failed(&self) -> bool;
+    /// The result of a call whose computation passed its hard timeout, if
+    /// this kind of result can say so.
+    fn elapsed(elapsed: Elapsed) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = elapsed;
+        None
+    }
 }
 
 /// Every value is cached (`call`).
@@ -63,5 +74,29 @@ impl<T: Cacheable, E> Outcome for Result<T, E> {
 
     fn failed(&self) -> bool {
         self.is_err()
+    }
+}
+
+/// Only `Ok` values are cached, and a hard timeout is an `Err`
+/// (`try_call_owned`).
+pub(crate) struct Bounded<T, E>(pub(crate) Result<T, E>);
+
+impl<T: Cacheable, E: From<Elapsed>> Outcome for Bounded<T, E> {
+    type Value = T;
+
+    fn cacheable(&self) -> Option<&T> {
+        self.0.as_ref().ok()
+    }
+
+    fn from_cached(value: T) -> Self {
+        Bounded(Ok(value))
+    }
+
+    fn failed(&self) -> bool {
+        self.0.is_err()
+    }
+
+    fn elapsed(elapsed: Elapsed) -> Option<Self> {
+        Some(Bounded(Err(elapsed.into())))
     }
 }

@@ -42,6 +42,9 @@ pub(crate) struct Removals {
     pub(crate) overflows: AtomicU64,
     /// Whether a retry loop runs.
     retrying: AtomicBool,
+    /// Bumped by every removal as it begins, so that a write prepared
+    /// before it (a refresh ahead) can tell it must not land.
+    epoch: AtomicU64,
 }
 
 #[derive(Default)]
@@ -82,6 +85,16 @@ impl Removals {
         let out = change(&mut queue);
         self.pending.store(queue.len(), Ordering::Release);
         out
+    }
+
+    /// A removal begins: writes prepared before it must not land.
+    pub(crate) fn begin(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The number of removals begun so far.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// How many removals wait.

@@ -16,6 +16,14 @@ pub(crate) enum Path {
     Bypassed,
     /// A stale value served because the computation failed (fail-safe).
     Stale,
+    /// A local hit that started a refresh ahead of the entry's expiry.
+    LocalRefresh,
+    /// A store hit that started a refresh ahead of the entry's expiry.
+    HitRefresh,
+    /// A stale value served at the soft timeout.
+    SoftTimeout,
+    /// A stale value or the error served at the hard timeout.
+    HardTimeout,
 }
 
 impl Path {
@@ -27,6 +35,10 @@ impl Path {
             Path::Merged => "merged",
             Path::Bypassed => "bypassed",
             Path::Stale => "stale",
+            Path::LocalRefresh => "local+refresh",
+            Path::HitRefresh => "hit+refresh",
+            Path::SoftTimeout => "soft_timeout",
+            Path::HardTimeout => "hard_timeout",
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use moka::sync::Cache;
 
 use super::{Cacheable, Outcome, Reach, Read, WRITE_FAILED};
-use crate::flight::Leader;
+use crate::flight::Lander;
 use crate::key::stale_key;
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
@@ -136,8 +136,8 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// After a failed computation: a value of `key` that expired less than
-    /// `max_stale` ago, from the local tier or the store's stale copy. It
-    /// is kept in the throttle, and the failure logged.
+    /// `max_stale` ago ([`stale_value`](Self::stale_value)). It is kept in
+    /// the throttle, and the failure logged.
     pub(super) async fn stale_for<R: Reach, T: Cacheable>(
         &self,
         reach: &R,
@@ -146,28 +146,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         cause: String,
     ) -> Option<Arc<T>> {
         let (_, throttle) = self.fail_safe()?;
-        if self.removals().hides(key) {
-            return None;
-        }
-        let local = tier
-            .and_then(|tier| tier.stale(key))
-            .and_then(|value| value.downcast::<T>().ok());
-        let value = match local {
-            Some(value) => value,
-            None => {
-                let stale = stale_key(key);
-                let read = self
-                    .attempt(reach, R::CALL, super::READ_FAILED, &stale, |timeout| {
-                        reach.read(&stale, crate::ReadOptions::new().timeout(timeout))
-                    })
-                    .await
-                    .ok();
-                match self.decode_read::<T>(R::CALL, &stale, read) {
-                    Read::Hit(value, _) => Arc::new(value),
-                    Read::Miss { .. } => return None,
-                }
-            }
-        };
+        let value = self.stale_value::<R, T>(reach, tier, key).await?;
         throttle.insert(key, value.clone() as Shared);
         tracing::warn!(
             namespace = self.namespace(),
@@ -179,18 +158,49 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         Some(value)
     }
 
-    /// Serves a stale value: to the flight's waiters, and as the call's
-    /// result.
+    /// With fail-safe, a value of `key` that expired less than `max_stale`
+    /// ago: the local tier's copy, else the store's stale copy; none while
+    /// a removal of the key waits.
+    pub(super) async fn stale_value<R: Reach, T: Cacheable>(
+        &self,
+        reach: &R,
+        tier: Option<&Tier>,
+        key: &str,
+    ) -> Option<Arc<T>> {
+        self.fail_safe()?;
+        if self.removals().hides(key) {
+            return None;
+        }
+        let local = tier
+            .and_then(|tier| tier.stale(key))
+            .and_then(|value| value.downcast::<T>().ok());
+        if local.is_some() {
+            return local;
+        }
+        let stale = stale_key(key);
+        let read = self
+            .attempt(reach, R::CALL, super::READ_FAILED, &stale, |timeout| {
+                reach.read(&stale, crate::ReadOptions::new().timeout(timeout))
+            })
+            .await
+            .ok();
+        match self.decode_read::<T>(R::CALL, &stale, read) {
+            Read::Hit(value, _) => Some(Arc::new(value)),
+            Read::Miss { .. } => None,
+        }
+    }
+
+    /// Serves a stale value: to the flight's waiters (through `lander`),
+    /// and as the call's result.
     pub(super) fn serve_stale<O: Outcome>(
         &self,
-        leader: Option<Leader>,
+        lander: Option<Lander>,
         value: Arc<O::Value>,
     ) -> O {
         Counters::bump(&self.counters().stale_served);
-        if let Some(leader) = &leader {
-            leader.share_stale(value.clone());
+        if let Some(lander) = lander {
+            lander.stale(value.clone());
         }
-        drop(leader);
         let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
         O::from_cached(value)
     }
