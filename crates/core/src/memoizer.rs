@@ -913,7 +913,9 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 
     /// Removes every entry of this memoizer's namespace, and nothing else
     /// (a nested namespace such as `ns:sub` keeps its entries); answers how
-    /// many. Background writes under way finish first; the local copies
+    /// many keys it removed (with [`fail_safe`](MemoizerBuilder::fail_safe),
+    /// the entries' stale copies count too, as `memocache clear` counts
+    /// them). Background writes under way finish first; the local copies
     /// are dropped at once.
     ///
     /// # Errors

@@ -282,6 +282,11 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         tier: Option<&Tier>,
         key: &str,
     ) -> Read<Arc<T>> {
+        // An entry whose removal waits for the store is not served, nor
+        // read: a retry may remove it while the read is under way.
+        if self.removals().hides(key) {
+            return Read::Miss { store_ok: true };
+        }
         let ticket = tier.map(|tier| tier.begin(key));
         let read = self
             .attempt(reach, controller, READ_FAILED, key, |timeout| {
@@ -292,7 +297,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             })
             .await
             .ok();
-        // An entry whose removal waits for the store is not served.
+        // Nor one whose removal was asked while it was read.
         let read = read.map(|found| found.filter(|_| !self.removals().hides(key)));
         match self.decode_read::<T>(controller, key, read) {
             Read::Hit(value, entry) => {
@@ -388,6 +393,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         bytes: Bytes,
         expire: Option<std::time::Duration>,
     ) {
+        // While removals wait, a write and a retried removal of its key do
+        // not overlap: the removal either lands first or sees it superseded.
+        let _gate = self.removals().gate().await;
         let options = WriteOptions::new().expire(expire);
         let written = self
             .attempt(reach, controller, WRITE_FAILED, key, |timeout| {
@@ -395,7 +403,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             })
             .await;
         if written.is_ok() {
-            self.removals().superseded(key);
+            self.removals().settled(key);
             self.write_stale(reach, controller, key, bytes, expire)
                 .await;
         }
@@ -438,7 +446,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             tier.changed(&key);
         }
         match removed {
-            Ok(_) => self.removals().made_key(&key),
+            Ok(_) => self.removals().settled(&key),
             Err(_) => {
                 if !self
                     .removals()
@@ -514,14 +522,16 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 reach.delete(&exact, timeout)
             })
             .await?;
-        if self.fail_safe().is_some() {
+        let own_stale = if self.fail_safe().is_some() {
             let stale = stale_key(&exact);
             self.attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &stale, |timeout| {
                 reach.delete(&stale, timeout)
             })
-            .await?;
-        }
-        Ok(swept + u64::from(own))
+            .await?
+        } else {
+            false
+        };
+        Ok(swept + u64::from(own) + u64::from(own_stale))
     }
 
     /// Makes the removals that wait again, in order, until one fails;
@@ -529,7 +539,13 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     pub(crate) async fn retry_removals<R: Reach>(&self, reach: &R) -> bool {
         for removal in self.removals().waiting() {
             let made = match &removal {
-                removals::Removal::Key(key, _) => self.delete_entry(reach, key).await.is_ok(),
+                removals::Removal::Key(key, _) => {
+                    let _gate = self.removals().gate().await;
+                    if !self.removals().waits(&removal) {
+                        continue;
+                    }
+                    self.delete_entry(reach, key).await.is_ok()
+                }
                 removals::Removal::Namespace(_) => self.sweep(reach).await.is_ok(),
             };
             if !made {

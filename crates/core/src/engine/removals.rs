@@ -45,6 +45,10 @@ pub(crate) struct Removals {
     /// Bumped by every removal as it begins, so that a write prepared
     /// before it (a refresh ahead) can tell it must not land.
     epoch: AtomicU64,
+    /// Held by a retried removal of a key and, while removals wait, by
+    /// every write: so that a retry never removes a write that superseded
+    /// it.
+    gate: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -149,19 +153,31 @@ impl Removals {
         });
     }
 
-    /// A write of `key` landed after its removal was asked: the removal is
-    /// superseded.
-    pub(crate) fn superseded(&self, key: &str) {
+    /// `key` was written (which supersedes its removal) or removed after
+    /// its removal was asked: the removal no longer waits.
+    pub(crate) fn settled(&self, key: &str) {
         if self.pending() > 0 {
             self.update(|queue| queue.keys.remove(key));
         }
     }
 
-    /// The removal of `key` was made: it no longer waits (unless asked
-    /// again since).
-    pub(crate) fn made_key(&self, key: &str) {
-        if self.pending() > 0 {
-            self.update(|queue| queue.keys.remove(key));
+    /// While removals wait, the gate a write and a retried removal of a key
+    /// hold, so that a retry never removes a write that superseded it;
+    /// nothing otherwise.
+    pub(crate) async fn gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.pending() == 0 {
+            return None;
+        }
+        Some(self.gate.lock().await)
+    }
+
+    /// Whether `removal` still waits as it was taken (not superseded by a
+    /// write, nor asked again).
+    pub(crate) fn waits(&self, removal: &Removal) -> bool {
+        let queue = self.lock();
+        match removal {
+            Removal::Key(key, number) => queue.keys.get(key) == Some(number),
+            Removal::Namespace(number) => queue.namespace == Some(*number),
         }
     }
 
@@ -250,7 +266,7 @@ mod tests {
         let removals = Removals::default();
         removals.push_key("a", true);
         removals.push_key("b", true);
-        removals.superseded("a");
+        removals.settled("a");
         assert_eq!(keys(&removals), ["b"]);
     }
 
