@@ -22,6 +22,7 @@ use crate::{RedisCluster, RedisServer};
 
 pub mod acl;
 pub mod announce;
+pub mod fail_safe;
 pub mod faults;
 pub mod health;
 pub mod one_store;
@@ -254,6 +255,50 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_clear_in_an_outage_is_made_once_the_server_is_back() {
                 suite::a_clear_in_an_outage_is_made_once_the_server_is_back::<$client>().await;
+            }
+        }
+
+        mod fail_safe {
+            use super::*;
+            use $crate::suites::fail_safe as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn a_source_failing_under_load_serves_the_last_good_values() {
+                suite::a_source_failing_under_load_serves_the_last_good_values::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_source_failing_under_blocking_load_serves_the_last_good_values() {
+                suite::a_source_failing_under_blocking_load_serves_the_last_good_values::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_process_started_during_the_outage_serves_the_stale_copies() {
+                suite::a_process_started_during_the_outage_serves_the_stale_copies::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_blocking_process_started_during_the_outage_serves_the_stale_copies() {
+                suite::a_blocking_process_started_during_the_outage_serves_the_stale_copies::<
+                    $client,
+                >()
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn entries_keep_their_life_and_removals_take_the_stale_copies() {
+                suite::entries_keep_their_life_and_removals_take_the_stale_copies::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn blocking_entries_keep_their_life_and_removals_take_the_stale_copies() {
+                suite::blocking_entries_keep_their_life_and_removals_take_the_stale_copies::<
+                    $client,
+                >()
+                .await;
             }
         }
 
