@@ -561,6 +561,118 @@ where
     }
 }
 
+// The `_owned` forms, for a function with `refresh_ahead`, `soft_timeout`
+// or `hard_timeout` (which run the computation on its own): the same four
+// with `Send + 'static` computations. A refresh runs inline, as above.
+
+/// The error type of a function returning a `Result` whose computation
+/// runs on its own: a hard timeout returns `E::from(Elapsed)`.
+#[diagnostic::on_unimplemented(
+    message = "with `refresh_ahead`, `soft_timeout` or `hard_timeout`, the function's error type must implement `From<memocache::Elapsed>`, and `{Self}` does not",
+    label = "the error type: a hard timeout with no stale value to serve returns `Err(E::from(Elapsed))`",
+    note = "implement `From<memocache::Elapsed>` for it (e.g. as a `TimedOut` variant), or return an error type of your own that does (a foreign type such as `String` cannot: wrap it)"
+)]
+pub trait TimeoutError: From<memocache_core::Elapsed> {}
+
+#[diagnostic::do_not_recommend]
+impl<E: From<memocache_core::Elapsed>> TimeoutError for E {}
+
+/// [`memoize_blocking`] for a computation that runs on its own
+/// (`Memoizer::call_blocking_owned`).
+pub fn memoize_blocking_owned<V, S, C, H, T, F>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> T
+where
+    V: Verb,
+    S: BlockingStore + 'static,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if V::REFRESH {
+        memoizer.refresh_blocking(args, compute)
+    } else {
+        memoizer.call_blocking_owned(args, compute)
+    }
+}
+
+/// [`try_memoize_blocking`] for a computation that runs on its own
+/// (`Memoizer::try_call_blocking_owned`).
+pub fn try_memoize_blocking_owned<V, S, C, H, T, E, F>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> Result<T, E>
+where
+    V: Verb,
+    S: BlockingStore + 'static,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    E: TimeoutError + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    if V::REFRESH {
+        memoizer.try_refresh_blocking(args, compute)
+    } else {
+        memoizer.try_call_blocking_owned(args, compute)
+    }
+}
+
+/// [`memoize`] for a computation that runs on its own
+/// (`Memoizer::call_owned`).
+pub async fn memoize_owned<V, S, C, H, T, F, Fut>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> T
+where
+    V: Verb,
+    S: Store + 'static,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    if V::REFRESH {
+        memoizer.refresh(args, compute).await
+    } else {
+        memoizer.call_owned(args, compute).await
+    }
+}
+
+/// [`try_memoize`] for a computation that runs on its own
+/// (`Memoizer::try_call_owned`).
+pub async fn try_memoize_owned<V, S, C, H, T, E, F, Fut>(
+    _: V,
+    memoizer: &Memoizer<S, C, H>,
+    args: &memocache_core::Args,
+    compute: F,
+) -> Result<T, E>
+where
+    V: Verb,
+    S: Store + 'static,
+    C: memocache_core::Codec,
+    H: memocache_core::KeyHasher,
+    T: Memoizable,
+    E: TimeoutError + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    if V::REFRESH {
+        memoizer.try_refresh(args, compute).await
+    } else {
+        memoizer.try_call_owned(args, compute).await
+    }
+}
+
 /// An argument of the key, on its way to `Args::kwarg`. The function
 /// itself checks each argument with a message naming the parameter;
 /// everywhere else (its companions, its own `Args`) an argument that is not

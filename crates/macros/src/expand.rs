@@ -6,7 +6,9 @@ use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{AttrStyle, Expr, Ident, ItemFn, LitInt, LitStr, Receiver, Type};
+use syn::{
+    AttrStyle, Expr, GenericArgument, Ident, ItemFn, LitInt, LitStr, PathArguments, Receiver, Type,
+};
 
 use crate::Errors;
 use crate::generics::companion_generics;
@@ -29,7 +31,15 @@ enum Value<'a> {
 /// The whole expansion of `#[cache_wrapper(options)] item`.
 pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream> {
     let analysis = Analysis::of(&item)?;
-    let entries = entries(&options, &item, &analysis)?;
+    let owned = owned_arguments(&options, &item, &analysis);
+    let entries = match (entries(&options, &item, &analysis), owned) {
+        (Ok(entries), Ok(())) => entries,
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            return Err(error);
+        }
+        (Err(error), _) | (_, Err(error)) => return Err(error),
+    };
     let returns = match (&options.result, &options.plain) {
         (Some(_), _) => Returns::Result,
         (_, Some(_)) => Returns::Plain,
@@ -57,6 +67,7 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
         block: &item.block,
         is_async,
         returns,
+        owned: !options.detached.is_empty(),
         entries: &entries,
     };
 
@@ -245,13 +256,18 @@ struct Through<'a> {
     block: &'a syn::Block,
     is_async: bool,
     returns: Returns,
+    /// Whether the body must run on its own (`refresh_ahead`,
+    /// `soft_timeout`, `hard_timeout`): the `_owned` entry points.
+    owned: bool,
     /// The key's arguments, which the function itself checks.
     entries: &'a [Entry<'a>],
 }
 
 impl Through<'_> {
     /// `memoize_blocking(Call, &memo, &args, move || -> T { body })`, in
-    /// the blocking, async and `Result` (`try_`) forms: `verb` is `call`
+    /// the blocking, async and `Result` (`try_`) forms, each also `_owned`
+    /// (a computation that is `Send + 'static`, which the closure is when
+    /// the arguments are owned; see [`owned_arguments`]): `verb` is `call`
     /// for the function itself (which also checks the key's arguments,
     /// see [`key_checks`]), `refresh` for its refresh companion.
     ///
@@ -266,6 +282,7 @@ impl Through<'_> {
             block,
             is_async,
             returns,
+            owned,
             entries,
         } = self;
         let span = output.span();
@@ -280,7 +297,11 @@ impl Through<'_> {
             (Returns::Plain, true) => "memoize",
             (Returns::Result, true) => "try_memoize",
         };
-        let function = Ident::new(function, span);
+        let function = if *owned {
+            format_ident!("{function}_owned", span = span)
+        } else {
+            Ident::new(function, span)
+        };
         let closure = if *is_async {
             quote_spanned!(span=> async move || -> #output #block)
         } else {
@@ -635,6 +656,21 @@ fn memoizer_expr(
             .op_timeout(::memocache::__private::IntoOpTimeout::into_op_timeout(#timeout))
         )
     });
+    // Spanned at the value, so that a value of the wrong type is an error
+    // there.
+    let setting = |method: &str, value: &Option<Expr>| {
+        value.as_ref().map(|value| {
+            let method = Ident::new(method, value.span());
+            quote_spanned!(value.span()=> .#method(#value))
+        })
+    };
+    let settings = [
+        setting("fail_safe", &options.fail_safe),
+        setting("fail_safe_throttle", &options.fail_safe_throttle),
+        setting("refresh_ahead", &options.refresh_ahead),
+        setting("soft_timeout", &options.soft_timeout),
+        setting("hard_timeout", &options.hard_timeout),
+    ];
     let id = memoizer_id(options, item);
     let fn_name = item.sig.ident.unraw().to_string();
     let cell = Ident::new("MEMOIZER", Span::mixed_site());
@@ -649,11 +685,90 @@ fn memoizer_expr(
                     #into_store,
                     |builder| builder
                         #namespace #expire #local_tier #cache_if #expire_with #cache_only_for
-                        #skip #write_behind #op_timeout,
+                        #skip #write_behind #op_timeout #(#settings)*,
                 ),
             )
         })
     }}
+}
+
+/// The options that run the function on its own (`refresh_ahead`,
+/// `soft_timeout`, `hard_timeout`) need a computation that is `Send +
+/// 'static`: the body's closure moves the arguments in, so they must own
+/// what they hold. A receiver or a borrowed parameter is one error, at the
+/// first of those options, rather than a borrow error in the expansion.
+fn owned_arguments(options: &Options, item: &ItemFn, analysis: &Analysis) -> syn::Result<()> {
+    let Some(option) = options.detached.first() else {
+        return Ok(());
+    };
+    let receiver = analysis.receiver.is_some();
+    let params: Vec<String> = analysis
+        .params
+        .iter()
+        .filter(|p| borrows(&p.ty))
+        .map(|p| format!("`{}`", p.name))
+        .collect();
+    let (borrowed, advice) = match (receiver, params.as_slice()) {
+        (false, []) => return Ok(()),
+        (true, []) => (
+            "`self`".to_owned(),
+            "make it an associated function taking what it uses as owned values",
+        ),
+        (false, params) => (
+            and_list(params),
+            "take owned values instead (e.g. `String` for `&str`, `Vec<T>` for `&[T]`)",
+        ),
+        (true, params) => (
+            and_list(&[&["`self`".to_owned()], params].concat()),
+            "make it an associated function taking owned values (e.g. `String` for `&str`, \
+             `Vec<T>` for `&[T]`)",
+        ),
+    };
+    Err(syn::Error::new(
+        option.span(),
+        format!(
+            "`{option}` runs the function on its own, after the call returns: its arguments \
+             must be owned values, not references or `self`; `{}` borrows {borrowed}: {advice}",
+            item.sig.ident.unraw()
+        ),
+    ))
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Whether a parameter of type `ty` borrows: a reference, or a type whose
+/// generic arguments are references or lifetimes other than `'static`.
+/// Function pointers are `'static` whatever their arguments.
+fn borrows(ty: &Type) -> bool {
+    match ty {
+        Type::Reference(_) => true,
+        Type::Paren(paren) => borrows(&paren.elem),
+        Type::Group(group) => borrows(&group.elem),
+        Type::Array(array) => borrows(&array.elem),
+        Type::Slice(slice) => borrows(&slice.elem),
+        Type::Tuple(tuple) => tuple.elems.iter().any(borrows),
+        Type::Path(path) => {
+            path.qself.as_ref().is_some_and(|q| borrows(&q.ty))
+                || path.path.segments.iter().any(|segment| {
+                    let PathArguments::AngleBracketed(args) = &segment.arguments else {
+                        return false;
+                    };
+                    args.args.iter().any(|arg| match arg {
+                        GenericArgument::Type(ty) => borrows(ty),
+                        GenericArgument::Lifetime(lifetime) => lifetime.ident != "static",
+                        _ => false,
+                    })
+                })
+        }
+        _ => false,
+    }
 }
 
 /// `None` alone has no type to serialize; as a condition value it means
@@ -720,6 +835,71 @@ mod tests {
                 "{companion}"
             );
         }
+    }
+
+    #[test]
+    fn refresh_ahead_and_the_timeouts_go_through_the_owned_entry_points() {
+        let item = quote!(
+            fn f(id: u64) -> Result<u64, E> {
+                Ok(id)
+            }
+        );
+        let plain = expanded(
+            quote!(store = S::new(), namespace = "n", fail_safe = D),
+            item.clone(),
+        );
+        assert!(plain.contains(". fail_safe (D)"), "{plain}");
+        assert!(plain.contains("try_memoize_blocking ("), "{plain}");
+        assert!(!plain.contains("_owned"), "{plain}");
+        for option in [
+            quote!(refresh_ahead = 0.5),
+            quote!(soft_timeout = D),
+            quote!(hard_timeout = D),
+        ] {
+            let out = expanded(
+                quote!(store = S::new(), namespace = "n", #option),
+                item.clone(),
+            );
+            // The function and its refresh companion.
+            assert_eq!(
+                out.matches("try_memoize_blocking_owned (").count(),
+                2,
+                "{out}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_owned_entry_points_refuse_borrowed_arguments_at_the_first_option() {
+        let error = |item: TokenStream| {
+            let options = quote!(
+                store = S::new(),
+                namespace = "n",
+                hard_timeout = D,
+                refresh_ahead = 0.5
+            );
+            let options = Options::parse(options).unwrap();
+            match expand(options, syn::parse2(item).unwrap()) {
+                Ok(_) => None,
+                Err(error) => Some(error.to_string()),
+            }
+        };
+        let owned = error(quote!(
+            fn f(a: String, b: Vec<u8>, c: [u8; 4], d: Cow<'static, str>, e: fn(&str)) {}
+        ));
+        assert_eq!(owned, None);
+        let borrowed = error(quote!(
+            fn f(a: &str, b: Vec<&str>, c: Cow<'a, str>, d: (u8, &u8), e: u64) {}
+        ))
+        .unwrap();
+        assert!(
+            borrowed.starts_with("`hard_timeout` runs the function"),
+            "{borrowed}"
+        );
+        assert!(
+            borrowed.contains("`f` borrows `a`, `b`, `c` and `d`: take owned values"),
+            "{borrowed}"
+        );
     }
 
     #[test]

@@ -63,6 +63,11 @@ mod signature;
 /// | `skip_cache_keys = ["request_id", ...]` | parameters left out of the key |
 /// | `write_behind = true` | return as soon as the result is computed and write it in the background (default `false`: the call waits for its write); a short-lived program then awaits `name_memoizer().flush()` before it exits, and a crash loses the writes under way |
 /// | `op_timeout = EXPR` | how long one store operation may take: a `Duration`, or `None` for the client's own timeouts (default 500 ms) |
+/// | `fail_safe = EXPR` | a `Duration`: when the body fails (an `Err`, a panic), serve the value its entry held if it expired less than this ago (see `MemoizerBuilder::fail_safe`) |
+/// | `fail_safe_throttle = EXPR` | a `Duration`: how long a stale value served after a failure is served again without running the body (default 30 s) |
+/// | `refresh_ahead = 0.8` / `refresh_ahead = EXPR` | an `f64` strictly between 0 and 1: a hit past that fraction of its entry's life returns at once and refreshes the entry in the background (see `MemoizerBuilder::refresh_ahead`) |
+/// | `soft_timeout = EXPR` | a `Duration`: a miss whose body runs longer returns the stale value `fail_safe` keeps, if any; the body finishes in the background |
+/// | `hard_timeout = EXPR` | a `Duration`: a miss whose body runs longer returns the stale value if any, else `Err(E::from(memocache::Elapsed))`; the body finishes in the background |
 /// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the options above that configure it |
 /// | `positional = N` | the first `N` parameters (counting `self` with `key_self`) are positional arguments of the key |
 /// | `key_self` | put the receiver (`Serialize`) in the key, as the parameter `"self"` |
@@ -82,11 +87,23 @@ mod signature;
 /// `LazyLock` of that `Result`: `store = &REDIS`; a `RedisStore` or a
 /// `FredStore` serves the sync functions too, through its blocking view.
 ///
+/// With `refresh_ahead`, `soft_timeout` or `hard_timeout`, the body runs on
+/// its own (for an `async fn` a task of the current tokio runtime, for a sync
+/// `fn` a thread) and may outlive its call, so it must own what it uses: the
+/// parameters must be owned values (`Send + 'static`; no references, no
+/// `self`, or it is a compile error), and a `Result`'s error type must
+/// implement `From<memocache::Elapsed>`, what a call given up at the hard
+/// timeout returns. A short-lived program awaits `name_memoizer().flush()`
+/// before it exits, for the bodies still running to write their results.
+///
 /// With `memoizer = EXPR`, the expression is evaluated at each call and must
 /// give a `Memoizer`, a `&Memoizer` or an `Arc<Memoizer>`; in a method it may
 /// use `self` (`memoizer = self.cache`). The namespace, expiry, conditions
 /// and codec are then that memoizer's; `skip_cache_keys` still works and
-/// leaves those parameters out of the arguments the memoizer sees.
+/// leaves those parameters out of the arguments the memoizer sees. Its
+/// fail-safe applies, but not its refresh-ahead nor its timeouts (the
+/// function may borrow, so its body runs within the call; the memoizer
+/// logs once that they are passed by).
 ///
 /// # The key
 ///

@@ -22,6 +22,11 @@ const OPTIONS: &[&str] = &[
     "skip_cache_keys",
     "write_behind",
     "op_timeout",
+    "fail_safe",
+    "fail_safe_throttle",
+    "refresh_ahead",
+    "soft_timeout",
+    "hard_timeout",
     "positional",
     "key_self",
     "skip_self",
@@ -71,6 +76,22 @@ pub(crate) struct Options {
     pub(crate) write_behind: Option<Expr>,
     /// `op_timeout = EXPR`: a `Duration` or an `Option<Duration>`.
     pub(crate) op_timeout: Option<Expr>,
+    /// `fail_safe = EXPR`: a `Duration`, how long past its expiry a value
+    /// may stand in for a failed computation.
+    pub(crate) fail_safe: Option<Expr>,
+    /// `fail_safe_throttle = EXPR`: a `Duration`.
+    pub(crate) fail_safe_throttle: Option<Expr>,
+    /// `refresh_ahead = EXPR`: an `f64`, checked to be in `(0, 1)` when a
+    /// literal.
+    pub(crate) refresh_ahead: Option<Expr>,
+    /// `soft_timeout = EXPR`: a `Duration`.
+    pub(crate) soft_timeout: Option<Expr>,
+    /// `hard_timeout = EXPR`: a `Duration`.
+    pub(crate) hard_timeout: Option<Expr>,
+    /// The options among `refresh_ahead`, `soft_timeout` and
+    /// `hard_timeout` that were given, in the attribute's order: they run
+    /// the function on its own (the memoizer's `_owned` entry points).
+    pub(crate) detached: Vec<Ident>,
     pub(crate) positional: Option<(usize, LitInt)>,
     pub(crate) key_self: Option<Ident>,
     /// `skip_self`: the receiver is left out of the key, on purpose.
@@ -117,6 +138,11 @@ impl Options {
         let mut skip_cache_keys = None;
         let mut write_behind = None;
         let mut op_timeout = None;
+        let mut fail_safe = None;
+        let mut fail_safe_throttle = None;
+        let mut refresh_ahead = None;
+        let mut soft_timeout = None;
+        let mut hard_timeout = None;
         let mut positional = None;
         let mut key_self = None;
         let mut skip_self = None;
@@ -192,6 +218,25 @@ impl Options {
                     op_timeout = Some((name, v));
                     Ok(())
                 }
+                ("fail_safe", Some(v)) => {
+                    fail_safe = Some((name, v));
+                    Ok(())
+                }
+                ("fail_safe_throttle", Some(v)) => {
+                    fail_safe_throttle = Some((name, v));
+                    Ok(())
+                }
+                ("refresh_ahead", Some(v)) => {
+                    fraction_value(v).map(|v| refresh_ahead = Some((name, v)))
+                }
+                ("soft_timeout", Some(v)) => {
+                    soft_timeout = Some((name, v));
+                    Ok(())
+                }
+                ("hard_timeout", Some(v)) => {
+                    hard_timeout = Some((name, v));
+                    Ok(())
+                }
                 ("positional", Some(v)) => positional_value(v).map(|v| positional = Some(v)),
                 ("key_self", None) => {
                     key_self = Some(name);
@@ -245,6 +290,11 @@ impl Options {
                     cache_only_for.as_ref().map(|(n, _)| n),
                     write_behind.as_ref().map(|(n, _)| n),
                     op_timeout.as_ref().map(|(n, _)| n),
+                    fail_safe.as_ref().map(|(n, _)| n),
+                    fail_safe_throttle.as_ref().map(|(n, _)| n),
+                    refresh_ahead.as_ref().map(|(n, _)| n),
+                    soft_timeout.as_ref().map(|(n, _)| n),
+                    hard_timeout.as_ref().map(|(n, _)| n),
                 ];
                 for name in store_only.into_iter().flatten() {
                     errors.push(syn::Error::new(
@@ -285,6 +335,13 @@ impl Options {
         }
         errors.finish()?;
 
+        let mut detached: Vec<Ident> = [&refresh_ahead, &soft_timeout, &hard_timeout]
+            .into_iter()
+            .flatten()
+            .map(|(name, _)| name.clone())
+            .collect();
+        // In the attribute's order, for the error at the first of them.
+        detached.sort_by_key(|name| seen.iter().position(|s| name == s));
         Ok(Options {
             source: source.expect("checked above"),
             namespace: namespace.map(|(_, v)| v),
@@ -296,6 +353,12 @@ impl Options {
             skip_cache_keys: skip_cache_keys.unwrap_or_default(),
             write_behind: write_behind.map(|(_, v)| v),
             op_timeout: op_timeout.map(|(_, v)| v),
+            fail_safe: fail_safe.map(|(_, v)| v),
+            fail_safe_throttle: fail_safe_throttle.map(|(_, v)| v),
+            refresh_ahead: refresh_ahead.map(|(_, v)| v),
+            soft_timeout: soft_timeout.map(|(_, v)| v),
+            hard_timeout: hard_timeout.map(|(_, v)| v),
+            detached,
             positional,
             key_self,
             skip_self,
@@ -391,6 +454,29 @@ fn expire_value(value: Expr) -> syn::Result<Expire> {
              expire = Duration::from_millis(1500)",
         )),
         None => Ok(Expire::Expr(value)),
+    }
+}
+
+/// `refresh_ahead`'s fraction of an entry's life: a literal must lie
+/// strictly between 0 and 1; any other expression is left to the type
+/// check (an `f64`) and to the builder, which logs a fraction out of range.
+fn fraction_value(value: Expr) -> syn::Result<Expr> {
+    let in_range = match literal(&value) {
+        None => !matches!(&value, Expr::Unary(unary) if literal(&unary.expr).is_some()),
+        Some(Lit::Float(fraction)) => fraction
+            .base10_parse::<f64>()
+            .is_ok_and(|f| f > 0.0 && f < 1.0),
+        Some(_) => false,
+    };
+    if in_range {
+        Ok(value)
+    } else {
+        Err(syn::Error::new_spanned(
+            value,
+            "`refresh_ahead` must be strictly between 0 and 1: the fraction of an entry's life \
+             after which a hit refreshes it, e.g. refresh_ahead = 0.8 to refresh in its last \
+             fifth",
+        ))
     }
 }
 
@@ -492,7 +578,42 @@ fn positional_value(value: Expr) -> syn::Result<(usize, LitInt)> {
 
 #[cfg(test)]
 mod tests {
-    use super::edit_distance;
+    use super::{Options, edit_distance, fraction_value};
+    use quote::quote;
+
+    #[test]
+    fn a_literal_refresh_ahead_fraction_lies_strictly_between_0_and_1() {
+        let checked = |tokens| fraction_value(syn::parse2(tokens).unwrap()).is_ok();
+        assert!(checked(quote!(0.5)));
+        assert!(checked(quote!(0.999)));
+        assert!(checked(quote!(FRACTION)));
+        assert!(checked(quote!(fraction())));
+        for bad in [
+            quote!(0.0),
+            quote!(1.0),
+            quote!(1.5),
+            quote!(-0.5),
+            quote!(1),
+            quote!("0.5"),
+        ] {
+            assert!(!checked(bad.clone()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_options_that_run_the_function_on_its_own_are_kept_in_order() {
+        let options = Options::parse(quote!(
+            store = S::new(),
+            namespace = "n",
+            hard_timeout = D,
+            fail_safe = D,
+            refresh_ahead = 0.5
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let detached: Vec<String> = options.detached.iter().map(|i| i.to_string()).collect();
+        assert_eq!(detached, ["hard_timeout", "refresh_ahead"]);
+        assert!(options.fail_safe.is_some());
+    }
 
     #[test]
     fn edit_distance_counts_single_character_edits() {
