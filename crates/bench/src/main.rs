@@ -18,6 +18,7 @@ mod codecs;
 mod coherence;
 mod keys;
 mod memory;
+mod outage;
 mod peer;
 mod reference;
 mod remote;
@@ -240,6 +241,10 @@ fn main() {
     let coherence = runtime.block_on(coherence::measure(&url, schedule.coherence_phase));
     eprintln!("{coherence:#?}");
 
+    eprintln!("a source outage, with fail-safe and without ...");
+    let fail_safe = runtime.block_on(outage::measure(&url, schedule.outage_phase));
+    eprintln!("{fail_safe:#?}");
+
     let (ratios, ratio_ranges) = ratios(&hits, &blocking, python.as_ref(), &memory);
     let stampede = StampedeResults {
         memocache_executions: memocache_stampede.executions,
@@ -258,7 +263,7 @@ fn main() {
         python_reads_memocache_bytes,
     };
     let results = Results {
-        targets: Results::target_checks(&ratios, &ratio_ranges, &stampede, &coherence),
+        targets: Results::target_checks(&ratios, &ratio_ranges, &stampede, &coherence, &fail_safe),
         ratios,
         ratio_ranges,
         stampede,
@@ -283,6 +288,7 @@ fn main() {
         python,
         memory,
         coherence,
+        fail_safe,
         codecs: codec_rows,
         keys: key_costs,
         checks,
@@ -498,6 +504,21 @@ fn ratios(
             ratio_range(&p.memocache_async_rounds, &p.sequential_rounds),
         );
     }
+    let p50_rounds = |name: &str| latency(name).map_or_else(Vec::new, |l| l.round_p50_us);
+    range(
+        "hit_with_fail_safe_vs_plain",
+        ratio_range(
+            &p50_rounds(subject::FAIL_SAFE),
+            &p50_rounds(subject::MEMOCACHE),
+        ),
+    );
+    range(
+        "tier_hit_with_fail_safe_vs_plain",
+        ratio_range(
+            &p50_rounds(subject::TIER_FAIL_SAFE),
+            &p50_rounds(subject::TIER),
+        ),
+    );
     range(
         "memory_hit_vs_moka",
         ratio_range(&memory["1k"].memocache_rounds, &memory["1k"].moka_rounds),
@@ -544,6 +565,11 @@ fn ratios(
         tier_hit_latency_vs_raw_c1: latency(subject::TIER).map_or(f64::NAN, |l| l.p50_us)
             / raw.p50_us,
         tier_hit_throughput_vs_raw_c64: vs(subject::TIER, subject::RAW, 64).unwrap_or(f64::NAN),
+        hit_with_fail_safe_vs_plain: latency(subject::FAIL_SAFE).map_or(f64::NAN, |l| l.p50_us)
+            / memo.p50_us,
+        tier_hit_with_fail_safe_vs_plain: latency(subject::TIER_FAIL_SAFE)
+            .map_or(f64::NAN, |l| l.p50_us)
+            / latency(subject::TIER).map_or(f64::NAN, |l| l.p50_us),
         tier_throughput_vs_cached_client_side: [1, 64]
             .into_iter()
             .map(|c| vs(subject::TIER, subject::CACHED_CLIENT_SIDE, c).unwrap_or(f64::NAN))

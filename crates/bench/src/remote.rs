@@ -63,6 +63,11 @@ pub mod subject {
     pub const MSGPACK: &str = "memocache, MessagePack codec";
     /// The `cached` crate's `AsyncRedisCache`.
     pub const CACHED: &str = "cached crate";
+    /// memocache with fail-safe and refresh-ahead on, through `call_owned`
+    /// (entries far from their refresh: what the settings cost a hit).
+    pub const FAIL_SAFE: &str = "memocache, fail-safe + refresh-ahead";
+    /// The same over the local tier.
+    pub const TIER_FAIL_SAFE: &str = "memocache, local tier, fail-safe + refresh-ahead";
     /// memocache with every caller on one key (single-flight merges reads).
     pub const HOT_KEY: &str = "memocache, one hot key";
     /// A raw blocking redis-rs connection's GET.
@@ -91,6 +96,8 @@ pub struct Remote {
     client: Client,
     memo: Memoizer<RedisStore>,
     memo_tier: Memoizer<RedisStore>,
+    memo_fail_safe: Memoizer<RedisStore>,
+    memo_tier_fail_safe: Memoizer<RedisStore>,
     memo_msgpack: Memoizer<RedisStore, MsgpackPlain>,
     memo_blocking: Memoizer<RedisBlockingStore>,
     fred: Result<Memoizer<FredStore>, String>,
@@ -136,9 +143,20 @@ impl Remote {
         let tracked = RedisStore::connect(&config.clone().client_tracking(true))
             .await
             .expect("cannot connect a tracked RedisStore");
-        let memo_tier = Memoizer::builder(tracked)
+        let memo_tier = Memoizer::builder(tracked.clone())
             .namespace(NAMESPACE)
             .expire_secs(3600)
+            .local_tier(LocalTier::bytes(64 << 20))
+            .build();
+        let sick_source_ready = |builder: memocache::MemoizerBuilder<RedisStore>| {
+            builder
+                .namespace(NAMESPACE)
+                .expire_secs(3600)
+                .fail_safe(Duration::from_secs(600))
+                .refresh_ahead(0.9)
+        };
+        let memo_fail_safe = sick_source_ready(Memoizer::builder(store.clone())).build();
+        let memo_tier_fail_safe = sick_source_ready(Memoizer::builder(tracked))
             .local_tier(LocalTier::bytes(64 << 20))
             .build();
         let memo_msgpack = Memoizer::builder(store.clone())
@@ -173,6 +191,8 @@ impl Remote {
             client,
             memo,
             memo_tier,
+            memo_fail_safe,
+            memo_tier_fail_safe,
             memo_msgpack,
             memo_blocking,
             fred,
@@ -205,7 +225,7 @@ impl Remote {
 
     /// memocache's async hit on `size` values (each caller on its own key).
     pub fn memocache_hit_op(&self, size: Size) -> AsyncOp {
-        memo_hit_op(&self.memo, size, false)
+        memo_hit_op(&self.memo, size, Hit::Own)
     }
 
     /// memocache's blocking hit on caller 0's key of `size` values.
@@ -264,20 +284,28 @@ impl Remote {
         let mut subjects = vec![
             (subject::RAW, self.raw_get_op(size, false)),
             (subject::RAW_DECODE, self.raw_get_op(size, true)),
-            (subject::MEMOCACHE, memo_hit_op(&self.memo, size, false)),
-            (subject::TIER, memo_hit_op(&self.memo_tier, size, false)),
+            (subject::MEMOCACHE, memo_hit_op(&self.memo, size, Hit::Own)),
+            (subject::TIER, memo_hit_op(&self.memo_tier, size, Hit::Own)),
+            (
+                subject::FAIL_SAFE,
+                memo_hit_op(&self.memo_fail_safe, size, Hit::Owned),
+            ),
+            (
+                subject::TIER_FAIL_SAFE,
+                memo_hit_op(&self.memo_tier_fail_safe, size, Hit::Owned),
+            ),
         ];
         subjects.push((
             subject::MSGPACK,
-            memo_hit_op(&self.memo_msgpack, size, false),
+            memo_hit_op(&self.memo_msgpack, size, Hit::Own),
         ));
         if let Ok(fred) = &self.fred {
-            subjects.push((subject::FRED, memo_hit_op(fred, size, false)));
+            subjects.push((subject::FRED, memo_hit_op(fred, size, Hit::Own)));
         }
         subjects.push((subject::CACHED, self.cached_op(size, false)));
         subjects.push((subject::CACHED_CLIENT_SIDE, self.cached_op(size, true)));
         if with_hot_key {
-            subjects.push((subject::HOT_KEY, memo_hit_op(&self.memo, size, true)));
+            subjects.push((subject::HOT_KEY, memo_hit_op(&self.memo, size, Hit::HotKey)));
         }
         subjects
     }
@@ -525,9 +553,9 @@ impl Remote {
     }
 }
 
-/// memocache's hit: build the call's arguments, look the key up, decode.
-/// With `hot_key`, every caller uses caller 0's key.
-fn memo_hit_op<S, C, H>(memo: &Memoizer<S, C, H>, size: Size, hot_key: bool) -> AsyncOp
+/// memocache's hit: build the call's arguments, look the key up, decode;
+/// called as `hit` says.
+fn memo_hit_op<S, C, H>(memo: &Memoizer<S, C, H>, size: Size, hit: Hit) -> AsyncOp
 where
     S: Store + 'static,
     C: Codec,
@@ -538,15 +566,33 @@ where
     Arc::new(move |caller| {
         let memo = memo.clone();
         let fallback = Arc::clone(&fallback);
-        let caller = if hot_key { 0 } else { caller };
+        let caller = if matches!(hit, Hit::HotKey) {
+            0
+        } else {
+            caller
+        };
         Box::pin(async move {
-            let order: Order = memo
-                .call(&args(caller, size), || async move { (*fallback).clone() })
-                .await;
+            let compute = move || async move { (*fallback).clone() };
+            let order: Order = if matches!(hit, Hit::Owned) {
+                memo.call_owned(&args(caller, size), compute).await
+            } else {
+                memo.call(&args(caller, size), compute).await
+            };
             debug_assert_eq!(order.id, ORDER_ID);
             std::hint::black_box(order);
         })
     })
+}
+
+/// How a hit scenario calls.
+#[derive(Clone, Copy)]
+enum Hit {
+    /// `call`, each caller on its own key.
+    Own,
+    /// `call`, every caller on one key.
+    HotKey,
+    /// `call_owned` (what refresh-ahead needs), each caller on its own key.
+    Owned,
 }
 
 /// Sequential batches of each blocking subject, in rotating order.

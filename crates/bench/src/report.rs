@@ -11,6 +11,7 @@ use crate::codecs::CodecFigures;
 use crate::coherence::{Coherence, WINDOW_GOAL};
 use crate::keys::KeyCost;
 use crate::memory::{MemoryHits, variant};
+use crate::outage::Outage;
 use crate::remote::{CONCURRENCIES, HitResults, subject};
 use crate::sampling::{Latency, Throughput};
 use crate::server::ServerLimit;
@@ -47,6 +48,8 @@ pub struct Results {
     pub memory: BTreeMap<String, MemoryHits>,
     /// The mixed workload under rewrites, with and without a local tier.
     pub coherence: Coherence,
+    /// A source that fails for part of the run, with fail-safe and without.
+    pub fail_safe: Outage,
     /// Codec figures (memocache's, then Python's).
     pub codecs: Vec<CodecFigures>,
     /// Key-building costs.
@@ -119,6 +122,11 @@ pub struct Ratios {
     /// A hit on the local tier: throughput over a raw GET's, concurrency
     /// 64, 1 KiB (goal ≥ 10).
     pub tier_hit_throughput_vs_raw_c64: f64,
+    /// A store hit with fail-safe and refresh-ahead on (`call_owned`) over
+    /// a plain one: p50 latency, concurrency 1, 1 KiB (goal ≤ 1.05).
+    pub hit_with_fail_safe_vs_plain: f64,
+    /// The same for a local-tier hit (goal ≤ 1.05).
+    pub tier_hit_with_fail_safe_vs_plain: f64,
     /// Local-tier hit throughput over the `cached` crate's with its
     /// client-side caching on, the lower of concurrency 1 and 64, 1 KiB
     /// (goal ≥ 1).
@@ -241,6 +249,7 @@ impl Results {
         ranges: &BTreeMap<String, [f64; 2]>,
         stampede: &StampedeResults,
         coherence: &Coherence,
+        outage: &Outage,
     ) -> Vec<TargetCheck> {
         let check =
             |name: &str, key: &str, measured: Option<f64>, goal: f64, lower: bool| TargetCheck {
@@ -335,12 +344,33 @@ impl Results {
                 50.0,
                 true,
             ),
+            check(
+                "store hit with fail-safe + refresh-ahead vs plain (p50, c1)",
+                "hit_with_fail_safe_vs_plain",
+                Some(ratios.hit_with_fail_safe_vs_plain),
+                1.05,
+                true,
+            ),
+            check(
+                "tier hit with fail-safe + refresh-ahead vs plain (p50, c1)",
+                "tier_hit_with_fail_safe_vs_plain",
+                Some(ratios.tier_hit_with_fail_safe_vs_plain),
+                1.05,
+                true,
+            ),
             TargetCheck {
                 name: format!("stale reads after {WINDOW_GOAL:?}"),
                 measured: Some(coherence.stale_after_window as f64),
                 range: None,
                 goal: "== 0".to_owned(),
                 met: Some(coherence.stale_after_window == 0),
+            },
+            TargetCheck {
+                name: "errors reaching callers in a source outage, fail-safe on".to_owned(),
+                measured: Some(outage.fail_safe.errors as f64),
+                range: None,
+                goal: "== 0".to_owned(),
+                met: Some(outage.fail_safe.errors == 0),
             },
             TargetCheck {
                 name: "stampede executions, 1,000 callers".to_owned(),
@@ -745,6 +775,27 @@ impl Results {
             c.window_ms_max,
             c.stale_after_window,
             c.reads_checked
+        );
+
+        let o = &self.fail_safe;
+        let _ = write!(
+            md,
+            "\n### A source that fails for {:.0} s of {:.0} s: 32 callers over 100 keys, entries living 1 s\n\n\
+             | | calls | errors | source calls | while failing | stale served |\n|---|---:|---:|---:|---:|---:|\n\
+             | fail-safe (60 s, throttle 30 s) | {} | {} | {} | {} | {} |\n\
+             | without fail-safe | {} | {} | {} | {} | {} |\n",
+            o.failing_seconds,
+            o.seconds,
+            thousands(o.fail_safe.calls as f64),
+            o.fail_safe.errors,
+            o.fail_safe.source_calls,
+            o.fail_safe.source_calls_failing,
+            o.fail_safe.stale_served,
+            thousands(o.without_fail_safe.calls as f64),
+            o.without_fail_safe.errors,
+            o.without_fail_safe.source_calls,
+            o.without_fail_safe.source_calls_failing,
+            o.without_fail_safe.stale_served,
         );
 
         md.push_str("\n### Codecs (MB/s of JSON text)\n\n| value | codec | stored B | encode MB/s | decode MB/s |\n|---|---|---:|---:|---:|\n");

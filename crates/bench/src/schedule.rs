@@ -26,6 +26,9 @@ pub struct Schedule {
     pub stampede_callers: usize,
     /// Each phase of the mixed workload (without, then with a local tier).
     pub coherence_phase: Duration,
+    /// A quarter of the outage scenario (healthy, failing twice as long,
+    /// healthy again).
+    pub outage_phase: Duration,
     small_latency_samples: usize,
     large_latency_samples: usize,
     small_miss_samples: usize,
@@ -46,6 +49,7 @@ impl Schedule {
                 redis_benchmark_requests: 100_000,
                 stampede_callers: 1_000,
                 coherence_phase: Duration::from_secs(2),
+                outage_phase: Duration::from_millis(1500),
                 small_latency_samples: 2_000,
                 large_latency_samples: 400,
                 small_miss_samples: 500,
@@ -62,6 +66,7 @@ impl Schedule {
                 redis_benchmark_requests: 300_000,
                 stampede_callers: 1_000,
                 coherence_phase: Duration::from_secs(8),
+                outage_phase: Duration::from_secs(3),
                 small_latency_samples: 6_000,
                 large_latency_samples: 1_200,
                 small_miss_samples: 2_000,
