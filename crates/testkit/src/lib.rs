@@ -325,6 +325,9 @@ impl Process {
 /// Launches the server and waits until it answers PING; on failure kills
 /// what was started and says why.
 fn spawn(config: &Path, dir: &Path, port: u16, kind: &Kind) -> Result<Process, String> {
+    // What the server's log held before: a restart appends to it.
+    let log = dir.join("redis.log");
+    let logged = std::fs::metadata(&log).map_or(0, |meta| meta.len());
     let mut wrapper = Command::new("sh")
         .arg("-c")
         .arg(WRAPPER)
@@ -346,12 +349,15 @@ fn spawn(config: &Path, dir: &Path, port: u16, kind: &Kind) -> Result<Process, S
 
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if ping(port, kind) {
+        // The answer must come from this server: one that could not bind
+        // the port (another test process took it meanwhile) says nothing
+        // in its own log, and another's server answers the PING.
+        if ping(port, kind) && ready_since(&log, logged) {
             return Ok(process);
         }
         if process.has_exited() || Instant::now() > deadline {
             process.kill();
-            let log = std::fs::read_to_string(dir.join("redis.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(8).collect();
             let mut reason =
                 format!("redis-server on port {port} did not start; its log ends with:");
@@ -362,6 +368,19 @@ fn spawn(config: &Path, dir: &Path, port: u16, kind: &Kind) -> Result<Process, S
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether the server logging to `log` said it is ready (a sentinel, that
+/// it runs), after the first `logged` bytes of the log (what earlier runs
+/// wrote).
+fn ready_since(log: &Path, logged: u64) -> bool {
+    std::fs::read(log).is_ok_and(|text| {
+        let fresh = text
+            .get(usize::try_from(logged).unwrap_or(usize::MAX)..)
+            .unwrap_or(&[]);
+        let fresh = String::from_utf8_lossy(fresh);
+        fresh.contains("Ready to accept connections") || fresh.contains("Sentinel ID is")
+    })
 }
 
 /// Whether a server answers PING on `port` (an ACL server answers NOAUTH,
