@@ -603,8 +603,10 @@ impl<S, C, H> Memoizer<S, C, H> {
     /// not lost with the runtime; without any of these there is nothing to
     /// wait for.
     pub async fn flush(&self) {
-        self.inner.writes.idle().await;
+        // The computations first: one that ends starts its write (in the
+        // background, with write-behind), never the other way round.
         self.inner.background.idle().await;
+        self.inner.writes.idle().await;
     }
 
     pub(crate) fn counters(&self) -> &Counters {

@@ -145,7 +145,8 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Background<S, C, H> for Tasks {
         Fut: Future<Output = O> + Send + 'static,
     {
         tokio::spawn(async move {
-            memo.refresh_entry(&Async::new(&memo), &key, compute).await;
+            memo.refresh_entry(&Async::new(&memo), &key, done.epoch, compute)
+                .await;
             drop(done);
         });
     }
@@ -202,7 +203,7 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Background<S, C, H> for
         Fut: Future<Output = O> + Send + 'static,
     {
         std::thread::spawn(move || {
-            block_on(memo.refresh_entry(&Blocking::new(&memo), &key, compute));
+            block_on(memo.refresh_entry(&Blocking::new(&memo), &key, done.epoch, compute));
             drop(done);
         });
     }
@@ -370,6 +371,9 @@ pub(crate) struct Refreshes(Mutex<HashSet<Arc<str>>>);
 pub(crate) struct Refreshing<S, C, H> {
     memo: Memoizer<S, C, H>,
     key: Arc<str>,
+    /// The removals' epoch when the hit started the refresh: a removal
+    /// begun since wins.
+    epoch: u64,
     _job: Pending,
 }
 
@@ -385,6 +389,7 @@ impl<S, C, H> Refreshing<S, C, H> {
         keys.insert(Arc::clone(&key)).then(|| Refreshing {
             memo: memo.clone(),
             key,
+            epoch: memo.removals().epoch(),
             _job: memo.background_job(),
         })
     }
@@ -404,17 +409,16 @@ impl<S, C, H> Drop for Refreshing<S, C, H> {
 
 impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// A refresh ahead of `key`'s expiry: computes, and writes the result
-    /// unless a removal of the key began since it started (or a call is
-    /// computing the key now); then drops the local copy, which the next
-    /// read replaces.
-    async fn refresh_entry<R, O, F, Fut>(&self, reach: &R, key: &str, compute: F)
+    /// unless a removal began since the hit that started it (the removals'
+    /// `epoch` then), or a call is computing the key now; then drops the
+    /// local copy, which the next read replaces.
+    async fn refresh_entry<R, O, F, Fut>(&self, reach: &R, key: &str, epoch: u64, compute: F)
     where
         R: Reach,
         O: Outcome,
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
-        let epoch = self.removals().epoch();
         let outcome = match Ended::of(compute).await {
             Ended::Done(outcome) => outcome,
             failed => {
