@@ -22,6 +22,7 @@ use crate::{RedisCluster, RedisServer};
 
 pub mod acl;
 pub mod announce;
+pub mod detached;
 pub mod fail_safe;
 pub mod faults;
 pub mod health;
@@ -296,6 +297,66 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn blocking_entries_keep_their_life_and_removals_take_the_stale_copies() {
                 suite::blocking_entries_keep_their_life_and_removals_take_the_stale_copies::<
+                    $client,
+                >()
+                .await;
+            }
+        }
+
+        mod detached {
+            use super::*;
+            use $crate::suites::detached as suite;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn refresh_ahead_under_load_with_a_tier() {
+                suite::refresh_ahead_under_load_with_a_tier::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn refresh_ahead_under_load() {
+                suite::refresh_ahead_under_load::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn refresh_ahead_under_blocking_load_with_a_tier() {
+                suite::refresh_ahead_under_blocking_load_with_a_tier::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn refresh_ahead_under_blocking_load() {
+                suite::refresh_ahead_under_blocking_load::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_invalidation_during_a_refresh_wins() {
+                suite::an_invalidation_during_a_refresh_wins::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_blocking_invalidation_during_a_refresh_wins() {
+                suite::a_blocking_invalidation_during_a_refresh_wins::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn at_the_soft_timeout_the_stale_copy_in_redis_is_served() {
+                suite::at_the_soft_timeout_the_stale_copy_in_redis_is_served::<$client>().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn at_the_blocking_soft_timeout_the_stale_copy_in_redis_is_served() {
+                suite::at_the_blocking_soft_timeout_the_stale_copy_in_redis_is_served::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn at_the_hard_timeout_the_caller_and_its_waiters_are_released() {
+                suite::at_the_hard_timeout_the_caller_and_its_waiters_are_released::<$client>()
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn at_the_blocking_hard_timeout_the_caller_and_its_waiters_are_released() {
+                suite::at_the_blocking_hard_timeout_the_caller_and_its_waiters_are_released::<
                     $client,
                 >()
                 .await;
