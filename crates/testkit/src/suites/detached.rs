@@ -20,7 +20,7 @@
 //!   waiters all get the timeout's error while the computation hangs; it
 //!   ran once, and writes its value when it ends.
 //!
-//! The computations wait on a [`Gate`] the check opens, so every check is
+//! The computations wait on a gate the check opens, so every check is
 //! about order: the timeouts are real (the server is), but nothing asserts
 //! a duration or sleeps for a margin. A call that returns while the gate
 //! is closed did not wait for its computation.
