@@ -1,8 +1,10 @@
 //! Test suites every Redis client backend runs the same way: the store
 //! conformance suite of `memocache_core::testing` and the Memoizer
 //! behaviour suite of [`behaviour`](crate::behaviour) on a real server,
-//! [`faults`] (Redis down, killed, paused, holding garbage; stampedes), TLS
-//! with a custom CA, and ACL users. A backend's test file implements
+//! [`faults`] (Redis down, killed, paused, holding garbage; stampedes),
+//! [`removals`] in an outage, [`fail_safe`], refresh-ahead and the
+//! computation timeouts ([`detached`]), TLS with a custom CA, and ACL
+//! users. A backend's test file implements
 //! [`Client`] for its stores and expands
 //! [`client_suite_tests!`](crate::client_suite_tests) with it, which makes
 //! one test of each check. [`fail_over_under_load`] is the cluster
@@ -170,8 +172,10 @@ pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
     );
 }
 
-/// Expands to the tests of every suite (modules `conformance`, `faults`, `health`,
-/// `tier`, `refused`, `sentinel`, `tls` and `acl`) for a [`Client`] implementation in scope. Needs `memocache-core`
+/// Expands to the tests of every suite (modules `conformance`, `faults`,
+/// `removals`, `fail_safe`, `detached`, `health`, `tier`, `one_store`,
+/// `announce`, `refused`, `sentinel`, `tls` and `acl`) for a [`Client`]
+/// implementation in scope. Needs `memocache-core`
 /// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
 /// dev-dependencies, and installs the test binary's tracing subscriber.
 #[macro_export]
