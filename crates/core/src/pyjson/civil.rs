@@ -46,6 +46,38 @@ pub fn out_of_range(year: i32) -> Invalid {
     Invalid::Because(format!("year {year} is out of the type's range"))
 }
 
+/// A time the parser accepted that the type cannot hold.
+pub fn clock_out_of_range(clock: Clock) -> Invalid {
+    Invalid::Because(format!(
+        "time {:02}:{:02}:{:02}.{:09} is out of the type's range",
+        clock.hour, clock.minute, clock.second, clock.nano
+    ))
+}
+
+/// A date whose month the type cannot hold.
+pub fn month_out_of_range(month: u8) -> Invalid {
+    Invalid::Because(format!("month {month} is out of the type's range"))
+}
+
+/// A UTC offset the parser accepted that the type cannot hold.
+pub fn offset_out_of_range(seconds: i32) -> Invalid {
+    Invalid::Because(format!(
+        "a UTC offset of {seconds} s is out of the type's range"
+    ))
+}
+
+/// What a naive datetime's text looks like, for errors.
+pub const DATETIME_NAIVE: &str = "Python str(datetime) `YYYY-MM-DD HH:MM:SS[.ffffff]` or ISO \
+                                  8601 `YYYY-MM-DDTHH:MM:SS[.fffffffff]`, without a UTC offset";
+/// What an aware datetime's text looks like, for errors.
+pub const DATETIME_AWARE: &str = "Python str(datetime) `YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM[:SS]` \
+                                  or ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fffffffff]` with `Z` or \
+                                  `+HH:MM`";
+/// What a date's text looks like, for errors.
+pub const DATE: &str = "Python str(date) `YYYY-MM-DD`";
+/// What a time's text looks like, for errors.
+pub const TIME: &str = "Python str(time) `HH:MM:SS[.ffffff]`, without a UTC offset";
+
 const NANOS_PER_SECOND: u32 = 1_000_000_000;
 const SECONDS_PER_DAY: i32 = 86_400;
 

@@ -3,17 +3,12 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 
 use super::adapt::{Invalid, PyStr};
-use super::civil::{self, Clock, HAS_OFFSET, NO_OFFSET, Stamp, Ymd};
+use super::civil::{
+    self, Clock, DATE, DATETIME_AWARE, DATETIME_NAIVE, HAS_OFFSET, NO_OFFSET, Stamp, TIME, Ymd,
+};
 use super::date::PyDate;
 use super::datetime::PyDateTime;
 use super::time::PyTime;
-
-const DATETIME_NAIVE: &str = "Python str(datetime) `YYYY-MM-DD HH:MM:SS[.ffffff]` or ISO 8601 \
-                              `YYYY-MM-DDTHH:MM:SS[.fffffffff]`, without a UTC offset";
-const DATETIME_AWARE: &str = "Python str(datetime) `YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM[:SS]` or \
-                              ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fffffffff]` with `Z` or `+HH:MM`";
-const DATE: &str = "Python str(date) `YYYY-MM-DD`";
-const TIME: &str = "Python str(time) `HH:MM:SS[.ffffff]`, without a UTC offset";
 
 fn ymd(date: NaiveDate) -> Ymd {
     Ymd {
@@ -37,18 +32,18 @@ fn naive_date(date: Ymd) -> Result<NaiveDate, Invalid> {
         .ok_or_else(|| civil::out_of_range(date.year))
 }
 
-fn naive_time(clock: Clock) -> NaiveTime {
+fn naive_time(clock: Clock) -> Result<NaiveTime, Invalid> {
     NaiveTime::from_hms_nano_opt(
         clock.hour.into(),
         clock.minute.into(),
         clock.second.into(),
         clock.nano,
     )
-    .expect("the parser checked the time")
+    .ok_or_else(|| civil::clock_out_of_range(clock))
 }
 
 fn naive(stamp: Stamp) -> Result<NaiveDateTime, Invalid> {
-    Ok(naive_date(stamp.date)?.and_time(naive_time(stamp.clock)))
+    Ok(naive_date(stamp.date)?.and_time(naive_time(stamp.clock)?))
 }
 
 fn stamp(local: NaiveDateTime, offset: Option<i32>) -> Stamp {
@@ -64,7 +59,8 @@ fn aware(stamp: Stamp) -> Result<DateTime<FixedOffset>, Invalid> {
     let seconds = stamp
         .offset
         .ok_or_else(|| Invalid::Because(NO_OFFSET.into()))?;
-    let offset = FixedOffset::east_opt(seconds).expect("the parser checked the offset");
+    let offset =
+        FixedOffset::east_opt(seconds).ok_or_else(|| civil::offset_out_of_range(seconds))?;
     naive(stamp)?
         .and_local_timezone(offset)
         .single()
@@ -150,7 +146,7 @@ impl PyStr for NaiveTime {
     }
 
     fn read_py(text: &str) -> Result<Self, Invalid> {
-        Ok(naive_time(civil::parse_time(text)?))
+        naive_time(civil::parse_time(text)?)
     }
 }
 

@@ -3,17 +3,12 @@
 use ::time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcDateTime, UtcOffset};
 
 use super::adapt::{Invalid, PyStr};
-use super::civil::{self, Clock, HAS_OFFSET, NO_OFFSET, Stamp, Ymd};
+use super::civil::{
+    self, Clock, DATE, DATETIME_AWARE, DATETIME_NAIVE, HAS_OFFSET, NO_OFFSET, Stamp, TIME, Ymd,
+};
 use super::date::PyDate;
 use super::datetime::PyDateTime;
 use super::time::PyTime;
-
-const DATETIME_NAIVE: &str = "Python str(datetime) `YYYY-MM-DD HH:MM:SS[.ffffff]` or ISO 8601 \
-                              `YYYY-MM-DDTHH:MM:SS[.fffffffff]`, without a UTC offset";
-const DATETIME_AWARE: &str = "Python str(datetime) `YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM[:SS]` or \
-                              ISO 8601 `YYYY-MM-DDTHH:MM:SS[.fffffffff]` with `Z` or `+HH:MM`";
-const DATE: &str = "Python str(date) `YYYY-MM-DD`";
-const TIME: &str = "Python str(time) `HH:MM:SS[.ffffff]`, without a UTC offset";
 
 fn ymd(date: Date) -> Ymd {
     Ymd {
@@ -33,19 +28,19 @@ fn clock(time: Time) -> Clock {
 }
 
 fn to_date(date: Ymd) -> Result<Date, Invalid> {
-    let month = Month::try_from(date.month).expect("the parser checked the month");
+    let month = Month::try_from(date.month).map_err(|_| civil::month_out_of_range(date.month))?;
     Date::from_calendar_date(date.year, month, date.day).map_err(|_| civil::out_of_range(date.year))
 }
 
-fn to_time(clock: Clock) -> Time {
+fn to_time(clock: Clock) -> Result<Time, Invalid> {
     Time::from_hms_nano(clock.hour, clock.minute, clock.second, clock.nano)
-        .expect("the parser checked the time")
+        .map_err(|_| civil::clock_out_of_range(clock))
 }
 
 fn primitive(stamp: Stamp) -> Result<PrimitiveDateTime, Invalid> {
     Ok(PrimitiveDateTime::new(
         to_date(stamp.date)?,
-        to_time(stamp.clock),
+        to_time(stamp.clock)?,
     ))
 }
 
@@ -61,7 +56,8 @@ fn offset_date_time(stamp: Stamp) -> Result<OffsetDateTime, Invalid> {
     let seconds = stamp
         .offset
         .ok_or_else(|| Invalid::Because(NO_OFFSET.into()))?;
-    let offset = UtcOffset::from_whole_seconds(seconds).expect("the parser checked the offset");
+    let offset =
+        UtcOffset::from_whole_seconds(seconds).map_err(|_| civil::offset_out_of_range(seconds))?;
     Ok(primitive(stamp)?.assume_offset(offset))
 }
 
@@ -147,7 +143,7 @@ impl PyStr for Time {
     }
 
     fn read_py(text: &str) -> Result<Self, Invalid> {
-        Ok(to_time(civil::parse_time(text)?))
+        to_time(civil::parse_time(text)?)
     }
 }
 
