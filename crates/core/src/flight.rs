@@ -271,15 +271,18 @@ mod tests {
         let flights = Arc::new(Flights::default());
         let w = {
             let in_thread = Arc::clone(&flights);
-            let (tx, rx) = std::sync::mpsc::channel();
+            let (led, leading) = std::sync::mpsc::channel();
+            let (joined, waiting) = std::sync::mpsc::channel::<()>();
             let handle = std::thread::spawn(move || {
                 let _lead = leader(in_thread.join("k"));
-                tx.send(()).unwrap();
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                led.send(()).unwrap();
+                // Panics only once the waiter has joined.
+                waiting.recv().unwrap();
                 panic!("computation failed");
             });
-            rx.recv().unwrap();
+            leading.recv().unwrap();
             let w = waiter(flights.join("k"));
+            joined.send(()).unwrap();
             assert!(handle.join().is_err());
             w
         };
@@ -294,7 +297,11 @@ mod tests {
         lead.share(Arc::new("v"));
         let finish = flights.current("k").expect("registered until dropped");
         let t = std::thread::spawn(move || block_on(finish.wait()));
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Once it waits (its waker registered), it has seen the flight
+        // unfinished; only the leader's drop can end it.
+        while lock(&lead.flight.state).wakers.is_empty() {
+            std::thread::yield_now();
+        }
         assert!(!t.is_finished(), "finished before the leader was dropped");
         drop(lead);
         t.join().unwrap();
