@@ -5,8 +5,7 @@
 // in the modules below.
 pub use memocache_core::{
     Args, Cacheable, Condition, ConfigError, DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT,
-    Elapsed, Error, LocalTier, Memoizer, MemoizerBuilder, RedisConfig, Report, Result, Stats,
-    TierStats,
+    Elapsed, Error, LocalTier, Memoizer, MemoizerBuilder, Report, Result, Stats, TierStats,
 };
 /// The reference's names: `cache_data`, `acache_data`, `cache_function`,
 /// `acache_function`; and `get_data`, `aget_data`, the read side of
@@ -18,6 +17,11 @@ pub use memocache_core::{
 /// The in-memory store (feature `memory`, on by default).
 #[cfg(feature = "memory")]
 pub use memocache_memory::MemoryStore;
+
+/// Where and how to reach Redis, for the Redis stores (feature `redis` or
+/// `fred`).
+#[cfg(any(feature = "redis", feature = "fred"))]
+pub use memocache_redis_plumbing::config::RedisConfig;
 
 /// The Redis stores on redis-rs (feature `redis`, on by default).
 #[cfg(feature = "redis")]
@@ -32,21 +36,35 @@ pub use memocache_fred::{FredBlockingStore, FredStore};
 pub use memocache_macros::cache_wrapper;
 
 /// Stores: the [`Store`](store::Store) and
-/// [`BlockingStore`](store::BlockingStore) seams, their options and
-/// capabilities, and a store's [`Health`](store::Health) (the circuit
-/// breaker its memoizers share).
+/// [`BlockingStore`](store::BlockingStore) seams, what every store is and
+/// offers ([`Backend`](store::Backend)), and their options.
 pub mod store {
     /// The attribute a [`Store`] implementation is written with
     /// (`#[memocache::store::async_trait]`).
     pub use memocache_core::async_trait;
     pub use memocache_core::{
-        BlockingStore, BreakerPolicy, BreakerState, Bytes, Capabilities, DEFAULT_MAX_TTL, Entry,
-        FlushCause, Health, Invalidations, KeyTtl, ReadOptions, Store, TrackedTiers, WriteOptions,
-        expire_millis,
+        Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions,
+        Store, WriteOptions, expire_millis,
     };
     /// The in-memory store and its bounds (feature `memory`).
     #[cfg(feature = "memory")]
     pub use memocache_memory::{Capacity, DEFAULT_MAX_BYTES, MemoryStore};
+}
+
+/// The local tier: a memoizer's in-process copies of decoded values
+/// ([`LocalTier`]), and how a store reports the changes
+/// that keep them true ([`Invalidations`](tier::Invalidations),
+/// [`TrackedTiers`](tier::TrackedTiers)).
+pub mod tier {
+    pub use memocache_core::{
+        DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats, TrackedTiers,
+    };
+}
+
+/// A store's health: the circuit breaker every memoizer over the store
+/// shares ([`Health`](health::Health)), its policy and its state.
+pub mod health {
+    pub use memocache_core::{BreakerPolicy, BreakerState, Health};
 }
 
 /// Codecs: how values are stored. [`JsonZlib`](codec::JsonZlib) is the
@@ -78,14 +96,14 @@ pub mod key {
 /// written exactly, and [`PyValue`](python::PyValue) for values of any
 /// shape.
 pub mod python {
-    pub use memocache_core::pyjson::*;
+    pub use memocache_core::python::*;
 }
 
-/// Redis: the configuration, both clients' stores, and the client crates
-/// themselves, for building a connection of your own.
+/// Redis: the configuration and the client's tunables it holds, both
+/// clients' stores, and the client crates themselves, for building a
+/// connection of your own.
 #[cfg(any(feature = "redis", feature = "fred"))]
 pub mod redis {
-    pub use memocache_core::RedisConfig;
     /// fred, for [`FredStore::from_pool`](crate::FredStore::from_pool).
     #[cfg(feature = "fred")]
     pub use memocache_fred::fred;
@@ -93,9 +111,10 @@ pub mod redis {
     pub use memocache_fred::{FredBlockingStore, FredStore};
     /// redis-rs, for [`RedisStore::from_client`](crate::RedisStore::from_client).
     #[cfg(feature = "redis")]
-    pub use memocache_redis::redis as redis_rs;
+    pub use memocache_redis::redis_rs;
     #[cfg(feature = "redis")]
     pub use memocache_redis::{RedisBlockingStore, RedisStore};
+    pub use memocache_redis_plumbing::config::{ClientSettings, RedisConfig};
 }
 
 /// The conformance suites and test stores (feature `testing`; not a

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use memocache_core::{
-    BlockingStore, Bytes, KeyMatch, KeyTtl, Memoizer, MemoizerBuilder, Store, async_trait,
+    Backend, BlockingStore, Bytes, Entry, KeyMatch, Memoizer, MemoizerBuilder, ReadOptions,
+    RemoveOptions, Store, WriteOptions, async_trait,
 };
 
 /// The store of an `async fn` configured with `store = ...`.
@@ -186,21 +187,21 @@ impl Unavailable {
     }
 }
 
-#[async_trait]
-impl Store for Unavailable {
+impl Backend for Unavailable {
     fn backend(&self) -> &'static str {
         "unavailable"
     }
-    async fn get(&self, _: &str) -> memocache_core::Result<Option<Bytes>> {
+}
+
+#[async_trait]
+impl Store for Unavailable {
+    async fn read(&self, _: &str, _: &ReadOptions) -> memocache_core::Result<Option<Entry>> {
         self.error()
     }
-    async fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> memocache_core::Result<()> {
+    async fn write(&self, _: &str, _: Bytes, _: &WriteOptions) -> memocache_core::Result<()> {
         self.error()
     }
-    async fn delete(&self, _: &str) -> memocache_core::Result<bool> {
-        self.error()
-    }
-    async fn ttl(&self, _: &str) -> memocache_core::Result<KeyTtl> {
+    async fn remove(&self, _: &str, _: &RemoveOptions) -> memocache_core::Result<bool> {
         self.error()
     }
     async fn delete_matching(&self, _: &KeyMatch) -> memocache_core::Result<u64> {
@@ -209,19 +210,13 @@ impl Store for Unavailable {
 }
 
 impl BlockingStore for Unavailable {
-    fn backend(&self) -> &'static str {
-        "unavailable"
-    }
-    fn get(&self, _: &str) -> memocache_core::Result<Option<Bytes>> {
+    fn read(&self, _: &str, _: &ReadOptions) -> memocache_core::Result<Option<Entry>> {
         self.error()
     }
-    fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> memocache_core::Result<()> {
+    fn write(&self, _: &str, _: Bytes, _: &WriteOptions) -> memocache_core::Result<()> {
         self.error()
     }
-    fn delete(&self, _: &str) -> memocache_core::Result<bool> {
-        self.error()
-    }
-    fn ttl(&self, _: &str) -> memocache_core::Result<KeyTtl> {
+    fn remove(&self, _: &str, _: &RemoveOptions) -> memocache_core::Result<bool> {
         self.error()
     }
     fn delete_matching(&self, _: &KeyMatch) -> memocache_core::Result<u64> {

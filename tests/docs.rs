@@ -125,6 +125,7 @@ fn rustdoc_examples_use_the_facades_paths() {
         "crates/backend-memory/src",
         "crates/backend-redis/src",
         "crates/backend-fred/src",
+        "crates/redis-plumbing/src",
         "crates/macros/src",
     ] {
         rust_files(&root.join(dir), &mut files);
@@ -204,8 +205,8 @@ fn the_readme_lists_every_attribute_option_and_environment_variable() {
         );
     }
 
-    let config = fs::read_to_string(repository().join("crates/core/src/redis_config.rs"))
-        .expect("RedisConfig");
+    let config = fs::read_to_string(repository().join("crates/redis-plumbing/src/config/env.rs"))
+        .expect("RedisConfig::from_env");
     let mut variables: Vec<&str> = config
         .split('"')
         .filter(|s| {

@@ -139,7 +139,7 @@ async fn the_recipes_sync_and_async_functions_share_one_store_and_one_breaker() 
     assert!(raw_get(&shared_name_cache_key(3).unwrap()).is_some());
 
     let store = REDIS.as_ref().unwrap();
-    let breaker = memocache::store::Store::health(store).expect("a Redis store's breaker");
+    let breaker = memocache::store::Backend::health(store).expect("a Redis store's breaker");
     let async_side = shared_orders_memoizer().health().unwrap();
     let sync_side = shared_name_memoizer().health().unwrap();
     assert!(

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use memocache::codec::{Codec, JsonZlib};
-use memocache::store::{BlockingStore, BreakerPolicy, BreakerState, KeyTtl, Store};
+use memocache::health::{BreakerPolicy, BreakerState};
+use memocache::store::{BlockingStore, KeyTtl, Store};
 use memocache::testing::FailingStore;
 use memocache::{
     Args, Memoizer, MemoryStore, acache_data, acache_function, cache_data, cache_function,
@@ -259,26 +260,34 @@ async fn the_breaker_stops_calling_a_dead_store_and_logs_each_transition_once() 
 /// A store that never answers, as a paused server.
 struct Stalled;
 
-#[memocache::store::async_trait]
-impl Store for Stalled {
+impl memocache::store::Backend for Stalled {
     fn backend(&self) -> &'static str {
         "stalled"
     }
-    async fn get(&self, _: &str) -> memocache::Result<Option<memocache::store::Bytes>> {
+}
+
+#[memocache::store::async_trait]
+impl Store for Stalled {
+    async fn read(
+        &self,
+        _: &str,
+        _: &memocache::store::ReadOptions,
+    ) -> memocache::Result<Option<memocache::store::Entry>> {
         std::future::pending().await
     }
-    async fn set(
+    async fn write(
         &self,
         _: &str,
         _: memocache::store::Bytes,
-        _: Option<Duration>,
+        _: &memocache::store::WriteOptions,
     ) -> memocache::Result<()> {
         std::future::pending().await
     }
-    async fn delete(&self, _: &str) -> memocache::Result<bool> {
-        std::future::pending().await
-    }
-    async fn ttl(&self, _: &str) -> memocache::Result<KeyTtl> {
+    async fn remove(
+        &self,
+        _: &str,
+        _: &memocache::store::RemoveOptions,
+    ) -> memocache::Result<bool> {
         std::future::pending().await
     }
     async fn delete_matching(&self, _: &memocache::key::KeyMatch) -> memocache::Result<u64> {

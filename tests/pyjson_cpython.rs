@@ -5,7 +5,7 @@
 
 mod support;
 
-use memocache::python::{self as pyjson, PyValue};
+use memocache::python::{self as python, PyValue};
 use support::rng::Rng;
 
 /// A random Python value, nested at most a few levels.
@@ -42,7 +42,7 @@ fn cpython_writes_what_we_write() {
     let mut input = String::new();
     for _ in 0..5000 {
         let value = random_value(&mut rng, 0);
-        input.push_str(&pyjson::to_string(&value).unwrap());
+        input.push_str(&python::to_string(&value).unwrap());
         input.push('\n');
     }
     let script = r#"
@@ -67,7 +67,7 @@ fn we_read_what_cpython_writes() {
     let values: Vec<PyValue> = (0..2000).map(|_| random_value(&mut rng, 0)).collect();
     let input: String = values
         .iter()
-        .map(|v| pyjson::to_string(v).unwrap() + "\n")
+        .map(|v| python::to_string(v).unwrap() + "\n")
         .collect();
     // Python re-writes each value with indentation and other separators;
     // we must read that back to the same value.
@@ -79,10 +79,10 @@ for line in sys.stdin.read().splitlines():
     let out = support::python::run(script, input.as_bytes());
     let mut count = 0;
     for (line, original) in out.lines().zip(&values) {
-        let back = pyjson::parse(line.as_bytes()).unwrap();
+        let back = python::parse(line.as_bytes()).unwrap();
         assert_eq!(
-            pyjson::to_string(&back).unwrap(),
-            pyjson::to_string(original).unwrap()
+            python::to_string(&back).unwrap(),
+            python::to_string(original).unwrap()
         );
         count += 1;
     }

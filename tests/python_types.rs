@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use memocache::codec::{Codec, JsonPlain};
-use memocache::python as pyjson;
+use memocache::python;
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig};
 use memocache_testkit::RedisServer;
 use memocache_testkit::python::Reference;
@@ -281,24 +281,24 @@ fn datetimes_rust_writes_are_python_str_forms() {
         // Each chrono value and its time crate twin write the same text.
         let pairs = [
             (
-                pyjson::datetime::to_str(&sample.chrono_naive),
-                pyjson::datetime::to_str(&sample.time_primitive),
+                python::datetime::to_str(&sample.chrono_naive),
+                python::datetime::to_str(&sample.time_primitive),
             ),
             (
-                pyjson::datetime::to_str(&sample.chrono_fixed),
-                pyjson::datetime::to_str(&sample.time_offset),
+                python::datetime::to_str(&sample.chrono_fixed),
+                python::datetime::to_str(&sample.time_offset),
             ),
             (
-                pyjson::datetime::to_str(&sample.chrono_utc),
-                pyjson::datetime::to_str(&sample.time_utc),
+                python::datetime::to_str(&sample.chrono_utc),
+                python::datetime::to_str(&sample.time_utc),
             ),
             (
-                pyjson::date::to_str(&sample.chrono_date),
-                pyjson::date::to_str(&sample.time_date),
+                python::date::to_str(&sample.chrono_date),
+                python::date::to_str(&sample.time_date),
             ),
             (
-                pyjson::time::to_str(&sample.chrono_time),
-                pyjson::time::to_str(&sample.time_time),
+                python::time::to_str(&sample.chrono_time),
+                python::time::to_str(&sample.time_time),
             ),
         ];
         for (chrono_text, time_text) in pairs {
@@ -306,9 +306,9 @@ fn datetimes_rust_writes_are_python_str_forms() {
         }
         // The serde path, and the value reads back from its own text
         // (to the microsecond).
-        let text = pyjson::to_string(&sample).unwrap();
+        let text = python::to_string(&sample).unwrap();
         let back: Sample = serde_json::from_str(&text).unwrap();
-        assert_eq!(pyjson::to_string(&back).unwrap(), text);
+        assert_eq!(python::to_string(&back).unwrap(), text);
         assert_eq!(
             back.chrono_naive.nanosecond(),
             sample.chrono_naive.nanosecond() / 1000 * 1000
@@ -387,16 +387,16 @@ fn datetimes_python_writes_are_read_and_written_back_exactly() {
         let read: FromPython = JsonPlain::default()
             .decode(line.as_bytes())
             .unwrap_or_else(|e| panic!("{line}: {}", e.report()));
-        assert_eq!(pyjson::to_string(&read).unwrap(), line);
+        assert_eq!(python::to_string(&read).unwrap(), line);
         assert_eq!(
-            pyjson::datetime::to_str(&read.value.chrono_fixed).unwrap(),
-            pyjson::datetime::to_str(&read.value.time_offset).unwrap()
+            python::datetime::to_str(&read.value.chrono_fixed).unwrap(),
+            python::datetime::to_str(&read.value.time_offset).unwrap()
         );
         if let Some((aware, utc)) = &read.converted {
-            let chrono_utc: DateTime<Utc> = pyjson::datetime::parse(aware).unwrap();
-            let time_utc: time::UtcDateTime = pyjson::datetime::parse(aware).unwrap();
-            assert_eq!(&pyjson::datetime::to_str(&chrono_utc).unwrap(), utc);
-            assert_eq!(&pyjson::datetime::to_str(&time_utc).unwrap(), utc);
+            let chrono_utc: DateTime<Utc> = python::datetime::parse(aware).unwrap();
+            let time_utc: time::UtcDateTime = python::datetime::parse(aware).unwrap();
+            assert_eq!(&python::datetime::to_str(&chrono_utc).unwrap(), utc);
+            assert_eq!(&python::datetime::to_str(&time_utc).unwrap(), utc);
             converted += 1;
         }
         lines += 1;
@@ -464,23 +464,23 @@ fn iso_texts_read_as_python_reads_them() {
         let aware = python.len() > "YYYY-MM-DD HH:MM:SS".len()
             && matches!(python.as_bytes()[python.len() - 6], b'+' | b'-');
         let ours = if aware {
-            let chrono: DateTime<FixedOffset> = pyjson::datetime::parse(text).unwrap();
-            let time: time::OffsetDateTime = pyjson::datetime::parse(text).unwrap();
-            let ours = pyjson::datetime::to_str(&chrono).unwrap();
-            assert_eq!(pyjson::datetime::to_str(&time).unwrap(), ours);
+            let chrono: DateTime<FixedOffset> = python::datetime::parse(text).unwrap();
+            let time: time::OffsetDateTime = python::datetime::parse(text).unwrap();
+            let ours = python::datetime::to_str(&chrono).unwrap();
+            assert_eq!(python::datetime::to_str(&time).unwrap(), ours);
             // A naive type refuses it.
             assert!(
-                pyjson::datetime::parse::<NaiveDateTime>(text).is_err(),
+                python::datetime::parse::<NaiveDateTime>(text).is_err(),
                 "{text}"
             );
             ours
         } else {
-            let chrono: NaiveDateTime = pyjson::datetime::parse(text).unwrap();
-            let time: time::PrimitiveDateTime = pyjson::datetime::parse(text).unwrap();
-            let ours = pyjson::datetime::to_str(&chrono).unwrap();
-            assert_eq!(pyjson::datetime::to_str(&time).unwrap(), ours);
+            let chrono: NaiveDateTime = python::datetime::parse(text).unwrap();
+            let time: time::PrimitiveDateTime = python::datetime::parse(text).unwrap();
+            let ours = python::datetime::to_str(&chrono).unwrap();
+            assert_eq!(python::datetime::to_str(&time).unwrap(), ours);
             assert!(
-                pyjson::datetime::parse::<DateTime<FixedOffset>>(text).is_err(),
+                python::datetime::parse::<DateTime<FixedOffset>>(text).is_err(),
                 "{text}"
             );
             ours
@@ -557,7 +557,7 @@ fn decimals_rust_writes_are_python_str_forms() {
             amount: random_decimal(&mut rng),
             maybe: rng.chance(2).then(|| random_decimal(&mut rng)),
         };
-        let text = pyjson::to_string(&amount).unwrap();
+        let text = python::to_string(&amount).unwrap();
         // It reads back to the same sign, coefficient and scale.
         let back: Amount = serde_json::from_str(&text).unwrap();
         assert_eq!(back, amount);
@@ -625,16 +625,16 @@ fn decimals_python_writes_are_read_and_written_back_exactly() {
     let (mut exact, mut refused, mut numbers) = (0, 0, 0);
     for line in out.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
-        let read = pyjson::decimal::deserialize(&value["amount"]);
+        let read = python::decimal::deserialize(&value["amount"]);
         match value["expect"].as_str() {
             Some(expect) => {
                 let decimal = read.unwrap_or_else(|e| panic!("{line}: {e}"));
-                assert_eq!(pyjson::decimal::to_str(&decimal), expect, "{line}");
+                assert_eq!(python::decimal::to_str(&decimal), expect, "{line}");
                 // Through a struct, as a cache hit reads it.
                 let amount: Amount =
                     serde_json::from_str(&format!(r#"{{"amount": {}}}"#, value["amount"])).unwrap();
                 assert_eq!(
-                    pyjson::to_string(&amount).unwrap(),
+                    python::to_string(&amount).unwrap(),
                     format!(r#"{{"amount": "{expect}", "maybe": null}}"#)
                 );
                 if value["amount"].as_str() == Some(expect) {
@@ -673,7 +673,7 @@ fn uuid_serde_form_is_python_str() {
         .collect();
     let input: String = ids
         .iter()
-        .map(|id| pyjson::to_string(id).unwrap() + "\n")
+        .map(|id| python::to_string(id).unwrap() + "\n")
         .collect();
     let script = r#"
 import json, random, sys, uuid
@@ -696,7 +696,7 @@ print(json.dumps({"ok": ok, "n": len(ours), "theirs": theirs}))
     assert_eq!(out.theirs.len(), 300);
     for text in &out.theirs {
         let id: uuid::Uuid = serde_json::from_str(text).unwrap();
-        assert_eq!(&pyjson::to_string(&id).unwrap(), text);
+        assert_eq!(&python::to_string(&id).unwrap(), text);
     }
 }
 
@@ -718,7 +718,7 @@ struct Stamped {
 fn a_bad_text_names_the_type_the_text_and_where_it_is() {
     let good = r#"{"id": 1, "at": "2025-10-24 10:30:00", "day": "2025-10-24", "price": "19.90"}"#;
     let stamped: Stamped = serde_json::from_str(good).unwrap();
-    assert_eq!(pyjson::to_string(&stamped).unwrap(), good);
+    assert_eq!(python::to_string(&stamped).unwrap(), good);
 
     let bad_month = good.replace("2025-10-24 10:30:00", "2025-13-01 00:00:00");
     let error = serde_json::from_str::<Stamped>(&bad_month)
@@ -774,7 +774,7 @@ fn a_bad_text_names_the_type_the_text_and_where_it_is() {
 
     // A JSON number the Decimal cannot hold (Python's NaN token, read by
     // memocache's own Python-JSON reader).
-    let error = pyjson::decimal::deserialize(pyjson::PyValue::Float(f64::NAN))
+    let error = python::decimal::deserialize(python::PyValue::Float(f64::NAN))
         .unwrap_err()
         .to_string();
     assert!(
@@ -792,14 +792,14 @@ fn a_bad_text_names_the_type_the_text_and_where_it_is() {
             .unwrap(),
         ..stamped.clone()
     };
-    let error = pyjson::to_string(&year_zero).unwrap_err().to_string();
+    let error = python::to_string(&year_zero).unwrap_err().to_string();
     assert_eq!(
         error,
         "cannot write chrono::NaiveDateTime as Python str(datetime): year 0 is outside Python's range 1 to 9999"
     );
     let leap = NaiveTime::from_hms_nano_opt(23, 59, 59, 1_000_000_000).unwrap();
     assert!(
-        pyjson::time::to_str(&leap)
+        python::time::to_str(&leap)
             .unwrap_err()
             .to_string()
             .contains("leap second")
@@ -807,7 +807,7 @@ fn a_bad_text_names_the_type_the_text_and_where_it_is() {
     let far = time::OffsetDateTime::UNIX_EPOCH
         .replace_offset(time::UtcOffset::from_hms(25, 0, 0).unwrap());
     assert!(
-        pyjson::datetime::to_str(&far)
+        python::datetime::to_str(&far)
             .unwrap_err()
             .to_string()
             .starts_with("cannot write time::OffsetDateTime as Python str(datetime): a UTC offset")
@@ -996,8 +996,8 @@ print(json.dumps(jsonable_encoder(ORDER)))
         r#"{"id": 7, "created": "2025-10-24 10:30:00", "shipped": "2025-10-25 08:00:00.250000-03:30", "shipped_utc": "2025-10-25 11:30:00.250000+00:00", "day": "0812-05-03", "at": "23:59:59.999999", "price": "19.90", "tiny": "1E-7", "refund": "-0.00", "uuid": "12345678-1234-5678-1234-567812345678", "cancelled": null, "discount": "0.5"}"#
     );
     // Rust writes exactly that text for both flavours of the order.
-    assert_eq!(pyjson::to_string(&chrono_order).unwrap(), want);
-    assert_eq!(pyjson::to_string(&time_order).unwrap(), want);
+    assert_eq!(python::to_string(&chrono_order).unwrap(), want);
+    assert_eq!(python::to_string(&time_order).unwrap(), want);
 
     // Rust reads: cache_data's key, through get_data, as both flavours.
     let data_before = raw_get(&server, "pytypes:data:python").expect("cache_data wrote");

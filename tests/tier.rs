@@ -9,14 +9,17 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use memocache::codec::{Codec, JsonZlib};
 use memocache::key::KeyMatch;
 use memocache::store::{
-    BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyTtl, ReadOptions,
+    Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions,
+    WriteOptions,
 };
+use memocache::tier::Invalidations;
 use memocache::{Args, LocalTier, Memoizer, MemoryStore, Result};
+use memocache_core::testing::ShortLife;
 
 /// A codec that counts its decodes.
 #[derive(Default)]
@@ -75,33 +78,27 @@ impl Gated {
     }
 }
 
-impl BlockingStore for Gated {
+impl Backend for Gated {
     fn backend(&self) -> &'static str {
         "gated"
     }
 
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self
-            .read(key, &ReadOptions::new())?
-            .map(|entry| entry.value))
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities().tracks_changes(self.tracked)
     }
 
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        BlockingStore::set(&self.inner, key, value, expire)
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        if self.tracked {
+            self.inner.track_changes(tier)
+        } else {
+            Err(memocache::Error::config(
+                "this store does not report changes",
+            ))
+        }
     }
+}
 
-    fn delete(&self, key: &str) -> Result<bool> {
-        BlockingStore::delete(&self.inner, key)
-    }
-
-    fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        BlockingStore::ttl(&self.inner, key)
-    }
-
-    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        BlockingStore::delete_matching(&self.inner, keys)
-    }
-
+impl BlockingStore for Gated {
     fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         let answer = BlockingStore::read(&self.inner, key, options);
@@ -112,18 +109,20 @@ impl BlockingStore for Gated {
         answer
     }
 
-    fn capabilities(&self) -> Capabilities {
-        BlockingStore::capabilities(&self.inner).tracks_changes(self.tracked)
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        BlockingStore::write(&self.inner, key, value, options)
     }
 
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        if self.tracked {
-            BlockingStore::track_changes(&self.inner, tier)
-        } else {
-            Err(memocache::Error::config(
-                "this store does not report changes",
-            ))
-        }
+    fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        BlockingStore::remove(&self.inner, key, options)
+    }
+
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        BlockingStore::delete_matching(&self.inner, keys)
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        BlockingStore::ttl(&self.inner, key)
     }
 }
 
@@ -265,17 +264,25 @@ fn over_a_store_that_cannot_report_changes_the_tier_stays_off_and_says_why() {
 
 #[test]
 fn a_best_effort_tier_serves_copies_no_older_than_max_ttl() {
-    let store = Gated::new(false);
-    let memo = memo(
-        &store,
-        tier().max_ttl(Duration::from_millis(500)).best_effort(true),
-    );
-    memo.call_blocking(&args(), || "old".to_owned());
-    assert_eq!(cached(&memo), "old");
-    write_elsewhere(&memo, &store, "new");
+    // The copy lives max_ttl from the read that filled the tier.
+    let mut short = ShortLife::new(Duration::from_millis(500));
+    let (memo, filled, first, unseen) = loop {
+        short.begin();
+        let store = Gated::new(false);
+        let memo = memo(&store, tier().max_ttl(short.life()).best_effort(true));
+        memo.call_blocking(&args(), || "old".to_owned());
+        let first = cached(&memo);
+        let filled = Instant::now();
+        write_elsewhere(&memo, &store, "new");
+        let unseen = cached(&memo);
+        if short.fitted() {
+            break (memo, filled, first, unseen);
+        }
+    };
+    assert_eq!(first, "old");
     // Unseen: the store cannot say it changed; bounded by max_ttl.
-    assert_eq!(cached(&memo), "old");
-    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(unseen, "old");
+    std::thread::sleep(short.until_expired(filled));
     assert_eq!(cached(&memo), "new");
     // This process's own writes are seen at once.
     memo.cache_data_blocking(&memo.key(&args()).unwrap(), "mine".to_owned());

@@ -5,7 +5,7 @@
 mod support;
 
 use memocache::codec::{Codec, JsonZlib};
-use memocache::python as pyjson;
+use memocache::python;
 use serde::{Deserialize, Serialize};
 
 fn hex(bytes: &[u8]) -> String {
@@ -27,9 +27,9 @@ fn values_the_reference_stored_decode() {
     for case in support::vectors::value_cases() {
         let stored = case.stored();
         // Exactly, integers of any size included: the Python-JSON reader.
-        let exact = pyjson::parse(&inflate(&stored)).unwrap();
+        let exact = python::parse(&inflate(&stored)).unwrap();
         assert_eq!(
-            pyjson::to_string(&exact).unwrap(),
+            python::to_string(&exact).unwrap(),
             case.json,
             "{}",
             case.name
@@ -103,7 +103,7 @@ fn reference_values_decode_into_typed_rust() {
 fn what_we_store_is_the_reference_json_text() {
     let codec = JsonZlib::default();
     for case in support::vectors::value_cases() {
-        let value = pyjson::parse(case.json.as_bytes()).unwrap();
+        let value = python::parse(case.json.as_bytes()).unwrap();
         let stored = codec.encode(&value).unwrap();
         assert_eq!(
             String::from_utf8(inflate(&stored)).unwrap(),
@@ -154,7 +154,7 @@ fn python_reads_what_we_store() {
         lines.push(line);
     };
     for case in support::vectors::value_cases() {
-        let value = pyjson::parse(case.json.as_bytes()).unwrap();
+        let value = python::parse(case.json.as_bytes()).unwrap();
         push(&case.name, codec.encode(&value).unwrap(), &case.json);
     }
     let profile = Profile {

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use memocache_core::pyjson::{self, PyValue};
+use memocache_core::python::{self, PyValue};
 use memocache_core::{Codec, JsonPlain, JsonZlib, JsonZstd, MsgpackPlain};
 
 fuzz_target!(|bytes: &[u8]| {
@@ -20,11 +20,11 @@ fuzz_target!(|bytes: &[u8]| {
         .with_max_decoded_size(1 << 20)
         .decode::<serde_json::Value>(bytes);
     let _ = MsgpackPlain::default().decode::<serde_json::Value>(bytes);
-    if let Ok(value) = pyjson::parse(bytes) {
+    if let Ok(value) = python::parse(bytes) {
         // What the reader accepts, the writer writes and the reader reads
         // back identically.
-        let text = pyjson::to_string(&value).expect("a parsed value writes");
-        let again = pyjson::parse(text.as_bytes()).expect("written text parses");
-        assert_eq!(pyjson::to_string(&again).unwrap(), text);
+        let text = python::to_string(&value).expect("a parsed value writes");
+        let again = python::parse(text.as_bytes()).expect("written text parses");
+        assert_eq!(python::to_string(&again).unwrap(), text);
     }
 });

@@ -4,14 +4,14 @@
 //! digit. Tens of thousands of floats, many of them such ties, checked
 //! against CPython itself.
 
-use memocache::python as pyjson;
+use memocache::python;
 
 use super::{Rng, python};
 
 /// What memocache writes for `v`.
 fn ours(v: f64) -> String {
     let mut out = Vec::new();
-    pyjson::write_float(&mut out, v);
+    python::write_float(&mut out, v);
     String::from_utf8(out).expect("ASCII")
 }
 

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use memocache::codec::{Codec, JsonZlib};
-use memocache::python::{self as pyjson, PyValue};
+use memocache::python::{self as python, PyValue};
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisStore, cache_wrapper};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ fn bits(value: f64) -> Value<f64> {
 }
 
 /// An expected [`PyValue`], read back from the stored bytes with
-/// memocache's exact Python-JSON reader ([`pyjson::parse`]) and through a
+/// memocache's exact Python-JSON reader ([`python::parse`]) and through a
 /// memoizer with the codec: either way integers beyond 64 bits stay exact
 /// integers.
 fn exact(value: PyValue) -> Value<PyValue> {
@@ -86,7 +86,7 @@ fn exact(value: PyValue) -> Value<PyValue> {
 }
 
 fn same<T: Serialize + Debug>(got: &T, want: &T) -> Result<(), String> {
-    let (got_json, want_json) = (pyjson::to_string(got), pyjson::to_string(want));
+    let (got_json, want_json) = (python::to_string(got), python::to_string(want));
     if format!("{got:?}") != format!("{want:?}") || got_json != want_json {
         return Err(format!("got {got:?}, expected {want:?}"));
     }
@@ -102,7 +102,7 @@ fn decode<T: DeserializeOwned>(stored: &[u8]) -> Result<T, String> {
 
 /// Decodes stored bytes exactly, with memocache's Python-JSON reader.
 fn decode_exact(stored: &[u8]) -> Result<PyValue, String> {
-    pyjson::parse(&inflate(stored)).map_err(|e| format!("does not parse: {e}"))
+    python::parse(&inflate(stored)).map_err(|e| format!("does not parse: {e}"))
 }
 
 /// The checks every expected value shares: decode, compare, and compare
@@ -116,7 +116,7 @@ fn check_stored<T: Serialize + Debug>(
     let got = decode(stored)?;
     compare(&got, want)?;
     let text = inflate(stored);
-    let ours = pyjson::to_vec(want).map_err(|e| e.to_string())?;
+    let ours = python::to_vec(want).map_err(|e| e.to_string())?;
     if text != ours {
         return Err(format!(
             "the stored JSON text {:?} is not what memocache writes: {:?}",
@@ -195,7 +195,7 @@ where
     T: Serialize + DeserializeOwned + Debug + Clone + Send + Sync + 'static,
 {
     fn python_json(&self) -> String {
-        pyjson::to_string(&self.value).unwrap()
+        python::to_string(&self.value).unwrap()
     }
 
     fn check(&self, stored: &[u8]) -> Result<(), String> {

@@ -2,7 +2,7 @@
 //! `UUID`, `Decimal`. Rust passes their `str()` form.
 
 use memocache::codec::{Codec, JsonZlib};
-use memocache::python as pyjson;
+use memocache::python;
 use memocache::{Args, Memoizer, RedisBlockingStore};
 use serde::{Deserialize, Serialize};
 
@@ -197,7 +197,7 @@ fn str_forms_that_differ_from_the_obvious_rust_value() {
         .and_hms_opt(10, 30, 0)
         .unwrap();
     // chrono's serde form is ISO 8601 ("2025-10-24T10:30:00"): another key.
-    assert_eq!(pyjson::to_string(&dt).unwrap(), r#""2025-10-24T10:30:00""#);
+    assert_eq!(python::to_string(&dt).unwrap(), r#""2025-10-24T10:30:00""#);
     assert_ne!(one(&dt), keys.datetime);
     // str(datetime) is the one.
     assert_eq!(one(&"2025-10-24 10:30:00"), keys.datetime);
@@ -309,7 +309,7 @@ fn dates_uuids_and_decimals_in_values_are_their_str_forms() {
         out.got, out.want,
         "Python got what its own cache would give"
     );
-    assert_eq!(out.want, pyjson::to_string(&ours).unwrap());
+    assert_eq!(out.want, python::to_string(&ours).unwrap());
 
     // What Python stored decodes into the Rust struct, and parses back.
     let key = key_of("interop:str-values:python", &args, &[]);

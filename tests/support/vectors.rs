@@ -2,7 +2,7 @@
 //! tests/vectors/generate.py with the real Python package).
 
 use memocache::Args;
-use memocache::python::{self as pyjson, PyValue};
+use memocache::python::{self as python, PyValue};
 use serde::Deserialize;
 
 /// One key vector: a call and the key the reference computed for it.
@@ -52,13 +52,13 @@ impl KeyCase {
     /// The call's arguments, read exactly as Python holds them.
     pub fn call_args(&self) -> Args {
         let mut args = Args::new();
-        let PyValue::List(items) = pyjson::parse(self.args.as_bytes()).expect("args") else {
+        let PyValue::List(items) = python::parse(self.args.as_bytes()).expect("args") else {
             panic!("{}: args is not a list", self.name)
         };
         for item in &items {
             args.push_arg(None::<&'static str>, item);
         }
-        let PyValue::Dict(entries) = pyjson::parse(self.kwargs.as_bytes()).expect("kwargs") else {
+        let PyValue::Dict(entries) = python::parse(self.kwargs.as_bytes()).expect("kwargs") else {
             panic!("{}: kwargs is not a dict", self.name)
         };
         for (name, value) in entries {

@@ -4,13 +4,13 @@
 
 use std::fmt;
 use std::sync::Weak;
-use std::time::Duration;
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RedisConfig, Result, WriteOptions,
+    Backend, BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, RemoveOptions, Result, WriteOptions,
 };
 use memocache_redis_plumbing::announce;
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::Driven;
 
 use crate::connect::BACKEND;
@@ -95,37 +95,9 @@ impl fmt::Debug for FredBlockingStore {
     }
 }
 
-impl BlockingStore for FredBlockingStore {
+impl Backend for FredBlockingStore {
     fn backend(&self) -> &'static str {
         BACKEND
-    }
-
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.0.get(key)
-    }
-
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        self.0.set(key, value, expire)
-    }
-
-    fn delete(&self, key: &str) -> Result<bool> {
-        self.0.delete(key)
-    }
-
-    fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.0.ttl(key)
-    }
-
-    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        self.0.delete_matching(keys)
-    }
-
-    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        self.0.read(key, options)
-    }
-
-    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        self.0.write(key, value, options)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -138,5 +110,27 @@ impl BlockingStore for FredBlockingStore {
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
         self.0.track_changes(tier)
+    }
+}
+
+impl BlockingStore for FredBlockingStore {
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        self.0.read(key, options)
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        self.0.write(key, value, options)
+    }
+
+    fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        self.0.remove(key, options)
+    }
+
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        self.0.delete_matching(keys)
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.0.ttl(key)
     }
 }

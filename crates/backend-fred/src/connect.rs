@@ -10,7 +10,8 @@ use fred::types::config::{
     ClusterDiscoveryPolicy, Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy,
     ServerConfig, TcpConfig, UnresponsiveConfig,
 };
-use memocache_core::{BoxError, ConfigError, Error, RedisConfig, Result};
+use memocache_core::{BoxError, ConfigError, Error, Result};
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::tls::require_tls_support;
 use socket2::TcpKeepalive;
 
@@ -109,9 +110,9 @@ pub(crate) fn settings(
     .map_err(|e| Error::config_with_source("fred cannot build the connection pool", e))?;
     Ok(Settings {
         pool,
-        command_timeout: config.get_socket_timeout(),
-        retry_on_timeout: config.get_retry_on_timeout(),
-        health_check_interval: config.get_health_check_interval(),
+        command_timeout: config.settings().socket_timeout(),
+        retry_on_timeout: config.settings().retry_on_timeout(),
+        health_check_interval: config.settings().health_check_interval(),
         server,
         health: config.health(),
         sentinels: sentinels.map(Arc::new),
@@ -212,7 +213,7 @@ pub(crate) fn url_config(config: &RedisConfig, url: &str, shown: &str) -> Result
     if tls {
         #[cfg(feature = "tls")]
         {
-            fred_config.tls = Some(tls::connector(config.get_ca_cert()?)?.into());
+            fred_config.tls = Some(tls::connector(config.ca_cert()?)?.into());
         }
     }
     #[cfg(not(feature = "tls"))]
@@ -257,7 +258,7 @@ pub(crate) fn own_client(
 /// Every command gives up after the socket timeout.
 fn performance(config: &RedisConfig) -> PerformanceConfig {
     PerformanceConfig {
-        default_command_timeout: config.get_socket_timeout(),
+        default_command_timeout: config.settings().socket_timeout(),
         ..PerformanceConfig::default()
     }
 }
@@ -271,9 +272,9 @@ fn reconnect_policy() -> ReconnectPolicy {
 /// The connections' settings: `config`'s timeouts and keepalive, one write
 /// attempt per command and, on a cluster, no redirection followed.
 fn connection(config: &RedisConfig, clustered: bool) -> ConnectionConfig {
-    let socket_timeout = config.get_socket_timeout();
+    let socket_timeout = config.settings().socket_timeout();
     ConnectionConfig {
-        connection_timeout: config.get_connect_timeout(),
+        connection_timeout: config.settings().connect_timeout(),
         // AUTH, SELECT and the like while connecting; with Sentinel, the
         // questions to a sentinel and the primary's ROLE too.
         internal_command_timeout: socket_timeout,
@@ -287,7 +288,7 @@ fn connection(config: &RedisConfig, clustered: bool) -> ConnectionConfig {
         },
         tcp: TcpConfig {
             nodelay: Some(true),
-            keepalive: config.get_keepalive().then(|| {
+            keepalive: config.settings().keepalive().then(|| {
                 // The reference's probes: after 15 s idle, every 5 s, 3 tries.
                 TcpKeepalive::new()
                     .with_time(Duration::from_secs(15))
@@ -300,7 +301,10 @@ fn connection(config: &RedisConfig, clustered: bool) -> ConnectionConfig {
         // health check's PING included) unanswered for the socket timeout
         // is closed and replaced.
         unresponsive: UnresponsiveConfig {
-            max_timeout: config.get_health_check_interval().map(|_| socket_timeout),
+            max_timeout: config
+                .settings()
+                .health_check_interval()
+                .map(|_| socket_timeout),
             interval: (socket_timeout / 2).clamp(Duration::from_millis(10), Duration::from_secs(2)),
         },
         ..ConnectionConfig::default()

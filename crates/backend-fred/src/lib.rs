@@ -99,7 +99,7 @@ mod store;
 mod tracking;
 
 pub use blocking::FredBlockingStore;
-pub use memocache_core::RedisConfig;
+pub use memocache_redis_plumbing::config::RedisConfig;
 pub use store::FredStore;
 
 /// The fred version these stores are built on, for

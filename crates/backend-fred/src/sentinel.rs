@@ -37,7 +37,8 @@ use fred::clients::Client;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use fred::types::config::{Config, Options, Server, ServerConfig};
 use fred::types::{ClusterHash, CustomCommand, Message, Value};
-use memocache_core::{Error, RedisConfig, Result};
+use memocache_core::{Error, Result};
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::sentinel::{Answer, Missing, find_primary, switched_master};
 use memocache_redis_plumbing::tls::require_tls_support;
 use tokio::sync::broadcast::Receiver;
@@ -87,7 +88,7 @@ impl Sentinels {
     /// other than the data nodes'.
     pub(crate) fn new(config: &RedisConfig) -> Result<Self> {
         config.validate()?;
-        let master = config.get_sentinel_master().unwrap_or_default().to_owned();
+        let master = config.sentinel_master().unwrap_or_default().to_owned();
         let data_tls = config.node_url("127.0.0.1", 6379)?.starts_with("rediss://");
         let mut sentinels: Vec<Sentinel> = Vec::new();
         let mut credentials = None;
@@ -262,7 +263,7 @@ impl Sentinels {
             .custom(command, args)
             .await
             .map_err(|e| connect::describe(&e));
-        let _ = tokio::time::timeout(self.config.get_socket_timeout(), client.quit()).await;
+        let _ = tokio::time::timeout(self.config.settings().socket_timeout(), client.quit()).await;
         connection.abort();
         reply
     }
@@ -283,7 +284,7 @@ impl Sentinels {
     /// [`Error::Config`] for a sentinel url fred refuses.
     pub(crate) fn watch(&self, followers: &Arc<Followers>) -> Result<Vec<AbortHandle>> {
         let options = Options {
-            timeout: Some(self.config.get_socket_timeout()),
+            timeout: Some(self.config.settings().socket_timeout()),
             ..Options::default()
         };
         let mut tasks = Vec::with_capacity(2 * self.sentinels.len());
@@ -361,7 +362,7 @@ impl Followers {
                     forcing: Arc::new(Mutex::new(Forcing::Idle)),
                 })
                 .collect(),
-            limit: 2 * (config.get_connect_timeout() + config.get_socket_timeout()),
+            limit: 2 * (config.settings().connect_timeout() + config.settings().socket_timeout()),
         })
     }
 

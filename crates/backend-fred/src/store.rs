@@ -12,10 +12,11 @@ use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
 use fred::types::{ClusterHash, CustomCommand, Value};
 use memocache_core::{
-    Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions,
-    RedisConfig, Result, Store, TrackedTiers, async_trait,
+    Backend, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, RemoveOptions, Result, Store, TrackedTiers, WriteOptions, async_trait,
 };
 use memocache_redis_plumbing::announce;
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
 use memocache_redis_plumbing::failure::{command_error, send_retrying};
 use memocache_redis_plumbing::keyspace::{self, Keyspace, SCAN_COUNT};
@@ -42,7 +43,7 @@ use crate::tracking::{self, Route, Started, Tracking, Unserved};
 /// [`connect_lazy`](Self::connect_lazy) is dropped.
 ///
 /// With [`RedisConfig::client_tracking`], the store reports every change
-/// to its keys to the local tiers over it ([`Store::track_changes`]): a
+/// to its keys to the local tiers over it ([`Backend::track_changes`](memocache_core::Backend::track_changes)): a
 /// listener connection of its own, in RESP2, is subscribed to
 /// `__redis__:invalidate`, and every read that may fill a tier sends
 /// `CLIENT TRACKING ON REDIRECT <listener> NOLOOP` with its `GET` and
@@ -195,7 +196,7 @@ impl FredStore {
         let Some((tracking, listener)) = started else {
             return Self::with_settings(settings, tasks, None, None);
         };
-        let limit = config.get_connect_timeout() + 2 * config.get_socket_timeout();
+        let limit = config.settings().connect_timeout() + 2 * config.settings().socket_timeout();
         let Some(listener) = listener else {
             // A cluster: every primary's listener must subscribe, and the
             // pool's first redirect on each primary succeed.
@@ -358,7 +359,7 @@ impl FredStore {
     pub fn from_pool(pool: Pool) -> Self {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
-            .unwrap_or_else(|| RedisConfig::default().get_socket_timeout());
+            .unwrap_or_else(|| RedisConfig::default().settings().socket_timeout());
         let server = pool
             .client_config()
             .server
@@ -604,7 +605,7 @@ impl FredStore {
 /// start the listeners once the pool knows the primaries. Call before the
 /// pool connects.
 fn start_tracking(config: &RedisConfig, settings: &Settings) -> Result<Option<Started>> {
-    if !config.get_client_tracking() {
+    if !config.settings().client_tracking() {
         return Ok(None);
     }
     Tracking::start(
@@ -763,49 +764,12 @@ impl fmt::Debug for FredStore {
 
 #[async_trait]
 impl Store for FredStore {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.run(|client| async move { client.get(key).await })
-            .await
-    }
-
-    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        // One `SET key value [PX ms]`: value and expiry replaced in a
-        // single step.
-        let expiration = expire.map(command::expiration);
-        let _changed = self.changing([key]);
-        self.run(|client| {
-            let (value, expiration) = (value.clone(), expiration.clone());
-            async move { client.set(key, value, expiration, None, false).await }
-        })
-        .await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        let _changed = self.changing([key]);
-        let removed: u64 = self
-            .run(|client| async move { client.del(key).await })
-            .await?;
-        Ok(removed > 0)
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        let pttl: i64 = self
-            .run(|client| async move { client.pttl(key).await })
-            .await?;
-        Ok(KeyTtl::from_pttl(pttl))
-    }
-
-    async fn delete_matching(&self, matching: &KeyMatch) -> Result<u64> {
-        keyspace::delete_matching(self, matching).await
-    }
-
     async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
         if !options.with_ttl {
-            return Ok(self.get(key).await?.map(Entry::new));
+            let value: Option<Bytes> = self
+                .run(|client| async move { client.get(key).await })
+                .await?;
+            return Ok(value.map(Entry::new));
         }
         // Untracked once the server refused tracking.
         let tracking = self.tracking.as_deref().filter(|t| !t.is_refused());
@@ -848,6 +812,43 @@ impl Store for FredStore {
             tracking.refuse_or_fail(refusal)?;
         }
         Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+    }
+
+    async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        // One `SET key value [PX ms]`: value and expiry replaced in a
+        // single step.
+        let expiration = options.expire.map(command::expiration);
+        let _changed = self.changing([key]);
+        self.run(|client| {
+            let (value, expiration) = (value.clone(), expiration.clone());
+            async move { client.set(key, value, expiration, None, false).await }
+        })
+        .await
+    }
+
+    async fn remove(&self, key: &str, _: &RemoveOptions) -> Result<bool> {
+        let _changed = self.changing([key]);
+        let removed: u64 = self
+            .run(|client| async move { client.del(key).await })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn delete_matching(&self, matching: &KeyMatch) -> Result<u64> {
+        keyspace::delete_matching(self, matching).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let pttl: i64 = self
+            .run(|client| async move { client.pttl(key).await })
+            .await?;
+        Ok(KeyTtl::from_pttl(pttl))
+    }
+}
+
+impl Backend for FredStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
     }
 
     fn capabilities(&self) -> Capabilities {

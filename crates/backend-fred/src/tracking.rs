@@ -69,7 +69,7 @@ const RETRY: Duration = Duration::from_secs(1);
 /// What a store with [`RedisConfig::client_tracking`] shares between its
 /// clones, its reads and the tasks reporting to its tiers.
 ///
-/// [`RedisConfig::client_tracking`]: memocache_core::RedisConfig::client_tracking
+/// [`RedisConfig::client_tracking`]: crate::RedisConfig::client_tracking
 pub(crate) struct Tracking {
     tracked: Arc<Tracked>,
     mode: Mode,

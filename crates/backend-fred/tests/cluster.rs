@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use memocache_core::testing::BlockingAsAsync;
-use memocache_core::{Args, Memoizer, RedisConfig, Store};
-use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_core::{Args, Memoizer, Store};
+use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::callers::Stores;
 use memocache_testkit::{RedisCluster, suites};
 

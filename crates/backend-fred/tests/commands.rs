@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use memocache_core::{Bytes, KeyMatch, KeyTtl, RedisConfig, Store};
-use memocache_fred::FredStore;
+use memocache_core::{Bytes, KeyMatch, KeyTtl, Store};
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand};
+use memocache_fred::{FredStore, RedisConfig};
 use memocache_testkit::RedisServer;
 
 /// The server's `INFO section` reply, asked through `store`.
@@ -43,7 +43,7 @@ async fn each_operation_sends_the_documented_commands() {
     let store = FredStore::connect(
         &RedisConfig::new()
             .url(server.url())
-            .health_check_interval(Duration::ZERO),
+            .health_check_interval(None),
     )
     .await
     .unwrap();

@@ -2,11 +2,11 @@
 //! and the blocking adapter on an async runtime's thread.
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
+use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, Store};
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::Builder;
 use memocache_fred::fred::types::config::Config;
-use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::RedisServer;
 use memocache_testkit::callers::Runs;
 

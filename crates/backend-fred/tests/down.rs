@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, BlockingStore, Bytes, Error, KeyMatch, Memoizer, RedisConfig, Store};
-use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_core::{Args, BlockingStore, Bytes, Error, KeyMatch, Memoizer, Store};
+use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::callers::Runs;
 use memocache_testkit::{RedisServer, suites};
 use support::runs_of_two_calls;

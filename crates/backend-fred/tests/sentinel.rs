@@ -14,10 +14,10 @@
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, Codec, Error, JsonZlib, LocalTier, Memoizer, RedisConfig, Store};
+use memocache_core::{Args, Codec, Error, JsonZlib, LocalTier, Memoizer, Store};
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
-use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::callers::Runs;
 use memocache_testkit::{SentinelGroup, suites};
 use support::{runs_of_two_calls, served_within};

@@ -1,8 +1,8 @@
 //! The suites every Redis client runs (conformance, Memoizer behaviour,
 //! faults, TLS, ACL users), on fred.
 
-use memocache_core::{RedisConfig, Result};
-use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_core::Result;
+use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::suites::Client;
 
 struct Fred;

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
-    Args, BlockingStore, Codec, Error, JsonZlib, LocalTier, Memoizer, RedisConfig, Store,
+    Args, Backend, BlockingStore, Codec, Error, JsonZlib, LocalTier, Memoizer, Store,
 };
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
-use memocache_fred::{FredBlockingStore, FredStore};
+use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::{RedisCluster, RedisServer};
 use support::{WINDOW, served_within};
 
@@ -339,7 +339,7 @@ fn the_blocking_adapter_tracks_changes() {
 /// the key.
 fn the_blocking_adapter_tracks_changes_on(tracked: &RedisConfig, untracked: &RedisConfig) {
     let store = FredBlockingStore::connect(tracked).unwrap();
-    assert!(BlockingStore::capabilities(&store).tracks_changes);
+    assert!(Backend::capabilities(&store).tracks_changes);
     let other = FredBlockingStore::connect(untracked).unwrap();
     let memo = memo(store);
     let key = memo.key(&args()).unwrap();

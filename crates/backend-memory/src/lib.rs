@@ -23,8 +23,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyMatch, KeyTtl, ReadOptions,
-    Result, Store, TrackedTiers, async_trait,
+    Backend, BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, RemoveOptions, Result, Store, TrackedTiers, WriteOptions, async_trait,
 };
 use moka::Expiry;
 use moka::notification::RemovalCause;
@@ -41,7 +41,7 @@ const ENTRY_OVERHEAD: usize = 480;
 
 /// An in-memory store; cheap to clone (clones share the entries). It
 /// reports every change to its keys to the local tiers over it
-/// ([`Store::track_changes`]), so a tier in front of it serves typed hits
+/// ([`Backend::track_changes`]), so a tier in front of it serves typed hits
 /// that never decode.
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -182,21 +182,32 @@ impl MemoryStore {
     }
 }
 
-impl BlockingStore for MemoryStore {
+impl Backend for MemoryStore {
     fn backend(&self) -> &'static str {
         "memory"
     }
 
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.live(key).map(|entry| entry.value))
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new().ttl_in_read(true).tracks_changes(true)
     }
 
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.tiers.add(tier);
+        Ok(())
+    }
+}
+
+impl BlockingStore for MemoryStore {
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        Ok(self.live(key).map(|entry| entry.read(options)))
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
         self.cache.insert(
             key.to_owned(),
             Stored {
                 value,
-                expire,
+                expire: options.expire,
                 written: Instant::now(),
             },
         );
@@ -204,14 +215,10 @@ impl BlockingStore for MemoryStore {
         Ok(())
     }
 
-    fn delete(&self, key: &str) -> Result<bool> {
+    fn remove(&self, key: &str, _: &RemoveOptions) -> Result<bool> {
         let removed = self.cache.remove(key).is_some_and(|entry| entry.is_live());
         self.tiers.changed(key);
         Ok(removed)
-    }
-
-    fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(self.live(key).map_or(KeyTtl::Missing, |entry| entry.ttl()))
     }
 
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
@@ -231,55 +238,31 @@ impl BlockingStore for MemoryStore {
         Ok(removed)
     }
 
-    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        Ok(self.live(key).map(|entry| entry.read(options)))
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new().ttl_in_read(true).tracks_changes(true)
-    }
-
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        self.tiers.add(tier);
-        Ok(())
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        Ok(self.live(key).map_or(KeyTtl::Missing, |entry| entry.ttl()))
     }
 }
 
+// The async interface answers at once: every operation is a map access.
 #[async_trait]
 impl Store for MemoryStore {
-    fn backend(&self) -> &'static str {
-        "memory"
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        BlockingStore::read(self, key, options)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        BlockingStore::get(self, key)
+    async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        BlockingStore::write(self, key, value, options)
     }
 
-    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        BlockingStore::set(self, key, value, expire)
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        BlockingStore::delete(self, key)
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        BlockingStore::ttl(self, key)
+    async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        BlockingStore::remove(self, key, options)
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         BlockingStore::delete_matching(self, keys)
     }
 
-    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        BlockingStore::read(self, key, options)
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        BlockingStore::capabilities(self)
-    }
-
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        BlockingStore::track_changes(self, tier)
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        BlockingStore::ttl(self, key)
     }
 }

@@ -5,10 +5,11 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RedisConfig, Result, WriteOptions, block_on,
+    Backend, BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
+    ReadOptions, RemoveOptions, Result, WriteOptions, block_on,
 };
 use memocache_redis_plumbing::announce;
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::Driven;
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
@@ -142,7 +143,7 @@ impl RedisBlockingStore {
     /// [`RedisStore::connect`] or, if `lazy`, [`RedisStore::connect_lazy`]
     /// makes it), or `None` for a pooled one.
     fn driven(config: &RedisConfig, lazy: bool) -> Result<Option<Self>> {
-        if !config.get_client_tracking() && !config.is_sentinel() {
+        if !config.settings().client_tracking() && !config.is_sentinel() {
             return Ok(None);
         }
         let config = config.clone();
@@ -183,19 +184,19 @@ impl Pooled {
     fn new(source: Source, config: &RedisConfig) -> Result<Self> {
         let connector = Connector {
             source,
-            connect_timeout: config.get_connect_timeout(),
-            socket_timeout: config.get_socket_timeout(),
-            health_check_interval: config.get_health_check_interval(),
+            connect_timeout: config.settings().connect_timeout(),
+            socket_timeout: config.settings().socket_timeout(),
+            health_check_interval: config.settings().health_check_interval(),
         };
         let pool = Pool::new(
             connector,
-            config.get_max_connections(),
-            config.get_connect_timeout(),
+            config.settings().max_connections(),
+            config.settings().connect_timeout(),
         );
         Ok(Pooled {
             pool: Arc::new(pool),
-            timeout: config.get_socket_timeout(),
-            retry_on_timeout: config.get_retry_on_timeout(),
+            timeout: config.settings().socket_timeout(),
+            retry_on_timeout: config.settings().retry_on_timeout(),
             health: config.health(),
         })
     }
@@ -275,37 +276,9 @@ impl std::fmt::Debug for Pooled {
     }
 }
 
-impl BlockingStore for RedisBlockingStore {
+impl Backend for RedisBlockingStore {
     fn backend(&self) -> &'static str {
         BACKEND
-    }
-
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.inner().get(key)
-    }
-
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        self.inner().set(key, value, expire)
-    }
-
-    fn delete(&self, key: &str) -> Result<bool> {
-        self.inner().delete(key)
-    }
-
-    fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.inner().ttl(key)
-    }
-
-    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        self.inner().delete_matching(keys)
-    }
-
-    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        self.inner().read(key, options)
-    }
-
-    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        self.inner().write(key, value, options)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -321,47 +294,31 @@ impl BlockingStore for RedisBlockingStore {
     }
 }
 
-impl BlockingStore for Pooled {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        block_on(self.query(&command::get(key), None))
-    }
-
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        self.write(key, value, &WriteOptions::new().expire(expire))
-    }
-
-    fn delete(&self, key: &str) -> Result<bool> {
-        let removed = block_on(self.query::<u64>(&command::delete(key), None));
-        Ok(removed? > 0)
-    }
-
-    fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(KeyTtl::from_pttl(block_on(
-            self.query(&command::pttl(key), None),
-        )?))
-    }
-
-    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        block_on(keyspace::delete_matching(self, keys))
-    }
-
+impl BlockingStore for RedisBlockingStore {
     fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        if !options.with_ttl {
-            let value: Option<Bytes> = block_on(self.query(&command::get(key), options.timeout))?;
-            return Ok(value.map(Entry::new));
-        }
-        let pipeline = command::get_with_pttl(key);
-        let (value, pttl): (Option<Bytes>, i64) = block_on(self.query(&pipeline, options.timeout))?;
-        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+        self.inner().read(key, options)
     }
 
     fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        let set = command::set(key, &value, options.expire);
-        block_on(self.query(&set, options.timeout))
+        self.inner().write(key, value, options)
+    }
+
+    fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        self.inner().remove(key, options)
+    }
+
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        self.inner().delete_matching(keys)
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.inner().ttl(key)
+    }
+}
+
+impl Backend for Pooled {
+    fn backend(&self) -> &'static str {
+        BACKEND
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -381,5 +338,37 @@ impl BlockingStore for Pooled {
              serve values other processes changed: build it with \
              RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
         ))
+    }
+}
+
+impl BlockingStore for Pooled {
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        if !options.with_ttl {
+            let value: Option<Bytes> = block_on(self.query(&command::get(key), options.timeout))?;
+            return Ok(value.map(Entry::new));
+        }
+        let pipeline = command::get_with_pttl(key);
+        let (value, pttl): (Option<Bytes>, i64) = block_on(self.query(&pipeline, options.timeout))?;
+        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+    }
+
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        let set = command::set(key, &value, options.expire);
+        block_on(self.query(&set, options.timeout))
+    }
+
+    fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        let removed = block_on(self.query::<u64>(&command::delete(key), options.timeout));
+        Ok(removed? > 0)
+    }
+
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        block_on(keyspace::delete_matching(self, keys))
+    }
+
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        Ok(KeyTtl::from_pttl(block_on(
+            self.query(&command::pttl(key), None),
+        )?))
     }
 }

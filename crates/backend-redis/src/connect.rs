@@ -5,7 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use memocache_core::{Error, RedisConfig, Result};
+use memocache_core::{Error, Result};
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::tls::require_tls_support;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
@@ -82,7 +83,7 @@ fn client_for(
             e,
         )
     })?;
-    if config.get_keepalive() {
+    if config.settings().keepalive() {
         // The reference's probes: after 15 s idle, every 5 s, 3 tries.
         let keepalive = TcpKeepalive::new()
             .with_time(Duration::from_secs(15))
@@ -100,7 +101,7 @@ fn client_for(
     }
     // A CA certificate is for rediss://, which needs the feature (with
     // Sentinel, it may be for the other side only).
-    let client = match config.get_ca_cert()? {
+    let client = match config.ca_cert()? {
         #[cfg(feature = "tls")]
         Some(root_cert) if url.starts_with("rediss://") => {
             tls::check_pem(&root_cert)?;
@@ -202,8 +203,8 @@ fn cluster_builder(config: &RedisConfig, nodes: &[(String, u16)]) -> Result<Clus
         }
     }
     let builder = ClusterClientBuilder::new(seeds)
-        .connection_timeout(config.get_connect_timeout())
-        .response_timeout(config.get_socket_timeout())
+        .connection_timeout(config.settings().connect_timeout())
+        .response_timeout(config.settings().socket_timeout())
         // Follow MOVED/ASK and failovers, but do not keep a cache caller
         // waiting long on a sick cluster.
         .retries(2)
@@ -211,7 +212,7 @@ fn cluster_builder(config: &RedisConfig, nodes: &[(String, u16)]) -> Result<Clus
         .max_retry_wait(100);
     #[cfg(feature = "tls")]
     if tls {
-        return tls::secure_cluster(builder, config.get_ca_cert()?);
+        return tls::secure_cluster(builder, config.ca_cert()?);
     }
     Ok(builder)
 }

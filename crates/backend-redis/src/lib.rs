@@ -48,9 +48,9 @@ mod store;
 mod tracking;
 
 pub use blocking::RedisBlockingStore;
-pub use memocache_core::RedisConfig;
+pub use memocache_redis_plumbing::config::RedisConfig;
 pub use store::RedisStore;
 
 /// The redis-rs version these stores are built on, for
 /// [`RedisStore::from_client`] and friends.
-pub use redis;
+pub use redis as redis_rs;

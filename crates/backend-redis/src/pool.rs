@@ -8,7 +8,8 @@
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use memocache_core::{RedisConfig, Result};
+use memocache_core::Result;
+use memocache_redis_plumbing::config::RedisConfig;
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisResult};

@@ -13,7 +13,8 @@
 
 use std::time::Duration;
 
-use memocache_core::{RedisConfig, Result};
+use memocache_core::Result;
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::sentinel::{Answer, Missing, find_primary, switched_master};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushKind, RedisResult, Value};
@@ -51,7 +52,7 @@ impl Sentinels {
     /// [`Error::Config`] for bad settings.
     pub(crate) fn new(config: &RedisConfig, protocol: Option<ProtocolVersion>) -> Result<Self> {
         config.validate()?;
-        let master = config.get_sentinel_master().unwrap_or_default().to_owned();
+        let master = config.sentinel_master().unwrap_or_default().to_owned();
         let sentinels = config
             .sentinel_urls()?
             .iter()
@@ -61,8 +62,8 @@ impl Sentinels {
             })
             .collect::<Result<Vec<_>>>()?;
         let timeouts = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(config.get_socket_timeout()))
-            .set_connection_timeout(Some(config.get_connect_timeout()));
+            .set_response_timeout(Some(config.settings().socket_timeout()))
+            .set_connection_timeout(Some(config.settings().connect_timeout()));
         Ok(Sentinels {
             master,
             sentinels,

@@ -5,10 +5,11 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use memocache_core::{
-    Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions, RedisConfig,
-    Result, Store, async_trait,
+    Backend, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions,
+    RemoveOptions, Result, Store, WriteOptions, async_trait,
 };
 use memocache_redis_plumbing::announce;
+use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
 use memocache_redis_plumbing::failure::send_retrying;
 use memocache_redis_plumbing::keyspace::{self, Keyspace};
@@ -92,14 +93,14 @@ impl RedisStore {
     /// [`connect`](Self::connect) without the log line naming the server:
     /// for the blocking store over it, which logs its own.
     pub(crate) async fn connect_quietly(config: &RedisConfig) -> Result<Self> {
-        if config.get_client_tracking() && config.is_cluster() {
+        if config.settings().client_tracking() && config.is_cluster() {
             let tracked = Self::tracked_cluster(config).await?;
             return Ok(Self::with_link(
                 Link::TrackedCluster(Arc::new(tracked)),
                 config,
             ));
         }
-        if config.get_client_tracking() || config.is_sentinel() {
+        if config.settings().client_tracking() || config.is_sentinel() {
             let own = Self::own(config)?;
             // The first connection now: an unreachable server or a wrong
             // master name is an error here (a server that refuses tracking
@@ -156,7 +157,7 @@ impl RedisStore {
                     .into(),
             ));
         }
-        if config.get_client_tracking() || config.is_sentinel() {
+        if config.settings().client_tracking() || config.is_sentinel() {
             return Ok(Self::with_link(Link::Own(Self::own(config)?), config));
         }
         let client = connect::client(config)?;
@@ -195,7 +196,7 @@ impl RedisStore {
         RedisStore {
             link: Link::Node(connection),
             server: None,
-            timeout: config.get_socket_timeout(),
+            timeout: config.settings().socket_timeout(),
             retry_on_timeout: false,
             health_check: None,
             health: config.health(),
@@ -207,7 +208,7 @@ impl RedisStore {
     /// [`RedisConfig::client_tracking`], or of one on a Sentinel primary:
     /// a connection of its own; opens none yet.
     fn own(config: &RedisConfig) -> Result<Arc<OwnConnection>> {
-        let tracking = config.get_client_tracking();
+        let tracking = config.settings().client_tracking();
         let target = if config.is_sentinel() {
             let protocol = tracking.then_some(ProtocolVersion::RESP3);
             Target::Sentinel(Arc::new(Sentinels::new(config, protocol)?))
@@ -215,8 +216,8 @@ impl RedisStore {
             Target::Node(Box::new(connect::resp3_client(config)?))
         };
         let connection = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(config.get_socket_timeout()))
-            .set_connection_timeout(Some(config.get_connect_timeout()));
+            .set_response_timeout(Some(config.settings().socket_timeout()))
+            .set_connection_timeout(Some(config.settings().connect_timeout()));
         Ok(OwnConnection::new(target, connection, tracking))
     }
 
@@ -259,11 +260,12 @@ impl RedisStore {
         RedisStore {
             server: server.map(Arc::from),
             health_check: config
-                .get_health_check_interval()
+                .settings()
+                .health_check_interval()
                 .map(|interval| Arc::new(HealthCheck::start(link.clone(), interval))),
             link,
-            timeout: config.get_socket_timeout(),
-            retry_on_timeout: config.get_retry_on_timeout(),
+            timeout: config.settings().socket_timeout(),
+            retry_on_timeout: config.settings().retry_on_timeout(),
             health: config.health(),
             runtime: StoreRuntime::default(),
         }
@@ -446,8 +448,8 @@ impl Link {
 /// The connection manager's settings from `config`.
 fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
-        .set_response_timeout(Some(config.get_socket_timeout()))
-        .set_connection_timeout(Some(config.get_connect_timeout()))
+        .set_response_timeout(Some(config.settings().socket_timeout()))
+        .set_connection_timeout(Some(config.settings().connect_timeout()))
         // A cache had better fail fast than keep callers waiting on
         // reconnection attempts: one more try, after at most 100 ms.
         .set_number_of_retries(1)
@@ -504,41 +506,40 @@ impl Drop for HealthCheck {
 
 #[async_trait]
 impl Store for RedisStore {
-    fn backend(&self) -> &'static str {
-        BACKEND
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+        if !options.with_ttl {
+            let value: Option<Bytes> = self.read_query(key, &command::get(key)).await?;
+            return Ok(value.map(Entry::new));
+        }
+        let (value, pttl): (Option<Bytes>, i64) =
+            self.read_query(key, &command::get_with_pttl(key)).await?;
+        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.read_query(key, &command::get(key)).await
-    }
-
-    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        let written = self.query(&command::set(key, &value, expire)).await;
+    async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+        let written = self.query(&command::set(key, &value, options.expire)).await;
         self.changed(key);
         written
     }
 
-    async fn delete(&self, key: &str) -> Result<bool> {
+    async fn remove(&self, key: &str, _: &RemoveOptions) -> Result<bool> {
         let removed = self.query::<u64>(&command::delete(key)).await;
         self.changed(key);
         Ok(removed? > 0)
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        Ok(KeyTtl::from_pttl(self.query(&command::pttl(key)).await?))
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
         keyspace::delete_matching(self, keys).await
     }
 
-    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        if !options.with_ttl {
-            return Ok(self.get(key).await?.map(Entry::new));
-        }
-        let (value, pttl): (Option<Bytes>, i64) =
-            self.read_query(key, &command::get_with_pttl(key)).await?;
-        Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        Ok(KeyTtl::from_pttl(self.query(&command::pttl(key)).await?))
+    }
+}
+
+impl Backend for RedisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
     }
 
     fn capabilities(&self) -> Capabilities {

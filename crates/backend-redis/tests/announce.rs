@@ -2,7 +2,7 @@
 //! built (what the other constructors log is the testkit's `announce`
 //! suite, in `suites.rs`): the server the client names, once.
 
-use memocache_redis::redis::Client;
+use memocache_redis::redis_rs::Client;
 use memocache_redis::{RedisBlockingStore, RedisStore};
 use memocache_testkit::suites::announce::{acl_server, assert_announced, mark};
 

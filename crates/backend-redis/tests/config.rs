@@ -4,8 +4,8 @@
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::Duration;
 
-use memocache_core::{Error, RedisConfig};
-use memocache_redis::{RedisBlockingStore, RedisStore};
+use memocache_core::Error;
+use memocache_redis::{RedisBlockingStore, RedisConfig, RedisStore};
 use memocache_testkit::suites::assert_cannot_connect;
 
 fn url(config: &RedisConfig) -> String {

@@ -1,8 +1,8 @@
 //! Losing the server: operations fail (they do not hang or panic) while it
 //! is gone, and both stores serve again once it is back, with no new store.
 
-use memocache_core::{BlockingStore, Bytes, RedisConfig, Store};
-use memocache_redis::{RedisBlockingStore, RedisStore};
+use memocache_core::{BlockingStore, Bytes, Store};
+use memocache_redis::{RedisBlockingStore, RedisConfig, RedisStore};
 use memocache_testkit::RedisServer;
 use memocache_testkit::suites::assert_cannot_connect;
 

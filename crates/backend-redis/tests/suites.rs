@@ -1,8 +1,8 @@
 //! The suites every Redis client runs (conformance, Memoizer behaviour,
 //! faults, TLS, ACL users), on redis-rs.
 
-use memocache_core::{RedisConfig, Result};
-use memocache_redis::{RedisBlockingStore, RedisStore};
+use memocache_core::Result;
+use memocache_redis::{RedisBlockingStore, RedisConfig, RedisStore};
 use memocache_testkit::suites::Client;
 
 struct RedisRs;

@@ -3,7 +3,7 @@
 //! is timed by the reference script on its dicts and joins these rows).
 
 use memocache::codec::{DynCodec, codec_by_name};
-use memocache::python::{self as pyjson, PyValue};
+use memocache::python::{self as python, PyValue};
 use serde::Serialize;
 
 use crate::sampling::{median, nanos_per_op};
@@ -48,7 +48,7 @@ pub fn figures(schedule: &Schedule) -> Vec<CodecFigures> {
 
 /// `order` as the Python value a Python service caches.
 fn python_value(order: &Order) -> PyValue {
-    pyjson::parse(&pyjson::to_vec(order).expect("encodes")).expect("parses")
+    python::parse(&python::to_vec(order).expect("encodes")).expect("parses")
 }
 
 fn measure(

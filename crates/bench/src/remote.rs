@@ -126,8 +126,8 @@ impl Remote {
         let config = RedisConfig::new().url(url);
         let client = Client::open(url).expect("a valid redis url");
         let manager_config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.get_socket_timeout()))
-            .set_connection_timeout(Some(config.get_connect_timeout()))
+            .set_response_timeout(Some(config.settings().socket_timeout()))
+            .set_connection_timeout(Some(config.settings().connect_timeout()))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(100));
         let raw = ConnectionManager::new_with_config(client.clone(), manager_config)
@@ -431,8 +431,8 @@ impl Remote {
         let key = self.memo.key(&args(0, size)).expect("a key");
         let mut connection = self.client.get_connection().expect("a blocking connection");
         connection
-            .set_read_timeout(Some(config.get_socket_timeout()))
-            .and_then(|()| connection.set_write_timeout(Some(config.get_socket_timeout())))
+            .set_read_timeout(Some(config.settings().socket_timeout()))
+            .and_then(|()| connection.set_write_timeout(Some(config.settings().socket_timeout())))
             .expect("socket timeouts");
         let errors = Arc::clone(&self.errors);
         let raw: BlockingOp = Box::new(move || {

@@ -1,6 +1,6 @@
 //! `memocache key`: the cache key of a call, from its arguments as JSON.
 
-use memocache_core::pyjson::{self, PyValue};
+use memocache_core::python::{self, PyValue};
 use memocache_core::{Args, KeyHasher, cache_key};
 
 /// Reads a call's arguments: `args` a JSON array of positional arguments,
@@ -9,7 +9,7 @@ use memocache_core::{Args, KeyHasher, cache_key};
 pub fn call_args(args: Option<&str>, kwargs: Option<&str>) -> Result<Args, String> {
     let mut call = Args::new();
     if let Some(text) = args {
-        match pyjson::parse(text.as_bytes()) {
+        match python::parse(text.as_bytes()) {
             Ok(PyValue::List(items)) => {
                 for item in &items {
                     call.push_arg(None::<String>, item);
@@ -20,7 +20,7 @@ pub fn call_args(args: Option<&str>, kwargs: Option<&str>) -> Result<Args, Strin
         }
     }
     if let Some(text) = kwargs {
-        match pyjson::parse(text.as_bytes()) {
+        match python::parse(text.as_bytes()) {
             Ok(PyValue::Dict(entries)) => {
                 for (name, value) in entries {
                     call.push_kwarg(name, &value);

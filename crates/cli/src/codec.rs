@@ -2,7 +2,7 @@
 //! when they do not decode.
 
 use clap::ValueEnum;
-use memocache_core::pyjson::{self, PyValue};
+use memocache_core::python::{self, PyValue};
 use memocache_core::{DynCodec, Error, Report, codec_by_name};
 
 /// A stored value's format and compression: memocache's codec of the same
@@ -99,7 +99,7 @@ impl CodecName {
             Some(("a zstd stream", &[Self::JsonZstd, Self::MsgpackZstd][..]))
         } else if is_zlib_header(stored) {
             Some(("a zlib stream", &[Self::JsonZlib][..]))
-        } else if pyjson::parse(stored).is_ok() {
+        } else if python::parse(stored).is_ok() {
             Some(("plain JSON", &[Self::Json][..]))
         } else {
             None
@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn every_codec_round_trips_a_value() {
         let value =
-            pyjson::parse(br#"{"a": [1, -2, 1.5, "\u00e9", null, true], "b": {}}"#).unwrap();
+            python::parse(br#"{"a": [1, -2, 1.5, "\u00e9", null, true], "b": {}}"#).unwrap();
         for codec in CodecName::value_variants() {
             let stored = codec.encode(&value).unwrap();
             assert_eq!(codec.decode("k", &stored).unwrap(), value, "{codec:?}");

@@ -4,11 +4,12 @@
 
 use std::path::Path;
 
-use memocache_core::{Error, RedisConfig, Report};
+use memocache_core::{Error, Report};
 use memocache_redis::RedisBlockingStore;
-use memocache_redis::redis::cluster::{ClusterConnection, cluster_pipe};
-use memocache_redis::redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use memocache_redis::redis::{self, Cmd, Connection, FromRedisValue, RedisError};
+use memocache_redis::redis_rs::cluster::{ClusterConnection, cluster_pipe};
+use memocache_redis::redis_rs::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use memocache_redis::redis_rs::{self, Cmd, Connection, FromRedisValue, RedisError};
+use memocache_redis_plumbing::config::RedisConfig;
 
 /// A connected Redis: memocache's store for single-key operations, and
 /// plain redis-rs connections ([`Link`]) for the commands a store does not
@@ -121,10 +122,10 @@ impl Redis {
         } else {
             memocache_redis::connect::client(&self.config).map_err(|e| bad_setting(&e))?
         };
-        let open = || -> redis::RedisResult<Connection> {
+        let open = || -> redis_rs::RedisResult<Connection> {
             let connection =
-                client.get_connection_with_timeout(self.config.get_connect_timeout())?;
-            let timeout = Some(self.config.get_socket_timeout());
+                client.get_connection_with_timeout(self.config.settings().connect_timeout())?;
+            let timeout = Some(self.config.settings().socket_timeout());
             connection.set_read_timeout(timeout)?;
             connection.set_write_timeout(timeout)?;
             Ok(connection)
@@ -238,7 +239,7 @@ impl Link {
     ) -> Result<T, String> {
         match self {
             Link::Node(connection) => {
-                let mut pipe = redis::pipe();
+                let mut pipe = redis_rs::pipe();
                 for cmd in cmds {
                     pipe.add_command(cmd);
                 }
@@ -264,14 +265,15 @@ impl Link {
         match self {
             Link::Node(connection) => {
                 // A server without INFO (renamed away) is taken as it is.
-                let info: Option<String> = redis::cmd("INFO").arg("cluster").query(connection).ok();
+                let info: Option<String> =
+                    redis_rs::cmd("INFO").arg("cluster").query(connection).ok();
                 if info.is_some_and(|info| info.contains("cluster_enabled:1")) {
                     return Err(NOT_CLUSTERED.into());
                 }
                 Ok(vec![None])
             }
             Link::Cluster(_) => {
-                let nodes: String = self.query(redis::cmd("CLUSTER").arg("NODES"))?;
+                let nodes: String = self.query(redis_rs::cmd("CLUSTER").arg("NODES"))?;
                 let primaries = memocache_redis_plumbing::topology::primaries(&nodes);
                 if primaries.is_empty() {
                     return Err(format!(
@@ -312,11 +314,13 @@ impl Link {
 fn check_cluster(config: &RedisConfig) -> Result<(), String> {
     let seeds = config.cluster_urls().map_err(|e| bad_setting(&e))?;
     for seed in seeds {
-        let info = redis::Client::open(seed.as_str())
-            .and_then(|client| client.get_connection_with_timeout(config.get_connect_timeout()))
+        let info = redis_rs::Client::open(seed.as_str())
+            .and_then(|client| {
+                client.get_connection_with_timeout(config.settings().connect_timeout())
+            })
             .and_then(|mut connection| {
-                connection.set_read_timeout(Some(config.get_socket_timeout()))?;
-                redis::cmd("INFO")
+                connection.set_read_timeout(Some(config.settings().socket_timeout()))?;
+                redis_rs::cmd("INFO")
                     .arg("cluster")
                     .query::<String>(&mut connection)
             });

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use memocache_core::pyjson;
+use memocache_core::python;
 use memocache_core::{BlockingStore, Bytes, KeyTtl};
 
 use crate::codec::CodecName;
@@ -16,7 +16,7 @@ pub fn get(redis: &Redis, codec: CodecName, key: &str) -> Result<String, String>
         .map_err(|e| format!("cannot read {key}: {}", e.report()))?
         .ok_or_else(|| format!("no such key: {key}"))?;
     let value = codec.decode(key, &stored)?;
-    pyjson::to_string(&value).map_err(|e| e.to_string())
+    python::to_string(&value).map_err(|e| e.to_string())
 }
 
 /// Stores the JSON text `json` at `key`, expiring after `expire` seconds
@@ -28,7 +28,7 @@ pub fn put(
     json: &str,
     expire: Option<u64>,
 ) -> Result<(), String> {
-    let value = pyjson::parse(json.as_bytes()).map_err(|e| format!("JSON is not valid: {e}"))?;
+    let value = python::parse(json.as_bytes()).map_err(|e| format!("JSON is not valid: {e}"))?;
     let stored = codec.encode(&value)?;
     let expire = expire.filter(|s| *s > 0).map(Duration::from_secs);
     redis

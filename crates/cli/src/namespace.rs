@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use memocache_core::{KeyMatch, stale_key};
-use memocache_redis::redis;
+use memocache_redis::redis_rs;
 
 use crate::connection::{Link, Redis};
 use crate::entry::seconds;
@@ -74,7 +74,7 @@ impl Namespace {
     ) -> Result<(), String> {
         let nodes = link.key_holders()?;
         for exact in &self.exact {
-            let exists: bool = link.query(redis::cmd("EXISTS").arg(exact))?;
+            let exists: bool = link.query(redis_rs::cmd("EXISTS").arg(exact))?;
             if exists {
                 visit(link, vec![exact.clone().into_bytes()])?;
             }
@@ -88,7 +88,7 @@ impl Namespace {
             loop {
                 let (next, keys): (u64, Vec<Vec<u8>>) = link.query_on(
                     node.as_ref(),
-                    redis::cmd("SCAN")
+                    redis_rs::cmd("SCAN")
                         .arg(cursor)
                         .arg("MATCH")
                         .arg(&pattern)
@@ -137,7 +137,7 @@ pub fn clear(redis: &Redis, namespace: &Namespace) -> Result<u64, String> {
     let mut removed = 0;
     namespace.scan(&mut link, |link, batch| {
         // In a cluster, redis-rs splits a multi-key UNLINK by slot.
-        let unlinked: u64 = link.query(redis::cmd("UNLINK").arg(&batch))?;
+        let unlinked: u64 = link.query(redis_rs::cmd("UNLINK").arg(&batch))?;
         removed += unlinked;
         Ok(())
     })?;
@@ -165,9 +165,9 @@ pub fn stats(redis: &Redis, namespace: &Namespace) -> Result<Stats, String> {
     let mut stats = Stats::default();
     namespace.scan(&mut link, |link, batch| {
         let commands = batch.iter().flat_map(|key| {
-            let mut usage = redis::cmd("MEMORY");
+            let mut usage = redis_rs::cmd("MEMORY");
             usage.arg("USAGE").arg(key).arg("SAMPLES").arg(0);
-            let mut pttl = redis::cmd("PTTL");
+            let mut pttl = redis_rs::cmd("PTTL");
             pttl.arg(key);
             [usage, pttl]
         });

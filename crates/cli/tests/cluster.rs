@@ -4,9 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use memocache_core::{Args, Memoizer, RedisConfig};
-use memocache_redis::RedisStore;
-use memocache_redis::redis;
+use memocache_core::{Args, Memoizer};
+use memocache_redis::redis_rs;
+use memocache_redis::{RedisConfig, RedisStore};
 use memocache_testkit::{RedisCluster, RedisServer};
 use support::{fails, run as memocache};
 
@@ -24,8 +24,8 @@ fn ok(args: &[&str]) -> String {
 }
 
 /// A plain connection to one node (no cluster routing).
-fn node_connection(port: u16) -> redis::Connection {
-    redis::Client::open(RedisCluster::shared().node(port).url())
+fn node_connection(port: u16) -> redis_rs::Connection {
+    redis_rs::Client::open(RedisCluster::shared().node(port).url())
         .unwrap()
         .get_connection()
         .unwrap()
@@ -38,7 +38,7 @@ fn keys_per_primary(pattern: &str) -> Vec<BTreeSet<String>> {
         .primaries()
         .into_iter()
         .map(|port| {
-            redis::cmd("KEYS")
+            redis_rs::cmd("KEYS")
                 .arg(pattern)
                 .query(&mut node_connection(port))
                 .unwrap()
@@ -47,8 +47,8 @@ fn keys_per_primary(pattern: &str) -> Vec<BTreeSet<String>> {
 }
 
 /// A connection to the whole cluster, for setting up entries.
-fn cluster_connection() -> redis::cluster::ClusterConnection {
-    redis::cluster::ClusterClient::new(vec![seed()])
+fn cluster_connection() -> redis_rs::cluster::ClusterConnection {
+    redis_rs::cluster::ClusterClient::new(vec![seed()])
         .unwrap()
         .get_connection()
         .unwrap()
@@ -104,7 +104,7 @@ fn keys_stats_and_clear_cover_every_primary() {
     let ns = format!("cli:ns:{}", std::process::id());
     let mut cluster_connection = cluster_connection();
     let mut set = |key: &str, expire: Option<u64>| {
-        let mut set = redis::cmd("SET");
+        let mut set = redis_rs::cmd("SET");
         set.arg(key)
             .arg(b"\x78\x9c\x03\x00\x00\x00\x00\x01".as_slice());
         if let Some(seconds) = expire {
@@ -248,7 +248,7 @@ fn several_urls_need_cluster_and_errors_are_clear() {
     let elsewhere = (0..100)
         .map(|i| format!("cli:moved:{i}"))
         .find(|key| {
-            redis::cmd("GET")
+            redis_rs::cmd("GET")
                 .arg(key)
                 .query::<Option<Vec<u8>>>(&mut node_connection(
                     RedisCluster::shared().nodes()[0].port(),

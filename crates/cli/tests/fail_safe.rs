@@ -7,8 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use memocache_core::{Args, Memoizer, RedisConfig, stale_key};
-use memocache_redis::{RedisBlockingStore, redis};
+use memocache_core::{Args, Memoizer, stale_key};
+use memocache_redis::{RedisBlockingStore, RedisConfig, redis_rs};
 use memocache_testkit::RedisServer;
 
 /// Runs `memocache --url URL args...`; its stdout, which must be a success.
@@ -24,11 +24,11 @@ fn sorted_lines(text: &str) -> Vec<String> {
 
 /// Every key starting with `prefix` (the test's own server).
 fn keys_under(server: &RedisServer, prefix: &str) -> Vec<String> {
-    let mut connection = redis::Client::open(server.url())
+    let mut connection = redis_rs::Client::open(server.url())
         .unwrap()
         .get_connection()
         .unwrap();
-    let mut keys: Vec<String> = redis::cmd("KEYS")
+    let mut keys: Vec<String> = redis_rs::cmd("KEYS")
         .arg(format!("{prefix}*"))
         .query(&mut connection)
         .unwrap();
@@ -85,11 +85,14 @@ fn clear_removes_the_stale_copies_with_the_entries_and_keeps_a_nested_namespace(
         assert!(failed.is_err(), "served {failed:?} after clear");
     }
     let key = nested.key(&calls[0]).unwrap();
-    let mut connection = redis::Client::open(url.as_str())
+    let mut connection = redis_rs::Client::open(url.as_str())
         .unwrap()
         .get_connection()
         .unwrap();
-    let deleted: u64 = redis::cmd("DEL").arg(&key).query(&mut connection).unwrap();
+    let deleted: u64 = redis_rs::cmd("DEL")
+        .arg(&key)
+        .query(&mut connection)
+        .unwrap();
     assert_eq!(deleted, 1);
     let served: Result<u32, String> =
         nested.try_call_blocking(&calls[0], || Err("the database is down".into()));

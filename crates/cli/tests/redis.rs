@@ -3,7 +3,7 @@
 //! `--url`.
 
 use memocache_core::{Compression, Zlib};
-use memocache_redis::redis;
+use memocache_redis::redis_rs;
 use memocache_testkit::RedisServer;
 use support::{fails, run as memocache};
 
@@ -14,15 +14,15 @@ fn ok(url: &str, args: &[&str]) -> String {
     support::ok(&[&["--url", url], args].concat())
 }
 
-fn connection(server: &RedisServer) -> redis::Connection {
-    redis::Client::open(server.url())
+fn connection(server: &RedisServer) -> redis_rs::Connection {
+    redis_rs::Client::open(server.url())
         .unwrap()
         .get_connection()
         .unwrap()
 }
 
 fn raw_set(server: &RedisServer, key: &str, value: &[u8]) {
-    let () = redis::cmd("SET")
+    let () = redis_rs::cmd("SET")
         .arg(key)
         .arg(value)
         .query(&mut connection(server))
@@ -30,7 +30,7 @@ fn raw_set(server: &RedisServer, key: &str, value: &[u8]) {
 }
 
 fn raw_get(server: &RedisServer, key: &str) -> Option<Vec<u8>> {
-    redis::cmd("GET")
+    redis_rs::cmd("GET")
         .arg(key)
         .query(&mut connection(server))
         .unwrap()
@@ -269,7 +269,7 @@ fn clear_goes_through_many_scan_batches_and_escapes_glob_characters() {
     let url = server.url();
     let mut connection = connection(&server);
     let hash = |i: u32| format!("{i:064x}");
-    let mut pipe = redis::pipe();
+    let mut pipe = redis_rs::pipe();
     for i in 0..2500 {
         pipe.cmd("SET")
             .arg(format!("n*s:{}", hash(i)))
@@ -284,7 +284,7 @@ fn clear_goes_through_many_scan_batches_and_escapes_glob_characters() {
     assert_eq!(ok(&url, &["keys", "-n", "n*s"]).lines().count(), 2500);
     assert!(ok(&url, &["stats", "-n", "n*s"]).starts_with("keys: 2500\n"));
     assert_eq!(ok(&url, &["clear", "-n", "n*s"]), "2500\n");
-    let left: u64 = redis::cmd("DBSIZE").query(&mut connection).unwrap();
+    let left: u64 = redis_rs::cmd("DBSIZE").query(&mut connection).unwrap();
     assert_eq!(
         left, 2500,
         "the nXs keys, which `n*s` must not match, are left"

@@ -23,7 +23,7 @@ pub enum BreakerState {
 /// When the breaker opens and for how long.
 ///
 /// ```
-/// use memocache::store::BreakerPolicy;
+/// use memocache::health::BreakerPolicy;
 /// use std::time::Duration;
 ///
 /// let policy = BreakerPolicy::new()

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Result, pyjson};
+use crate::{Error, Result, python};
 
 /// Turns values into bytes and back.
 pub trait Codec: Send + Sync + 'static {
@@ -135,24 +135,24 @@ impl Format for Json {
     }
 
     fn serialize<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
-        Ok(pyjson::to_vec(value)?)
+        Ok(python::to_vec(value)?)
     }
 
     fn deserialize<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        pyjson::take_maybe_lost_int();
+        python::take_maybe_lost_int();
         match serde_json::from_slice(bytes) {
             // serde_json reads an integer beyond 64 bits as a float; a
             // `PyValue` (alone or inside `T`) that got one reads the text
             // again, exactly.
-            Ok(v) if pyjson::take_maybe_lost_int() => {
-                let exact = pyjson::parse(bytes).and_then(T::deserialize);
-                pyjson::take_maybe_lost_int();
+            Ok(v) if python::take_maybe_lost_int() => {
+                let exact = python::parse(bytes).and_then(T::deserialize);
+                python::take_maybe_lost_int();
                 Ok(exact.unwrap_or(v))
             }
             Ok(v) => Ok(v),
             // serde_json refuses Python's NaN/Infinity tokens and very deep
             // nesting; Python's own reader takes them.
-            Err(first) => match pyjson::parse(bytes) {
+            Err(first) => match python::parse(bytes) {
                 Ok(value) => T::deserialize(value).map_err(|second| {
                     // serde_json's syntax error was only about those
                     // tokens: the value's own error says what is wrong.
@@ -541,7 +541,7 @@ mod tests {
 
     #[test]
     fn integers_beyond_64_bits_stay_exact_in_py_values() {
-        use crate::pyjson::PyValue;
+        use crate::python::PyValue;
 
         // What Python stores for {"id": 2**70, "neg": -2**200, "f": 1e20,
         // "n": 2**63}.
@@ -583,7 +583,7 @@ mod tests {
             codec.decode::<PyValue>(&floats).unwrap(),
             PyValue::List(vec![PyValue::Float(1e20), PyValue::Float(-3e30)])
         );
-        assert!(!crate::pyjson::take_maybe_lost_int());
+        assert!(!crate::python::take_maybe_lost_int());
     }
 
     #[test]
@@ -645,7 +645,7 @@ mod tests {
     fn failures_keep_the_underlying_error_as_source() {
         let error = JsonZlib::default().encode(&Unserializable).unwrap_err();
         assert!(matches!(error, Error::Encode(_)), "{error:?}");
-        assert_caused_by::<pyjson::Error>(&error);
+        assert_caused_by::<python::Error>(&error);
 
         let error = JsonPlain::default().decode::<u32>(b"\"text\"").unwrap_err();
         assert!(matches!(error, Error::Decode(_)), "{error:?}");

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::key::Args;
-use crate::pyjson;
+use crate::python;
 
 /// One `cache_only_for` condition of the reference: `{"kwarg": name,
 /// "operator": "in", "value": [...]}`.
@@ -46,7 +46,7 @@ impl Condition {
     ) -> Result<Self> {
         let values = values
             .into_iter()
-            .map(|v| pyjson::to_vec(&v))
+            .map(|v| python::to_vec(&v))
             .collect::<Result<_, _>>()?;
         Ok(Condition {
             kwarg: kwarg.into(),

@@ -7,7 +7,7 @@
 //! [`codec_by_name`] finds memocache's own by the name [`Codec::name`]
 //! gives them.
 
-use crate::pyjson::PyValue;
+use crate::python::PyValue;
 use crate::{Codec, Error, Json, JsonPlain, JsonZlib, Layered, Result, Uncompressed, Zlib};
 
 /// A [`Codec`] behind a pointer: Python values to stored bytes and back.
@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn every_codec_is_found_by_its_own_name_and_round_trips() {
         let value =
-            crate::pyjson::parse(br#"{"a": [1, -2, 1.5, "\u00e9", null, true], "b": {}}"#).unwrap();
+            crate::python::parse(br#"{"a": [1, -2, 1.5, "\u00e9", null, true], "b": {}}"#).unwrap();
         let mut names = 0;
         for name in codec_names() {
             let codec = codec_by_name(name).unwrap();

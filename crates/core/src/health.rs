@@ -10,12 +10,12 @@ use crate::breaker::{Breaker, BreakerPolicy, BreakerState};
 /// The health view of one store, shared by its clones and by every
 /// memoizer over them; a cheap handle (clones share the state).
 ///
-/// A store hands it out with [`Store::health`](crate::Store::health); the
+/// A store hands it out with [`Backend::health`](crate::Backend::health); the
 /// memoizers record each store operation's success or failure in it and
 /// skip the store while its breaker is open.
 ///
 /// ```
-/// use memocache::store::{BreakerPolicy, BreakerState, Health};
+/// use memocache::health::{BreakerPolicy, BreakerState, Health};
 ///
 /// let health = Health::new(Some(BreakerPolicy::new().failure_threshold(3)));
 /// assert_eq!(health.state(), BreakerState::Closed);

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! where `json` is Python's `json.dumps(x, default=str)` (see
-//! [`pyjson`](crate::pyjson)), the args part is present only with at least one
+//! [`python`](crate::python)), the args part is present only with at least one
 //! positional argument, the kwargs part only with at least one keyword
 //! argument left after `skip_cache_keys`, and the namespace part only when
 //! the namespace is not empty.
@@ -16,7 +16,7 @@ use std::ops::Range;
 use serde::Serialize;
 
 use crate::hasher::KeyHasher;
-use crate::pyjson;
+use crate::python;
 use crate::{Error, Result};
 
 /// The arguments of one call, as a Python caller would pass them: positional
@@ -40,7 +40,7 @@ pub struct Args {
     json: Vec<u8>,
     positional: Vec<Entry>,
     keyword: Vec<Entry>,
-    error: Option<pyjson::Error>,
+    error: Option<python::Error>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ impl Args {
 
     fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Option<Range<usize>> {
         let start = self.json.len();
-        match pyjson::write_value(&mut self.json, value) {
+        match python::write_value(&mut self.json, value) {
             Ok(()) => Some(start..self.json.len()),
             Err(e) => {
                 self.json.truncate(start);
@@ -129,7 +129,7 @@ impl Args {
 
     /// The first argument that could not be encoded, if any.
     pub fn error(&self) -> Option<&str> {
-        self.error.as_ref().map(pyjson::Error::message)
+        self.error.as_ref().map(python::Error::message)
     }
 
     /// The Python JSON text of the keyword argument (or named positional
@@ -199,7 +199,7 @@ pub fn cache_key<H: KeyHasher + ?Sized>(
             if i > 0 {
                 text.extend_from_slice(b", ");
             }
-            pyjson::write_str(&mut text, name);
+            python::write_str(&mut text, name);
             text.extend_from_slice(b": ");
             text.extend_from_slice(&args.json[json.clone()]);
         }
@@ -395,7 +395,7 @@ mod tests {
         let error = cache_key("ns", &args, &[], &Sha256).unwrap_err();
         assert!(matches!(error, Error::Encode(_)), "{error:?}");
         let source = std::error::Error::source(&error).expect("the encoder's error");
-        assert!(source.is::<pyjson::Error>());
+        assert!(source.is::<python::Error>());
         assert_eq!(Some(source.to_string().as_str()), args.error());
     }
 }

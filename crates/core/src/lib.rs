@@ -16,8 +16,7 @@ mod hasher;
 mod health;
 mod key;
 mod memoizer;
-pub mod pyjson;
-mod redis_config;
+pub mod python;
 mod reference;
 mod stats;
 mod store;
@@ -47,13 +46,13 @@ pub use hasher::{KeyHasher, Sha256};
 pub use health::Health;
 pub use key::{Args, KeyMatch, STALE_SUFFIX, cache_key, stale_key};
 pub use memoizer::{DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
-pub use redis_config::RedisConfig;
 pub use reference::{
     acache_data, acache_function, aget_data, cache_data, cache_function, get_data,
 };
 pub use stats::Stats;
 pub use store::{
-    BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, Store, WriteOptions, expire_millis,
+    Backend, BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions, Store,
+    WriteOptions, expire_millis,
 };
 pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats, TrackedTiers};
 

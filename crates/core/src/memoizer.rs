@@ -59,7 +59,7 @@ pub const DEFAULT_FAIL_SAFE_THROTTLE: Duration = Duration::from_secs(30);
 ///   write.
 /// - **Circuit breaker**: after consecutive store failures the store is
 ///   skipped for a cool-down, then probed; transitions are logged once. By
-///   default it is the store's own ([`Store::health`]), shared by every
+///   default it is the store's own ([`Backend::health`](crate::Backend::health)), shared by every
 ///   memoizer over that store and its clones, so one outage is learned
 ///   once; over a store without one, each memoizer has its own
 ///   ([`BreakerPolicy::default`]).
@@ -324,7 +324,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
 
     /// A circuit breaker of this memoizer's own with `policy`, or `None`
     /// to always call the store. Without this, the memoizer shares its
-    /// store's breaker ([`Store::health`]) with every other memoizer over
+    /// store's breaker ([`Backend::health`](crate::Backend::health)) with every other memoizer over
     /// that store, which is what a service with many cached functions
     /// wants: one outage is learned once.
     pub fn circuit_breaker(mut self, policy: Option<BreakerPolicy>) -> Self {
@@ -335,7 +335,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
     /// Keeps decoded values in process, in front of the store: a hit on a
     /// local copy costs neither a round trip nor a decode, and returns a
     /// clone of the value. The copies are kept true by the store's change
-    /// reports ([`Store::track_changes`]): a copy is dropped when its key
+    /// reports ([`Backend::track_changes`](crate::Backend::track_changes)): a copy is dropped when its key
     /// changes, in this process or another, and a value read while a
     /// change is reported is not kept. A copy lives at most as long as the
     /// store's entry and [`LocalTier::max_ttl`]. Over a store that cannot

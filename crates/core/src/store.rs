@@ -138,6 +138,28 @@ impl WriteOptions {
     }
 }
 
+/// How [`Store::remove`] removes a key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoveOptions {
+    /// Give up after this long, as [`ReadOptions::timeout`] says.
+    pub timeout: Option<Duration>,
+}
+
+impl RemoveOptions {
+    /// No timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// See [`RemoveOptions::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
 /// What a store can do beyond the required methods, so that callers (and
 /// the conformance suites) adapt to it instead of asking which backend it
 /// is.
@@ -151,10 +173,10 @@ pub struct Capabilities {
     /// by the store itself.
     pub bounded_operations: bool,
     /// The store hands out one [`Health`] shared by all its clones
-    /// ([`Store::health`]).
+    /// ([`Backend::health`](crate::Backend::health)).
     pub shared_health: bool,
     /// The store reports every change to its keys to the local tiers over
-    /// it ([`Store::track_changes`]).
+    /// it ([`Backend::track_changes`](crate::Backend::track_changes)).
     pub tracks_changes: bool,
 }
 
@@ -193,51 +215,15 @@ impl Capabilities {
     }
 }
 
-/// An async key-value store with per-key expiry.
+/// What a store is and offers, whichever way it is called: its name, its
+/// [`Capabilities`], its shared [`Health`] and its change reports.
 ///
-/// Five methods are required; the others have defaults written with them,
-/// so a store of your own keeps compiling as the trait grows. Object safe:
-/// `Arc<dyn Store>` and `Box<dyn Store>` are stores too.
-#[async_trait]
-pub trait Store: Send + Sync {
+/// Declared once for [`Store`] and [`BlockingStore`], both of which build
+/// on it: a store with both interfaces (as the memory store has) says it
+/// once. Only [`backend`](Self::backend) is required.
+pub trait Backend: Send + Sync {
     /// The backend's name for logs, e.g. `"redis"`.
     fn backend(&self) -> &'static str;
-
-    /// The value at `key`, or `None` when there is none (or it expired).
-    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
-
-    /// Stores `value` at `key` in one step, replacing any value and its
-    /// expiry; with `expire` the key disappears after that long, without it
-    /// the key is kept.
-    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()>;
-
-    /// Removes `key`; answers whether it existed.
-    async fn delete(&self, key: &str) -> Result<bool>;
-
-    /// The remaining life of `key`.
-    async fn ttl(&self, key: &str) -> Result<KeyTtl>;
-
-    /// Removes every key in `keys`; answers how many. Backends scan the
-    /// keys that start with [`KeyMatch::prefix`] (never `KEYS`) and remove
-    /// those that [`KeyMatch::matches`].
-    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
-
-    /// The entry at `key`, read as `options` say. A store whose
-    /// [`capabilities`](Self::capabilities) have
-    /// [`ttl_in_read`](Capabilities::ttl_in_read) reports the entry's
-    /// remaining life when asked; others leave [`Entry::ttl`] empty (ask
-    /// [`ttl`](Self::ttl)). The default is [`get`](Self::get), with no
-    /// timeout of its own.
-    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        let _ = options;
-        Ok(self.get(key).await?.map(Entry::new))
-    }
-
-    /// Stores `value` at `key` as `options` say. The default is
-    /// [`set`](Self::set) with the options' expiry.
-    async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        self.set(key, value, options.expire).await
-    }
 
     /// What this store can do beyond the required methods. The default:
     /// nothing.
@@ -278,58 +264,123 @@ fn untracked(backend: &str) -> crate::Error {
     ))
 }
 
-/// The blocking twin of [`Store`], for backends with a real blocking client.
-pub trait BlockingStore: Send + Sync {
-    /// The backend's name for logs, e.g. `"redis"`.
-    fn backend(&self) -> &'static str;
+/// The remaining life of the entry in `read` (asked with
+/// [`ReadOptions::with_ttl`]): what [`Store::ttl`] and
+/// [`BlockingStore::ttl`] answer by default.
+fn ttl_of(backend: &str, read: Option<Entry>) -> Result<KeyTtl> {
+    match read {
+        None => Ok(KeyTtl::Missing),
+        Some(Entry { ttl: Some(ttl), .. }) => Ok(ttl),
+        Some(Entry { ttl: None, .. }) => Err(crate::Error::config(format!(
+            "the {backend} store reports no time to live in its reads; it must implement `ttl`"
+        ))),
+    }
+}
 
-    /// See [`Store::get`].
-    fn get(&self, key: &str) -> Result<Option<Bytes>>;
+/// An async key-value store with per-key expiry.
+///
+/// The four required methods are the ones a memoizer calls:
+/// [`read`](Self::read), [`write`](Self::write), [`remove`](Self::remove)
+/// and [`delete_matching`](Self::delete_matching), each with the options a
+/// call gives it. [`get`](Self::get), [`set`](Self::set),
+/// [`delete`](Self::delete) and [`ttl`](Self::ttl) are the convenience
+/// forms, provided on top of them. What a store is and offers (its name,
+/// capabilities, health, change reports) is its [`Backend`].
+///
+/// Object safe: `Arc<dyn Store>` and `Box<dyn Store>` are stores too.
+#[async_trait]
+pub trait Store: Backend {
+    /// The entry at `key`, or `None` when there is none (or it expired),
+    /// read as `options` say. A store whose
+    /// [`capabilities`](crate::Backend::capabilities) have
+    /// [`ttl_in_read`](Capabilities::ttl_in_read) reports the entry's
+    /// remaining life when asked; others leave [`Entry::ttl`] empty.
+    async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>>;
 
-    /// See [`Store::set`].
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()>;
+    /// Stores `value` at `key` in one step, replacing any value and its
+    /// expiry; with [`WriteOptions::expire`] the key disappears after that
+    /// long, without it the key is kept.
+    async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()>;
 
-    /// See [`Store::delete`].
-    fn delete(&self, key: &str) -> Result<bool>;
+    /// Removes `key`, as `options` say; answers whether it existed.
+    async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool>;
 
-    /// See [`Store::ttl`].
-    fn ttl(&self, key: &str) -> Result<KeyTtl>;
+    /// Removes every key in `keys`; answers how many. Backends scan the
+    /// keys that start with [`KeyMatch::prefix`] (never `KEYS`) and remove
+    /// those that [`KeyMatch::matches`].
+    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
+
+    /// The value at `key`: [`read`](Self::read) with default options.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self
+            .read(key, &ReadOptions::new())
+            .await?
+            .map(|entry| entry.value))
+    }
+
+    /// Stores `value` at `key`, expiring after `expire` if given:
+    /// [`write`](Self::write) with that expiry.
+    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        self.write(key, value, &WriteOptions::new().expire(expire))
+            .await
+    }
+
+    /// Removes `key`; answers whether it existed: [`remove`](Self::remove)
+    /// with default options.
+    async fn delete(&self, key: &str) -> Result<bool> {
+        self.remove(key, &RemoveOptions::new()).await
+    }
+
+    /// The remaining life of `key`. The default reads the entry with its
+    /// time to live; a store without
+    /// [`ttl_in_read`](Capabilities::ttl_in_read) must implement it.
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let read = self.read(key, &ReadOptions::new().with_ttl(true)).await?;
+        ttl_of(self.backend(), read)
+    }
+}
+
+/// The blocking form of [`Store`], for backends with a real blocking
+/// client: the same required methods and conveniences, called on the
+/// caller's thread. Nothing but the store can bound a blocking call, so a
+/// store that can be slow honours the options' timeouts.
+///
+/// Object safe: `Arc<dyn BlockingStore>` and `Box<dyn BlockingStore>` are
+/// stores too.
+pub trait BlockingStore: Backend {
+    /// See [`Store::read`]; honours [`ReadOptions::timeout`].
+    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>>;
+
+    /// See [`Store::write`]; honours [`WriteOptions::timeout`].
+    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()>;
+
+    /// See [`Store::remove`]; honours [`RemoveOptions::timeout`].
+    fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool>;
 
     /// See [`Store::delete_matching`].
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
 
-    /// See [`Store::read`]. A blocking store that can be slow should
-    /// override it to honour [`ReadOptions::timeout`]: nothing else can
-    /// bound a blocking call.
-    fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-        let _ = options;
-        Ok(self.get(key)?.map(Entry::new))
+    /// See [`Store::get`].
+    fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        Ok(self
+            .read(key, &ReadOptions::new())?
+            .map(|entry| entry.value))
     }
 
-    /// See [`Store::write`]; as [`read`](Self::read), override it to honour
-    /// [`WriteOptions::timeout`].
-    fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        self.set(key, value, options.expire)
+    /// See [`Store::set`].
+    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
+        self.write(key, value, &WriteOptions::new().expire(expire))
     }
 
-    /// See [`Store::capabilities`].
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
+    /// See [`Store::delete`].
+    fn delete(&self, key: &str) -> Result<bool> {
+        self.remove(key, &RemoveOptions::new())
     }
 
-    /// See [`Store::health`].
-    fn health(&self) -> Option<Health> {
-        None
-    }
-
-    /// See [`Store::track_changes`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Store::track_changes`].
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        let _ = tier;
-        Err(untracked(self.backend()))
+    /// See [`Store::ttl`].
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let read = self.read(key, &ReadOptions::new().with_ttl(true))?;
+        ttl_of(self.backend(), read)
     }
 }
 
@@ -339,38 +390,9 @@ const _: Option<&dyn BlockingStore> = None;
 
 macro_rules! forward_store {
     ($($ptr:ident),*) => {$(
-        #[async_trait]
-        impl<S: Store + ?Sized> Store for $ptr<S> {
+        impl<S: Backend + ?Sized> Backend for $ptr<S> {
             fn backend(&self) -> &'static str {
                 (**self).backend()
-            }
-
-            async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-                (**self).get(key).await
-            }
-
-            async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-                (**self).set(key, value, expire).await
-            }
-
-            async fn delete(&self, key: &str) -> Result<bool> {
-                (**self).delete(key).await
-            }
-
-            async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-                (**self).ttl(key).await
-            }
-
-            async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-                (**self).delete_matching(keys).await
-            }
-
-            async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
-                (**self).read(key, options).await
-            }
-
-            async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-                (**self).write(key, value, options).await
             }
 
             fn capabilities(&self) -> Capabilities {
@@ -386,31 +408,30 @@ macro_rules! forward_store {
             }
         }
 
+        #[async_trait]
+        impl<S: Store + ?Sized> Store for $ptr<S> {
+            async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
+                (**self).read(key, options).await
+            }
+
+            async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
+                (**self).write(key, value, options).await
+            }
+
+            async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+                (**self).remove(key, options).await
+            }
+
+            async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+                (**self).delete_matching(keys).await
+            }
+
+            async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+                (**self).ttl(key).await
+            }
+        }
+
         impl<S: BlockingStore + ?Sized> BlockingStore for $ptr<S> {
-            fn backend(&self) -> &'static str {
-                (**self).backend()
-            }
-
-            fn get(&self, key: &str) -> Result<Option<Bytes>> {
-                (**self).get(key)
-            }
-
-            fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-                (**self).set(key, value, expire)
-            }
-
-            fn delete(&self, key: &str) -> Result<bool> {
-                (**self).delete(key)
-            }
-
-            fn ttl(&self, key: &str) -> Result<KeyTtl> {
-                (**self).ttl(key)
-            }
-
-            fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-                (**self).delete_matching(keys)
-            }
-
             fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
                 (**self).read(key, options)
             }
@@ -419,16 +440,16 @@ macro_rules! forward_store {
                 (**self).write(key, value, options)
             }
 
-            fn capabilities(&self) -> Capabilities {
-                (**self).capabilities()
+            fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+                (**self).remove(key, options)
             }
 
-            fn health(&self) -> Option<Health> {
-                (**self).health()
+            fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+                (**self).delete_matching(keys)
             }
 
-            fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-                (**self).track_changes(tier)
+            fn ttl(&self, key: &str) -> Result<KeyTtl> {
+                (**self).ttl(key)
             }
         }
     )*};

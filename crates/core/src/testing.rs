@@ -10,14 +10,14 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::{
-    Args, BlockingStore, Capabilities, Entry, Error, FlushCause, Health, Invalidations, KeyMatch,
-    KeyTtl, ReadOptions, Result, Store, WriteOptions, cache_key,
+    Args, Backend, BlockingStore, Capabilities, Entry, Error, FlushCause, Health, Invalidations,
+    KeyMatch, KeyTtl, ReadOptions, RemoveOptions, Result, Store, WriteOptions, cache_key,
 };
 
 /// A key prefix no other test (or test run) uses.
@@ -69,37 +69,22 @@ impl Invalidations for RecordedReports {
 /// many threads.
 pub struct BlockingAsAsync(pub Arc<dyn BlockingStore>);
 
-#[async_trait]
-impl Store for BlockingAsAsync {
+impl Backend for BlockingAsAsync {
     fn backend(&self) -> &'static str {
         self.0.backend()
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let (store, key) = (Arc::clone(&self.0), key.to_owned());
-        blocking(move || store.get(&key)).await
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
     }
 
-    async fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        let (store, key) = (Arc::clone(&self.0), key.to_owned());
-        blocking(move || store.set(&key, value, expire)).await
+    fn health(&self) -> Option<Health> {
+        self.0.health()
     }
+}
 
-    async fn delete(&self, key: &str) -> Result<bool> {
-        let (store, key) = (Arc::clone(&self.0), key.to_owned());
-        blocking(move || store.delete(&key)).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        let (store, key) = (Arc::clone(&self.0), key.to_owned());
-        blocking(move || store.ttl(&key)).await
-    }
-
-    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        let (store, keys) = (Arc::clone(&self.0), keys.clone());
-        blocking(move || store.delete_matching(&keys)).await
-    }
-
+#[async_trait]
+impl Store for BlockingAsAsync {
     async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
         let (store, key, options) = (Arc::clone(&self.0), key.to_owned(), *options);
         blocking(move || store.read(&key, &options)).await
@@ -110,12 +95,19 @@ impl Store for BlockingAsAsync {
         blocking(move || store.write(&key, value, &options)).await
     }
 
-    fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
+    async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        let (store, key, options) = (Arc::clone(&self.0), key.to_owned(), *options);
+        blocking(move || store.remove(&key, &options)).await
     }
 
-    fn health(&self) -> Option<Health> {
-        self.0.health()
+    async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        let (store, keys) = (Arc::clone(&self.0), keys.clone());
+        blocking(move || store.delete_matching(&keys)).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let (store, key) = (Arc::clone(&self.0), key.to_owned());
+        blocking(move || store.ttl(&key)).await
     }
 }
 
@@ -146,21 +138,21 @@ impl FailingStore {
     }
 }
 
-#[async_trait]
-impl Store for FailingStore {
+impl Backend for FailingStore {
     fn backend(&self) -> &'static str {
         "failing"
     }
-    async fn get(&self, _: &str) -> Result<Option<Bytes>> {
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    async fn read(&self, _: &str, _: &ReadOptions) -> Result<Option<Entry>> {
         self.fail()
     }
-    async fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> Result<()> {
+    async fn write(&self, _: &str, _: Bytes, _: &WriteOptions) -> Result<()> {
         self.fail()
     }
-    async fn delete(&self, _: &str) -> Result<bool> {
-        self.fail()
-    }
-    async fn ttl(&self, _: &str) -> Result<KeyTtl> {
+    async fn remove(&self, _: &str, _: &RemoveOptions) -> Result<bool> {
         self.fail()
     }
     async fn delete_matching(&self, _: &KeyMatch) -> Result<u64> {
@@ -169,23 +161,84 @@ impl Store for FailingStore {
 }
 
 impl BlockingStore for FailingStore {
-    fn backend(&self) -> &'static str {
-        "failing"
-    }
-    fn get(&self, _: &str) -> Result<Option<Bytes>> {
+    fn read(&self, _: &str, _: &ReadOptions) -> Result<Option<Entry>> {
         self.fail()
     }
-    fn set(&self, _: &str, _: Bytes, _: Option<Duration>) -> Result<()> {
+    fn write(&self, _: &str, _: Bytes, _: &WriteOptions) -> Result<()> {
         self.fail()
     }
-    fn delete(&self, _: &str) -> Result<bool> {
-        self.fail()
-    }
-    fn ttl(&self, _: &str) -> Result<KeyTtl> {
+    fn remove(&self, _: &str, _: &RemoveOptions) -> Result<bool> {
         self.fail()
     }
     fn delete_matching(&self, _: &KeyMatch) -> Result<u64> {
         self.fail()
+    }
+}
+
+/// Checks on short-lived entries without a timing margin.
+///
+/// What a check reads of an entry written with a life of [`life`](Self::new)
+/// proves something only if the read came before the entry expired, and a
+/// loaded machine may stall a check for longer than any life. So a check
+/// runs in tries: each [`begin`](Self::begin)s, writes and reads, and is
+/// kept only if it [`fitted`](Self::fitted) in the life (else it runs
+/// again, with a key of its own); and a check that an entry is gone waits
+/// [`until_expired`](Self::until_expired), which is when the entry has
+/// expired however late the wait wakes up.
+#[derive(Debug)]
+pub struct ShortLife {
+    life: Duration,
+    began: Instant,
+    tries: u32,
+}
+
+impl ShortLife {
+    /// How many tries a check gets before it fails: only a machine stalled
+    /// for a whole life a hundred times in a row runs out of them.
+    const TRIES: u32 = 100;
+
+    /// Tries with entries that live `life`.
+    pub fn new(life: Duration) -> Self {
+        ShortLife {
+            life,
+            began: Instant::now(),
+            tries: 0,
+        }
+    }
+
+    /// The life of the entries the check writes.
+    pub fn life(&self) -> Duration {
+        self.life
+    }
+
+    /// Starts a try, before its write.
+    ///
+    /// # Panics
+    ///
+    /// After a hundred tries that each took longer than the
+    /// life.
+    pub fn begin(&mut self) {
+        assert!(
+            self.tries < Self::TRIES,
+            "{} tries each took longer than the {:?} life of their entry",
+            self.tries,
+            self.life
+        );
+        self.tries += 1;
+        self.began = Instant::now();
+    }
+
+    /// Whether the try begun last ended (now) within the life of the
+    /// entries it wrote: what it read of them was read before they expired.
+    pub fn fitted(&self) -> bool {
+        self.began.elapsed() < self.life
+    }
+
+    /// How long from now until an entry written with the life, whose write
+    /// returned at `landed`, has expired: its life after `landed`, and a
+    /// millisecond more (the resolution of Redis' expiry).
+    pub fn until_expired(&self, landed: Instant) -> Duration {
+        (landed + self.life + Duration::from_millis(1)).saturating_duration_since(Instant::now())
     }
 }
 
@@ -310,17 +363,22 @@ pub async fn reads_report_what_the_store_can(store: &dyn Store) {
 
 /// An entry is gone once its expiry has passed, and kept until then.
 pub async fn entries_expire(store: &dyn Store) {
-    let key = unique_prefix("expire");
-    store
-        .set(
-            &key,
-            Bytes::from_static(b"v"),
-            Some(Duration::from_millis(300)),
-        )
-        .await
-        .unwrap();
-    assert!(store.get(&key).await.unwrap().is_some(), "gone too early");
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    let mut short = ShortLife::new(Duration::from_millis(200));
+    let (key, landed, read) = loop {
+        short.begin();
+        let key = unique_prefix("expire");
+        store
+            .set(&key, Bytes::from_static(b"v"), Some(short.life()))
+            .await
+            .unwrap();
+        let landed = Instant::now();
+        let read = store.get(&key).await.unwrap();
+        if short.fitted() {
+            break (key, landed, read);
+        }
+    };
+    assert!(read.is_some(), "gone too early");
+    tokio::time::sleep(short.until_expired(landed)).await;
     assert_eq!(
         store.get(&key).await.unwrap(),
         None,
@@ -333,31 +391,33 @@ pub async fn entries_expire(store: &dyn Store) {
 /// expiry makes an expiring key persistent and vice versa.
 pub async fn overwrite_replaces_ttl(store: &dyn Store) {
     let key = unique_prefix("overwrite-ttl");
+    let mut short = ShortLife::new(Duration::from_millis(200));
     store
-        .set(
-            &key,
-            Bytes::from_static(b"a"),
-            Some(Duration::from_millis(300)),
-        )
+        .set(&key, Bytes::from_static(b"a"), Some(short.life()))
         .await
         .unwrap();
+    let landed = Instant::now();
     store
         .set(&key, Bytes::from_static(b"b"), None)
         .await
         .unwrap();
     assert_eq!(store.ttl(&key).await.unwrap(), KeyTtl::Persistent);
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(short.until_expired(landed)).await;
     assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"b"[..]));
-    store
-        .set(
-            &key,
-            Bytes::from_static(b"c"),
-            Some(Duration::from_millis(300)),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(store.ttl(&key).await.unwrap(), KeyTtl::Expires(_)));
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (landed, ttl) = loop {
+        short.begin();
+        store
+            .set(&key, Bytes::from_static(b"c"), Some(short.life()))
+            .await
+            .unwrap();
+        let landed = Instant::now();
+        let ttl = store.ttl(&key).await.unwrap();
+        if short.fitted() {
+            break (landed, ttl);
+        }
+    };
+    assert!(matches!(ttl, KeyTtl::Expires(_)));
+    tokio::time::sleep(short.until_expired(landed)).await;
     assert_eq!(store.get(&key).await.unwrap(), None);
 }
 

@@ -126,7 +126,7 @@ impl fmt::Display for FlushCause {
 }
 
 /// Where a store reports changes to its keys, for the local tiers over it
-/// ([`Store::track_changes`](crate::Store::track_changes)).
+/// ([`Backend::track_changes`](crate::Backend::track_changes)).
 pub trait Invalidations: Send + Sync {
     /// `key` changed: written, removed, expired or evicted.
     fn changed(&self, key: &str);
@@ -145,7 +145,7 @@ pub trait Invalidations: Send + Sync {
 }
 
 /// The local tiers a store reports changes to: what a store that
-/// implements [`Store::track_changes`](crate::Store::track_changes) keeps,
+/// implements [`Backend::track_changes`](crate::Backend::track_changes) keeps,
 /// and tells of each change. It holds the tiers weakly (a dropped
 /// memoizer's tier is forgotten) and is cheap to clone (clones share the
 /// list).
@@ -572,26 +572,34 @@ mod tests {
 
     #[test]
     fn a_copy_never_outlives_the_store_entry_nor_max_ttl() {
+        // Kept while its store entry lives...
         let tier = Tier::new(
             LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)),
             Duration::ZERO,
         );
-        let ticket = tier.begin("short");
-        let left = Duration::from_millis(500);
+        let ticket = tier.begin("long");
+        let left = Duration::from_secs(3600);
         assert!(tier.complete(ticket, value(1), 10, Some(KeyTtl::Expires(left))));
-        assert_eq!(read(&tier, "short"), Some(1));
-        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(read(&tier, "long"), Some(1));
+        // ...and not a moment longer: checked once the entry has expired,
+        // however late the check wakes up.
+        let ticket = tier.begin("short");
+        let left = Duration::from_millis(50);
+        assert!(tier.complete(ticket, value(1), 10, Some(KeyTtl::Expires(left))));
+        std::thread::sleep(left + Duration::from_millis(1));
         assert_eq!(read(&tier, "short"), None, "outlived the store's entry");
         let gone = tier.begin("gone");
         assert!(!tier.complete(gone, value(1), 10, Some(KeyTtl::Missing)));
-        let capped = Tier::new(
-            LocalTier::bytes(1 << 20).max_ttl(Duration::from_millis(500)),
-            Duration::ZERO,
-        );
+        // Kept until max_ttl...
+        let ticket = tier.begin("k");
+        assert!(tier.complete(ticket, value(1), 10, Some(KeyTtl::Persistent)));
+        assert_eq!(read(&tier, "k"), Some(1));
+        // ...and not past it.
+        let max_ttl = Duration::from_millis(50);
+        let capped = Tier::new(LocalTier::bytes(1 << 20).max_ttl(max_ttl), Duration::ZERO);
         let ticket = capped.begin("k");
         assert!(capped.complete(ticket, value(1), 10, Some(KeyTtl::Persistent)));
-        assert_eq!(read(&capped, "k"), Some(1));
-        std::thread::sleep(Duration::from_millis(700));
+        std::thread::sleep(max_ttl + Duration::from_millis(1));
         assert_eq!(read(&capped, "k"), None, "outlived max_ttl");
     }
 
@@ -687,38 +695,42 @@ mod tests {
         reads: AtomicU64,
     }
 
-    impl crate::BlockingStore for RefusingStore {
+    impl crate::Backend for RefusingStore {
         fn backend(&self) -> &'static str {
             "refusing"
-        }
-
-        fn get(&self, key: &str) -> crate::Result<Option<crate::Bytes>> {
-            if self.reads.fetch_add(1, Ordering::SeqCst) == 0 {
-                self.tiers.untracked();
-            }
-            Ok(self.values.lock().unwrap().get(key).cloned())
-        }
-
-        fn set(&self, key: &str, value: crate::Bytes, _: Option<Duration>) -> crate::Result<()> {
-            self.values.lock().unwrap().insert(key.to_owned(), value);
-            Ok(())
-        }
-
-        fn delete(&self, key: &str) -> crate::Result<bool> {
-            Ok(self.values.lock().unwrap().remove(key).is_some())
-        }
-
-        fn ttl(&self, _: &str) -> crate::Result<KeyTtl> {
-            Ok(KeyTtl::Persistent)
-        }
-
-        fn delete_matching(&self, _: &crate::KeyMatch) -> crate::Result<u64> {
-            Ok(0)
         }
 
         fn track_changes(&self, tier: Weak<dyn Invalidations>) -> crate::Result<()> {
             self.tiers.add(tier);
             Ok(())
+        }
+    }
+
+    impl crate::BlockingStore for RefusingStore {
+        fn read(&self, key: &str, _: &crate::ReadOptions) -> crate::Result<Option<crate::Entry>> {
+            if self.reads.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.tiers.untracked();
+            }
+            let value = self.values.lock().unwrap().get(key).cloned();
+            Ok(value.map(crate::Entry::new))
+        }
+
+        fn write(
+            &self,
+            key: &str,
+            value: crate::Bytes,
+            _: &crate::WriteOptions,
+        ) -> crate::Result<()> {
+            self.values.lock().unwrap().insert(key.to_owned(), value);
+            Ok(())
+        }
+
+        fn remove(&self, key: &str, _: &crate::RemoveOptions) -> crate::Result<bool> {
+            Ok(self.values.lock().unwrap().remove(key).is_some())
+        }
+
+        fn delete_matching(&self, _: &crate::KeyMatch) -> crate::Result<u64> {
+            Ok(0)
         }
     }
 

@@ -2,7 +2,7 @@
 //! JSON writer and reader agree with each other on arbitrary values, and
 //! integers of any size survive the codec.
 
-use memocache_core::pyjson::{self, PyValue};
+use memocache_core::python::{self, PyValue};
 use memocache_core::{Codec, JsonPlain, JsonZlib, Zlib};
 use proptest::prelude::*;
 
@@ -31,7 +31,7 @@ fn decode_all(bytes: &[u8]) {
     let _ = JsonZlib::default().decode::<(u8, String, Vec<f64>)>(bytes);
     let _ = JsonPlain::default().decode::<serde_json::Value>(bytes);
     let _ = JsonPlain::default().decode::<Option<Vec<String>>>(bytes);
-    let _ = pyjson::parse(bytes);
+    let _ = python::parse(bytes);
     #[cfg(feature = "zstd")]
     let _ = memocache_core::JsonZstd::default().decode::<serde_json::Value>(bytes);
     #[cfg(feature = "msgpack")]
@@ -61,7 +61,7 @@ proptest! {
 
     #[test]
     fn decoders_never_panic_on_mangled_json(value in py_value(), cut in any::<prop::sample::Index>(), flip in any::<u8>()) {
-        let mut text = pyjson::to_vec(&value).unwrap();
+        let mut text = python::to_vec(&value).unwrap();
         let i = cut.index(text.len());
         text[i] ^= flip;
         decode_all(&text);
@@ -71,9 +71,9 @@ proptest! {
 
     #[test]
     fn the_reader_reads_back_what_the_writer_wrote(value in py_value()) {
-        let text = pyjson::to_string(&value).unwrap();
-        let back = pyjson::parse(text.as_bytes()).unwrap();
-        prop_assert_eq!(pyjson::to_string(&back).unwrap(), text);
+        let text = python::to_string(&value).unwrap();
+        let back = python::parse(text.as_bytes()).unwrap();
+        prop_assert_eq!(python::to_string(&back).unwrap(), text);
     }
 
     #[test]
@@ -82,14 +82,14 @@ proptest! {
         let stored = codec.encode(&value).unwrap();
         // Integers of any size stay exact (compared as text: NaN != NaN).
         let back: PyValue = codec.decode(&stored).unwrap();
-        prop_assert_eq!(pyjson::to_string(&back).unwrap(), pyjson::to_string(&value).unwrap());
+        prop_assert_eq!(python::to_string(&back).unwrap(), python::to_string(&value).unwrap());
     }
 
     #[test]
     fn a_py_value_deserializes_from_itself_unchanged(value in py_value()) {
         use serde::Deserialize as _;
-        let text = pyjson::to_string(&value).unwrap();
+        let text = python::to_string(&value).unwrap();
         let back = PyValue::deserialize(value).unwrap();
-        prop_assert_eq!(pyjson::to_string(&back).unwrap(), text);
+        prop_assert_eq!(python::to_string(&back).unwrap(), text);
     }
 }

@@ -10,14 +10,14 @@
 //! INFO memocache: RedisStore on redis://127.0.0.1:6380/0 (tracking off)
 //! ```
 
-use memocache_core::RedisConfig;
+use crate::config::RedisConfig;
 
 /// Logs that `store` (the type's name, `RedisStore`), a store of
 /// `backend`, was built from `config`, on the server(s) it names: a single
 /// node's URL, a cluster's seeds, or a Sentinel master's name and its
 /// sentinels, passwords redacted.
 pub fn built(store: &str, backend: &'static str, config: &RedisConfig) {
-    let server = match config.get_sentinel_master() {
+    let server = match config.sentinel_master() {
         Some(master) => format!(
             "the primary `{master}` of the sentinels {}",
             config.redacted_url()
@@ -25,7 +25,7 @@ pub fn built(store: &str, backend: &'static str, config: &RedisConfig) {
         None if config.is_cluster() => format!("the cluster at {}", config.redacted_url()),
         None => config.redacted_url(),
     };
-    log(store, backend, &server, config.get_client_tracking());
+    log(store, backend, &server, config.settings().client_tracking());
 }
 
 /// Logs that `store`, a store of `backend`, was built over a client of the

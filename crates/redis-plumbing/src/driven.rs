@@ -9,8 +9,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use memocache_core::{
-    BlockingStore, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, Result, Store, WriteOptions,
+    Backend, BlockingStore, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch,
+    KeyTtl, ReadOptions, RemoveOptions, Result, Store, WriteOptions,
 };
 use tokio::runtime::{Handle, Runtime};
 
@@ -224,7 +224,7 @@ impl<S: fmt::Debug> fmt::Debug for Driven<S> {
     }
 }
 
-impl<S> BlockingStore for Driven<S>
+impl<S> Backend for Driven<S>
 where
     S: Store + Clone + 'static,
 {
@@ -232,31 +232,23 @@ where
         self.store.backend()
     }
 
-    fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.get(&key).await })
+    fn capabilities(&self) -> Capabilities {
+        self.store.capabilities().bounded_operations(true)
     }
 
-    fn set(&self, key: &str, value: Bytes, expire: Option<Duration>) -> Result<()> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.set(&key, value, expire).await })
+    fn health(&self) -> Option<Health> {
+        self.store.health()
     }
 
-    fn delete(&self, key: &str) -> Result<bool> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.delete(&key).await })
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.store.track_changes(tier)
     }
+}
 
-    fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        let key = key.to_owned();
-        self.call(|store| async move { store.ttl(&key).await })
-    }
-
-    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
-        let keys = keys.clone();
-        self.call(|store| async move { store.delete_matching(&keys).await })
-    }
-
+impl<S> BlockingStore for Driven<S>
+where
+    S: Store + Clone + 'static,
+{
     fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
         let (key, options) = (key.to_owned(), *options);
         self.call_within(options.timeout, |store| async move {
@@ -271,15 +263,20 @@ where
         })
     }
 
-    fn capabilities(&self) -> Capabilities {
-        self.store.capabilities().bounded_operations(true)
+    fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
+        let (key, options) = (key.to_owned(), *options);
+        self.call_within(options.timeout, |store| async move {
+            store.remove(&key, &options).await
+        })
     }
 
-    fn health(&self) -> Option<Health> {
-        self.store.health()
+    fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        let keys = keys.clone();
+        self.call(|store| async move { store.delete_matching(&keys).await })
     }
 
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        self.store.track_changes(tier)
+    fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        let key = key.to_owned();
+        self.call(|store| async move { store.ttl(&key).await })
     }
 }

@@ -6,7 +6,7 @@
 //! the fix. A refusal is no store failure: the circuit breaker never
 //! hears of it, and nothing is asked again.
 //!
-//! [`RedisConfig::client_tracking`]: memocache_core::RedisConfig::client_tracking
+//! [`RedisConfig::client_tracking`]: crate::config::RedisConfig::client_tracking
 
 use std::fmt;
 use std::future::Future;
@@ -28,7 +28,7 @@ pub fn is_refusal(code: &str, detail: &str) -> bool {
 }
 
 /// The change tracking of one store built with
-/// [`RedisConfig::client_tracking`](memocache_core::RedisConfig::client_tracking):
+/// [`RedisConfig::client_tracking`](crate::config::RedisConfig::client_tracking):
 /// the tiers it reports to, and whether the server refused to track.
 #[derive(Debug)]
 pub struct Tracked {
@@ -113,7 +113,7 @@ impl Tracked {
     }
 
     /// Adds `tier` to the tiers reported to
-    /// ([`Store::track_changes`](memocache_core::Store::track_changes)).
+    /// ([`Backend::track_changes`](memocache_core::Backend::track_changes)).
     ///
     /// # Errors
     ///

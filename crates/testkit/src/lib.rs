@@ -621,8 +621,8 @@ impl RedisCluster {
 
     /// Settings for this cluster through one seed node (the clients find
     /// the others).
-    pub fn config(&self) -> memocache_core::RedisConfig {
-        memocache_core::RedisConfig::new().cluster([self.nodes[0].url()])
+    pub fn config(&self) -> memocache_redis_plumbing::config::RedisConfig {
+        memocache_redis_plumbing::config::RedisConfig::new().cluster([self.nodes[0].url()])
     }
 
     /// Every node's URL (`redis://127.0.0.1:PORT`); any one is a seed.

@@ -114,6 +114,32 @@ impl Load {
         }
     }
 
+    /// Waits until the memoizers' counters show `what`, as `seen` tells;
+    /// answers those counters.
+    ///
+    /// # Panics
+    ///
+    /// If they do not after `within`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        seen: impl Fn(&[Stats]) -> bool,
+    ) -> Vec<Stats> {
+        let start = Instant::now();
+        loop {
+            let stats = self.stats();
+            if seen(&stats) {
+                return stats;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{what} not seen within {within:?}: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops the callers; answers how many calls they made, all with the
     /// right value.
     ///

@@ -196,8 +196,9 @@ impl SentinelGroup {
     }
 
     /// Settings for this group: its sentinels, and the master's name.
-    pub fn config(&self) -> memocache_core::RedisConfig {
-        memocache_core::RedisConfig::new().sentinel(Self::MASTER, self.sentinel_urls())
+    pub fn config(&self) -> memocache_redis_plumbing::config::RedisConfig {
+        memocache_redis_plumbing::config::RedisConfig::new()
+            .sentinel(Self::MASTER, self.sentinel_urls())
     }
 
     /// Every sentinel's URL (`redis://127.0.0.1:PORT`).

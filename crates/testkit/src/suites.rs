@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::BlockingAsAsync;
-use memocache_core::{Args, BlockingStore, Error, Memoizer, RedisConfig, Result, Store};
+use memocache_core::{Args, BlockingStore, Error, Memoizer, Result, Store};
+use memocache_redis_plumbing::config::RedisConfig;
 
 use crate::callers::{Policy, Runs, Stores};
 use crate::load::Load;
@@ -175,8 +176,9 @@ pub fn assert_cannot_connect(error: &Error, backend: &str, port: u16) {
 /// Expands to the tests of every suite (modules `conformance`, `faults`,
 /// `removals`, `fail_safe`, `detached`, `health`, `tier`, `one_store`,
 /// `announce`, `refused`, `sentinel`, `tls` and `acl`) for a [`Client`]
-/// implementation in scope. Needs `memocache-core`
-/// and `tokio` (with `macros` and `rt-multi-thread`) among the caller's
+/// implementation in scope. Needs `memocache-core`,
+/// `memocache-redis-plumbing` and `tokio` (with `macros` and
+/// `rt-multi-thread`) among the caller's dependencies or
 /// dev-dependencies, and installs the test binary's tracing subscriber.
 #[macro_export]
 macro_rules! client_suite_tests {
@@ -394,7 +396,7 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn changes_from_elsewhere_drop_the_copy() {
                 let server = $crate::RedisServer::start();
-                let config = memocache_core::RedisConfig::new().url(server.url());
+                let config = memocache_redis_plumbing::config::RedisConfig::new().url(server.url());
                 suite::changes_from_elsewhere_drop_the_copy::<$client>(&config).await;
             }
 
@@ -426,7 +428,7 @@ macro_rules! client_suite_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn the_blocking_store_tracks_changes() {
                 let server = $crate::RedisServer::start();
-                let config = memocache_core::RedisConfig::new().url(server.url());
+                let config = memocache_redis_plumbing::config::RedisConfig::new().url(server.url());
                 suite::the_blocking_store_tracks_changes::<$client>(&config).await;
             }
 
@@ -696,7 +698,7 @@ where
         ..Policy::default()
     };
     let load = Load::start(&stores, &policy);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    load.wait_for_caching(Duration::from_secs(20)).await;
     assert!(load.served() > 0, "caching works before the failover");
 
     let killed = Instant::now();

@@ -41,7 +41,7 @@ use crate::health::Health;
 use crate::key::{Args, stale_key};
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
-use crate::store::{Entry, KeyTtl, ReadOptions, WriteOptions};
+use crate::store::{Entry, KeyTtl, ReadOptions, RemoveOptions, WriteOptions};
 use crate::tier::{FlushCause, Invalidations, Tier};
 use crate::{Codec, Error, KeyHasher, Result};
 use detached::Detach;
@@ -492,13 +492,13 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     async fn delete_entry<R: Reach>(&self, reach: &R, key: &str) -> Result<bool> {
         let removed = self
             .attempt(reach, INVALIDATE, DELETE_FAILED, key, |timeout| {
-                reach.delete(key, timeout)
+                reach.remove(key, RemoveOptions::new().timeout(timeout))
             })
             .await?;
         if self.fail_safe().is_some() {
             let stale = stale_key(key);
             self.attempt(reach, INVALIDATE, DELETE_FAILED, &stale, |timeout| {
-                reach.delete(&stale, timeout)
+                reach.remove(&stale, RemoveOptions::new().timeout(timeout))
             })
             .await?;
         }
@@ -519,13 +519,13 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             .await?;
         let own = self
             .attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &exact, |timeout| {
-                reach.delete(&exact, timeout)
+                reach.remove(&exact, RemoveOptions::new().timeout(timeout))
             })
             .await?;
         let own_stale = if self.fail_safe().is_some() {
             let stale = stale_key(&exact);
             self.attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &stale, |timeout| {
-                reach.delete(&stale, timeout)
+                reach.remove(&stale, RemoveOptions::new().timeout(timeout))
             })
             .await?
         } else {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use crate::health::Health;
 use crate::key::KeyMatch;
 use crate::memoizer::Memoizer;
-use crate::store::{BlockingStore, Entry, ReadOptions, Store, WriteOptions};
+use crate::store::{BlockingStore, Entry, ReadOptions, RemoveOptions, Store, WriteOptions};
 use crate::tier::Invalidations;
 use crate::{Codec, Error, KeyHasher, Result};
 
@@ -33,7 +33,7 @@ pub(crate) trait Reach {
     /// The store's shared health view, if it has one.
     fn health(&self) -> Option<Health>;
 
-    /// [`Store::track_changes`].
+    /// [`Backend::track_changes`](crate::Backend::track_changes).
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()>;
 
     /// [`Store::read`], bounded by `options.timeout`.
@@ -42,10 +42,8 @@ pub(crate) trait Reach {
     /// [`Store::write`], bounded by `options.timeout`.
     async fn write(&self, key: &str, value: Bytes, options: WriteOptions) -> Result<()>;
 
-    /// [`Store::delete`], bounded by `timeout` where this way of reaching
-    /// the store can (the blocking one leaves it to the store's client:
-    /// [`BlockingStore::delete`] takes no timeout).
-    async fn delete(&self, key: &str, timeout: Option<Duration>) -> Result<bool>;
+    /// [`Store::remove`], bounded by `options.timeout`.
+    async fn remove(&self, key: &str, options: RemoveOptions) -> Result<bool>;
 
     /// [`Store::delete_matching`].
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64>;
@@ -217,8 +215,8 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
         .await
     }
 
-    async fn delete(&self, key: &str, timeout: Option<Duration>) -> Result<bool> {
-        bounded(timeout, self.memo.store().delete(key)).await
+    async fn remove(&self, key: &str, options: RemoveOptions) -> Result<bool> {
+        bounded(options.timeout, self.memo.store().remove(key, &options)).await
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
@@ -257,9 +255,8 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
         self.memo.store().write(key, value, &options)
     }
 
-    async fn delete(&self, key: &str, timeout: Option<Duration>) -> Result<bool> {
-        let _ = timeout;
-        self.memo.store().delete(key)
+    async fn remove(&self, key: &str, options: RemoveOptions) -> Result<bool> {
+        self.memo.store().remove(key, &options)
     }
 
     async fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {

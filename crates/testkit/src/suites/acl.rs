@@ -3,7 +3,8 @@
 //! by a memoizer, and passwords kept out of errors, logs and `Debug`.
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{BlockingStore, Bytes, Error, Memoizer, RedisConfig, Store};
+use memocache_core::{BlockingStore, Bytes, Error, Memoizer, Store};
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::{
     Client, assert_backend_error, assert_cannot_connect, call_args, runs_of_two_blocking_calls,

@@ -7,7 +7,7 @@
 //! Tests run side by side in one process, each on servers of its own: a
 //! check counts the lines logged since its [`mark`] that name its server.
 
-use memocache_core::RedisConfig;
+use memocache_redis_plumbing::config::RedisConfig;
 use tracing::Level;
 
 use super::Client;

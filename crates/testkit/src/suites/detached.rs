@@ -31,9 +31,10 @@ use std::time::Duration;
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
-    Args, BlockingStore, Bytes, Codec, Elapsed, LocalTier, Memoizer, MemoizerBuilder, RedisConfig,
-    Stats, Store, stale_key,
+    Args, BlockingStore, Bytes, Codec, Elapsed, LocalTier, Memoizer, MemoizerBuilder, Stats, Store,
+    stale_key,
 };
+use memocache_redis_plumbing::config::RedisConfig;
 use tokio::sync::watch;
 
 use super::{Client, connect_blocking};

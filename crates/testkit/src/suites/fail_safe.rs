@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
-    Args, BlockingStore, DEFAULT_FAIL_SAFE_THROTTLE, LocalTier, Memoizer, MemoizerBuilder,
-    RedisConfig, Stats, Store, stale_key,
+    Args, BlockingStore, DEFAULT_FAIL_SAFE_THROTTLE, LocalTier, Memoizer, MemoizerBuilder, Stats,
+    Store, stale_key,
 };
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::{Client, connect_blocking};
 use crate::{RedisServer, redis_cli};

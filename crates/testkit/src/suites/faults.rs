@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
-    Args, BlockingStore, BreakerPolicy, Codec, Compression, JsonZlib, Memoizer, RedisConfig, Stats,
-    Store, Zlib,
+    Args, BlockingStore, BreakerPolicy, Codec, Compression, JsonZlib, Memoizer, Stats, Store, Zlib,
 };
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::{Client, connect_blocking, shared_config};
 use crate::RedisServer;
@@ -65,6 +65,12 @@ async fn stores<C: Client>(server: &RedisServer) -> Stores {
                 .expect("connect the blocking store"),
         )),
     }
+}
+
+/// Whether a memoizer's counters show an outage as [`assert_outage_seen`]
+/// asks.
+fn outage_seen(stats: &Stats) -> bool {
+    stats.store_errors + stats.timeouts >= 5 && stats.skipped_by_breaker > 0
 }
 
 /// What every outage must show in each memoizer's counters: it was seen,
@@ -128,12 +134,15 @@ pub async fn redis_not_running_at_start_costs_function_time_only<C: Client>() {
 pub async fn redis_killed_under_load_then_restarted<C: Client>() {
     let server = RedisServer::start();
     let load = Load::start(&stores::<C>(&server).await, &policy("faults:kill"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    load.wait_for_caching(Duration::from_secs(20)).await;
     assert!(load.served() > 0, "caching works before the kill");
 
     server.kill();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let during = load.stats();
+    let during = load
+        .wait_for("the outage", Duration::from_secs(20), |stats| {
+            stats.iter().all(|s| outage_seen(s) && s.store_errors > 0)
+        })
+        .await;
     server.restart();
     let resumed = load.wait_for_caching(Duration::from_secs(20)).await;
     let calls = load.finish().await;
@@ -157,7 +166,7 @@ pub async fn redis_paused_under_load_then_resumed<C: Client>() {
     let server = RedisServer::start();
     let stores = stores::<C>(&server).await;
     let load = Load::start(&stores, &policy("faults:pause"));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    load.wait_for_caching(Duration::from_secs(20)).await;
 
     server.pause();
     // A probe caller measuring its own calls while the server hangs.
@@ -174,7 +183,11 @@ pub async fn redis_paused_under_load_then_resumed<C: Client>() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let probing = probing.elapsed();
-    let during = load.stats();
+    let during = load
+        .wait_for("the hang", Duration::from_secs(20), |stats| {
+            stats.iter().all(|s| outage_seen(s) && s.timeouts > 0)
+        })
+        .await;
     server.resume();
     let resumed = load.wait_for_caching(Duration::from_secs(20)).await;
     let calls = load.finish().await;

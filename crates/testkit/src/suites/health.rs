@@ -10,8 +10,9 @@
 use std::time::{Duration, Instant};
 
 use memocache_core::{
-    Args, BlockingStore, BreakerPolicy, Error, Memoizer, ReadOptions, RedisConfig, Stats, Store,
+    Args, Backend, BlockingStore, BreakerPolicy, Error, Memoizer, ReadOptions, Stats, Store,
 };
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::Client;
 use crate::RedisServer;
@@ -161,7 +162,7 @@ pub fn a_hung_server_is_a_timeout<C: Client>() {
     let store = runtime.block_on(C::connect(&short)).unwrap();
     let blocking = C::connect_blocking(&config(&server)).unwrap();
     assert!(
-        BlockingStore::capabilities(&blocking).bounded_operations,
+        Backend::capabilities(&blocking).bounded_operations,
         "a blocking store must honour a read's timeout"
     );
     server.pause();

@@ -6,7 +6,8 @@
 //! the runtimes its callers used are gone.
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{BlockingStore, Memoizer, RedisConfig, Store};
+use memocache_core::{Backend, BlockingStore, Memoizer};
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::{Client, runs_of_two_blocking_calls, runs_of_two_calls};
 use crate::RedisServer;
@@ -64,7 +65,7 @@ pub fn a_lazy_store_made_outside_a_runtime_serves_sync_and_async_callers<C: Clie
     for stats in [sync_memo.stats(), async_memo.stats(), after.stats()] {
         assert_eq!(stats.store_errors + stats.timeouts, 0, "{stats:?}");
     }
-    let breaker = Store::health(&store).expect("a Redis store's breaker");
+    let breaker = Backend::health(&store).expect("a Redis store's breaker");
     assert!(sync_memo.health().unwrap().same(&breaker));
     assert!(async_memo.health().unwrap().same(&breaker));
 }
@@ -90,7 +91,7 @@ pub async fn a_stores_blocking_view_shares_its_entries_and_breaker<C: Client>() 
         runs, 0,
         "the sync caller computed what the async one had cached"
     );
-    let breaker = Store::health(&store).expect("a Redis store's breaker");
+    let breaker = Backend::health(&store).expect("a Redis store's breaker");
     assert!(sync_memo.health().unwrap().same(&breaker));
     assert!(async_memo.health().unwrap().same(&breaker));
 }

@@ -17,8 +17,9 @@ use std::time::Duration;
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
     Args, BlockingStore, BreakerState, Capabilities, Error, Invalidations, LocalTier, Memoizer,
-    ReadOptions, RedisConfig, Result, Stats, Store, TrackedTiers,
+    ReadOptions, Result, Stats, Store, TrackedTiers,
 };
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::Client;
 use crate::callers::{Caller, Path, Runs};

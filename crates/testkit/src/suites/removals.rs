@@ -13,7 +13,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, Memoizer, RedisConfig, Stats};
+use memocache_core::{Args, Memoizer, Stats};
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::Client;
 use crate::{RedisServer, redis_cli};

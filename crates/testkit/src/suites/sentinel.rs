@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, Error, Memoizer, RedisConfig, Store};
+use memocache_core::{Args, Error, Memoizer, Store};
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::tls::when_built_with_tls;
 use super::{Client, connect_blocking, runs_of_two_blocking_calls, runs_of_two_calls};
@@ -74,7 +75,7 @@ pub async fn a_killed_primary_under_load_fails_over_to_the_promoted_replica<C: C
         ..Policy::default()
     };
     let load = Load::start(&stores, &policy);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    load.wait_for_caching(Duration::from_secs(20)).await;
     assert!(load.served() > 0, "caching works before the failover");
 
     let killed = Instant::now();

@@ -5,7 +5,8 @@ use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Error, Memoizer, RedisConfig, Result, Store};
+use memocache_core::{Error, Memoizer, Result, Store};
+use memocache_redis_plumbing::config::RedisConfig;
 
 use super::{
     Client, assert_backend_error, connect_blocking, runs_of_two_blocking_calls, runs_of_two_calls,

@@ -332,7 +332,7 @@ pub mod option {
     use rust_decimal::Decimal;
     use serde::{Deserializer, Serializer};
 
-    use crate::pyjson::adapt;
+    use crate::python::adapt;
 
     /// Serializes `Some` as Python's `str(Decimal)`, `None` as `null`.
     ///

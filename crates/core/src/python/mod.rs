@@ -97,4 +97,4 @@ impl From<Error> for crate::Error {
 
 /// The newtype-struct name under which [`PyValue::Int`] values too large for
 /// `i128` travel through serde; the writer emits their digits verbatim.
-pub(crate) const BIG_INT_TOKEN: &str = "$memocache::pyjson::BigInt";
+pub(crate) const BIG_INT_TOKEN: &str = "$memocache::python::BigInt";

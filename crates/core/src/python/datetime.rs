@@ -184,7 +184,7 @@ pub mod option {
     use serde::{Deserializer, Serializer};
 
     use super::PyDateTime;
-    use crate::pyjson::adapt;
+    use crate::python::adapt;
 
     /// Serializes `Some` as Python's `str(datetime)`, `None` as `null`.
     ///

@@ -109,7 +109,7 @@ pub mod option {
     use serde::{Deserializer, Serializer};
 
     use super::PyTime;
-    use crate::pyjson::adapt;
+    use crate::python::adapt;
 
     /// Serializes `Some` as Python's `str(time)`, `None` as `null`.
     ///

@@ -104,7 +104,7 @@ pub mod option {
     use serde::{Deserializer, Serializer};
 
     use super::PyDate;
-    use crate::pyjson::adapt;
+    use crate::python::adapt;
 
     /// Serializes `Some` as Python's `str(date)`, `None` as `null`.
     ///
