@@ -44,7 +44,7 @@ pub mod store {
     pub use memocache_core::async_trait;
     pub use memocache_core::{
         Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions,
-        Store, WriteOptions, expire_millis,
+        Store, WriteOptions, expire_millis, untracked,
     };
     /// The in-memory store and its bounds (feature `memory`).
     #[cfg(feature = "memory")]

@@ -12,6 +12,7 @@ use fred::types::config::{
 };
 use memocache_core::{BoxError, ConfigError, Error, Result};
 use memocache_redis_plumbing::config::RedisConfig;
+use memocache_redis_plumbing::failure::ConnectError;
 use memocache_redis_plumbing::tls::require_tls_support;
 use socket2::TcpKeepalive;
 
@@ -75,7 +76,7 @@ pub(crate) struct Settings {
 /// On a cluster the pool follows no `MOVED` or `ASK` redirection
 /// (`max_redirections: 0`): a command a node answers with one fails, fred
 /// updates its routing after a `MOVED`, and the store sends the command
-/// once more itself (`store::redirected`). With one write attempt per
+/// once more itself (`command::redirected`). With one write attempt per
 /// command fred would re-send no redirected command anyway
 /// (`write_command`'s `decr_check_attempted` fails), and with
 /// redirections left an `ASK` ends fred's router task for good
@@ -221,6 +222,19 @@ pub(crate) fn url_config(config: &RedisConfig, url: &str, shown: &str) -> Result
     Ok((fred_config, tls))
 }
 
+/// How errors and logs name the servers of a fred client or pool of the
+/// caller's own (`config`): `host:port` each, comma-separated, never
+/// credentials.
+pub(crate) fn hosts(config: &Config) -> String {
+    config
+        .server
+        .hosts()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// How errors name a server: `server`, plus ` over TLS` when `tls`.
 pub(crate) fn over_tls(server: String, tls: bool) -> String {
     if tls {
@@ -328,28 +342,14 @@ pub(crate) fn describe(error: &fred::error::Error) -> String {
     }
 }
 
-/// A failed first connection, naming the server (never the password); the
-/// client's error is the source.
-#[derive(Debug)]
-pub(crate) struct ConnectError {
-    pub(crate) server: String,
-    pub(crate) source: fred::error::Error,
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot connect to {}", self.server)?;
-        match certificate_problem(&self.source) {
-            Some(problem) => write!(f, ": {problem}"),
-            None => Ok(()),
-        }
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
+/// The error of a connection to `server` (never a password in it) that
+/// could not be made or was lost: saying plainly what a TLS certificate
+/// failure means, fred's error as the source.
+pub(crate) fn unreachable(server: impl Into<String>, source: fred::error::Error) -> Error {
+    let problem = certificate_problem(&source);
+    ConnectError::new(server, source)
+        .problem(problem)
+        .into_error(BACKEND)
 }
 
 /// An operation refused because no connection to the server is up; the
@@ -397,10 +397,10 @@ mod tests {
 
     #[test]
     fn connection_errors_say_what_failed_and_keep_freds_error_as_source() {
-        let error = backend_error(ConnectError {
-            server: "127.0.0.1:1".to_owned(),
-            source: FredError::new(ErrorKind::IO, "connection refused"),
-        });
+        let error = unreachable(
+            "127.0.0.1:1".to_owned(),
+            FredError::new(ErrorKind::IO, "connection refused"),
+        );
         assert_eq!(error.to_string(), "fred backend error");
         let connect = error.source().expect("the connection's error");
         assert_eq!(connect.to_string(), "cannot connect to 127.0.0.1:1");

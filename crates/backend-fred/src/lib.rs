@@ -91,11 +91,28 @@
 //! `memocache::FredBlockingStore`, the paths the examples use.
 #![warn(missing_docs)]
 
+// One concern a file, named as in `memocache-redis` (ARCHITECTURE.md,
+// "Which file holds what, in each client").
+// `FredBlockingStore`: the async store, driven by a runtime of its own.
 mod blocking;
+// Sending commands: options, retries, redirections, the tracked `GET` and
+// `PTTL`, what a failed command's error is.
 mod command;
+// A `RedisConfig` turned into a fred pool, and the errors of connecting;
+// TLS in `connect/tls.rs`.
 mod connect;
+// The health check, and the background tasks a store stops when dropped.
+mod health;
+// The commands of the plumbing's keyspace sweep (`delete_matching`).
+mod keyspace;
+// A primary found through Sentinel: what the store adds to fred.
 mod sentinel;
+// `FredStore`: the struct, its constructors and accessors, `Store` and
+// `Backend`.
 mod store;
+// Change tracking: the facade (`Tracking`), its parts in `tracking/`
+// (cluster routing and the listeners per primary, a listener and its task,
+// the watchers of the pool's connections, the wire).
 mod tracking;
 
 pub use blocking::FredBlockingStore;
@@ -103,5 +120,6 @@ pub use memocache_redis_plumbing::config::RedisConfig;
 pub use store::FredStore;
 
 /// The fred version these stores are built on, for
-/// [`FredStore::from_pool`] and [`FredStore::pool`].
+/// [`FredStore::from_pool`], [`FredStore::from_client`] and
+/// [`FredStore::pool`].
 pub use fred;

@@ -20,8 +20,9 @@
 //!   answered) and puts the sentinel that named a reachable primary first in
 //!   fred's list;
 //! - [`Sentinels::watch`]: a subscription to `+switch-master` on every
-//!   sentinel, re-established when lost, which forces a reconnection of
-//!   the clients that are not on the announced primary;
+//!   sentinel (the plumbing's watch, with its backoff, over a [`Feed`]),
+//!   which forces a reconnection of the clients that are not on the
+//!   announced primary;
 //! - [`Followers::reconnect`], called by the store on a `READONLY` reply (a
 //!   primary demoted without losing its connections).
 //!
@@ -39,21 +40,16 @@ use fred::types::config::{Config, Options, Server, ServerConfig};
 use fred::types::{ClusterHash, CustomCommand, Message, Value};
 use memocache_core::{Error, Result};
 use memocache_redis_plumbing::config::RedisConfig;
-use memocache_redis_plumbing::sentinel::{Answer, Missing, find_primary, switched_master};
+use memocache_redis_plumbing::sentinel::{
+    self, Answer, Heard, Missing, SWITCH_MASTER, Subscribed, Switch, SwitchFeed, find_primary,
+};
 use memocache_redis_plumbing::tls::require_tls_support;
 use tokio::sync::broadcast::Receiver;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::task::AbortHandle;
 
 use crate::connect::{self, backend_error};
 use crate::tracking::is_subscribed_pong;
-
-/// The channel on which sentinels announce a new primary.
-const SWITCH_MASTER: &str = "+switch-master";
-
-/// How long a watcher stays unsubscribed on a connection fred says is up
-/// (subscribing failed) before it tries again.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// The sentinels of one master, and how to reach its data nodes.
 pub(crate) struct Sentinels {
@@ -274,10 +270,11 @@ impl Sentinels {
         Followers::new(clients, &self.config)
     }
 
-    /// Subscribes to `+switch-master` on every sentinel (inside a tokio
-    /// runtime), each subscription re-established when lost; when one
-    /// announces this master's new primary, `followers` not on it are
-    /// reconnected. Answers the tasks to stop.
+    /// Watches every sentinel for failovers of this master (inside a tokio
+    /// runtime; the plumbing's [`sentinel::watch`] over a [`Feed`]): when
+    /// one announces this master's new primary, `followers` not on it are
+    /// reconnected; when announcements may have been missed, all are.
+    /// Answers the tasks to stop.
     ///
     /// # Errors
     ///
@@ -290,18 +287,24 @@ impl Sentinels {
         let mut tasks = Vec::with_capacity(2 * self.sentinels.len());
         for sentinel in &self.sentinels {
             let client = connect::own_client(&self.config, &sentinel.url, true, "of a sentinel")?;
-            let events = Events {
+            let feed = Feed {
                 errors: client.error_rx(),
                 reconnects: client.reconnect_rx(),
                 messages: client.message_rx(),
-            };
-            let watcher = Watcher {
                 client: client.clone(),
-                master: self.master.clone(),
-                followers: Arc::clone(followers),
                 options: options.clone(),
             };
-            tasks.push(tokio::spawn(watcher.run(events)).abort_handle());
+            let (master, followers) = (self.master.clone(), Arc::clone(followers));
+            let watching = async move {
+                sentinel::watch(feed, &master, |switch| match switch {
+                    Switch::To { host, port } => {
+                        followers.reconnect(Some(&Server::new(host, port)));
+                    }
+                    Switch::Unknown => followers.reconnect(None),
+                })
+                .await;
+            };
+            tasks.push(tokio::spawn(watching).abort_handle());
             tasks.push(client.connect().abort_handle());
         }
         Ok(tasks)
@@ -413,88 +416,81 @@ fn lock(forcing: &Mutex<Forcing>) -> MutexGuard<'_, Forcing> {
     forcing.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The subscription to one sentinel's `+switch-master`.
-struct Watcher {
+/// One sentinel's `+switch-master` channel, on a client of its own that
+/// fred reconnects by itself; its events are subscribed to before it
+/// connects.
+struct Feed {
     client: Client,
-    master: String,
-    followers: Arc<Followers>,
     /// The subscription's commands: bounded by the socket timeout.
     options: Options,
-}
-
-/// A sentinel client's events, subscribed to before it connects.
-struct Events {
     errors: Receiver<(fred::error::Error, Option<Server>)>,
     reconnects: Receiver<Server>,
     messages: Receiver<Message>,
 }
 
-impl Watcher {
-    /// Subscribes on each new connection (and again every [`RETRY`] while
-    /// that failed on a connection that is up), and reconnects the
-    /// followers on each announcement of this master.
-    async fn run(self, mut events: Events) {
-        let retry = tokio::time::sleep(RETRY);
-        tokio::pin!(retry);
-        let mut subscribed = false;
-        loop {
-            tokio::select! {
-                biased;
-                lost = events.errors.recv() => {
-                    if matches!(lost, Err(RecvError::Closed)) {
-                        break;
-                    }
-                    subscribed = false;
-                }
-                connected = events.reconnects.recv() => {
-                    if matches!(connected, Err(RecvError::Closed)) {
-                        break;
-                    }
-                    subscribed = self.subscribe().await;
-                }
-                message = events.messages.recv() => {
-                    match message {
-                        Ok(message) => self.receive(&message),
-                        // An announcement may have been missed.
-                        Err(RecvError::Lagged(_)) => self.followers.reconnect(None),
-                        Err(RecvError::Closed) => break,
-                    }
-                    continue;
-                }
-                () = &mut retry, if !subscribed => {
-                    if self.client.is_connected() {
-                        subscribed = self.subscribe().await;
-                    }
-                }
-            }
-            retry.as_mut().reset(tokio::time::Instant::now() + RETRY);
+impl SwitchFeed for Feed {
+    /// `SUBSCRIBE +switch-master` once the client is connected (fred
+    /// reconnects by itself: this waits for it); whether it took (fred
+    /// drops its reply: a subscribed RESP2 connection answers `PING` with
+    /// `["pong", ""]`).
+    async fn subscribe(&mut self) -> Subscribed {
+        // Events from before this subscription are over.
+        while !matches!(
+            self.errors.try_recv(),
+            Err(TryRecvError::Empty | TryRecvError::Closed)
+        ) {}
+        while !matches!(
+            self.reconnects.try_recv(),
+            Err(TryRecvError::Empty | TryRecvError::Closed)
+        ) {}
+        if !self.client.is_connected()
+            && matches!(self.reconnects.recv().await, Err(RecvError::Closed))
+        {
+            return Subscribed::Closed;
         }
-    }
-
-    /// `SUBSCRIBE +switch-master`; whether it took (fred drops its reply:
-    /// a subscribed RESP2 connection answers `PING` with `["pong", ""]`).
-    async fn subscribe(&self) -> bool {
         let client = self.client.with_options(&self.options);
-        client.subscribe(SWITCH_MASTER).await.is_ok()
+        let took = client.subscribe(SWITCH_MASTER).await.is_ok()
             && client
                 .ping::<Value>(None)
                 .await
-                .is_ok_and(|pong| is_subscribed_pong(&pong))
+                .is_ok_and(|pong| is_subscribed_pong(&pong));
+        if took {
+            Subscribed::Yes
+        } else {
+            Subscribed::No
+        }
     }
 
-    /// Acts on a `+switch-master` message (`name old-ip old-port new-ip
-    /// new-port`) about this master.
-    fn receive(&self, message: &Message) {
-        if &*message.channel != SWITCH_MASTER {
-            return;
-        }
-        let Some(payload) = message.value.as_str() else {
-            return;
-        };
-        if let Some((name, host, port)) = switched_master(&payload)
-            && name == self.master
-        {
-            self.followers.reconnect(Some(&Server::new(host, port)));
+    /// An announcement; a lost or new connection (not subscribed);
+    /// dropped messages.
+    async fn next(&mut self) -> Heard {
+        loop {
+            tokio::select! {
+                biased;
+                lost = self.errors.recv() => {
+                    return match lost {
+                        Err(RecvError::Closed) => Heard::Closed,
+                        _ => Heard::Lost,
+                    };
+                }
+                connected = self.reconnects.recv() => {
+                    return match connected {
+                        Err(RecvError::Closed) => Heard::Closed,
+                        _ => Heard::Lost,
+                    };
+                }
+                message = self.messages.recv() => match message {
+                    Ok(message) => {
+                        if &*message.channel == SWITCH_MASTER
+                            && let Some(payload) = message.value.as_str()
+                        {
+                            return Heard::Announcement(payload.into_owned());
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => return Heard::Missed,
+                    Err(RecvError::Closed) => return Heard::Closed,
+                },
+            }
         }
     }
 }

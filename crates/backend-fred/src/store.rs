@@ -1,33 +1,33 @@
-//! The async store: fred clients that reconnect by themselves, and
-//! commands that fail fast while they do.
+//! The async store: [`FredStore`] (fred clients that reconnect by
+//! themselves), its constructors and accessors, and the [`Store`] and
+//! [`Backend`] it is. How it sends commands is in [`crate::command`], the
+//! keyspace sweep in [`crate::keyspace`], the health check in
+//! [`crate::health`], change tracking in [`crate::tracking`].
 
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
-use fred::clients::{Client, Pipeline, Pool, WithOptions};
+use fred::clients::{Client, Pipeline, Pool};
 use fred::error::{Error as FredError, ErrorKind};
-use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
+use fred::interfaces::{ClientLike, KeysInterface};
+use fred::types::Value;
 use fred::types::config::Options;
-use fred::types::{ClusterHash, CustomCommand, Value};
 use memocache_core::{
     Backend, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RemoveOptions, Result, Store, TrackedTiers, WriteOptions, async_trait,
+    ReadOptions, RemoveOptions, Result, Store, WriteOptions, async_trait,
 };
 use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
-use memocache_redis_plumbing::failure::{command_error, send_retrying};
-use memocache_redis_plumbing::keyspace::{self, Keyspace, SCAN_COUNT};
-use memocache_redis_plumbing::topology::Node;
-use tokio::task::AbortHandle;
+use memocache_redis_plumbing::keyspace;
+use memocache_redis_plumbing::refusal;
 
 use crate::blocking::FredBlockingStore;
-use crate::command;
-use crate::connect::{self, BACKEND, ConnectError, NotConnected, Settings, backend_error};
+use crate::command::{self, command_options, record_errors};
+use crate::connect::{self, BACKEND, Settings, backend_error, unreachable};
+use crate::health::{Tasks, health_check};
 use crate::sentinel::{Followers, Sentinels};
-use crate::tracking::{self, Route, Started, Tracking, Unserved};
+use crate::tracking::{self, Route, Started, Tracking};
 
 /// An async [`Store`] on Redis over a fred [`Pool`]: from a
 /// [`RedisConfig`], one multiplexed connection (per cluster node) that
@@ -89,24 +89,24 @@ use crate::tracking::{self, Route, Started, Tracking, Unserved};
 /// ```
 #[derive(Clone)]
 pub struct FredStore {
-    pool: Pool,
+    pub(crate) pool: Pool,
     /// Applied to every command: fail fast, and the command timeout.
-    options: Options,
-    retry_on_timeout: bool,
+    pub(crate) options: Options,
+    pub(crate) retry_on_timeout: bool,
     /// `host:port` (never credentials), for errors.
-    server: Arc<str>,
+    pub(crate) server: Arc<str>,
     /// The last error the clients reported while (re)connecting.
-    last_error: Arc<Mutex<Option<String>>>,
+    pub(crate) last_error: Arc<Mutex<Option<String>>>,
     /// The background tasks this store started; `None` for a pool of the
     /// caller's own.
     tasks: Option<Arc<Tasks>>,
     health: Health,
     /// With [`RedisConfig::client_tracking`]: the listener's state and the
     /// tiers reported to.
-    tracking: Option<Arc<Tracking>>,
+    pub(crate) tracking: Option<Arc<Tracking>>,
     /// With [`RedisConfig::sentinel`]: the clients to reconnect when the
     /// primary is found demoted (a `READONLY` reply).
-    followers: Option<Arc<Followers>>,
+    pub(crate) followers: Option<Arc<Followers>>,
     /// The runtime of this store's own, shared by its clones: started
     /// when the store is made outside any runtime (its connections run
     /// there) or for its first blocking view ([`blocking`](Self::blocking)).
@@ -191,7 +191,7 @@ impl FredStore {
             (started.tracking, started.listener)
         });
         if let Some(source) = first_error {
-            return Err(backend_error(ConnectError { server, source }));
+            return Err(unreachable(server, source));
         }
         let Some((tracking, listener)) = started else {
             return Self::with_settings(settings, tasks, None, None);
@@ -211,7 +211,7 @@ impl FredStore {
         let connection = listener
             .init()
             .await
-            .map_err(|source| backend_error(ConnectError { server, source }))?;
+            .map_err(|source| unreachable(server, source))?;
         tasks.0.push(connection.abort_handle());
         tracking.wait_listening(limit).await?;
         let store = Self::with_settings(settings, tasks, Some(tracking), Some(&listener))?;
@@ -360,14 +360,7 @@ impl FredStore {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
             .unwrap_or_else(|| RedisConfig::default().settings().socket_timeout());
-        let server = pool
-            .client_config()
-            .server
-            .hosts()
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let server = connect::hosts(&pool.client_config());
         announce::built_on("FredStore", BACKEND, &server);
         FredStore {
             pool,
@@ -384,12 +377,26 @@ impl FredStore {
     }
 
     /// A store over one fred client of your own, as
-    /// [`from_pool`](Self::from_pool) does.
+    /// [`from_pool`](Self::from_pool) makes one over a pool, after
+    /// connecting the client (`init`) unless it is connected already (as
+    /// `RedisStore::from_client` connects). The connection stays the
+    /// client's: dropping the store does not close it (`quit` does). Must
+    /// run inside a tokio runtime. Logs once, at `info`, the client's
+    /// server.
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when fred cannot make a pool of the client.
-    pub fn from_client(client: Client) -> Result<Self> {
+    /// A backend error naming the server when the client cannot connect
+    /// (as [`connect`](Self::connect) gives); [`Error::Config`] when fred
+    /// cannot make a pool of the client.
+    pub async fn from_client(client: Client) -> Result<Self> {
+        if !client.is_connected() {
+            let config = client.client_config();
+            client.init().await.map_err(|source| {
+                let server = connect::over_tls(connect::hosts(&config), config.uses_tls());
+                unreachable(server, source)
+            })?;
+        }
         let pool = Pool::from_clients(vec![client])
             .map_err(|e| Error::config_with_source("cannot pool the client", e))?;
         Ok(Self::from_pool(pool))
@@ -453,151 +460,6 @@ impl FredStore {
             runtime: StoreRuntime::default(),
         })
     }
-
-    /// The tiers of a tracked store (none once tracking was refused).
-    fn tiers(&self) -> Option<&TrackedTiers> {
-        let tracking = self.tracking.as_deref().filter(|t| !t.is_refused());
-        tracking.map(|t| t.tracked().tiers())
-    }
-
-    /// For a command that changes `keys`: reports them to a tracked
-    /// store's tiers when dropped.
-    fn changing<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Changed<'_> {
-        let tiers = self.tiers();
-        Changed {
-            tiers,
-            keys: match tiers {
-                Some(_) => keys
-                    .into_iter()
-                    .map(|key| key.as_ref().to_owned())
-                    .collect(),
-                None => Vec::new(),
-            },
-        }
-    }
-
-    /// Runs a command through the pool with the store's options, once more
-    /// if it timed out and retries are on, and once more if a cluster node
-    /// answered it with a redirection (see [`redirected`]).
-    async fn run<T, F, Fut>(&self, command: F) -> Result<T>
-    where
-        F: Fn(WithOptions<Pool>) -> Fut,
-        Fut: Future<Output = Result<T, FredError>>,
-    {
-        self.run_with(&self.options, command).await
-    }
-
-    /// [`run`](Self::run) with other command options.
-    async fn run_with<T, F, Fut>(&self, options: &Options, command: F) -> Result<T>
-    where
-        F: Fn(WithOptions<Pool>) -> Fut,
-        Fut: Future<Output = Result<T, FredError>>,
-    {
-        let client = self.pool.with_options(options);
-        send_retrying(self.retry_on_timeout, || async {
-            let sent = match command(client.clone()).await {
-                Err(error) if redirected(&error) => command(client.clone()).await,
-                sent => sent,
-            };
-            sent.map_err(|e| self.error(e))
-        })
-        .await
-    }
-
-    /// A read that may fill a tier, on a cluster: routed to the primary
-    /// serving the key's slot and its listener ([`Tracking::route`]), sent
-    /// there as one pipeline (`CLUSTER MYID`, `CLIENT TRACKING ON REDIRECT
-    /// <listener> NOLOOP`, `GET`, `PTTL`) pinned to that primary's
-    /// connection and following no redirection ([`Route::options`]), and
-    /// kept only if `CLUSTER MYID` names the listener's node
-    /// ([`Tracking::served`]). Routed and sent once more if the primary
-    /// answered with a redirection (a slot moved: fred has learned its new
-    /// node), and if it timed out and retries are on. Any other error fails
-    /// the read: nothing is kept.
-    async fn read_on_cluster(
-        &self,
-        tracking: &Tracking,
-        key: &str,
-    ) -> Result<(Option<Bytes>, i64)> {
-        send_retrying(self.retry_on_timeout, || async {
-            let mut sent = self.read_on_cluster_once(tracking, key).await?;
-            if matches!(&sent, Err(error) if redirected(error)) {
-                sent = self.read_on_cluster_once(tracking, key).await?;
-            }
-            sent.map_err(|e| self.error(e))
-        })
-        .await
-    }
-
-    /// One [`read_on_cluster`](Self::read_on_cluster): the value and its
-    /// `PTTL`, or fred's error; an error of the store's own (no route, a
-    /// read served by another node) as the outer one.
-    async fn read_on_cluster_once(
-        &self,
-        tracking: &Tracking,
-        key: &str,
-    ) -> Result<Result<(Option<Bytes>, i64), FredError>> {
-        let client = self.pool.next();
-        let route = tracking.route(client, key)?;
-        let pipeline = Pipeline::from(client.with_options(&route.options(&self.options)));
-        let queued = async {
-            let (myid, args) = route.myid();
-            let () = pipeline.custom(myid, args).await?;
-            let (redirect, args) = route.redirect();
-            let () = pipeline.custom(redirect, args).await?;
-            let () = pipeline.get(key).await?;
-            pipeline.pttl::<(), _>(key).await
-        };
-        if let Err(error) = queued.await {
-            return Ok(Err(error));
-        }
-        let mut replies = pipeline.try_all::<Value>().await.into_iter();
-        let myid = replies.next();
-        match tracking.served(&route, myid, replies.len() == 3) {
-            Ok(()) => {}
-            Err(Unserved::Failed(error)) => return Ok(Err(error)),
-            Err(Unserved::Elsewhere(error)) => return Err(error),
-        }
-        Ok(match tracked_reply(&mut replies) {
-            Ok(None) => entry_replies(replies),
-            Ok(Some(refusal)) => {
-                // Before the read's value is handed back.
-                route.refuse(&refusal);
-                entry_replies(replies)
-            }
-            Err(error) => Err(error),
-        })
-    }
-
-    /// A command's error; when no connection is up, says so (with the last
-    /// connection error) instead of fred's bare "canceled".
-    fn error(&self, source: FredError) -> Error {
-        if let Some(followers) = &self.followers
-            && is_readonly(&source)
-        {
-            // A primary demoted by a failover, its connections kept: fred
-            // asks the sentinels again only when it reconnects.
-            followers.reconnect(None);
-        }
-        if timed_out(&source) {
-            let limit = self.options.timeout.unwrap_or_default();
-            return command_error(BACKEND, source, true, limit);
-        }
-        let connected = self.pool.clients().iter().any(ClientLike::is_connected);
-        if connected || !matches!(source.kind(), ErrorKind::Canceled | ErrorKind::IO) {
-            return backend_error(source);
-        }
-        let last_error = self
-            .last_error
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        backend_error(NotConnected {
-            server: Arc::clone(&self.server),
-            last_error,
-            source,
-        })
-    }
 }
 
 /// With [`RedisConfig::client_tracking`]: on a single node the listener,
@@ -614,139 +476,6 @@ fn start_tracking(config: &RedisConfig, settings: &Settings) -> Result<Option<St
         settings.command_timeout,
     )
     .map(Some)
-}
-
-/// Tells a tracked store's tiers that it changed some keys when dropped:
-/// after the command's reply, or when the caller gave up on it (it may
-/// still run). The server does not report a connection's own writes to it
-/// (`NOLOOP`).
-struct Changed<'a> {
-    tiers: Option<&'a TrackedTiers>,
-    keys: Vec<String>,
-}
-
-impl Drop for Changed<'_> {
-    fn drop(&mut self) {
-        if let Some(tiers) = self.tiers {
-            for key in &self.keys {
-                tiers.changed(key);
-            }
-        }
-    }
-}
-
-/// The `CLIENT TRACKING` reply of a tracked read, the first of
-/// `replies`: `None` when tracking is on, the server's refusal (see
-/// [`tracking::is_refusal`]), or the read's error.
-fn tracked_reply(
-    replies: &mut impl Iterator<Item = Result<Value, FredError>>,
-) -> Result<Option<FredError>, FredError> {
-    match replies.next() {
-        Some(Ok(_)) => Ok(None),
-        Some(Err(error)) if tracking::is_refusal(&error) => Ok(Some(error)),
-        Some(Err(error)) => Err(error),
-        None => Err(FredError::new(ErrorKind::Unknown, "a reply is missing")),
-    }
-}
-
-/// The `GET` and `PTTL` replies of a tracked read: the value and its
-/// `PTTL`, or the first error.
-fn entry_replies(
-    mut replies: impl Iterator<Item = Result<Value, FredError>>,
-) -> Result<(Option<Bytes>, i64), FredError> {
-    let mut reply = || {
-        replies
-            .next()
-            .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "a reply is missing")))
-    };
-    let value: Option<Bytes> = reply()?.convert()?;
-    let pttl: i64 = reply()?.convert()?;
-    Ok((value, pttl))
-}
-
-/// Whether `error` is fred's refusal to follow a cluster node's `MOVED` or
-/// `ASK` reply (a store on a cluster follows none: see
-/// [`connect::settings`]): the node did not run the command, so sending it
-/// once more runs it at most once, and after a `MOVED` fred has learned
-/// the slot's new node. (fred's only "Too many redirections." is that
-/// refusal, `Command::decr_check_redirections`.)
-fn redirected(error: &FredError) -> bool {
-    matches!(error.kind(), ErrorKind::Routing) && error.details() == "Too many redirections."
-}
-
-/// Whether `error` is a `READONLY` reply: the node is a replica.
-fn is_readonly(error: &FredError) -> bool {
-    error.details().starts_with("READONLY")
-}
-
-/// Whether `error` says a reply did not come within the socket timeout:
-/// fred's command timeout, or its closing of a connection that left a
-/// command unanswered that long (which of the two fires first is a race).
-fn timed_out(error: &FredError) -> bool {
-    match error.kind() {
-        ErrorKind::Timeout => true,
-        ErrorKind::IO => error.details() == "Unresponsive connection.",
-        _ => false,
-    }
-}
-
-/// What every command is sent with: fail at once while the connection is
-/// down (instead of waiting for a reconnection) and give up after
-/// `timeout`.
-fn command_options(timeout: Duration) -> Options {
-    Options {
-        fail_fast: true,
-        timeout: Some(timeout),
-        ..Options::default()
-    }
-}
-
-/// Keeps the last error `client` reports while (re)connecting.
-fn record_errors(
-    client: &Client,
-    last_error: Arc<Mutex<Option<String>>>,
-) -> tokio::task::JoinHandle<fred::interfaces::FredResult<()>> {
-    client.on_error(move |(error, _server)| {
-        let message = connect::describe(&error);
-        *last_error
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(message);
-        async { Ok(()) }
-    })
-}
-
-/// PINGs every connection each `interval`, so a connection dropped while
-/// idle (by a proxy, say) is noticed, and replaced, before a caller needs
-/// it.
-fn health_check(pool: Pool, options: Options, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
-        loop {
-            ticks.tick().await;
-            for client in pool.clients() {
-                if client.is_connected() {
-                    // A failure makes fred replace the connection; nothing
-                    // else to do.
-                    let _: Result<(), FredError> = client.with_options(&options).ping(None).await;
-                }
-            }
-        }
-    })
-}
-
-/// The background tasks of a store (connections, health checks, error
-/// listeners), stopped with the last clone of the store.
-#[derive(Default)]
-struct Tasks(Vec<AbortHandle>);
-
-impl Drop for Tasks {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
 }
 
 impl fmt::Debug for FredStore {
@@ -771,46 +500,7 @@ impl Store for FredStore {
                 .await?;
             return Ok(value.map(Entry::new));
         }
-        // Untracked once the server refused tracking.
-        let tracking = self.tracking.as_deref().filter(|t| !t.is_refused());
-        if let Some(tracking) = tracking.filter(|t| t.is_cluster()) {
-            let (value, pttl) = self.read_on_cluster(tracking, key).await?;
-            return Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))));
-        }
-        // A read that may fill a tier is tracked, whichever connection
-        // serves it: redirected to the live listener, or not sent (unless
-        // the listener stopped because tracking was refused meanwhile).
-        let redirect = match tracking.map(|tracking| tracking.redirect(&self.pool)) {
-            Some(Ok(id)) => Some(id),
-            Some(Err(_)) if tracking.is_some_and(Tracking::is_refused) => None,
-            Some(Err(error)) => return Err(error),
-            None => None,
-        };
-        // GET and PTTL pipelined: one round trip, each command sent with
-        // the store's options.
-        let (refusal, value, pttl) = self
-            .run(|client| async move {
-                let pipeline = Pipeline::from(client);
-                if let Some(id) = redirect {
-                    let (command, args) = tracking::redirect_to(id);
-                    let () = pipeline.custom(command, args).await?;
-                    let () = pipeline.get(key).await?;
-                    let () = pipeline.pttl(key).await?;
-                    let mut replies = pipeline.try_all::<Value>().await.into_iter();
-                    let refusal = tracked_reply(&mut replies)?;
-                    let (value, pttl) = entry_replies(replies)?;
-                    return Ok((refusal, value, pttl));
-                }
-                let () = pipeline.get(key).await?;
-                let () = pipeline.pttl(key).await?;
-                let (value, pttl) = pipeline.all().await?;
-                Ok((None, value, pttl))
-            })
-            .await?;
-        if let (Some(refusal), Some(tracking)) = (refusal, tracking) {
-            // Before the read's value is handed back.
-            tracking.refuse_or_fail(refusal)?;
-        }
+        let (value, pttl) = self.get_with_pttl(key).await?;
         Ok(value.map(|value| Entry::new(value).ttl(KeyTtl::from_pttl(pttl))))
     }
 
@@ -865,160 +555,7 @@ impl Backend for FredStore {
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
         match &self.tracking {
             Some(tracking) => tracking.tracked().track(tier),
-            None => Err(Error::config(
-                "this FredStore does not track changes, so a local tier over it could serve \
-                 values other processes changed: build it with \
-                 RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
-            )),
+            None => Err(refusal::not_tracking("FredStore")),
         }
-    }
-}
-
-impl Keyspace for FredStore {
-    fn is_cluster(&self) -> bool {
-        self.pool.is_clustered()
-    }
-
-    async fn cluster_nodes(&self) -> Result<String> {
-        self.run(|client| async move {
-            let command = CustomCommand::new_static("CLUSTER", ClusterHash::Random, false);
-            client.custom(command, vec!["NODES"]).await
-        })
-        .await
-    }
-
-    async fn scan(
-        &self,
-        node: Option<&Node>,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<Vec<u8>>)> {
-        let options = Options {
-            cluster_node: node.map(|(host, port)| (host.as_str(), *port).into()),
-            ..self.options.clone()
-        };
-        let (next, keys): (String, Vec<Bytes>) = self
-            .run_with(&options, |client| async move {
-                let cursor = cursor.to_string();
-                client
-                    .scan_page(cursor, pattern, Some(SCAN_COUNT), None)
-                    .await
-            })
-            .await?;
-        let next = next
-            .parse()
-            .map_err(|e| Error::backend(BACKEND, format!("SCAN answered a bad cursor: {e}")))?;
-        Ok((next, keys.into_iter().map(Vec::from).collect()))
-    }
-
-    /// A multi-key command must stay within one slot on a cluster: the
-    /// keys are unlinked slot by slot.
-    async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
-        let _changed = self.changing(keys.iter().map(|key| String::from_utf8_lossy(key)));
-        let keys: Vec<fred::types::Key> = keys
-            .into_iter()
-            .map(|key| Bytes::from(key).into())
-            .collect();
-        let batches: Vec<Vec<fred::types::Key>> = if self.pool.is_clustered() {
-            let by_slot = fred::util::group_by_hash_slot(keys).map_err(backend_error)?;
-            by_slot.into_values().map(Vec::from).collect()
-        } else {
-            vec![keys]
-        };
-        let mut removed = 0;
-        for batch in batches {
-            let unlinked: u64 = self
-                .run(|client| {
-                    let batch = batch.clone();
-                    async move { client.unlink(batch).await }
-                })
-                .await?;
-            removed += unlinked;
-        }
-        Ok(removed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_readonly_reply_is_told_from_other_errors() {
-        // As fred reports a replica's refusal (`pretty_error`).
-        let readonly = FredError::new(
-            ErrorKind::Unknown,
-            "READONLY You can't write against a read only replica.",
-        );
-        assert!(is_readonly(&readonly));
-        assert!(!is_readonly(&FredError::new(
-            ErrorKind::IO,
-            "Connection closed."
-        )));
-        assert!(!is_readonly(&FredError::new(
-            ErrorKind::Unknown,
-            "ERR READONLY is not a command here"
-        )));
-    }
-
-    /// The server's id of `client`'s connection (`CLIENT ID`).
-    async fn connection_id(client: &Client) -> Option<i64> {
-        client
-            .custom(
-                CustomCommand::new_static("CLIENT", ClusterHash::FirstKey, false),
-                vec!["ID"],
-            )
-            .await
-            .ok()
-    }
-
-    /// A connected fred client of its own for `url`.
-    async fn plain_client(url: &str) -> Client {
-        let config = fred::types::config::Config::from_url(url).unwrap();
-        let client = Client::new(config, None, None, None);
-        client.init().await.unwrap();
-        client
-    }
-
-    /// The reply of a real replica refusing a write, handed to a store on
-    /// a Sentinel primary as the reply to one of its commands: its pool
-    /// reconnects (so fred asks the sentinels again), on a connection with
-    /// a new id.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_readonly_reply_reconnects_a_sentinel_store() {
-        let group = tokio::task::spawn_blocking(memocache_testkit::SentinelGroup::start)
-            .await
-            .unwrap();
-        let store = FredStore::connect(&group.config()).await.unwrap();
-        let primary = group.primary_port();
-        let replica = group
-            .nodes()
-            .iter()
-            .map(|n| n.port())
-            .find(|&p| p != primary)
-            .unwrap();
-        let refused = plain_client(&group.node(replica).url())
-            .await
-            .set::<(), _, _>("k", "v", None, None, false)
-            .await
-            .unwrap_err();
-        assert!(is_readonly(&refused), "{refused:?}");
-
-        let client = store.pool.clients()[0].clone();
-        let before = connection_id(&client).await.expect("connected");
-        let _ = store.error(refused);
-        let start = std::time::Instant::now();
-        // A new connection has a new id.
-        while connection_id(&client).await.is_none_or(|id| id == before) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the store did not reconnect after READONLY"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        store
-            .set("after", Bytes::from_static(b"1"), None)
-            .await
-            .unwrap();
     }
 }

@@ -19,6 +19,8 @@ async fn a_store_over_your_own_pool_or_client_logs_its_server_once() {
     assert_announced(before, port, &expected);
 
     let before = mark();
-    FredStore::from_client(Builder::from_config(own()).build().unwrap()).expect("a pool of it");
+    FredStore::from_client(Builder::from_config(own()).build().unwrap())
+        .await
+        .expect("a pool of it");
     assert_announced(before, port, &expected);
 }

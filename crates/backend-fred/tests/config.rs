@@ -67,7 +67,9 @@ async fn a_client_of_your_own_is_a_store() {
     let config = Config::from_url(&RedisServer::shared().url()).unwrap();
     let client = Builder::from_config(config).build().unwrap();
     client.init().await.expect("connect the client");
-    let store = FredStore::from_client(client).expect("a centralized client");
+    let store = FredStore::from_client(client)
+        .await
+        .expect("a centralized client");
     let key = unique_prefix("own-client");
     store
         .set(&key, Bytes::from_static(b"v"), None)

@@ -12,8 +12,8 @@ use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::Driven;
 use memocache_redis_plumbing::failure::send_retrying;
-use memocache_redis_plumbing::keyspace::{self, Keyspace};
-use memocache_redis_plumbing::topology::Node;
+use memocache_redis_plumbing::keyspace;
+use memocache_redis_plumbing::refusal;
 use redis::{Client, FromRedisValue};
 
 use crate::command::{self, Request};
@@ -65,9 +65,9 @@ enum Inner {
 
 /// The pooled store.
 #[derive(Clone)]
-struct Pooled {
-    pool: Arc<Pool>,
-    timeout: Duration,
+pub(crate) struct Pooled {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) timeout: Duration,
     retry_on_timeout: bool,
     health: Health,
 }
@@ -204,7 +204,7 @@ impl Pooled {
     /// Sends `request` (a command or a pipeline), once more on another
     /// connection if it timed out and retries are on; within `limit` if
     /// given.
-    async fn query<'r, T: FromRedisValue>(
+    pub(crate) async fn query<'r, T: FromRedisValue>(
         &self,
         request: impl Into<Request<'r>>,
         limit: Option<Duration>,
@@ -218,37 +218,6 @@ impl Pooled {
                 .map_err(|e| command_error(e, timeout))
         })
         .await
-    }
-}
-
-impl Keyspace for Pooled {
-    fn is_cluster(&self) -> bool {
-        self.pool.is_cluster()
-    }
-
-    async fn cluster_nodes(&self) -> Result<String> {
-        self.query(&command::cluster_nodes(), None).await
-    }
-
-    async fn scan(
-        &self,
-        node: Option<&Node>,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<Vec<u8>>)> {
-        let scan = command::scan(cursor, pattern);
-        match node {
-            Some(node) => self
-                .pool
-                .get(None)?
-                .query_node(&scan, node)
-                .map_err(|e| command_error(e, self.timeout)),
-            None => self.query(&scan, None).await,
-        }
-    }
-
-    async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
-        self.query(&command::unlink(&keys), None).await
     }
 }
 
@@ -333,11 +302,7 @@ impl Backend for Pooled {
     }
 
     fn track_changes(&self, _: Weak<dyn Invalidations>) -> Result<()> {
-        Err(memocache_core::Error::config(
-            "this RedisBlockingStore does not track changes, so a local tier over it could \
-             serve values other processes changed: build it with \
-             RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
-        ))
+        Err(refusal::not_tracking("RedisBlockingStore"))
     }
 }
 

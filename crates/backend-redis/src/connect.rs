@@ -2,11 +2,11 @@
 //! doing so; both stores connect through here, and so can other programs
 //! that talk to the same Redis (the `memocache` command does).
 
-use std::fmt;
 use std::time::Duration;
 
 use memocache_core::{Error, Result};
 use memocache_redis_plumbing::config::RedisConfig;
+use memocache_redis_plumbing::failure::ConnectError;
 use memocache_redis_plumbing::tls::require_tls_support;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::io::tcp::{TcpSettings, socket2::TcpKeepalive};
@@ -240,14 +240,6 @@ pub(crate) fn cluster_name(config: &RedisConfig) -> String {
     format!("the cluster at {}", config.redacted_url())
 }
 
-/// A failed first connection, naming the server (never the password); the
-/// client's error is the source.
-#[derive(Debug)]
-struct ConnectError {
-    server: String,
-    source: memocache_core::BoxError,
-}
-
 /// The error of a failed first connection to `client`'s server.
 pub(crate) fn connect_error(client: &Client, source: impl Into<memocache_core::BoxError>) -> Error {
     unreachable_server(server_name(client), source)
@@ -269,22 +261,7 @@ pub(crate) fn unreachable_server(
     server: impl Into<String>,
     source: impl Into<memocache_core::BoxError>,
 ) -> Error {
-    backend_error(ConnectError {
-        server: server.into(),
-        source: source.into(),
-    })
-}
-
-impl fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot connect to {}", self.server)
-    }
-}
-
-impl std::error::Error for ConnectError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.source)
-    }
+    ConnectError::new(server, source).into_error(BACKEND)
 }
 
 /// TLS on rustls and ring (the `tls` feature).

@@ -38,13 +38,32 @@
 //! `memocache::RedisBlockingStore`, the paths the examples use.
 #![warn(missing_docs)]
 
+// One concern a file, named as in `memocache-fred` (ARCHITECTURE.md,
+// "Which file holds what, in each client").
+// `RedisBlockingStore`: a pool of plain connections, or the async store
+// driven by a runtime of its own.
 mod blocking;
+// The Redis commands the stores send, built once for both.
 mod command;
+// A `RedisConfig` turned into redis-rs clients, and the errors of
+// connecting; TLS in `connect/tls.rs`.
 pub mod connect;
+// The async store's health check.
+mod health;
+// The commands of the plumbing's keyspace sweep (`delete_matching`), for
+// both stores.
+mod keyspace;
+// The connection a store opens and replaces itself (tracked single node,
+// Sentinel primary).
 mod own;
+// The blocking store's connection pool.
 mod pool;
+// Finding the primary through Sentinel, and hearing of its failovers.
 mod sentinel;
+// `RedisStore`: the struct, its constructors and accessors, the `Link` its
+// commands go through, `Store` and `Backend`.
 mod store;
+// Change tracking: RESP3 pushes, and the tracked cluster.
 mod tracking;
 
 pub use blocking::RedisBlockingStore;

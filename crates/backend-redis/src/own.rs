@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use memocache_core::{FlushCause, Invalidations};
 use memocache_redis_plumbing::refusal::Tracked;
+use memocache_redis_plumbing::sentinel::Switch;
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, ConnectionAddr, ErrorKind, FromRedisValue, RedisError,
@@ -72,9 +73,9 @@ impl OwnConnection {
                 Target::Node(_) => Vec::new(),
                 Target::Sentinel(sentinels) => {
                     let own = own.clone();
-                    sentinels.watch(move |host, port| {
+                    sentinels.watch(move |switch| {
                         if let Some(own) = own.upgrade() {
-                            own.switched(host, port);
+                            own.switched(switch);
                         }
                     })
                 }
@@ -127,15 +128,18 @@ impl OwnConnection {
         Ok(result?)
     }
 
-    /// The sentinels announced a new primary at `host:port`: unless the
-    /// connection already goes there (every sentinel announces it), it is
-    /// dropped.
-    fn switched(&self, host: &str, port: u16) {
-        let there = self.live().is_some_and(|current| {
-            current
-                .node
-                .is_some_and(|(at, at_port)| at == host && at_port == port)
-        });
+    /// The sentinels announced a new primary: unless the connection
+    /// already goes there (every sentinel announces it), it is dropped; so
+    /// it is when announcements may have been missed.
+    fn switched(&self, switch: Switch<'_>) {
+        let there = match switch {
+            Switch::To { host, port } => self.live().is_some_and(|current| {
+                current
+                    .node
+                    .is_some_and(|(at, at_port)| at == host && at_port == port)
+            }),
+            Switch::Unknown => false,
+        };
         if !there {
             self.lost(FlushCause::TopologyChanged);
         }

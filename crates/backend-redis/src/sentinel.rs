@@ -7,28 +7,23 @@
 //! that has not seen the failover yet names the old one. The store's
 //! [`OwnConnection`](crate::own::OwnConnection) calls it for each new
 //! connection. [`Sentinels::watch`] keeps a subscription to
-//! `+switch-master` on every sentinel, re-established when a sentinel
-//! goes away, so that a failover is acted on when it is announced rather
-//! than when the old primary's connection fails.
-
-use std::time::Duration;
+//! `+switch-master` on every sentinel (the plumbing's watch, with its
+//! backoff, over a [`Feed`]), so that a failover is acted on when it is
+//! announced rather than when the old primary's connection fails.
 
 use memocache_core::Result;
 use memocache_redis_plumbing::config::RedisConfig;
-use memocache_redis_plumbing::sentinel::{Answer, Missing, find_primary, switched_master};
+use memocache_redis_plumbing::sentinel::{
+    self, Answer, Heard, Missing, SWITCH_MASTER, Subscribed, Switch, SwitchFeed, find_primary,
+};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushKind, RedisResult, Value};
+use redis::{
+    AsyncConnectionConfig, Client, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
+};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::connect;
-
-/// The channel on which sentinels announce a new primary.
-const SWITCH_MASTER: &str = "+switch-master";
-
-/// How long a watcher waits before subscribing again to a sentinel it
-/// could not reach or lost.
-const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
 
 /// The sentinels of one master, and how to reach its data nodes.
 pub(crate) struct Sentinels {
@@ -173,71 +168,86 @@ impl Sentinels {
         &self.timeouts
     }
 
-    /// Listens for `+switch-master` of this master on every sentinel, and
-    /// calls `switched` with the new primary's host and port on each (every
-    /// sentinel announces it); the tasks run until aborted.
+    /// Watches every sentinel for failovers of this master
+    /// ([`sentinel::watch`]), calling `switched` on each (every sentinel
+    /// announces it); the tasks run until aborted.
     pub(crate) fn watch(
         &self,
-        switched: impl Fn(&str, u16) + Clone + Send + Sync + 'static,
+        switched: impl Fn(Switch<'_>) + Clone + Send + Sync + 'static,
     ) -> Vec<AbortHandle> {
         self.sentinels
             .iter()
             .map(|(_, sentinel)| {
-                let watcher = Watcher {
+                let feed = Feed {
                     sentinel: sentinel.clone(),
-                    master: self.master.clone(),
                     timeouts: self.timeouts.clone(),
+                    subscription: None,
                 };
-                tokio::spawn(watcher.run(switched.clone())).abort_handle()
+                let (master, switched) = (self.master.clone(), switched.clone());
+                tokio::spawn(async move { sentinel::watch(feed, &master, switched).await })
+                    .abort_handle()
             })
             .collect()
     }
 }
 
-/// The subscription to one sentinel's `+switch-master`.
-struct Watcher {
+/// One sentinel's `+switch-master` channel, on a RESP3 connection whose
+/// pushes come through a channel.
+struct Feed {
     sentinel: Client,
-    master: String,
     timeouts: AsyncConnectionConfig,
+    /// The subscribed connection (kept open) and its pushes.
+    subscription: Option<(MultiplexedConnection, mpsc::UnboundedReceiver<PushInfo>)>,
 }
 
-impl Watcher {
-    /// Subscribes, calls `switched` on each announcement of this master,
-    /// and subscribes again whenever the sentinel is lost.
-    async fn run(self, switched: impl Fn(&str, u16)) {
-        loop {
-            let (pushes, mut received) = mpsc::unbounded_channel();
-            let config = self.timeouts.clone().set_push_sender(pushes);
-            if let Ok(mut connection) = self
-                .sentinel
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                && connection.subscribe(SWITCH_MASTER).await.is_ok()
-            {
-                while let Some(push) = received.recv().await {
-                    match push.kind {
-                        PushKind::Message => {
-                            if let Some((host, port)) = self.new_primary(&push.data) {
-                                switched(&host, port);
-                            }
-                        }
-                        PushKind::Disconnection => break,
-                        _ => {}
-                    }
-                }
-            }
-            tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+impl SwitchFeed for Feed {
+    async fn subscribe(&mut self) -> Subscribed {
+        self.subscription = None;
+        let (pushes, received) = mpsc::unbounded_channel();
+        let config = self.timeouts.clone().set_push_sender(pushes);
+        let Ok(mut connection) = self
+            .sentinel
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        else {
+            return Subscribed::No;
+        };
+        if connection.subscribe(SWITCH_MASTER).await.is_err() {
+            return Subscribed::No;
         }
+        self.subscription = Some((connection, received));
+        Subscribed::Yes
     }
 
-    /// The new primary a `+switch-master` message (`[channel, "name old-ip
-    /// old-port new-ip new-port"]`) announces, if it is about this master.
-    fn new_primary(&self, data: &[Value]) -> Option<(String, u16)> {
-        let Some(Value::BulkString(payload)) = data.get(1) else {
-            return None;
+    async fn next(&mut self) -> Heard {
+        let Some((_, received)) = &mut self.subscription else {
+            return Heard::Lost;
         };
-        let (name, host, port) = switched_master(std::str::from_utf8(payload).ok()?)?;
-        (name == self.master).then(|| (host.to_owned(), port))
+        loop {
+            let Some(push) = received.recv().await else {
+                return Heard::Lost;
+            };
+            match push.kind {
+                PushKind::Message => {
+                    if let Some(payload) = announcement(&push.data) {
+                        return Heard::Announcement(payload);
+                    }
+                }
+                PushKind::Disconnection => return Heard::Lost,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The payload of a message push (`[channel, payload]`) on
+/// `+switch-master`.
+fn announcement(data: &[Value]) -> Option<String> {
+    match data {
+        [channel, Value::BulkString(payload)] if is_text(channel, SWITCH_MASTER) => {
+            String::from_utf8(payload.clone()).ok()
+        }
+        _ => None,
     }
 }
 
@@ -254,38 +264,21 @@ fn is_text(value: &Value, expected: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn watcher(master: &str) -> Watcher {
-        Watcher {
-            sentinel: Client::open("redis://127.0.0.1:1").unwrap(),
-            master: master.to_owned(),
-            timeouts: AsyncConnectionConfig::new(),
-        }
-    }
-
-    fn message(payload: &str) -> Vec<Value> {
+    fn message(channel: &str, payload: &str) -> Vec<Value> {
         vec![
-            Value::BulkString(SWITCH_MASTER.into()),
+            Value::BulkString(channel.into()),
             Value::BulkString(payload.into()),
         ]
     }
 
     #[test]
-    fn only_this_masters_switch_is_acted_on() {
-        let watcher = watcher("cache");
+    fn only_switch_master_messages_are_announcements() {
+        let payload = "cache 10.0.0.1 6379 10.0.0.2 6380";
         assert_eq!(
-            watcher.new_primary(&message("cache 10.0.0.1 6379 10.0.0.2 6380")),
-            Some(("10.0.0.2".to_owned(), 6380))
+            announcement(&message(SWITCH_MASTER, payload)).as_deref(),
+            Some(payload)
         );
-        // Another master of the same sentinels, and one whose name starts
-        // like this one's.
-        assert_eq!(
-            watcher.new_primary(&message("other 10.0.0.1 6379 10.0.0.2 6379")),
-            None
-        );
-        assert_eq!(
-            watcher.new_primary(&message("cache2 10.0.0.1 6379 10.0.0.2 6379")),
-            None
-        );
-        assert_eq!(watcher.new_primary(&[Value::Nil]), None);
+        assert_eq!(announcement(&message("+sdown", payload)), None);
+        assert_eq!(announcement(&[Value::Nil]), None);
     }
 }

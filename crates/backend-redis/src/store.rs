@@ -1,5 +1,9 @@
-//! The async store: one multiplexed connection that reconnects by itself,
-//! to a single node, to a cluster, or to the primary Sentinel names.
+//! The async store: [`RedisStore`], one multiplexed connection that
+//! reconnects by itself, to a single node, to a cluster, or to the primary
+//! Sentinel names; its constructors and accessors, the [`Link`] its
+//! commands go through, and the [`Store`] and [`Backend`] it is. The
+//! commands are built in [`crate::command`]; the keyspace sweep is in
+//! [`crate::keyspace`], the health check in [`crate::health`].
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -12,20 +16,18 @@ use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
 use memocache_redis_plumbing::failure::send_retrying;
-use memocache_redis_plumbing::keyspace::{self, Keyspace};
-use memocache_redis_plumbing::refusal::Tracked;
-use memocache_redis_plumbing::topology::Node;
+use memocache_redis_plumbing::keyspace;
+use memocache_redis_plumbing::refusal::{self, Tracked};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncConnectionConfig, Client, FromRedisValue, ProtocolVersion, RedisError};
-use tokio::task::JoinHandle;
 
 use crate::blocking::RedisBlockingStore;
 use crate::command::{self, Request};
 use crate::connect::{
     self, BACKEND, backend_error, cluster_connect_error, command_error, connect_error,
 };
+use crate::health::HealthCheck;
 use crate::own::{OwnConnection, Target};
 use crate::sentinel::Sentinels;
 use crate::tracking::TrackedCluster;
@@ -288,10 +290,15 @@ impl RedisStore {
         Ok(RedisBlockingStore::over(driven))
     }
 
+    /// The cluster connection, on a cluster.
+    pub(crate) fn cluster(&self) -> Option<&ClusterConnection> {
+        self.link.cluster()
+    }
+
     /// Tells the local tiers over a tracked store that this store changed
     /// `key` (whether or not the command went through): the server does
     /// not report a connection's own writes to it (`NOLOOP`).
-    fn changed(&self, key: &str) {
+    pub(crate) fn changed(&self, key: &str) {
         if let Some(tracked) = self.link.tracked() {
             tracked.tiers().changed(key);
         }
@@ -299,7 +306,10 @@ impl RedisStore {
 
     /// Sends `request` (a command or a pipeline), once more if it timed out
     /// and retries are on.
-    async fn query<'r, T: FromRedisValue>(&self, request: impl Into<Request<'r>>) -> Result<T> {
+    pub(crate) async fn query<'r, T: FromRedisValue>(
+        &self,
+        request: impl Into<Request<'r>>,
+    ) -> Result<T> {
         self.send(None, request.into()).await
     }
 
@@ -332,7 +342,7 @@ impl RedisStore {
 
     /// A failed command's error: a timeout, or for a connection that
     /// could not be made or was lost, one naming the server.
-    fn error(&self, error: redis::RedisError) -> memocache_core::Error {
+    pub(crate) fn error(&self, error: redis::RedisError) -> memocache_core::Error {
         let unreachable = !error.is_timeout()
             && (error.is_io_error()
                 || error.is_connection_refusal()
@@ -341,44 +351,6 @@ impl RedisStore {
             Some(server) if unreachable => connect::unreachable_server(&**server, error),
             _ => command_error(error, self.timeout),
         }
-    }
-}
-
-impl Keyspace for RedisStore {
-    fn is_cluster(&self) -> bool {
-        self.link.cluster().is_some()
-    }
-
-    async fn cluster_nodes(&self) -> Result<String> {
-        self.query(&command::cluster_nodes()).await
-    }
-
-    async fn scan(
-        &self,
-        node: Option<&Node>,
-        cursor: u64,
-        pattern: &str,
-    ) -> Result<(u64, Vec<Vec<u8>>)> {
-        let scan = command::scan(cursor, pattern);
-        let (Some((host, port)), Some(connection)) = (node, self.link.cluster()) else {
-            return self.query(&scan).await;
-        };
-        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-            host: host.clone(),
-            port: *port,
-        });
-        let reply = connection.clone().route_command(scan, routing).await;
-        reply
-            .and_then(|value| Ok(FromRedisValue::from_redis_value(value)?))
-            .map_err(|e| self.error(e))
-    }
-
-    async fn unlink(&self, keys: Vec<Vec<u8>>) -> Result<u64> {
-        let removed = self.query(&command::unlink(&keys)).await;
-        for key in &keys {
-            self.changed(&String::from_utf8_lossy(key));
-        }
-        removed
     }
 }
 
@@ -398,7 +370,7 @@ impl From<RedisError> for Failure {
 
 /// The connection to a single node, a Sentinel primary or a cluster.
 #[derive(Clone)]
-enum Link {
+pub(crate) enum Link {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
     /// A connection of the store's own: a single node with its changes
@@ -411,7 +383,7 @@ enum Link {
 impl Link {
     /// Sends `request`; tracked, if the link tracks, when it reads
     /// `read_of`.
-    async fn query<T: FromRedisValue>(
+    pub(crate) async fn query<T: FromRedisValue>(
         &self,
         read_of: Option<&str>,
         request: Request<'_>,
@@ -478,32 +450,6 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// PINGs the connection every interval while a store holds it, so idle
-/// connections dropped by proxies are noticed (and replaced) early.
-struct HealthCheck(JoinHandle<()>);
-
-impl HealthCheck {
-    fn start(link: Link, interval: Duration) -> Self {
-        HealthCheck(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                // A failure makes the manager reconnect; nothing else to do.
-                let _: std::result::Result<(), Failure> =
-                    link.query(None, Request::Cmd(&redis::cmd("PING"))).await;
-            }
-        }))
-    }
-}
-
-impl Drop for HealthCheck {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[async_trait]
 impl Store for RedisStore {
     async fn read(&self, key: &str, options: &ReadOptions) -> Result<Option<Entry>> {
@@ -556,11 +502,7 @@ impl Backend for RedisStore {
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
         match self.link.tracked() {
             Some(tracked) => tracked.track(tier),
-            None => Err(memocache_core::Error::config(
-                "this RedisStore does not track changes, so a local tier over it could serve \
-                 values other processes changed: build it with \
-                 RedisConfig::client_tracking(true), or use LocalTier::best_effort(true)",
-            )),
+            None => Err(refusal::not_tracking("RedisStore")),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! names), with errors that never show the password.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use memocache_core::{Error, Report};
 use memocache_redis::RedisBlockingStore;
@@ -10,6 +11,8 @@ use memocache_redis::redis_rs::cluster::{ClusterConnection, cluster_pipe};
 use memocache_redis::redis_rs::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use memocache_redis::redis_rs::{self, Cmd, Connection, FromRedisValue, RedisError};
 use memocache_redis_plumbing::config::RedisConfig;
+use memocache_redis_plumbing::keyspace::{Keyspace, SCAN_COUNT};
+use memocache_redis_plumbing::topology::{self, Node};
 
 /// A connected Redis: memocache's store for single-key operations, and
 /// plain redis-rs connections ([`Link`]) for the commands a store does not
@@ -103,6 +106,9 @@ impl Redis {
 
     /// A plain connection with the store's timeouts: to the server, or to
     /// the whole cluster.
+    ///
+    /// A single server that turns out to be a cluster node is refused:
+    /// going through its keys alone would silently miss the other nodes'.
     pub fn link(&self) -> Result<Link, String> {
         let failed = |e: &RedisError| unreachable(&self.config, e);
         // The URLs were checked, and the store connected with them, already.
@@ -111,7 +117,7 @@ impl Redis {
                 .map_err(|e| bad_setting(&e))?
                 .get_connection()
                 .map_err(|e| failed(&e))?;
-            return Ok(Link::Cluster(Box::new(connection)));
+            return Ok(Link::new(Connected::Cluster(Box::new(connection))));
         }
         let client = if self.config.is_sentinel() {
             // The primary now: the store found it a moment ago.
@@ -130,7 +136,16 @@ impl Redis {
             connection.set_write_timeout(timeout)?;
             Ok(connection)
         };
-        open().map(Link::Node).map_err(|e| failed(&e))
+        let mut connection = open().map_err(|e| failed(&e))?;
+        // A server without INFO (renamed away) is taken as it is.
+        let info: Option<String> = redis_rs::cmd("INFO")
+            .arg("cluster")
+            .query(&mut connection)
+            .ok();
+        if info.is_some_and(|info| info.contains("cluster_enabled:1")) {
+            return Err(NOT_CLUSTERED.into());
+        }
+        Ok(Link::new(Connected::Node(connection)))
     }
 
     /// Adds a hint to a failed command's message when the server answered
@@ -208,12 +223,14 @@ fn uses_tls(config: &RedisConfig) -> bool {
 const NOT_CLUSTERED: &str = "this server is a Redis Cluster node: add --cluster to reach every \
      node of the cluster through it";
 
-/// A cluster node, as `CLUSTER NODES` names it: host and port.
-pub type NodeAddress = (String, u16);
-
 /// A plain connection for whole-namespace commands: to one server, or to
-/// a cluster (commands routed by key, or sent to one node).
-pub enum Link {
+/// a cluster (commands routed by key, or sent to one node). Its commands
+/// take it shared, as the [`Keyspace`] the namespace's keys are walked
+/// through does: one at a time.
+pub struct Link(Mutex<Connected>);
+
+/// The connection of a [`Link`].
+enum Connected {
     /// A single server.
     Node(Connection),
     /// A Redis Cluster, every node reachable.
@@ -221,12 +238,21 @@ pub enum Link {
 }
 
 impl Link {
+    fn new(connected: Connected) -> Self {
+        Link(Mutex::new(connected))
+    }
+
+    /// The connection, for one command (or pipeline).
+    fn connected(&self) -> MutexGuard<'_, Connected> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sends `cmd`; in a cluster, to the node(s) owning its keys (a
     /// multi-key `UNLINK` is split by slot and the answers summed).
-    pub fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T, String> {
-        match self {
-            Link::Node(connection) => cmd.query(connection),
-            Link::Cluster(connection) => cmd.query(connection.as_mut()),
+    pub fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, String> {
+        match &mut *self.connected() {
+            Connected::Node(connection) => cmd.query(connection),
+            Connected::Cluster(connection) => cmd.query(connection.as_mut()),
         }
         .map_err(failed)
     }
@@ -234,76 +260,101 @@ impl Link {
     /// Sends `cmds` as one pipeline; in a cluster, each to the node owning
     /// its key. The answers come back in order.
     pub fn query_all<T: FromRedisValue>(
-        &mut self,
+        &self,
         cmds: impl IntoIterator<Item = Cmd>,
     ) -> Result<T, String> {
-        match self {
-            Link::Node(connection) => {
+        match &mut *self.connected() {
+            Connected::Node(connection) => {
                 let mut pipe = redis_rs::pipe();
                 for cmd in cmds {
                     pipe.add_command(cmd);
                 }
                 pipe.query(connection)
             }
-            Link::Cluster(connection) => {
+            Connected::Cluster(connection) => {
                 let mut pipe = cluster_pipe();
                 for cmd in cmds {
                     pipe.add_command(cmd);
                 }
-                pipe.query(connection)
+                pipe.query(connection.as_mut())
             }
         }
         .map_err(failed)
     }
 
-    /// The nodes holding keys: `[None]` for the single server, else each
-    /// primary of the cluster (from `CLUSTER NODES`).
-    ///
-    /// A single server that turns out to be a cluster node is refused:
-    /// scanning it alone would silently miss the other nodes' keys.
-    pub fn key_holders(&mut self) -> Result<Vec<Option<NodeAddress>>, String> {
-        match self {
-            Link::Node(connection) => {
-                // A server without INFO (renamed away) is taken as it is.
-                let info: Option<String> =
-                    redis_rs::cmd("INFO").arg("cluster").query(connection).ok();
-                if info.is_some_and(|info| info.contains("cluster_enabled:1")) {
-                    return Err(NOT_CLUSTERED.into());
-                }
-                Ok(vec![None])
-            }
-            Link::Cluster(_) => {
-                let nodes: String = self.query(redis_rs::cmd("CLUSTER").arg("NODES"))?;
-                let primaries = memocache_redis_plumbing::topology::primaries(&nodes);
-                if primaries.is_empty() {
-                    return Err(format!(
-                        "the cluster reports no healthy primary (CLUSTER NODES):\n{nodes}"
-                    ));
-                }
-                Ok(primaries.into_iter().map(Some).collect())
-            }
-        }
+    /// Sends `cmd` to the cluster's node `node` (one of its primaries);
+    /// with `None`, or to a single server, as [`query`](Self::query) does.
+    fn query_on<T: FromRedisValue>(&self, node: Option<&Node>, cmd: &Cmd) -> Result<T, String> {
+        let mut connected = self.connected();
+        let (Connected::Cluster(connection), Some((host, port))) = (&mut *connected, node) else {
+            drop(connected);
+            return self.query(cmd);
+        };
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.clone(),
+            port: *port,
+        });
+        connection
+            .route_command(cmd, routing)
+            .and_then(|value| T::from_redis_value(value).map_err(RedisError::from))
+            .map_err(|e| format!("Redis failed on the cluster node {host}:{port}: {e}"))
+    }
+}
+
+/// The commands of the walk over a namespace's keys. They block: each
+/// future completes when first polled (drive it with
+/// [`block_on`](memocache_core::block_on)).
+impl Keyspace for Link {
+    fn is_cluster(&self) -> bool {
+        matches!(*self.connected(), Connected::Cluster(_))
     }
 
-    /// Sends `cmd` to `node` (one of [`key_holders`](Self::key_holders)).
-    pub fn query_on<T: FromRedisValue>(
-        &mut self,
-        node: Option<&NodeAddress>,
-        cmd: &Cmd,
-    ) -> Result<T, String> {
-        match (self, node) {
-            (Link::Cluster(connection), Some((host, port))) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
-                connection
-                    .route_command(cmd, routing)
-                    .and_then(|value| T::from_redis_value(value).map_err(RedisError::from))
-                    .map_err(|e| format!("Redis failed on the cluster node {host}:{port}: {e}"))
-            }
-            (link, _) => link.query(cmd),
+    /// A cluster without a healthy primary is refused: none of its keys
+    /// could be reached.
+    async fn cluster_nodes(&self) -> memocache_core::Result<String> {
+        let nodes: String = self
+            .query(redis_rs::cmd("CLUSTER").arg("NODES"))
+            .map_err(keyspace_error)?;
+        if topology::primaries(&nodes).is_empty() {
+            return Err(keyspace_error(format!(
+                "the cluster reports no healthy primary (CLUSTER NODES):\n{nodes}"
+            )));
         }
+        Ok(nodes)
+    }
+
+    async fn scan(
+        &self,
+        node: Option<&Node>,
+        cursor: u64,
+        pattern: &str,
+    ) -> memocache_core::Result<(u64, Vec<Vec<u8>>)> {
+        let mut scan = redis_rs::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        self.query_on(node, &scan).map_err(keyspace_error)
+    }
+
+    async fn unlink(&self, keys: Vec<Vec<u8>>) -> memocache_core::Result<u64> {
+        // In a cluster, redis-rs splits a multi-key UNLINK by slot.
+        self.query(redis_rs::cmd("UNLINK").arg(&keys))
+            .map_err(keyspace_error)
+    }
+}
+
+/// A message of the [`Keyspace`] commands, as the walk carries it.
+fn keyspace_error(message: String) -> Error {
+    Error::backend("redis", message)
+}
+
+/// The message of a failed walk over a namespace's keys.
+pub fn walk_failed(error: Error) -> String {
+    match error {
+        Error::Backend { source, .. } => source.to_string(),
+        other => other.report().to_string(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Whole namespaces: `keys`, `clear` and `stats`, by `SCAN` (never `KEYS`).
+//! Whole namespaces: `keys`, `clear` and `stats`, by `SCAN` (never `KEYS`):
+//! the [`Walk`] memocache's stores sweep a namespace with.
 //!
 //! A namespace `NS` holds the entries the reference and memocache write for
 //! it: `NS` itself (calls without arguments; trailing `:` stripped) and
@@ -9,17 +10,14 @@
 //! namespace `NS:sub` or a service's own data, are left alone unless
 //! `--prefix` asks for every key starting with `NS:`.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
-use memocache_core::{KeyMatch, stale_key};
+use memocache_core::{KeyMatch, block_on, stale_key};
 use memocache_redis::redis_rs;
+use memocache_redis_plumbing::keyspace::Walk;
 
-use crate::connection::{Link, Redis};
+use crate::connection::{Link, Redis, walk_failed};
 use crate::entry::seconds;
-
-/// How many keys one `SCAN` step looks at.
-const SCAN_COUNT: usize = 1000;
 
 /// The keys of one namespace.
 pub struct Namespace {
@@ -58,55 +56,36 @@ impl Namespace {
 
     /// Whether `key` (found under the prefix) belongs to the namespace:
     /// one of its entries (what a memoizer's `clear_namespace` removes
-    /// too), or with `everything` any key under the prefix.
+    /// too), or with `everything` any key under the prefix. (The walk
+    /// filters its pages with the same [`KeyMatch`].)
+    #[cfg(test)]
     fn holds(&self, key: &[u8]) -> bool {
         self.keys.matches_bytes(key)
     }
 
+    /// The walk over the namespace's keys under the prefix: on each node
+    /// holding keys (every primary of a cluster), each key once.
+    fn walk<'a>(&'a self, link: &'a Link) -> Result<Walk<'a, Link>, String> {
+        block_on(Walk::start(link, &self.keys)).map_err(walk_failed)
+    }
+
     /// Calls `visit` with each batch of the namespace's keys, each key
     /// once: the argument-less key and its stale copy first (if they
-    /// exist), then what `SCAN`
-    /// finds on each node holding keys (every primary of a cluster).
+    /// exist), then the pages of its [`walk`](Self::walk).
     fn scan(
         &self,
-        link: &mut Link,
-        mut visit: impl FnMut(&mut Link, Vec<Vec<u8>>) -> Result<(), String>,
+        link: &Link,
+        mut visit: impl FnMut(Vec<Vec<u8>>) -> Result<(), String>,
     ) -> Result<(), String> {
-        let nodes = link.key_holders()?;
+        let mut walk = self.walk(link)?;
         for exact in &self.exact {
             let exists: bool = link.query(redis_rs::cmd("EXISTS").arg(exact))?;
             if exists {
-                visit(link, vec![exact.clone().into_bytes()])?;
+                visit(vec![exact.clone().into_bytes()])?;
             }
         }
-        // SCAN may return a key twice (and a key moving between cluster
-        // nodes may be seen on both); each is visited once.
-        let mut seen = HashSet::new();
-        let pattern = self.keys.scan_pattern();
-        for node in &nodes {
-            let mut cursor = 0u64;
-            loop {
-                let (next, keys): (u64, Vec<Vec<u8>>) = link.query_on(
-                    node.as_ref(),
-                    redis_rs::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_COUNT),
-                )?;
-                let batch: Vec<Vec<u8>> = keys
-                    .into_iter()
-                    .filter(|key| self.holds(key) && seen.insert(key.clone()))
-                    .collect();
-                if !batch.is_empty() {
-                    visit(link, batch)?;
-                }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
-            }
+        while let Some(page) = block_on(walk.next_page()).map_err(walk_failed)? {
+            visit(page)?;
         }
         Ok(())
     }
@@ -118,9 +97,9 @@ pub fn keys(
     namespace: &Namespace,
     mut print: impl FnMut(&str),
 ) -> Result<u64, String> {
-    let mut link = redis.link()?;
+    let link = redis.link()?;
     let mut count = 0;
-    namespace.scan(&mut link, |_, batch| {
+    namespace.scan(&link, |batch| {
         for key in batch {
             print(&String::from_utf8_lossy(&key));
             count += 1;
@@ -130,18 +109,19 @@ pub fn keys(
     Ok(count)
 }
 
-/// Removes every key of the namespace, with `UNLINK` per `SCAN` batch
-/// (in a cluster, split by slot); answers how many were removed.
+/// Removes every key of the namespace: the argument-less key and its
+/// stale copy, then an `UNLINK` per page of its walk (in a cluster, split
+/// by slot); answers how many were removed.
 pub fn clear(redis: &Redis, namespace: &Namespace) -> Result<u64, String> {
-    let mut link = redis.link()?;
+    let link = redis.link()?;
+    let walk = namespace.walk(&link)?;
     let mut removed = 0;
-    namespace.scan(&mut link, |link, batch| {
+    if !namespace.exact.is_empty() {
         // In a cluster, redis-rs splits a multi-key UNLINK by slot.
-        let unlinked: u64 = link.query(redis_rs::cmd("UNLINK").arg(&batch))?;
+        let unlinked: u64 = link.query(redis_rs::cmd("UNLINK").arg(&namespace.exact))?;
         removed += unlinked;
-        Ok(())
-    })?;
-    Ok(removed)
+    }
+    Ok(removed + block_on(walk.unlink_all()).map_err(walk_failed)?)
 }
 
 /// What `stats` reports about a namespace.
@@ -161,9 +141,9 @@ pub struct Stats {
 
 /// Counts the namespace's keys, their memory and their expiries.
 pub fn stats(redis: &Redis, namespace: &Namespace) -> Result<Stats, String> {
-    let mut link = redis.link()?;
+    let link = redis.link()?;
     let mut stats = Stats::default();
-    namespace.scan(&mut link, |link, batch| {
+    namespace.scan(&link, |batch| {
         let commands = batch.iter().flat_map(|key| {
             let mut usage = redis_rs::cmd("MEMORY");
             usage.arg("USAGE").arg(key).arg("SAMPLES").arg(0);

@@ -52,7 +52,7 @@ pub use reference::{
 pub use stats::Stats;
 pub use store::{
     Backend, BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions, Store,
-    WriteOptions, expire_millis,
+    WriteOptions, expire_millis, untracked,
 };
 pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats, TrackedTiers};
 

@@ -251,16 +251,22 @@ pub trait Backend: Send + Sync {
     /// changes, saying why.
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
         let _ = tier;
-        Err(untracked(self.backend()))
+        Err(untracked(
+            &format!("the {} store", self.backend()),
+            "use a store that tracks changes",
+        ))
     }
 }
 
-/// The error of a store that cannot report changes to its keys.
-fn untracked(backend: &str) -> crate::Error {
+/// The error [`Backend::track_changes`] answers for a store that cannot
+/// report changes to its keys: names the store (`"the memory store"`,
+/// `"this RedisStore"`) and says how to make it report them (`fix`), or to
+/// accept a tier's copies as old as its `max_ttl`.
+pub fn untracked(store: &str, fix: &str) -> crate::Error {
     crate::Error::config(format!(
-        "the {backend} store cannot report changes to its keys, so a local tier over it could \
-         serve values other processes changed; use a store that tracks changes, or \
-         LocalTier::best_effort(true) to accept copies as old as max_ttl"
+        "{store} cannot report changes to its keys, so a local tier over it could serve values \
+         other processes changed: {fix}, or use LocalTier::best_effort(true) to accept copies \
+         as old as max_ttl"
     ))
 }
 

@@ -1,6 +1,7 @@
-//! How a failed command becomes a [`memocache_core::Error`], and when it is
-//! sent once more: the same rules for both clients.
+//! How a failed command or connection becomes a [`memocache_core::Error`],
+//! and when a command is sent once more: the same rules for both clients.
 
+use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -19,6 +20,56 @@ pub fn command_error(
         Error::Timeout(limit)
     } else {
         Error::backend(backend, error)
+    }
+}
+
+/// A connection to a server that could not be made or was lost: names the
+/// server (never a password) and, when the client can tell, what was wrong
+/// (a certificate problem, say); the client's error is the source.
+#[derive(Debug)]
+pub struct ConnectError {
+    server: String,
+    problem: Option<&'static str>,
+    source: BoxError,
+}
+
+impl ConnectError {
+    /// `server` (as the store names it: `host:port`, `over TLS` when it is)
+    /// could not be reached; `source` is the client's error.
+    pub fn new(server: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        ConnectError {
+            server: server.into(),
+            problem: None,
+            source: source.into(),
+        }
+    }
+
+    /// What was wrong, in words a user acts on, if the client could tell.
+    #[must_use]
+    pub fn problem(mut self, problem: Option<&'static str>) -> Self {
+        self.problem = problem;
+        self
+    }
+
+    /// The [`Error`] of `backend`'s store, with this as its cause.
+    pub fn into_error(self, backend: &'static str) -> Error {
+        Error::backend(backend, self)
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot connect to {}", self.server)?;
+        match self.problem {
+            Some(problem) => write!(f, ": {problem}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
     }
 }
 
@@ -41,6 +92,24 @@ where
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_connect_error_names_the_server_and_the_problem_and_keeps_its_cause() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = ConnectError::new("cache.internal:6380 over TLS", refused)
+            .problem(Some("the server's certificate is not trusted"));
+        assert_eq!(
+            error.to_string(),
+            "cannot connect to cache.internal:6380 over TLS: the server's certificate is not \
+             trusted"
+        );
+        assert_eq!(error.source().expect("a cause").to_string(), "refused");
+        let plain = ConnectError::new("127.0.0.1:6379", std::io::Error::other("reset"));
+        assert_eq!(plain.to_string(), "cannot connect to 127.0.0.1:6379");
+        let error = plain.into_error("fred");
+        assert!(error.report().to_string().contains("reset"), "{error:?}");
+    }
 
     fn attempts(retry: bool, first: Error) -> (usize, Result<u8>) {
         let tries = Cell::new(0);

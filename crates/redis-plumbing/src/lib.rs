@@ -3,9 +3,10 @@
 //! from ([`config`]: [`RedisConfig`](config::RedisConfig) with the
 //! server's address, credentials, TLS, Sentinel and the environment's
 //! variables, and the client's tunables,
-//! [`ClientSettings`](config::ClientSettings)), removing a namespace's
-//! keys ([`keyspace`]: `SCAN` → filter → `UNLINK`, over every primary of a
-//! cluster), reading a cluster's topology ([`topology`]), and how a
+//! [`ClientSettings`](config::ClientSettings)), walking and removing a
+//! namespace's keys ([`keyspace`]: `SCAN` → filter → `UNLINK`, over every
+//! primary of a cluster; the `memocache` command walks them too), reading
+//! a cluster's topology ([`topology`]), and how a
 //! command's failure becomes a [`memocache_core::Error`] and when it is
 //! sent once more ([`failure`]), and a blocking store that drives an async
 //! one on a runtime of its own ([`driven`]), asking Sentinel for the

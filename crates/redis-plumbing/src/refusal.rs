@@ -15,6 +15,16 @@ use std::sync::{Arc, Weak};
 use memocache_core::{Error, Invalidations, Result, TrackedTiers};
 use tokio::sync::watch;
 
+/// The error of a Redis store built without
+/// [`RedisConfig::client_tracking`](crate::config::RedisConfig::client_tracking)
+/// asked to report changes: `store` is its type's name (`"RedisStore"`).
+pub fn not_tracking(store: &str) -> Error {
+    memocache_core::untracked(
+        &format!("this {store}"),
+        "build it with RedisConfig::client_tracking(true)",
+    )
+}
+
 /// Whether a server's error reply, its `code` (the first word: `ERR`,
 /// `NOPERM`) and the rest, refuses a command that tracking needs: `NOPERM`
 /// (an ACL user without it), `ERR unknown command` (`CLIENT` renamed

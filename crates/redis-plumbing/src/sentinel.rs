@@ -2,10 +2,13 @@
 //! each sentinel in turn for the master's address (`SENTINEL
 //! get-master-addr-by-name`), the first named node that checks out as a
 //! primary wins, and when none does the error says what each sentinel
-//! answered. Also the reading of a `+switch-master` announcement.
+//! answered. Also the watch of `+switch-master` announcements on each
+//! sentinel ([`watch`]), which both clients run over their own
+//! subscription ([`SwitchFeed`]).
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use memocache_core::Error;
 
@@ -114,6 +117,102 @@ pub fn switched_master(payload: &str) -> Option<(&str, &str, u16)> {
     }
 }
 
+/// The `+switch-master` channel every sentinel announces a failover on.
+pub const SWITCH_MASTER: &str = "+switch-master";
+
+/// The first wait before subscribing to a sentinel again after a failed
+/// subscription; each failure in a row doubles it, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The longest wait between two subscriptions to a sentinel that keeps
+/// failing (a sentinel that is down): it is tried again at this pace for as
+/// long as the store lives.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How a subscription to [`SWITCH_MASTER`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// It took: announcements come through [`SwitchFeed::next`].
+    Yes,
+    /// It failed (the sentinel is unreachable, or refused): try again
+    /// later.
+    No,
+    /// The client is gone: the watch ends.
+    Closed,
+}
+
+/// What a subscription heard next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// A message on [`SWITCH_MASTER`]: its payload.
+    Announcement(String),
+    /// Messages were dropped: an announcement may have been missed.
+    Missed,
+    /// The connection was lost: subscribe again.
+    Lost,
+    /// The client is gone: the watch ends.
+    Closed,
+}
+
+/// One sentinel's [`SWITCH_MASTER`] channel, as a client subscribes to it.
+pub trait SwitchFeed: Send {
+    /// Subscribes (connecting first if the client needs to).
+    fn subscribe(&mut self) -> impl Future<Output = Subscribed> + Send;
+
+    /// Waits for what the subscription hears next.
+    fn next(&mut self) -> impl Future<Output = Heard> + Send;
+}
+
+/// Where a watched master's primary went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Switch<'a> {
+    /// A sentinel announced the master's new primary.
+    To {
+        /// Its host, as the sentinel names it.
+        host: &'a str,
+        /// Its port.
+        port: u16,
+    },
+    /// Announcements may have been missed: the primary may have moved.
+    Unknown,
+}
+
+/// Watches one sentinel for failovers of `master`: calls `switched` with
+/// the new primary on each announcement of this master (every sentinel
+/// announces it), and with [`Switch::Unknown`] when announcements may have
+/// been missed. A lost subscription is made again at once; a failed one
+/// after a backoff from [`FIRST_BACKOFF`] doubling up to [`MAX_BACKOFF`],
+/// back to the start once one takes. Runs until the client is gone (or the
+/// task is aborted).
+pub async fn watch<F: SwitchFeed>(mut feed: F, master: &str, switched: impl Fn(Switch<'_>)) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match feed.subscribe().await {
+            Subscribed::Yes => backoff = FIRST_BACKOFF,
+            Subscribed::No => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Subscribed::Closed => return,
+        }
+        loop {
+            match feed.next().await {
+                Heard::Announcement(payload) => {
+                    if let Some((name, host, port)) = switched_master(&payload)
+                        && name == master
+                    {
+                        switched(Switch::To { host, port });
+                    }
+                }
+                Heard::Missed => switched(Switch::Unknown),
+                Heard::Lost => break,
+                Heard::Closed => return,
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +286,98 @@ mod tests {
         );
         assert_eq!(switched_master("cache 10.0.0.1 6379"), None);
         assert_eq!(switched_master("cache 10.0.0.1 6379 10.0.0.2 x"), None);
+    }
+
+    /// A feed that plays a script: what each subscription answers, then
+    /// what it hears until it is lost.
+    struct Scripted {
+        script: std::collections::VecDeque<(Subscribed, Vec<Heard>)>,
+        heard: std::collections::VecDeque<Heard>,
+        /// When each subscription was asked for, on tokio's clock.
+        asked: std::sync::Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
+    }
+
+    impl SwitchFeed for Scripted {
+        async fn subscribe(&mut self) -> Subscribed {
+            self.asked.lock().unwrap().push(tokio::time::Instant::now());
+            let (answer, heard) = self
+                .script
+                .pop_front()
+                .unwrap_or((Subscribed::Closed, vec![]));
+            self.heard = heard.into();
+            answer
+        }
+
+        async fn next(&mut self) -> Heard {
+            self.heard.pop_front().unwrap_or(Heard::Lost)
+        }
+    }
+
+    // On paused time: the backoff is measured on tokio's clock, exactly.
+    #[tokio::test(start_paused = true)]
+    async fn the_watch_acts_on_its_master_and_backs_off_a_failing_sentinel() {
+        let announce = |payload: &str| Heard::Announcement(payload.to_owned());
+        let asked = std::sync::Arc::default();
+        let feed = Scripted {
+            script: [
+                (Subscribed::No, vec![]),
+                (Subscribed::No, vec![]),
+                (Subscribed::No, vec![]),
+                (
+                    Subscribed::Yes,
+                    vec![
+                        announce("other 10.0.0.1 6379 10.0.0.2 6380"),
+                        announce("cache 10.0.0.1 6379 10.0.0.2 6380"),
+                        Heard::Missed,
+                        announce("not an announcement"),
+                        Heard::Lost,
+                    ],
+                ),
+                (Subscribed::No, vec![]),
+                (
+                    Subscribed::Yes,
+                    vec![announce("cache 10.0.0.2 6380 10.0.0.3 6381")],
+                ),
+            ]
+            .into(),
+            heard: std::collections::VecDeque::new(),
+            asked: std::sync::Arc::clone(&asked),
+        };
+        let switches = std::sync::Mutex::new(Vec::new());
+        watch(feed, "cache", |switch| {
+            switches.lock().unwrap().push(match switch {
+                Switch::To { host, port } => format!("{host}:{port}"),
+                Switch::Unknown => "unknown".to_owned(),
+            });
+        })
+        .await;
+        assert_eq!(
+            *switches.lock().unwrap(),
+            ["10.0.0.2:6380", "unknown", "10.0.0.3:6381"]
+        );
+        let asked = asked.lock().unwrap();
+        let waits: Vec<Duration> = asked.windows(2).map(|w| w[1] - w[0]).collect();
+        let ms = Duration::from_millis;
+        // Failures back off 100, 200, 400 ms; a lost subscription is made
+        // again at once; a failure after a success starts from 100 ms.
+        assert_eq!(
+            waits,
+            [ms(100), ms(200), ms(400), ms(0), ms(100), ms(0)],
+            "{asked:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_backoff_stops_growing_at_its_maximum() {
+        let asked = std::sync::Arc::default();
+        let feed = Scripted {
+            script: std::iter::repeat_n((Subscribed::No, vec![]), 10).collect(),
+            heard: std::collections::VecDeque::new(),
+            asked: std::sync::Arc::clone(&asked),
+        };
+        watch(feed, "cache", |_| {}).await;
+        let asked = asked.lock().unwrap();
+        let last = asked[asked.len() - 1] - asked[asked.len() - 2];
+        assert_eq!(last, MAX_BACKOFF);
     }
 }
