@@ -15,7 +15,9 @@ use bytes::Bytes;
 use crate::health::Health;
 use crate::key::KeyMatch;
 use crate::memoizer::Memoizer;
-use crate::store::{BlockingStore, Entry, ReadOptions, RemoveOptions, Store, WriteOptions};
+use crate::store::{
+    Backend, BlockingStore, Entry, ReadOptions, RemoveOptions, Store, WriteOptions,
+};
 use crate::tier::Invalidations;
 use crate::{Codec, Error, KeyHasher, Result};
 
@@ -27,14 +29,23 @@ pub(crate) trait Reach {
     /// The entry point's name in logs (the reference's `controller`).
     const CALL: &'static str;
 
+    /// What the store is and offers, whichever way it is reached.
+    fn store(&self) -> &dyn Backend;
+
     /// The backend's name for logs.
-    fn backend(&self) -> &'static str;
+    fn backend(&self) -> &'static str {
+        self.store().backend()
+    }
 
     /// The store's shared health view, if it has one.
-    fn health(&self) -> Option<Health>;
+    fn health(&self) -> Option<Health> {
+        self.store().health()
+    }
 
-    /// [`Backend::track_changes`](crate::Backend::track_changes).
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()>;
+    /// [`Backend::track_changes`].
+    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
+        self.store().track_changes(tier)
+    }
 
     /// [`Store::read`], bounded by `options.timeout`.
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>>;
@@ -191,16 +202,8 @@ async fn bounded<T>(
 impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
     const CALL: &'static str = "memocache::Memoizer::call";
 
-    fn backend(&self) -> &'static str {
-        self.memo.store().backend()
-    }
-
-    fn health(&self) -> Option<Health> {
-        self.memo.store().health()
-    }
-
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        self.memo.store().track_changes(tier)
+    fn store(&self) -> &dyn Backend {
+        self.memo.store()
     }
 
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>> {
@@ -235,16 +238,8 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
 impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
     const CALL: &'static str = "memocache::Memoizer::call_blocking";
 
-    fn backend(&self) -> &'static str {
-        self.memo.store().backend()
-    }
-
-    fn health(&self) -> Option<Health> {
-        self.memo.store().health()
-    }
-
-    fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
-        self.memo.store().track_changes(tier)
+    fn store(&self) -> &dyn Backend {
+        self.memo.store()
     }
 
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>> {
