@@ -5,6 +5,7 @@
 use std::fmt;
 use std::sync::Weak;
 
+use fred::clients::Client;
 use memocache_core::{
     Backend, BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
     ReadOptions, RemoveOptions, Result, WriteOptions,
@@ -61,6 +62,23 @@ impl FredBlockingStore {
             FredStore::connect_quietly(&owned).await
         })?;
         announce::built("FredBlockingStore", BACKEND, config);
+        Ok(FredBlockingStore(store))
+    }
+
+    /// Starts the adapter's runtime and makes the store over a fred client
+    /// of your own there, as [`FredStore::from_client`] does (connecting
+    /// the client unless it is connected already); needs no runtime of the
+    /// caller's. Logs once, at `info`, the client's server.
+    ///
+    /// # Errors
+    ///
+    /// As [`FredStore::from_client`]; a backend error if the runtime cannot
+    /// be started.
+    pub fn from_client(client: Client) -> Result<Self> {
+        let store = Driven::start(BACKEND, DRIVER_THREAD, move || async move {
+            FredStore::from_client_quietly(client).await
+        })?;
+        announce::built_on("FredBlockingStore", BACKEND, &store.store().server);
         Ok(FredBlockingStore(store))
     }
 

@@ -357,11 +357,18 @@ impl FredStore {
     /// client that gets an `ASK` with redirections but no write attempts
     /// left. Logs once, at `info`, the pool's servers.
     pub fn from_pool(pool: Pool) -> Self {
+        let store = Self::over_pool(pool);
+        announce::built_on("FredStore", BACKEND, &store.server);
+        store
+    }
+
+    /// [`from_pool`](Self::from_pool) without the log line naming the
+    /// server.
+    fn over_pool(pool: Pool) -> Self {
         let timeout = Some(pool.perf_config().default_command_timeout)
             .filter(|timeout| !timeout.is_zero())
             .unwrap_or_else(|| RedisConfig::default().settings().socket_timeout());
         let server = connect::hosts(&pool.client_config());
-        announce::built_on("FredStore", BACKEND, &server);
         FredStore {
             pool,
             options: command_options(timeout),
@@ -390,6 +397,14 @@ impl FredStore {
     /// (as [`connect`](Self::connect) gives); [`Error::Config`] when fred
     /// cannot make a pool of the client.
     pub async fn from_client(client: Client) -> Result<Self> {
+        let store = Self::from_client_quietly(client).await?;
+        announce::built_on("FredStore", BACKEND, &store.server);
+        Ok(store)
+    }
+
+    /// [`from_client`](Self::from_client) without the log line naming the
+    /// server: for the blocking adapter over it, which logs its own.
+    pub(crate) async fn from_client_quietly(client: Client) -> Result<Self> {
         if !client.is_connected() {
             let config = client.client_config();
             client.init().await.map_err(|source| {
@@ -399,7 +414,7 @@ impl FredStore {
         }
         let pool = Pool::from_clients(vec![client])
             .map_err(|e| Error::config_with_source("cannot pool the client", e))?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::over_pool(pool))
     }
 
     /// The fred pool behind the store, for commands of your own.

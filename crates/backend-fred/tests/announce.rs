@@ -1,10 +1,10 @@
 //! The line a store over a pool or client of the caller's own logs when
-//! it is built (what the other constructors log is the testkit's
+//! it is built, async or blocking (what the other constructors log is the testkit's
 //! `announce` suite, in `suites.rs`): the server it names, once.
 
-use memocache_fred::FredStore;
 use memocache_fred::fred::types::Builder;
 use memocache_fred::fred::types::config::Config;
+use memocache_fred::{FredBlockingStore, FredStore};
 use memocache_testkit::suites::announce::{acl_server, assert_announced, mark};
 
 #[tokio::test]
@@ -23,4 +23,16 @@ async fn a_store_over_your_own_pool_or_client_logs_its_server_once() {
         .await
         .expect("a pool of it");
     assert_announced(before, port, &expected);
+
+    let before = mark();
+    let client = Builder::from_config(own()).build().unwrap();
+    tokio::task::spawn_blocking(move || FredBlockingStore::from_client(client).map(drop))
+        .await
+        .expect("no panic")
+        .expect("connect");
+    assert_announced(
+        before,
+        port,
+        &format!("FredBlockingStore on 127.0.0.1:{port} (tracking off)"),
+    );
 }

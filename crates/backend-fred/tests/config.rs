@@ -79,6 +79,22 @@ async fn a_client_of_your_own_is_a_store() {
     assert!(store.delete(&key).await.unwrap());
 }
 
+/// As `RedisBlockingStore::from_client` takes a redis-rs client: a fred
+/// client, not yet connected, made a blocking store outside any runtime.
+#[test]
+fn a_client_of_your_own_is_a_blocking_store() {
+    let config = Config::from_url(&RedisServer::shared().url()).unwrap();
+    let client = Builder::from_config(config).build().unwrap();
+    let store = FredBlockingStore::from_client(client).expect("connected there");
+    let key = unique_prefix("own-client-blocking");
+    BlockingStore::set(&store, &key, Bytes::from_static(b"v"), None).unwrap();
+    assert_eq!(
+        BlockingStore::get(&store, &key).unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert!(BlockingStore::delete(&store, &key).unwrap());
+}
+
 #[test]
 fn a_cluster_pool_of_your_own_is_taken() {
     let pool = Builder::default_clustered().build_pool(1).unwrap();
