@@ -85,7 +85,7 @@ impl Load {
 
     /// Calls answered without computing: hits and merged callers.
     pub fn served(&self) -> u64 {
-        self.stats().iter().map(|s| s.hits + s.merged).sum()
+        served(&self.stats())
     }
 
     /// Waits until every breaker is closed and 100 more calls were served
@@ -96,22 +96,13 @@ impl Load {
     /// If caching has not resumed after `within`.
     pub async fn wait_for_caching(&self, within: Duration) -> Duration {
         let start = Instant::now();
-        let served = self.served();
-        loop {
-            let closed = self
-                .stats()
-                .iter()
-                .all(|s| s.breaker == BreakerState::Closed);
-            if closed && self.served() > served + 100 {
-                return start.elapsed();
-            }
-            assert!(
-                start.elapsed() < within,
-                "caching did not resume within {within:?}: {:?}",
-                self.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let before = self.served();
+        self.wait_for("caching resumed", within, |stats| {
+            let closed = stats.iter().all(|s| s.breaker == BreakerState::Closed);
+            closed && served(stats) > before + 100
+        })
+        .await;
+        start.elapsed()
     }
 
     /// Waits until the memoizers' counters show `what`, as `seen` tells;
@@ -153,6 +144,11 @@ impl Load {
         }
         self.calls.load(Ordering::Relaxed)
     }
+}
+
+/// Calls answered without computing, in `stats`: hits and merged callers.
+fn served(stats: &[Stats]) -> u64 {
+    stats.iter().map(|s| s.hits + s.merged).sum()
 }
 
 impl Drop for Load {
