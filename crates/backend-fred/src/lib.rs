@@ -120,6 +120,5 @@ pub use memocache_redis_plumbing::config::RedisConfig;
 pub use store::FredStore;
 
 /// The fred version these stores are built on, for
-/// [`FredStore::from_pool`], [`FredStore::from_client`] and
-/// [`FredStore::pool`].
+/// [`FredStore::from_pool`] and [`FredStore::from_client`].
 pub use fred;

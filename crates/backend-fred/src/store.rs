@@ -417,11 +417,6 @@ impl FredStore {
         Ok(Self::over_pool(pool))
     }
 
-    /// The fred pool behind the store, for commands of your own.
-    pub fn pool(&self) -> &Pool {
-        &self.pool
-    }
-
     /// The store over `settings`' pool: starts the tasks that record its
     /// connection errors and run its health checks and, with Sentinel, the
     /// `+switch-master` watchers, which reconnect the pool's clients and a

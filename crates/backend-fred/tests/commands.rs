@@ -1,32 +1,30 @@
 //! The commands each operation sends, as the server counts them: a write
 //! is one `SET` with its expiry (never DEL then SET), and clearing a
 //! prefix is `SCAN` + `UNLINK` (never `KEYS`). Concurrent callers share
-//! one connection.
+//! one connection. The test asks the server on a connection of its own.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use memocache_core::{Bytes, KeyMatch, KeyTtl, Store};
-use memocache_fred::fred::interfaces::ClientLike;
-use memocache_fred::fred::types::{ClusterHash, CustomCommand};
+use memocache_fred::fred::types::Value;
 use memocache_fred::{FredStore, RedisConfig};
 use memocache_testkit::RedisServer;
+use support::Peer;
 
-/// The server's `INFO section` reply, asked through `store`.
-async fn info(store: &FredStore, section: &'static str) -> String {
-    store
-        .pool()
-        .custom(
-            CustomCommand::new_static("INFO", ClusterHash::FirstKey, false),
-            vec![section],
-        )
-        .await
-        .expect("INFO")
+mod support;
+
+/// The server's `INFO section` reply.
+async fn info(admin: &Peer, section: &'static str) -> String {
+    match admin.command("INFO", vec![Value::from(section)]).await {
+        Value::String(info) => info.to_string(),
+        other => panic!("INFO answered {other:?}"),
+    }
 }
 
 /// `calls` per command since the last `CONFIG RESETSTAT`.
-async fn command_calls(store: &FredStore) -> BTreeMap<String, u64> {
-    info(store, "commandstats")
+async fn command_calls(admin: &Peer) -> BTreeMap<String, u64> {
+    info(admin, "commandstats")
         .await
         .lines()
         .filter_map(|line| {
@@ -47,15 +45,11 @@ async fn each_operation_sends_the_documented_commands() {
     )
     .await
     .unwrap();
-    let reset: String = store
-        .pool()
-        .custom(
-            CustomCommand::new_static("CONFIG", ClusterHash::FirstKey, false),
-            vec!["RESETSTAT"],
-        )
-        .await
-        .unwrap();
-    assert_eq!(reset, "OK");
+    let admin = Peer::connect(&server.url()).await;
+    let reset = admin
+        .command("CONFIG", vec![Value::from("RESETSTAT")])
+        .await;
+    assert_eq!(reset, Value::from("OK"));
 
     store
         .set(
@@ -90,7 +84,7 @@ async fn each_operation_sends_the_documented_commands() {
         1
     );
 
-    let calls = command_calls(&store).await;
+    let calls = command_calls(&admin).await;
     assert_eq!(calls.get("set"), Some(&3), "{calls:?}");
     assert_eq!(calls.get("get"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("pttl"), Some(&1), "{calls:?}");
@@ -128,11 +122,12 @@ async fn concurrent_callers_share_one_connection() {
     for caller in callers {
         caller.await.unwrap();
     }
-    let clients = info(&store, "clients").await;
+    // The store's one connection, and the test's own.
+    let clients = info(&Peer::connect(&server.url()).await, "clients").await;
     assert!(
         clients
             .lines()
-            .any(|line| line.trim() == "connected_clients:1"),
+            .any(|line| line.trim() == "connected_clients:2"),
         "{clients}"
     );
 }

@@ -2,13 +2,13 @@
 //! and the blocking adapter on an async runtime's thread.
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, BlockingStore, Bytes, Error, Memoizer, Store};
+use memocache_core::{Args, BlockingStore, Bytes, Error, KeyMatch, Memoizer, Store};
 use memocache_fred::fred::interfaces::ClientLike;
 use memocache_fred::fred::types::Builder;
-use memocache_fred::fred::types::config::Config;
+use memocache_fred::fred::types::config::{Config, ServerConfig};
 use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
-use memocache_testkit::RedisServer;
 use memocache_testkit::callers::Runs;
+use memocache_testkit::{RedisCluster, RedisServer};
 
 /// The `Error::Config` message of a failed connection.
 fn config_error(result: memocache_core::Result<impl std::fmt::Debug>) -> String {
@@ -95,10 +95,44 @@ fn a_client_of_your_own_is_a_blocking_store() {
     assert!(BlockingStore::delete(&store, &key).unwrap());
 }
 
-#[test]
-fn a_cluster_pool_of_your_own_is_taken() {
-    let pool = Builder::default_clustered().build_pool(1).unwrap();
-    assert!(FredStore::from_pool(pool).pool().is_clustered());
+/// Each key goes to its slot's node, and a prefix is cleared on every
+/// primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_pool_of_your_own_is_taken() {
+    let cluster = RedisCluster::shared();
+    let seeds = cluster
+        .primaries()
+        .into_iter()
+        .map(|port| ("127.0.0.1", port));
+    let config = Config {
+        server: ServerConfig::new_clustered(seeds.collect()),
+        ..Config::default()
+    };
+    let pool = Builder::from_config(config).build_pool(1).unwrap();
+    pool.init().await.expect("connected to the cluster");
+    let store = FredStore::from_pool(pool);
+    let prefix = unique_prefix("own-cluster-pool");
+    let keys: Vec<String> = (0..32).map(|i| format!("{prefix}:{i}")).collect();
+    for key in &keys {
+        store
+            .set(key, Bytes::from(key.clone()), None)
+            .await
+            .unwrap();
+    }
+    let primaries: std::collections::BTreeSet<u16> =
+        keys.iter().map(|key| cluster.primary_of(key).0).collect();
+    assert!(primaries.len() > 1, "the keys all hash to one node");
+    for key in &keys {
+        assert_eq!(
+            store.get(key).await.unwrap().as_deref(),
+            Some(key.as_bytes())
+        );
+    }
+    let cleared = store
+        .delete_matching(&KeyMatch::Prefix(format!("{prefix}:")))
+        .await
+        .unwrap();
+    assert_eq!(cleared, keys.len() as u64);
 }
 
 /// Called straight from async code (here the only thread of a

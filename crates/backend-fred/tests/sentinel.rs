@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{Args, Codec, Error, JsonZlib, LocalTier, Memoizer, Store};
-use memocache_fred::fred::interfaces::ClientLike;
-use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
+use memocache_fred::fred::types::Value;
 use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::callers::Runs;
 use memocache_testkit::{SentinelGroup, suites};
-use support::{runs_of_two_calls, served_within};
+use support::{Peer, runs_of_two_calls, served_within};
 
 mod support;
 
@@ -237,18 +236,13 @@ async fn with_tracking_a_failover_that_keeps_the_old_primary_up_is_followed() {
 
     let flushed = flushes(&memo);
     let old = group.primary_port();
-    let sentinel = FredStore::connect(&RedisConfig::new().url(group.sentinel_urls()[0].clone()))
-        .await
-        .expect("a connection to a sentinel");
-    let command = CustomCommand::new_static("SENTINEL", ClusterHash::FirstKey, false);
-    let reply: Value = sentinel
-        .pool()
-        .custom(
-            command,
+    let sentinel = Peer::connect(&group.sentinel_urls()[0]).await;
+    let reply = sentinel
+        .command(
+            "SENTINEL",
             vec![Value::from("FAILOVER"), Value::from(SentinelGroup::MASTER)],
         )
-        .await
-        .expect("SENTINEL FAILOVER");
+        .await;
     assert_eq!(reply.as_str().as_deref(), Some("OK"));
     let new = tokio::task::block_in_place(|| {
         let new = group.wait_for_failover(old);

@@ -20,11 +20,10 @@ use memocache_core::testing::unique_prefix;
 use memocache_core::{
     Args, Backend, BlockingStore, Codec, Error, JsonZlib, LocalTier, Memoizer, Store,
 };
-use memocache_fred::fred::interfaces::ClientLike;
-use memocache_fred::fred::types::{ClusterHash, CustomCommand, Value};
+use memocache_fred::fred::types::Value;
 use memocache_fred::{FredBlockingStore, FredStore, RedisConfig};
 use memocache_testkit::{RedisCluster, RedisServer};
-use support::{WINDOW, served_within};
+use support::{Peer, WINDOW, served_within};
 
 mod support;
 
@@ -45,15 +44,14 @@ fn args() -> Args {
 }
 
 /// Another process's store: its own, untracked connection.
-async fn other(server: &RedisServer) -> FredStore {
-    FredStore::connect(&RedisConfig::new().url(server.url()))
-        .await
-        .expect("another connection")
+async fn other(server: &RedisServer) -> Peer {
+    Peer::connect(&server.url()).await
 }
 
-/// Sends `command args..` on `store`'s connection.
-async fn command(store: &FredStore, command: &'static str, args: Vec<&str>) -> Value {
-    command_with(store, command, args.into_iter().map(Value::from).collect()).await
+/// Sends `command args..` on `peer`'s connection.
+async fn command(peer: &Peer, command: &'static str, args: Vec<&str>) -> Value {
+    peer.command(command, args.into_iter().map(Value::from).collect())
+        .await
 }
 
 /// Writes `value` at `key` as another process would.
@@ -127,7 +125,7 @@ async fn writes_and_removals_from_elsewhere_drop_the_copy() {
 }
 
 /// How many pub/sub connections the server has.
-async fn pubsub_clients(other: &FredStore) -> usize {
+async fn pubsub_clients(other: &Peer) -> usize {
     let Value::String(list) = command(other, "CLIENT", vec!["LIST", "TYPE", "pubsub"]).await else {
         panic!("CLIENT LIST answered something else than a string");
     };
@@ -137,7 +135,7 @@ async fn pubsub_clients(other: &FredStore) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lazy_store_tracks_once_its_listener_is_up() {
     let server = RedisServer::start();
-    a_lazy_store_tracks_once_listening(&config(&server), &other(&server).await).await;
+    a_lazy_store_tracks_once_listening(&config(&server), &*other(&server).await).await;
 }
 
 /// A store made by `connect_lazy` with `tracked` serves, once its
@@ -173,7 +171,7 @@ async fn flushall_from_elsewhere_drops_copies() {
 /// tracking works again.
 async fn a_loss_flushes_and_tracking_comes_back(
     server: &RedisServer,
-    lose: impl AsyncFnOnce(&FredStore),
+    lose: impl AsyncFnOnce(&Peer),
 ) {
     let store = FredStore::connect(&config(server)).await.unwrap();
     let memo = memo(store);
@@ -206,7 +204,7 @@ async fn a_loss_flushes_and_tracking_comes_back(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_listener_flushes_and_tracking_comes_back() {
     let server = RedisServer::start();
-    a_loss_flushes_and_tracking_comes_back(&server, async |killer: &FredStore| {
+    a_loss_flushes_and_tracking_comes_back(&server, async |killer: &Peer| {
         let killed = command(killer, "CLIENT", vec!["KILL", "TYPE", "pubsub"]).await;
         assert_eq!(killed, Value::Integer(1), "the listener was not killed");
     })
@@ -216,7 +214,7 @@ async fn a_killed_listener_flushes_and_tracking_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_pool_connection_flushes_and_tracking_comes_back() {
     let server = RedisServer::start();
-    a_loss_flushes_and_tracking_comes_back(&server, async |killer: &FredStore| {
+    a_loss_flushes_and_tracking_comes_back(&server, async |killer: &Peer| {
         // Every normal connection but the killer's: the tracked store's.
         let killed = command(killer, "CLIENT", vec!["KILL", "TYPE", "normal"]).await;
         assert_eq!(
@@ -231,7 +229,7 @@ async fn a_killed_pool_connection_flushes_and_tracking_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_flushes_and_tracking_comes_back() {
     let server = RedisServer::start();
-    a_loss_flushes_and_tracking_comes_back(&server, async |_: &FredStore| server.restart()).await;
+    a_loss_flushes_and_tracking_comes_back(&server, async |_: &Peer| server.restart()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,23 +391,8 @@ async fn other_on_cluster(config: &RedisConfig) -> FredStore {
 
 /// A plain connection to the cluster node on `port`, for commands of that
 /// node (FLUSHALL, CLIENT LIST).
-async fn node(cluster: &RedisCluster, port: u16) -> FredStore {
-    FredStore::connect(&RedisConfig::new().url(cluster.node(port).url()))
-        .await
-        .expect("a connection to the node")
-}
-
-/// Sends `command args..` with arguments of any kind on `store`'s
-/// connection, routed by the first argument's slot on a cluster.
-async fn command_with(store: &FredStore, command: &'static str, args: Vec<Value>) -> Value {
-    store
-        .pool()
-        .custom(
-            CustomCommand::new_static(command, ClusterHash::FirstKey, false),
-            args,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{command}: {e}"))
+async fn node(cluster: &RedisCluster, port: u16) -> Peer {
+    Peer::connect(&cluster.node(port).url()).await
 }
 
 /// Writes `value` at `key` from `other`, once more after each failure
@@ -426,19 +409,19 @@ async fn write_on_cluster(other: &FredStore, key: &str, value: &str) {
 
 /// Writes `value` at `key` as the Python reference does: `DEL`, then
 /// `SETEX`.
-async fn del_setex(other: &FredStore, key: &str, value: &str) {
+async fn del_setex(other: &Peer, key: &str, value: &str) {
     let bytes = JsonZlib::default().encode(&value).unwrap();
-    command_with(other, "DEL", vec![Value::from(key)]).await;
-    let set = command_with(
-        other,
-        "SETEX",
-        vec![
-            Value::from(key),
-            Value::Integer(600),
-            Value::Bytes(bytes.into()),
-        ],
-    )
-    .await;
+    other.command("DEL", vec![Value::from(key)]).await;
+    let set = other
+        .command(
+            "SETEX",
+            vec![
+                Value::from(key),
+                Value::Integer(600),
+                Value::Bytes(bytes.into()),
+            ],
+        )
+        .await;
     assert_eq!(set, Value::from("OK"));
 }
 
@@ -466,7 +449,9 @@ async fn on_a_cluster_writes_and_removals_from_elsewhere_drop_the_copy() {
     served_within(&memo, &args(), "computed").await;
     fill_again(&memo, &args(), "computed").await;
 
-    del_setex(&other, &key, "as python writes").await;
+    // On the node serving the key, as Python's cluster client sends it.
+    let serving = node(cluster, cluster.primary_of(&key).0).await;
+    del_setex(&serving, &key, "as python writes").await;
     served_within(&memo, &args(), "as python writes").await;
     fill_again(&memo, &args(), "as python writes").await;
 
@@ -680,7 +665,7 @@ async fn on_a_cluster_flushes_moved_slots_and_failovers_drop_copies() {
         parts.extend((!id.is_empty()).then(|| id.to_owned()));
         parts
     };
-    let cluster_command = async |node: &FredStore, parts: Vec<String>| {
+    let cluster_command = async |node: &Peer, parts: Vec<String>| {
         let parts = parts.iter().map(String::as_str).collect();
         assert_eq!(command(node, "CLUSTER", parts).await, Value::from("OK"));
     };
