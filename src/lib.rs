@@ -43,8 +43,8 @@ pub mod store {
     /// (`#[memocache::store::async_trait]`).
     pub use memocache_core::async_trait;
     pub use memocache_core::{
-        Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions,
-        Store, WriteOptions, expire_millis, untracked,
+        Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, LockAction, LockRequest,
+        ReadOptions, RemoveOptions, Store, WriteOptions, expire_millis, untracked,
     };
     /// The in-memory store and its bounds (feature `memory`).
     #[cfg(feature = "memory")]
@@ -88,7 +88,8 @@ pub mod key {
     #[cfg(feature = "blake3")]
     pub use memocache_core::Blake3;
     pub use memocache_core::{
-        Args, KeyHasher, KeyMatch, STALE_SUFFIX, Sha256, cache_key, should_cache, stale_key,
+        Args, KeyHasher, KeyMatch, LOCK_SUFFIX, STALE_SUFFIX, Sha256, cache_key, should_cache,
+        stale_key,
     };
 }
 

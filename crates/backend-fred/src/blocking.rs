@@ -8,7 +8,7 @@ use std::sync::Weak;
 use fred::clients::Client;
 use memocache_core::{
     Backend, BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RemoveOptions, Result, WriteOptions,
+    LockRequest, ReadOptions, RemoveOptions, Result, WriteOptions,
 };
 use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
@@ -150,5 +150,9 @@ impl BlockingStore for FredBlockingStore {
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
         self.0.ttl(key)
+    }
+
+    fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        self.0.lock(key, request)
     }
 }

@@ -2,7 +2,8 @@
 //! options, once more after a cluster node's redirection, once more after
 //! a timeout if retries are on), the `GET` and `PTTL` of a read that may
 //! fill a tier ([`FredStore::get_with_pttl`]: tracked, on a cluster pinned
-//! to the primary serving the key), the report of the store's own changes
+//! to the primary serving the key), a lock's script ([`FredStore::eval`]),
+//! the report of the store's own changes
 //! to its tiers ([`FredStore::changing`]), and what a failed command's
 //! error is (a redirection, a `READONLY` reply, a timeout, no connection
 //! up, with the last connection error [`record_errors`] kept). Plus the
@@ -17,9 +18,10 @@ use fred::clients::{Client, Pipeline, Pool, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
 use fred::interfaces::{ClientLike, EventInterface, KeysInterface};
 use fred::types::config::Options;
-use fred::types::{Expiration, Value};
+use fred::types::{ClusterHash, CustomCommand, Expiration, Value};
 use memocache_core::{Bytes, Error, Invalidations, Result, TrackedTiers};
 use memocache_redis_plumbing::failure::{command_error, send_retrying};
+use memocache_redis_plumbing::lock::{self, Script};
 
 use crate::connect::{self, BACKEND, NotConnected, backend_error};
 use crate::store::FredStore;
@@ -72,6 +74,24 @@ impl FredStore {
                 sent => sent,
             };
             sent.map_err(|e| self.error(e))
+        })
+        .await
+    }
+
+    /// The integer reply of a lock's script, sent as `EVAL` to the node
+    /// serving the lock's key (routed by the key's slot: fred 10.1 sends
+    /// an `EVAL` routed by its key's offset to the wrong node).
+    pub(crate) async fn eval(&self, script: &Script) -> Result<i64> {
+        let slot = lock::slot_of(script.key.as_bytes());
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::Custom(slot), false);
+        let args: Vec<Value> = [script.body, "1", &script.key]
+            .into_iter()
+            .chain(script.args.iter().map(String::as_str))
+            .map(Value::from)
+            .collect();
+        self.run(|client| {
+            let (eval, args) = (eval.clone(), args.clone());
+            async move { client.custom(eval, args).await }
         })
         .await
     }

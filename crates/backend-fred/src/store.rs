@@ -14,13 +14,13 @@ use fred::types::Value;
 use fred::types::config::Options;
 use memocache_core::{
     Backend, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RemoveOptions, Result, Store, WriteOptions, async_trait,
+    LockRequest, ReadOptions, RemoveOptions, Result, Store, WriteOptions, async_trait,
 };
 use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
-use memocache_redis_plumbing::keyspace;
 use memocache_redis_plumbing::refusal;
+use memocache_redis_plumbing::{keyspace, lock};
 
 use crate::blocking::FredBlockingStore;
 use crate::command::{self, command_options, record_errors};
@@ -544,6 +544,10 @@ impl Store for FredStore {
             .await?;
         Ok(KeyTtl::from_pttl(pttl))
     }
+
+    async fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        Ok(lock::held(self.eval(&lock::script(key, request)).await?))
+    }
 }
 
 impl Backend for FredStore {
@@ -556,6 +560,7 @@ impl Backend for FredStore {
             .ttl_in_read(true)
             .shared_health(true)
             .tracks_changes(self.tracking.as_deref().is_some_and(|t| !t.is_refused()))
+            .locks(true)
     }
 
     fn health(&self) -> Option<Health> {

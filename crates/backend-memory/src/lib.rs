@@ -19,12 +19,14 @@
 //! it re-exports `memocache::MemoryStore`, the path the examples use.
 #![warn(missing_docs)]
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use memocache_core::{
     Backend, BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RemoveOptions, Result, Store, TrackedTiers, WriteOptions, async_trait,
+    LockAction, LockRequest, ReadOptions, RemoveOptions, Result, Store, TrackedTiers, WriteOptions,
+    async_trait,
 };
 use moka::Expiry;
 use moka::notification::RemovalCause;
@@ -42,11 +44,16 @@ const ENTRY_OVERHEAD: usize = 480;
 /// An in-memory store; cheap to clone (clones share the entries). It
 /// reports every change to its keys to the local tiers over it
 /// ([`Backend::track_changes`]), so a tier in front of it serves typed hits
-/// that never decode.
+/// that never decode. It holds the entries' locks for
+/// `distributed_lock` too, which the memoizers over its clones in this
+/// process share.
 #[derive(Clone)]
 pub struct MemoryStore {
     cache: Cache<String, Stored>,
     tiers: TrackedTiers,
+    /// The entries' locks: by entry key, the holder's token and when its
+    /// lease ends.
+    locks: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
 
 /// A value as the store keeps it, with when and for how long it was written.
@@ -163,7 +170,11 @@ impl MemoryStore {
                 })
                 .build(),
         };
-        MemoryStore { cache, tiers }
+        MemoryStore {
+            cache,
+            tiers,
+            locks: Arc::default(),
+        }
     }
 
     /// The number of entries, after pending evictions are applied.
@@ -188,7 +199,10 @@ impl Backend for MemoryStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new().ttl_in_read(true).tracks_changes(true)
+        Capabilities::new()
+            .ttl_in_read(true)
+            .tracks_changes(true)
+            .locks(true)
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
@@ -222,6 +236,11 @@ impl BlockingStore for MemoryStore {
     }
 
     fn delete_matching(&self, keys: &KeyMatch) -> Result<u64> {
+        // The entries' locks go with them, as on Redis.
+        self.locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|key, _| !keys.matches(key));
         let doomed: Vec<_> = self
             .cache
             .iter()
@@ -240,6 +259,29 @@ impl BlockingStore for MemoryStore {
 
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
         Ok(self.live(key).map_or(KeyTtl::Missing, |entry| entry.ttl()))
+    }
+
+    fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let now = Instant::now();
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        locks.retain(|_, (_, until)| *until > now);
+        let holder = locks.get(key).map(|(token, _)| token.as_str());
+        let ours = holder == Some(request.token);
+        Ok(match request.action {
+            LockAction::Acquire(lease) if ours || holder.is_none() => {
+                locks.insert(key.to_owned(), (request.token.to_owned(), now + lease));
+                true
+            }
+            LockAction::Extend(lease) if ours => {
+                locks.insert(key.to_owned(), (request.token.to_owned(), now + lease));
+                true
+            }
+            LockAction::Release if ours => {
+                locks.remove(key);
+                true
+            }
+            _ => false,
+        })
     }
 }
 
@@ -264,5 +306,9 @@ impl Store for MemoryStore {
 
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         BlockingStore::ttl(self, key)
+    }
+
+    async fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        BlockingStore::lock(self, key, request)
     }
 }

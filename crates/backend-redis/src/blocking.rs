@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use memocache_core::{
     Backend, BlockingStore, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl,
-    ReadOptions, RemoveOptions, Result, WriteOptions, block_on,
+    LockRequest, ReadOptions, RemoveOptions, Result, WriteOptions, block_on,
 };
 use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::Driven;
 use memocache_redis_plumbing::failure::send_retrying;
-use memocache_redis_plumbing::keyspace;
 use memocache_redis_plumbing::refusal;
+use memocache_redis_plumbing::{keyspace, lock};
 use redis::{Client, FromRedisValue};
 
 use crate::command::{self, Request};
@@ -283,6 +283,10 @@ impl BlockingStore for RedisBlockingStore {
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
         self.inner().ttl(key)
     }
+
+    fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        self.inner().lock(key, request)
+    }
 }
 
 impl Backend for Pooled {
@@ -295,6 +299,7 @@ impl Backend for Pooled {
             .ttl_in_read(true)
             .bounded_operations(true)
             .shared_health(true)
+            .locks(true)
     }
 
     fn health(&self) -> Option<Health> {
@@ -335,5 +340,11 @@ impl BlockingStore for Pooled {
         Ok(KeyTtl::from_pttl(block_on(
             self.query(&command::pttl(key), None),
         )?))
+    }
+
+    fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let script = lock::script(key, request);
+        let reply = block_on(self.query(&command::lock(&script), request.timeout))?;
+        Ok(lock::held(reply))
     }
 }

@@ -103,6 +103,17 @@ pub(crate) fn delete(key: &str) -> Cmd {
     del
 }
 
+/// `EVAL` of a lock's script; answers its integer reply, read with
+/// [`lock::held`](memocache_redis_plumbing::lock::held).
+pub(crate) fn lock(script: &memocache_redis_plumbing::lock::Script) -> Cmd {
+    let mut eval = cmd("EVAL");
+    eval.arg(script.body)
+        .arg(1)
+        .arg(&script.key)
+        .arg(&script.args);
+    eval
+}
+
 /// `PTTL key`; read the answer with [`KeyTtl::from_pttl`](memocache_core::KeyTtl::from_pttl).
 pub(crate) fn pttl(key: &str) -> Cmd {
     let mut pttl = cmd("PTTL");

@@ -9,15 +9,15 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use memocache_core::{
-    Backend, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, ReadOptions,
-    RemoveOptions, Result, Store, WriteOptions, async_trait,
+    Backend, Bytes, Capabilities, Entry, Health, Invalidations, KeyMatch, KeyTtl, LockRequest,
+    ReadOptions, RemoveOptions, Result, Store, WriteOptions, async_trait,
 };
 use memocache_redis_plumbing::announce;
 use memocache_redis_plumbing::config::RedisConfig;
 use memocache_redis_plumbing::driven::{Driven, StoreRuntime};
 use memocache_redis_plumbing::failure::send_retrying;
-use memocache_redis_plumbing::keyspace;
 use memocache_redis_plumbing::refusal::{self, Tracked};
+use memocache_redis_plumbing::{keyspace, lock};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client, FromRedisValue, ProtocolVersion, RedisError};
@@ -481,6 +481,11 @@ impl Store for RedisStore {
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         Ok(KeyTtl::from_pttl(self.query(&command::pttl(key)).await?))
     }
+
+    async fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let script = lock::script(key, request);
+        Ok(lock::held(self.query(&command::lock(&script)).await?))
+    }
 }
 
 impl Backend for RedisStore {
@@ -493,6 +498,7 @@ impl Backend for RedisStore {
             .ttl_in_read(true)
             .shared_health(true)
             .tracks_changes(self.link.tracked().is_some_and(|t| !t.is_refused()))
+            .locks(true)
     }
 
     fn health(&self) -> Option<Health> {

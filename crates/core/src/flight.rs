@@ -121,6 +121,7 @@ impl Flights {
             flights: Arc::clone(self),
             key,
             flight,
+            keeper: None,
         })
     }
 
@@ -143,9 +144,18 @@ pub(crate) struct Leader {
     flights: Arc<Flights>,
     key: Arc<str>,
     flight: Arc<Flight>,
+    /// What the flight keeps until it ends: the keeper of the key's
+    /// cross-process lock, which releases it once dropped.
+    keeper: Option<Box<dyn Send + Sync>>,
 }
 
 impl Leader {
+    /// Keeps `keeper` until the flight ends (after its write), then drops
+    /// it.
+    pub(crate) fn keep(&mut self, keeper: Option<Box<dyn Send + Sync>>) {
+        self.keeper = keeper;
+    }
+
     /// Releases the waiters with the decoded value. The flight stays
     /// registered, serving late arrivals, until the leader is dropped.
     pub(crate) fn share(&self, value: Shared) {

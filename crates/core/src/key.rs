@@ -227,6 +227,38 @@ pub fn stale_key(key: &str) -> String {
     stale
 }
 
+/// What follows an entry's key in the key of its cross-process lock (see
+/// [`Store::lock`](crate::Store::lock)): a Redis store keeps the lock of
+/// `key` at `key|lock`, or at `key|lock{tag}` with a hash tag that puts it
+/// in `key`'s cluster slot. The reference never reads it (its keys end in
+/// a digest or the namespace), a Redis ACL pattern that covers `key`'s
+/// namespace covers it, and [`KeyMatch::Namespace`] matches it with its
+/// entry.
+pub const LOCK_SUFFIX: &str = "|lock";
+
+/// The entry a key of the store belongs to: `key` itself, or the entry
+/// whose stale copy or lock it is.
+fn entry_of(key: &str) -> &str {
+    if let Some(entry) = key.strip_suffix(STALE_SUFFIX) {
+        return entry;
+    }
+    match key.rfind(LOCK_SUFFIX) {
+        Some(at) => {
+            let tail = &key[at + LOCK_SUFFIX.len()..];
+            let tagged = tail
+                .strip_prefix('{')
+                .and_then(|tag| tag.strip_suffix('}'))
+                .is_some_and(|tag| !tag.contains(['{', '}']));
+            if tail.is_empty() || tagged {
+                &key[..at]
+            } else {
+                key
+            }
+        }
+        None => key,
+    }
+}
+
 /// A set of keys to remove at once; see
 /// [`Store::delete_matching`](crate::Store::delete_matching).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,8 +267,8 @@ pub enum KeyMatch {
     /// Every key that starts with this prefix, whatever follows it.
     Prefix(String),
     /// The entries with arguments of the memoizer namespace: the keys
-    /// `namespace:<digest>` and `namespace:<digest>:<digest>`, and their
-    /// [stale copies](stale_key), but neither the keys of a nested
+    /// `namespace:<digest>` and `namespace:<digest>:<digest>`, their
+    /// [stale copies](stale_key) and their [locks](LOCK_SUFFIX), but neither the keys of a nested
     /// namespace (`namespace:sub:...`) nor other keys under `namespace:`.
     /// (The namespace's own key, for calls without arguments, is one exact
     /// key; delete it with `delete`.)
@@ -283,9 +315,7 @@ impl KeyMatch {
     pub fn matches(&self, key: &str) -> bool {
         match self {
             KeyMatch::Prefix(prefix) => key.starts_with(prefix.as_str()),
-            KeyMatch::Namespace(namespace) => key
-                .strip_suffix(STALE_SUFFIX)
-                .unwrap_or(key)
+            KeyMatch::Namespace(namespace) => entry_of(key)
                 .strip_prefix(namespace.as_str())
                 .and_then(|rest| rest.strip_prefix(':'))
                 .is_some_and(|parts| {
@@ -369,6 +399,13 @@ mod tests {
         );
         assert!(!ns.matches("user:profilex:0123456789abcdef0123456789abcdef"));
         assert!(ns.matches(&stale_key(&entry)), "an entry's stale copy");
+        assert!(ns.matches(&format!("{entry}|lock")), "an entry's lock");
+        assert!(
+            ns.matches(&format!("{entry}|lock{{4071}}")),
+            "an entry's lock with a hash tag"
+        );
+        assert!(!ns.matches(&format!("{entry}|lock{{a}}b")), "not a lock");
+        assert!(!ns.matches(&format!("{entry}|locks")), "not a lock");
         assert!(!ns.matches(&stale_key(&nested)));
         assert!(!ns.matches(&stale_key("user:profile")));
         assert!(!ns.matches(&format!("{entry}|other")));

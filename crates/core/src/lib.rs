@@ -44,15 +44,15 @@ pub use error::{ConfigError, Elapsed, Report};
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
 pub use health::Health;
-pub use key::{Args, KeyMatch, STALE_SUFFIX, cache_key, stale_key};
+pub use key::{Args, KeyMatch, LOCK_SUFFIX, STALE_SUFFIX, cache_key, stale_key};
 pub use memoizer::{DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use reference::{
     acache_data, acache_function, aget_data, cache_data, cache_function, get_data,
 };
 pub use stats::Stats;
 pub use store::{
-    Backend, BlockingStore, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions, Store,
-    WriteOptions, expire_millis, untracked,
+    Backend, BlockingStore, Capabilities, Entry, KeyTtl, LockAction, LockRequest, ReadOptions,
+    RemoveOptions, Store, WriteOptions, expire_millis, untracked,
 };
 pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats, TrackedTiers};
 

@@ -124,6 +124,8 @@ struct Inner<S, C, H> {
     /// Whether the settings that need an `_owned` entry point were said
     /// not to apply to another one.
     warned_not_owned: AtomicBool,
+    /// Whether the memoizer said its store holds no cross-process locks.
+    warned_no_locks: AtomicBool,
 }
 
 /// A memoizer held weakly, by its background work (the retry of removals).
@@ -168,6 +170,8 @@ struct Policy {
     refresh_ahead: Option<f64>,
     soft_timeout: Option<Duration>,
     hard_timeout: Option<Duration>,
+    /// The lease of the cross-process lock a miss takes, when on.
+    distributed_lock: Option<Duration>,
 }
 
 /// A rule given a call's result (`cache_if`, `expire_with`), over one
@@ -246,6 +250,7 @@ impl<S> Memoizer<S> {
                 refresh_ahead: None,
                 soft_timeout: None,
                 hard_timeout: None,
+                distributed_lock: None,
             },
         }
     }
@@ -476,6 +481,38 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         self
     }
 
+    /// Cross-process stampede protection: on a miss, the process that
+    /// takes the entry's lock in the store (for `lease`) computes, and the
+    /// calls of every other process wait for its entry instead of
+    /// computing too. Single-flight already merges the calls of one
+    /// process; this merges the processes that share the store, e.g. ten
+    /// replicas whose popular entry expires at the same moment.
+    ///
+    /// - The holder extends its lease every third of it while it computes,
+    ///   and releases the lock after its write (or when the computation
+    ///   fails), comparing its token first: it never deletes another
+    ///   holder's lock. A holder that dies blocks nobody past its lease.
+    /// - A waiter reads the entry again at each change report of the local
+    ///   tier (when the store tracks changes), else at the steps of a
+    ///   backoff from 5 ms to 250 ms. It computes itself once it can take
+    ///   the lock (the holder released it without a value, or its lease
+    ///   ran out), or at the [hard timeout](Self::hard_timeout) if one is
+    ///   set.
+    /// - When the store cannot be asked (an error, an open breaker) the
+    ///   lock is skipped and the call computes. A store without locks (see
+    ///   [`Capabilities::locks`](crate::Capabilities::locks)) says so once
+    ///   in the log, and calls compute as without this setting.
+    ///
+    /// Counted in [`Stats::lock_waits`] and [`Stats::lock_served`]. On
+    /// Redis the lock lives beside its entry, at the entry's key followed
+    /// by [`LOCK_SUFFIX`](crate::LOCK_SUFFIX): the reference never reads
+    /// it, and `clear_namespace` removes it. A zero `lease` turns it off,
+    /// logged when the memoizer is built.
+    pub fn distributed_lock(mut self, lease: Duration) -> Self {
+        self.policy.distributed_lock = Some(lease);
+        self
+    }
+
     /// Replaces the codec, e.g. with zstd or MessagePack for caches that no
     /// Python service reads.
     pub fn codec<C2: Codec>(self, codec: C2) -> MemoizerBuilder<S, C2, H> {
@@ -511,6 +548,18 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
             );
             self.policy.refresh_ahead = None;
         }
+        if self
+            .policy
+            .distributed_lock
+            .is_some_and(|lease| lease.is_zero())
+        {
+            tracing::error!(
+                namespace = self.policy.namespace,
+                "memocache: distributed_lock is off: its lease must be longer than zero (e.g. \
+                 30 seconds, longer than a typical computation)"
+            );
+            self.policy.distributed_lock = None;
+        }
         Memoizer {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -534,6 +583,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                 refreshes: Refreshes::default(),
                 background: Arc::default(),
                 warned_not_owned: AtomicBool::new(false),
+                warned_no_locks: AtomicBool::new(false),
             }),
         }
     }
@@ -637,6 +687,23 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     pub(crate) fn refreshes(&self) -> &Refreshes {
         &self.inner.refreshes
+    }
+
+    /// The lease of the cross-process lock a miss takes, when on.
+    pub(crate) fn distributed_lock(&self) -> Option<Duration> {
+        self.inner.policy.distributed_lock
+    }
+
+    /// Says once that the store holds no cross-process locks.
+    pub(crate) fn warn_no_locks(&self, backend: &'static str) {
+        if !self.inner.warned_no_locks.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                namespace = self.namespace(),
+                backend,
+                "memocache: distributed_lock is off for this memoizer: its store holds no \
+                 cross-process locks (a Redis store does)"
+            );
+        }
     }
 
     /// Says once that `settings` apply only to the `_owned` entry points.

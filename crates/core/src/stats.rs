@@ -20,6 +20,8 @@ pub(crate) struct Counters {
     pub(crate) refreshes: AtomicU64,
     pub(crate) soft_timeouts: AtomicU64,
     pub(crate) hard_timeouts: AtomicU64,
+    pub(crate) lock_waits: AtomicU64,
+    pub(crate) lock_served: AtomicU64,
 }
 
 impl Counters {
@@ -42,6 +44,8 @@ impl Counters {
             refreshes: get(&self.refreshes),
             soft_timeouts: get(&self.soft_timeouts),
             hard_timeouts: get(&self.hard_timeouts),
+            lock_waits: get(&self.lock_waits),
+            lock_served: get(&self.lock_served),
             pending_invalidations: 0,
             invalidation_overflows: 0,
             breaker,
@@ -88,6 +92,12 @@ pub struct Stats {
     /// Computations given up at the hard timeout (they went on in the
     /// background; the caller got a stale value or the timeout's error).
     pub hard_timeouts: u64,
+    /// Misses that found the entry's distributed lock held by another
+    /// process and waited ([`distributed_lock`](crate::MemoizerBuilder::distributed_lock)).
+    pub lock_waits: u64,
+    /// Of those, the calls answered with the entry the lock's holder wrote
+    /// (the others took the lock in the end and computed).
+    pub lock_served: u64,
     /// `invalidate` and `clear_namespace` calls that could not reach the
     /// store and wait to be made again (a clear counts once), now.
     pub pending_invalidations: u64,

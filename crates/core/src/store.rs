@@ -160,6 +160,58 @@ impl RemoveOptions {
     }
 }
 
+/// What [`Store::lock`] does with the cross-process lock of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockAction {
+    /// Take the lock if nobody holds it, for this long (Redis'
+    /// `SET <lock key> <token> NX PX <lease>`).
+    Acquire(Duration),
+    /// Give the lock this long again from now, if the token still holds it.
+    Extend(Duration),
+    /// Let the lock go, if the token still holds it (never another
+    /// holder's).
+    Release,
+}
+
+/// A request to [`Store::lock`]: what to do, for which holder, and how long
+/// to wait for the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockRequest<'a> {
+    /// The holder: a token no other holder, in any process, ever uses.
+    pub token: &'a str,
+    /// What to do.
+    pub action: LockAction,
+    /// Give up after this long, as [`ReadOptions::timeout`] says.
+    pub timeout: Option<Duration>,
+}
+
+impl<'a> LockRequest<'a> {
+    /// `action` for the holder `token`, with no timeout of its own.
+    pub fn new(token: &'a str, action: LockAction) -> Self {
+        LockRequest {
+            token,
+            action,
+            timeout: None,
+        }
+    }
+
+    /// See [`LockRequest::timeout`].
+    #[must_use]
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// The error [`Store::lock`] answers by default: the store holds no
+/// cross-process locks ([`Capabilities::locks`] is off).
+fn no_locks(backend: &str) -> crate::Error {
+    crate::Error::config(format!(
+        "the {backend} store holds no cross-process locks; distributed_lock needs a Redis store"
+    ))
+}
+
 /// What a store can do beyond the required methods, so that callers (and
 /// the conformance suites) adapt to it instead of asking which backend it
 /// is.
@@ -178,6 +230,10 @@ pub struct Capabilities {
     /// The store reports every change to its keys to the local tiers over
     /// it ([`Backend::track_changes`](crate::Backend::track_changes)).
     pub tracks_changes: bool,
+    /// The store holds locks that every process sharing it sees
+    /// ([`Store::lock`]), for
+    /// [`distributed_lock`](crate::MemoizerBuilder::distributed_lock).
+    pub locks: bool,
 }
 
 impl Capabilities {
@@ -211,6 +267,13 @@ impl Capabilities {
     #[must_use]
     pub fn tracks_changes(mut self, on: bool) -> Self {
         self.tracks_changes = on;
+        self
+    }
+
+    /// See [`Capabilities::locks`].
+    #[must_use]
+    pub fn locks(mut self, on: bool) -> Self {
+        self.locks = on;
         self
     }
 }
@@ -344,6 +407,21 @@ pub trait Store: Backend {
         let read = self.read(key, &ReadOptions::new().with_ttl(true)).await?;
         ttl_of(self.backend(), read)
     }
+
+    /// Acts on the cross-process lock of the entry at `key` (kept at a key
+    /// of the store's own choosing, never `key`), as `request` says;
+    /// answers whether `request.token` holds the lock afterwards (for a
+    /// release: whether it held it until then). A store whose
+    /// [`capabilities`](crate::Backend::capabilities) have
+    /// [`locks`](Capabilities::locks) implements it; the default refuses.
+    ///
+    /// # Errors
+    ///
+    /// The store's error; by default, [`Error::Config`](crate::Error::Config).
+    async fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let _ = (key, request);
+        Err(no_locks(self.backend()))
+    }
 }
 
 /// The blocking form of [`Store`], for backends with a real blocking
@@ -387,6 +465,16 @@ pub trait BlockingStore: Backend {
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
         let read = self.read(key, &ReadOptions::new().with_ttl(true))?;
         ttl_of(self.backend(), read)
+    }
+
+    /// See [`Store::lock`]; honours [`LockRequest::timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lock`] says.
+    fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let _ = (key, request);
+        Err(no_locks(self.backend()))
     }
 }
 
@@ -435,6 +523,10 @@ macro_rules! forward_store {
             async fn ttl(&self, key: &str) -> Result<KeyTtl> {
                 (**self).ttl(key).await
             }
+
+            async fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+                (**self).lock(key, request).await
+            }
         }
 
         impl<S: BlockingStore + ?Sized> BlockingStore for $ptr<S> {
@@ -456,6 +548,10 @@ macro_rules! forward_store {
 
             fn ttl(&self, key: &str) -> Result<KeyTtl> {
                 (**self).ttl(key)
+            }
+
+            fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+                (**self).lock(key, request)
             }
         }
     )*};

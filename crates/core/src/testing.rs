@@ -17,7 +17,8 @@ use bytes::Bytes;
 
 use crate::{
     Args, Backend, BlockingStore, Capabilities, Entry, Error, FlushCause, Health, Invalidations,
-    KeyMatch, KeyTtl, ReadOptions, RemoveOptions, Result, Store, WriteOptions, cache_key,
+    KeyMatch, KeyTtl, LockAction, LockRequest, ReadOptions, RemoveOptions, Result, Store,
+    WriteOptions, cache_key,
 };
 
 /// A key prefix no other test (or test run) uses.
@@ -108,6 +109,12 @@ impl Store for BlockingAsAsync {
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
         let (store, key) = (Arc::clone(&self.0), key.to_owned());
         blocking(move || store.ttl(&key)).await
+    }
+
+    async fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let (store, key) = (Arc::clone(&self.0), key.to_owned());
+        let (token, action, timeout) = (request.token.to_owned(), request.action, request.timeout);
+        blocking(move || store.lock(&key, &LockRequest::new(&token, action).timeout(timeout))).await
     }
 }
 
@@ -421,6 +428,79 @@ pub async fn overwrite_replaces_ttl(store: &dyn Store) {
     assert_eq!(store.get(&key).await.unwrap(), None);
 }
 
+/// A store with [`Capabilities::locks`] gives an entry's lock to one
+/// holder at a time; only the holder extends and releases it; it lasts its
+/// lease; it is not the entry; and clearing the entry's namespace removes
+/// it. A store without locks refuses them.
+pub async fn locks_have_one_holder(store: &dyn Store) {
+    let namespace = unique_prefix("locks");
+    let key_of = |i: usize| cache_key(&namespace, &Args::new().arg(&i), &[], &crate::Sha256);
+    let (key, other) = (key_of(1).unwrap(), key_of(2).unwrap());
+    let long = Duration::from_secs(60);
+    let acquire = |token| LockRequest::new(token, LockAction::Acquire(long));
+    if !store.capabilities().locks {
+        assert!(store.lock(&key, &acquire("a")).await.is_err());
+        return;
+    }
+    let extend = |token| LockRequest::new(token, LockAction::Extend(long));
+    let release = |token| LockRequest::new(token, LockAction::Release);
+    assert!(store.lock(&key, &acquire("a")).await.unwrap());
+    assert!(
+        store.lock(&key, &acquire("a")).await.unwrap(),
+        "its holder asked again"
+    );
+    assert!(
+        !store.lock(&key, &acquire("b")).await.unwrap(),
+        "two holders"
+    );
+    assert!(
+        !store.lock(&key, &extend("b")).await.unwrap(),
+        "extended by another"
+    );
+    assert!(
+        !store.lock(&key, &release("b")).await.unwrap(),
+        "released by another"
+    );
+    assert!(store.lock(&key, &extend("a")).await.unwrap());
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        None,
+        "the lock reads as the entry"
+    );
+    assert!(store.lock(&key, &release("a")).await.unwrap());
+    assert!(
+        !store.lock(&key, &release("a")).await.unwrap(),
+        "released twice"
+    );
+    assert!(
+        store.lock(&key, &acquire("b")).await.unwrap(),
+        "not free once released"
+    );
+
+    store
+        .delete_matching(&KeyMatch::Namespace(namespace.clone()))
+        .await
+        .unwrap();
+    assert!(
+        store.lock(&key, &acquire("c")).await.unwrap(),
+        "the lock outlived its namespace's clear"
+    );
+    assert!(store.lock(&key, &release("c")).await.unwrap());
+
+    // A holder that never releases blocks nobody past its lease.
+    let short = LockRequest::new("d", LockAction::Acquire(Duration::from_millis(50)));
+    assert!(store.lock(&other, &short).await.unwrap());
+    let start = Instant::now();
+    while !store.lock(&other, &acquire("e")).await.unwrap() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the lease never ran out"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(store.lock(&other, &release("e")).await.unwrap());
+}
+
 /// `delete_matching` with a prefix removes exactly the keys under it,
 /// taking glob characters literally; with a namespace, only its entries.
 pub async fn delete_matching_is_exact(store: &dyn Store) {
@@ -525,7 +605,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@tests $make;
             get_set_delete, binary_safe_values, large_values, ttl_is_reported,
             reads_report_what_the_store_can, entries_expire, overwrite_replaces_ttl,
-            delete_matching_is_exact);
+            delete_matching_is_exact, locks_have_one_holder);
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn conformance_concurrent_tasks() {

@@ -308,6 +308,76 @@ pub(crate) struct Tier {
     /// keeps and serves nothing.
     untracked: AtomicBool,
     pub(crate) counters: TierCounters,
+    /// Wakes the calls that wait for another process's entry
+    /// (`distributed_lock`) at each change report.
+    changes: Changes,
+}
+
+/// A count of the change reports a tier received, which calls can wait on,
+/// on the async path or blocking a thread.
+#[derive(Default)]
+pub(crate) struct Changes {
+    seen: AtomicU64,
+    /// How many wait now: nobody is woken when nobody waits.
+    waiting: AtomicU64,
+    guard: Mutex<()>,
+    condvar: std::sync::Condvar,
+    notify: tokio::sync::Notify,
+}
+
+impl Changes {
+    /// How many changes were reported so far: what a wait compares with.
+    pub(crate) fn mark(&self) -> u64 {
+        self.seen.load(Ordering::SeqCst)
+    }
+
+    /// A change was reported: wakes every wait.
+    fn reported(&self) {
+        self.seen.fetch_add(1, Ordering::SeqCst);
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            drop(self.guard.lock().unwrap_or_else(PoisonError::into_inner));
+            self.condvar.notify_all();
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits up to `limit` for a change reported after `since` (a
+    /// [`mark`](Self::mark)); at once if there was one. Inside a tokio
+    /// runtime (its timers enabled).
+    pub(crate) async fn wait(&self, since: u64, limit: Duration) {
+        let _waiting = Waiting::on(self);
+        let notified = self.notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if self.mark() == since {
+            let _ = tokio::time::timeout(limit, notified).await;
+        }
+    }
+
+    /// [`wait`](Self::wait), blocking the thread.
+    pub(crate) fn wait_blocking(&self, since: u64, limit: Duration) {
+        let _waiting = Waiting::on(self);
+        let guard = self.guard.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .condvar
+            .wait_timeout_while(guard, limit, |_| self.mark() == since);
+    }
+}
+
+/// One wait on [`Changes`], counted while it lasts.
+struct Waiting<'a>(&'a Changes);
+
+impl<'a> Waiting<'a> {
+    fn on(changes: &'a Changes) -> Self {
+        changes.waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(changes)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The tier's counters.
@@ -340,7 +410,13 @@ impl Tier {
             next_ticket: AtomicU64::new(0),
             untracked: AtomicBool::new(false),
             counters: TierCounters::default(),
+            changes: Changes::default(),
         }
+    }
+
+    /// The change reports' count, to wait on.
+    pub(crate) fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     pub(crate) fn config(&self) -> &LocalTier {
@@ -473,6 +549,7 @@ impl Invalidations for Tier {
         self.copies.invalidate(key);
         drop(tickets);
         self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.changes.reported();
     }
 
     fn flushed(&self, cause: FlushCause) {
@@ -481,6 +558,7 @@ impl Invalidations for Tier {
         self.copies.invalidate_all();
         drop(tickets);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        self.changes.reported();
         tracing::info!(cause = cause.name(), "memocache: local tier flushed");
     }
 
@@ -523,6 +601,55 @@ mod tests {
     fn read(tier: &Tier, key: &str) -> Option<u32> {
         tier.get(key)
             .and_then(|(v, _)| v.downcast_ref::<u32>().copied())
+    }
+
+    /// A wait on paused time ends at once when a change comes, and only
+    /// at its limit otherwise: the clock says which.
+    #[tokio::test(start_paused = true)]
+    async fn a_change_report_ends_an_async_wait() {
+        let tier = Arc::new(tier());
+        let limit = Duration::from_secs(3600);
+        let mark = tier.changes().mark();
+        let start = tokio::time::Instant::now();
+        let waiting = tokio::spawn({
+            let tier = Arc::clone(&tier);
+            async move { tier.changes().wait(mark, limit).await }
+        });
+        while tier.changes.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tier.changed("k");
+        waiting.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::ZERO, "woken by the clock");
+
+        // A change before the wait began: it does not wait at all.
+        tier.flushed(FlushCause::StoreFlushed);
+        tier.changes().wait(mark, limit).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // No change: the limit.
+        let mark = tier.changes().mark();
+        tier.changes().wait(mark, limit).await;
+        assert_eq!(start.elapsed(), limit);
+    }
+
+    #[test]
+    fn a_change_report_ends_a_blocking_wait() {
+        let tier = Arc::new(tier());
+        let mark = tier.changes().mark();
+        let reporter = std::thread::spawn({
+            let tier = Arc::clone(&tier);
+            move || {
+                while tier.changes.waiting.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
+                tier.changed("k");
+            }
+        });
+        // Were the report lost, this would wait the hour out.
+        tier.changes()
+            .wait_blocking(mark, Duration::from_secs(3600));
+        reporter.join().unwrap();
+        assert_ne!(tier.changes().mark(), mark);
     }
 
     #[test]

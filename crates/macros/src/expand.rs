@@ -670,6 +670,7 @@ fn memoizer_expr(
         setting("refresh_ahead", &options.refresh_ahead),
         setting("soft_timeout", &options.soft_timeout),
         setting("hard_timeout", &options.hard_timeout),
+        setting("distributed_lock", &options.distributed_lock),
     ];
     let id = memoizer_id(options, item);
     let fn_name = item.sig.ident.unraw().to_string();

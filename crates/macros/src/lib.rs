@@ -68,6 +68,7 @@ mod signature;
 /// | `refresh_ahead = 0.8` / `refresh_ahead = EXPR` | an `f64` strictly between 0 and 1: a hit past that fraction of its entry's life returns at once and refreshes the entry in the background (see `MemoizerBuilder::refresh_ahead`) |
 /// | `soft_timeout = EXPR` | a `Duration`: a miss whose body runs longer returns the stale value `fail_safe` keeps, if any; the body finishes in the background |
 /// | `hard_timeout = EXPR` | a `Duration`: a miss whose body runs longer returns the stale value if any, else `Err(E::from(memocache::Elapsed))`; the body finishes in the background |
+/// | `distributed_lock = EXPR` | a `Duration`, the lease: on a miss, one process computes and the others wait for its entry (see `MemoizerBuilder::distributed_lock`) |
 /// | `memoizer = EXPR` | use your own [`Memoizer`], instead of `store` and the options above that configure it |
 /// | `positional = N` | the first `N` parameters (counting `self` with `key_self`) are positional arguments of the key |
 /// | `key_self` | put the receiver (`Serialize`) in the key, as the parameter `"self"` |

@@ -27,6 +27,7 @@ const OPTIONS: &[&str] = &[
     "refresh_ahead",
     "soft_timeout",
     "hard_timeout",
+    "distributed_lock",
     "positional",
     "key_self",
     "skip_self",
@@ -88,6 +89,8 @@ pub(crate) struct Options {
     pub(crate) soft_timeout: Option<Expr>,
     /// `hard_timeout = EXPR`: a `Duration`.
     pub(crate) hard_timeout: Option<Expr>,
+    /// `distributed_lock = EXPR`: a `Duration`, the lock's lease.
+    pub(crate) distributed_lock: Option<Expr>,
     /// The options among `refresh_ahead`, `soft_timeout` and
     /// `hard_timeout` that were given, in the attribute's order: they run
     /// the function on its own (the memoizer's `_owned` entry points).
@@ -140,6 +143,7 @@ impl Options {
         let mut op_timeout = None;
         let mut fail_safe = None;
         let mut fail_safe_throttle = None;
+        let mut distributed_lock = None;
         let mut refresh_ahead = None;
         let mut soft_timeout = None;
         let mut hard_timeout = None;
@@ -226,6 +230,10 @@ impl Options {
                     fail_safe_throttle = Some((name, v));
                     Ok(())
                 }
+                ("distributed_lock", Some(v)) => {
+                    distributed_lock = Some((name, v));
+                    Ok(())
+                }
                 ("refresh_ahead", Some(v)) => {
                     fraction_value(v).map(|v| refresh_ahead = Some((name, v)))
                 }
@@ -295,6 +303,7 @@ impl Options {
                     refresh_ahead.as_ref().map(|(n, _)| n),
                     soft_timeout.as_ref().map(|(n, _)| n),
                     hard_timeout.as_ref().map(|(n, _)| n),
+                    distributed_lock.as_ref().map(|(n, _)| n),
                 ];
                 for name in store_only.into_iter().flatten() {
                     errors.push(syn::Error::new(
@@ -358,6 +367,7 @@ impl Options {
             refresh_ahead: refresh_ahead.map(|(_, v)| v),
             soft_timeout: soft_timeout.map(|(_, v)| v),
             hard_timeout: hard_timeout.map(|(_, v)| v),
+            distributed_lock: distributed_lock.map(|(_, v)| v),
             detached,
             positional,
             key_self,

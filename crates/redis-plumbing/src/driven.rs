@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use memocache_core::{
     Backend, BlockingStore, Bytes, Capabilities, Entry, Error, Health, Invalidations, KeyMatch,
-    KeyTtl, ReadOptions, RemoveOptions, Result, Store, WriteOptions,
+    KeyTtl, LockRequest, ReadOptions, RemoveOptions, Result, Store, WriteOptions,
 };
 use tokio::runtime::{Handle, Runtime};
 
@@ -278,5 +278,12 @@ where
     fn ttl(&self, key: &str) -> Result<KeyTtl> {
         let key = key.to_owned();
         self.call(|store| async move { store.ttl(&key).await })
+    }
+
+    fn lock(&self, key: &str, request: &LockRequest<'_>) -> Result<bool> {
+        let (key, token, action) = (key.to_owned(), request.token.to_owned(), request.action);
+        self.call_within(request.timeout, |store| async move {
+            store.lock(&key, &LockRequest::new(&token, action)).await
+        })
     }
 }

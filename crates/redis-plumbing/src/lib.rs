@@ -28,6 +28,7 @@ pub mod config;
 pub mod driven;
 pub mod failure;
 pub mod keyspace;
+pub mod lock;
 pub mod refusal;
 pub mod sentinel;
 pub mod tls;

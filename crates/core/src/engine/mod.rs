@@ -11,6 +11,7 @@
 
 mod block_on;
 mod detached;
+mod lock;
 mod outcome;
 mod reach;
 mod removals;
@@ -35,6 +36,7 @@ pub(crate) use removals::Removals;
 pub(crate) use stale::Throttle;
 pub(crate) use writes::{Pending, Writes};
 
+use self::lock::Contention;
 use crate::error::Elapsed;
 use crate::flight::{Landing, Leader, Role};
 use crate::health::Health;
@@ -218,10 +220,31 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             let lander = leader.as_ref().map(Leader::lander);
             return (self.serve_stale(lander, Arc::new(value)), Path::Stale);
         }
-        match detach.start(self, key, leader, store_ok, compute) {
+        let mut leader = leader;
+        // The lock's keeper, kept by the flight until it ends (after its
+        // write), or here without a flight.
+        let mut keeper = None;
+        if let Some(lease) = self.distributed_lock().filter(|_| store_ok) {
+            match self.contend::<R, O::Value>(reach, tier, key, lease).await {
+                Contention::Served(value) => {
+                    if let Some(leader) = &leader {
+                        leader.share(value.clone());
+                    }
+                    let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
+                    return (O::from_cached(value), Path::LockWait);
+                }
+                Contention::Compute(kept) => match leader.as_mut() {
+                    Some(leader) => leader.keep(kept),
+                    None => keeper = kept,
+                },
+            }
+        }
+        let ended = match detach.start(self, key, leader, store_ok, compute) {
             Ok(started) => self.bounded(reach, tier, key, started).await,
             Err((leader, compute)) => self.miss(reach, tier, key, leader, store_ok, compute).await,
-        }
+        };
+        drop(keeper);
+        ended
     }
 
     /// After a miss: computes (with fail-safe, serving a stale value if

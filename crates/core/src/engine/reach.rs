@@ -8,6 +8,7 @@
 //! engine, over [`Reach`].
 
 use std::sync::Weak;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,11 +17,12 @@ use crate::health::Health;
 use crate::key::KeyMatch;
 use crate::memoizer::Memoizer;
 use crate::store::{
-    Backend, BlockingStore, Entry, ReadOptions, RemoveOptions, Store, WriteOptions,
+    Backend, BlockingStore, Entry, LockRequest, ReadOptions, RemoveOptions, Store, WriteOptions,
 };
-use crate::tier::Invalidations;
+use crate::tier::{Changes, Invalidations};
 use crate::{Codec, Error, KeyHasher, Result};
 
+use super::lock::{Keeper, Lock};
 use super::removals::retry_delays;
 use super::{Write, block_on};
 
@@ -67,6 +69,25 @@ pub(crate) trait Reach {
     /// the background: a task of the current tokio runtime on the async
     /// path (none outside one), a thread of its own on the blocking path.
     fn retry_later(&self);
+
+    /// [`Store::lock`], bounded by `request.timeout`.
+    async fn lock(&self, key: &str, request: LockRequest<'_>) -> Result<bool>;
+
+    /// Whether a call can wait here ([`pause`](Self::pause)) and keep a
+    /// lock ([`keep_lock`](Self::keep_lock)): on the async path, only
+    /// inside a tokio runtime.
+    fn can_wait(&self) -> bool;
+
+    /// Waits `wait`, or less if `changes` (with the mark taken before the
+    /// last read) reports a change first.
+    async fn pause(&self, wait: Duration, changes: Option<(&Changes, u64)>);
+
+    /// Starts the keeper of the held `lock`: it extends the lock every
+    /// third of its lease until the returned [`Keeper`] is dropped, then
+    /// releases it; a task of the current tokio runtime on the async
+    /// path, a thread of its own on the blocking path. `None` when none
+    /// could be started (logged): the lock then lasts its lease.
+    fn keep_lock(&self, lock: Lock) -> Option<Keeper>;
 }
 
 /// The async entry points' way: awaits the store.
@@ -79,6 +100,8 @@ pub(crate) struct Async<'a, S, C, H> {
     behind: fn(&Memoizer<S, C, H>, Write) -> Option<Write>,
     /// [`retry_in_background`] for this store type, made likewise.
     retry: fn(&Memoizer<S, C, H>),
+    /// [`keep_in_task`] for this store type, made likewise.
+    keep: fn(&Memoizer<S, C, H>, Lock) -> Option<Keeper>,
 }
 
 impl<'a, S: Store + 'static, C: Codec, H: KeyHasher> Async<'a, S, C, H> {
@@ -88,6 +111,65 @@ impl<'a, S: Store + 'static, C: Codec, H: KeyHasher> Async<'a, S, C, H> {
             memo,
             behind: write_in_background::<S, C, H>,
             retry: retry_in_background::<S, C, H>,
+            keep: keep_in_task::<S, C, H>,
+        }
+    }
+}
+
+/// Keeps `lock` from a task of the current tokio runtime, if there is one.
+fn keep_in_task<S: Store + 'static, C: Codec, H: KeyHasher>(
+    memo: &Memoizer<S, C, H>,
+    lock: Lock,
+) -> Option<Keeper> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let memo = memo.clone();
+    runtime.spawn(async move {
+        let reach = Async::new(&memo);
+        // Until the flight drops its keeper (the channel closes).
+        while tokio::time::timeout(lock.beat(), &mut stopped)
+            .await
+            .is_err()
+        {
+            if !memo.extend_lock(&reach, &lock).await {
+                return;
+            }
+        }
+        memo.release_lock(&reach, &lock).await;
+    });
+    Some(Box::new(stop))
+}
+
+/// Keeps `lock` from a thread of its own.
+fn keep_on_thread<S: BlockingStore + 'static, C: Codec, H: KeyHasher>(
+    memo: &Memoizer<S, C, H>,
+    lock: Lock,
+) -> Option<Keeper> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let keeper = memo.clone();
+    let spawned = std::thread::Builder::new()
+        .name("memocache-lock".to_owned())
+        .spawn(move || {
+            let memo = keeper;
+            let reach = Blocking::new(&memo);
+            // Until the flight drops its keeper (the channel closes).
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(lock.beat()) {
+                if !block_on(memo.extend_lock(&reach, &lock)) {
+                    return;
+                }
+            }
+            block_on(memo.release_lock(&reach, &lock));
+        });
+    match spawned {
+        Ok(_) => Some(Box::new(stop)),
+        Err(e) => {
+            tracing::error!(
+                namespace = memo.namespace(),
+                error = %e,
+                "memocache: cannot start the thread that keeps a distributed lock; it lasts its \
+                 lease"
+            );
+            None
         }
     }
 }
@@ -173,6 +255,8 @@ pub(crate) struct Blocking<'a, S, C, H> {
     /// [`retry_on_thread`] for this store type, made as
     /// [`Async::retry`] is.
     retry: fn(&Memoizer<S, C, H>),
+    /// [`keep_on_thread`] for this store type, made likewise.
+    keep: fn(&Memoizer<S, C, H>, Lock) -> Option<Keeper>,
 }
 
 impl<'a, S: BlockingStore + 'static, C: Codec, H: KeyHasher> Blocking<'a, S, C, H> {
@@ -181,6 +265,7 @@ impl<'a, S: BlockingStore + 'static, C: Codec, H: KeyHasher> Blocking<'a, S, C, 
         Blocking {
             memo,
             retry: retry_on_thread::<S, C, H>,
+            keep: keep_on_thread::<S, C, H>,
         }
     }
 }
@@ -233,6 +318,25 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
     fn retry_later(&self) {
         (self.retry)(self.memo);
     }
+
+    async fn lock(&self, key: &str, request: LockRequest<'_>) -> Result<bool> {
+        bounded(request.timeout, self.memo.store().lock(key, &request)).await
+    }
+
+    fn can_wait(&self) -> bool {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+
+    async fn pause(&self, wait: Duration, changes: Option<(&Changes, u64)>) {
+        match changes {
+            Some((changes, mark)) => changes.wait(mark, wait).await,
+            None => tokio::time::sleep(wait).await,
+        }
+    }
+
+    fn keep_lock(&self, lock: Lock) -> Option<Keeper> {
+        (self.keep)(self.memo, lock)
+    }
 }
 
 impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
@@ -264,5 +368,25 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
 
     fn retry_later(&self) {
         (self.retry)(self.memo);
+    }
+
+    async fn lock(&self, key: &str, request: LockRequest<'_>) -> Result<bool> {
+        self.memo.store().lock(key, &request)
+    }
+
+    fn can_wait(&self) -> bool {
+        true
+    }
+
+    async fn pause(&self, wait: Duration, changes: Option<(&Changes, u64)>) {
+        // The blocking path runs on the caller's thread: it waits there.
+        match changes {
+            Some((changes, mark)) => changes.wait_blocking(mark, wait),
+            None => std::thread::sleep(wait),
+        }
+    }
+
+    fn keep_lock(&self, lock: Lock) -> Option<Keeper> {
+        (self.keep)(self.memo, lock)
     }
 }

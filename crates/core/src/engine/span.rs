@@ -24,6 +24,9 @@ pub(crate) enum Path {
     SoftTimeout,
     /// A stale value or the error served at the hard timeout.
     HardTimeout,
+    /// The entry another process computed while this call waited on its
+    /// distributed lock.
+    LockWait,
 }
 
 impl Path {
@@ -39,6 +42,7 @@ impl Path {
             Path::HitRefresh => "hit+refresh",
             Path::SoftTimeout => "soft_timeout",
             Path::HardTimeout => "hard_timeout",
+            Path::LockWait => "lock_wait",
         }
     }
 }
