@@ -106,6 +106,11 @@ pub fn workspace_root() -> PathBuf {
 }
 
 fn main() {
+    // A process of the cross-process stampede, started by the bench itself.
+    if let Ok(url) = std::env::var(stampede::CHILD) {
+        stampede::child(&url);
+        return;
+    }
     let options = options();
     let schedule = Schedule::new(options.quick);
     let started_at = Instant::now();
@@ -236,6 +241,9 @@ fn main() {
         blocking_stampede.executions,
         reference_stampede.map(|s| s.executions)
     );
+    eprintln!("a stampede across processes ...");
+    let across_processes = stampede::processes(&url, schedule.stampede_rounds);
+    eprintln!("{across_processes:#?}");
 
     eprintln!("mixed workload under rewrites ...");
     let coherence = runtime.block_on(coherence::measure(&url, schedule.coherence_phase));
@@ -253,6 +261,7 @@ fn main() {
         memocache: memocache_stampede,
         memocache_blocking: blocking_stampede,
         reference: reference_stampede,
+        processes: across_processes,
     };
     let stats = remote.memocache_stats();
     let checks = Checks {

@@ -15,7 +15,7 @@ use crate::outage::Outage;
 use crate::remote::{CONCURRENCIES, HitResults, subject};
 use crate::sampling::{Latency, Throughput};
 use crate::server::ServerLimit;
-use crate::stampede::Stampede;
+use crate::stampede::{ProcessStampede, Stampede};
 use crate::value::Size;
 
 /// Everything a run measured.
@@ -148,6 +148,8 @@ pub struct StampedeResults {
     pub memocache_blocking: Stampede,
     /// The reference's stampede in full.
     pub reference: Option<Stampede>,
+    /// Many processes on a cold key, with `distributed_lock` and without.
+    pub processes: ProcessStampede,
 }
 
 /// One goal of the brief.
@@ -378,6 +380,19 @@ impl Results {
                 range: None,
                 goal: "== 1".to_owned(),
                 met: Some(stampede.memocache_executions == 1),
+            },
+            TargetCheck {
+                name: format!(
+                    "stampede executions per cold key, {} processes × {} callers, distributed_lock",
+                    stampede.processes.processes, stampede.processes.callers_per_process
+                ),
+                measured: Some(stampede.processes.distributed_executions),
+                range: Some([
+                    stampede.processes.distributed_executions,
+                    stampede.processes.distributed_executions_max as f64,
+                ]),
+                goal: "== 1".to_owned(),
+                met: Some(stampede.processes.distributed_executions_max == 1),
             },
         ]
     }
@@ -826,6 +841,20 @@ impl Results {
             s.memocache_blocking_executions,
             s.reference_executions
                 .map_or("n/a".to_owned(), |e| e.to_string())
+        );
+
+        let p = &s.processes;
+        let _ = writeln!(
+            md,
+            "\n### Stampede across processes: {} processes × {} callers on a cold key, {} rounds\n\n             | | executions per key (mean, max) | a waiting process's callers: added over the computation, p50 / p99 |\n|---|---:|---:|\n             | `distributed_lock(30 s)` | {:.2}, {} | {:.1} / {:.1} ms |\n| without (single-flight per process) | {:.2} | |",
+            p.processes,
+            p.callers_per_process,
+            p.rounds,
+            p.distributed_executions,
+            p.distributed_executions_max,
+            p.waiter_added_ms_p50,
+            p.waiter_added_ms_p99,
+            p.executions_without_lock
         );
 
         if !self.notes.is_empty() {

@@ -24,6 +24,9 @@ pub struct Schedule {
     pub redis_benchmark_requests: u32,
     /// Concurrent callers of the stampede scenarios.
     pub stampede_callers: usize,
+    /// Rounds of the stampede across processes (a cold key each), with
+    /// `distributed_lock` and as many without.
+    pub stampede_rounds: usize,
     /// Each phase of the mixed workload (without, then with a local tier).
     pub coherence_phase: Duration,
     /// A quarter of the outage scenario (healthy, failing twice as long,
@@ -48,6 +51,7 @@ impl Schedule {
                 python_rounds: 2,
                 redis_benchmark_requests: 100_000,
                 stampede_callers: 1_000,
+                stampede_rounds: 5,
                 coherence_phase: Duration::from_secs(2),
                 outage_phase: Duration::from_millis(1500),
                 small_latency_samples: 2_000,
@@ -65,6 +69,7 @@ impl Schedule {
                 python_rounds: 3,
                 redis_benchmark_requests: 300_000,
                 stampede_callers: 1_000,
+                stampede_rounds: 20,
                 coherence_phase: Duration::from_secs(8),
                 outage_phase: Duration::from_secs(3),
                 small_latency_samples: 6_000,

@@ -1,11 +1,13 @@
 //! Stampede: many concurrent callers on a cold key, counting how often the
 //! function runs (the reference runs it once per caller that missed;
-//! memocache's single-flight, once).
+//! memocache's single-flight, once); and many processes of many callers
+//! each, with `distributed_lock` and without ([`processes`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use memocache::redis::redis_rs as redis;
 use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
 use serde::Serialize;
 
@@ -109,4 +111,200 @@ pub fn blocking_callers(url: &str, callers: usize) -> Stampede {
         executions: executions.load(Ordering::SeqCst),
         correct,
     }
+}
+
+/// What tells a `memocache-bench` process it is a child of the
+/// cross-process stampede ([`processes`]), and which server to use.
+pub const CHILD: &str = "MEMOCACHE_BENCH_STAMPEDE_CHILD";
+
+/// The processes of the cross-process stampede.
+const PROCESSES: usize = 8;
+
+/// The concurrent callers of each process.
+const CALLERS_PER_PROCESS: usize = 16;
+
+/// The cross-process stampede's outcome: [`PROCESSES`] processes of
+/// [`CALLERS_PER_PROCESS`] callers each on a cold key per round, the
+/// function taking [`FUNCTION_TIME`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessStampede {
+    /// Processes calling at once.
+    pub processes: usize,
+    /// Callers in each.
+    pub callers_per_process: usize,
+    /// Rounds, each on a key of its own.
+    pub rounds: usize,
+    /// Executions per round with `distributed_lock`, the mean.
+    pub distributed_executions: f64,
+    /// The most executions of one round with it.
+    pub distributed_executions_max: usize,
+    /// Executions per round without it (single-flight in each process).
+    pub executions_without_lock: f64,
+    /// What a caller in a process that did not compute waited beyond the
+    /// computation, in ms: p50 and p99 over every such caller.
+    pub waiter_added_ms_p50: f64,
+    /// See [`waiter_added_ms_p50`](Self::waiter_added_ms_p50).
+    pub waiter_added_ms_p99: f64,
+}
+
+/// The counter of a round's executions, on the server.
+fn executions_key(lock: bool, round: usize) -> String {
+    format!("bench:stampede:processes:{lock}:{round}:executions")
+}
+
+/// [`PROCESSES`] copies of this binary, each with [`CALLERS_PER_PROCESS`]
+/// callers of one memoized function, call it on a cold key at once,
+/// `rounds` times with `distributed_lock` and as many without.
+pub fn processes(url: &str, rounds: usize) -> ProcessStampede {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let mut children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            let mut child = Command::new(&exe)
+                .env(CHILD, url)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("a child process");
+            let stdin = child.stdin.take().expect("piped");
+            let stdout = BufReader::new(child.stdout.take().expect("piped"));
+            (child, stdin, stdout.lines())
+        })
+        .collect();
+    let read_line = |lines: &mut std::io::Lines<_>| -> String {
+        lines
+            .next()
+            .expect("a child ended early")
+            .expect("a child's line")
+    };
+    for (_, _, lines) in &mut children {
+        assert_eq!(read_line(lines), "ready");
+    }
+    let client = redis::Client::open(url).expect("the server's url");
+    let mut connection = client.get_connection().expect("a connection");
+    let mut executions = |lock: bool, round: usize| -> usize {
+        redis::cmd("GET")
+            .arg(executions_key(lock, round))
+            .query::<Option<usize>>(&mut connection)
+            .expect("GET")
+            .unwrap_or(0)
+    };
+    let (mut with_lock, mut without_lock, mut added_us) = (Vec::new(), Vec::new(), Vec::new());
+    for lock in [true, false] {
+        for round in 0..rounds {
+            for (_, stdin, _) in &mut children {
+                writeln!(stdin, "go {round} {lock}").expect("a child's stdin");
+                stdin.flush().expect("a child's stdin");
+            }
+            for (_, _, lines) in &mut children {
+                let line = read_line(lines);
+                let mut words = line.split(' ');
+                let ran_here = words.next() == Some("1");
+                if lock && !ran_here {
+                    added_us.extend(words.map(|us| {
+                        let us: u64 = us.parse().expect("a latency");
+                        us.saturating_sub(FUNCTION_TIME.as_micros() as u64)
+                    }));
+                }
+            }
+            let ran = executions(lock, round);
+            if lock {
+                with_lock.push(ran);
+            } else {
+                without_lock.push(ran);
+            }
+        }
+    }
+    for (mut child, stdin, _) in children {
+        drop(stdin);
+        child.wait().expect("a child process");
+    }
+    added_us.sort_unstable();
+    let mean = |runs: &[usize]| runs.iter().sum::<usize>() as f64 / runs.len().max(1) as f64;
+    let ms = |p| crate::sampling::percentile(&added_us, p) as f64 / 1000.0;
+    ProcessStampede {
+        processes: PROCESSES,
+        callers_per_process: CALLERS_PER_PROCESS,
+        rounds,
+        distributed_executions: mean(&with_lock),
+        distributed_executions_max: with_lock.iter().copied().max().unwrap_or(0),
+        executions_without_lock: mean(&without_lock),
+        waiter_added_ms_p50: ms(0.50),
+        waiter_added_ms_p99: ms(0.99),
+    }
+}
+
+/// A child of [`processes`]: says `ready`, then for each `go ROUND LOCK`
+/// line runs its callers on that round's key and answers whether the
+/// function ran here and each caller's latency in µs.
+pub fn child(url: &str) {
+    use std::io::BufRead;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let store = RedisStore::connect(&RedisConfig::new().url(url))
+            .await
+            .expect("connect RedisStore");
+        let memo = |lock: bool| {
+            let builder = Memoizer::builder(store.clone())
+                .namespace(format!("bench:stampede:processes:{lock}"))
+                .expire_secs(60);
+            match lock {
+                true => builder.distributed_lock(Duration::from_secs(30)),
+                false => builder,
+            }
+            .build()
+        };
+        let (locked, unlocked) = (memo(true), memo(false));
+        let counter = redis::Client::open(url)
+            .expect("the server's url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection");
+        println!("ready");
+        let mut lines = std::io::stdin().lock().lines();
+        while let Some(Ok(line)) = lines.next() {
+            let mut words = line.split(' ').skip(1);
+            let round: usize = words.next().and_then(|w| w.parse().ok()).expect("a round");
+            let lock = words.next() == Some("true");
+            let memo = if lock { &locked } else { &unlocked };
+            let ran = Arc::new(AtomicUsize::new(0));
+            let start = Arc::new(tokio::sync::Barrier::new(CALLERS_PER_PROCESS));
+            let callers: Vec<_> = (0..CALLERS_PER_PROCESS)
+                .map(|_| {
+                    let (memo, ran, start) = (memo.clone(), ran.clone(), start.clone());
+                    let mut counter = counter.clone();
+                    tokio::spawn(async move {
+                        start.wait().await;
+                        let began = std::time::Instant::now();
+                        let rows: Vec<u64> = memo
+                            .call(&Args::new().kwarg("round", &round), || async move {
+                                ran.fetch_add(1, Ordering::SeqCst);
+                                let _: usize = redis::cmd("INCR")
+                                    .arg(executions_key(lock, round))
+                                    .query_async(&mut counter)
+                                    .await
+                                    .expect("INCR");
+                                tokio::time::sleep(FUNCTION_TIME).await;
+                                report()
+                            })
+                            .await;
+                        assert_eq!(rows, report());
+                        began.elapsed().as_micros()
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::new();
+            for caller in callers {
+                latencies.push(caller.await.expect("a caller panicked").to_string());
+            }
+            let ran_here = usize::from(ran.load(Ordering::SeqCst) > 0);
+            println!("{ran_here} {}", latencies.join(" "));
+        }
+    });
 }
