@@ -118,6 +118,11 @@ pub mod redis {
     pub use memocache_redis_plumbing::config::{ClientSettings, RedisConfig};
 }
 
+/// The names of the metrics a memoizer reports through the `metrics`
+/// facade (feature `metrics`); the README's "Metrics" lists their labels
+/// and units.
+pub use memocache_core::metric_names;
+
 /// The conformance suites and test stores (feature `testing`; not a
 /// stable API).
 #[cfg(feature = "testing")]

@@ -225,7 +225,7 @@ impl BlockingStore for Unavailable {
 }
 
 /// A store that is either of the two kinds [`Built`] boxes.
-pub trait Boxed: Sized {
+pub trait Boxed: memocache_core::Backend + Sized {
     /// A store whose every operation fails with `error`.
     fn unavailable(error: String) -> Self;
 }

@@ -26,7 +26,7 @@ mod support;
 /// How long a failover, and the store's following it, may take.
 const RECOVERY: Duration = Duration::from_secs(60);
 
-fn memoizer<S>(store: S) -> Memoizer<S> {
+fn memoizer<S: memocache_core::Backend>(store: S) -> Memoizer<S> {
     Memoizer::builder(store)
         .namespace(unique_prefix("fred-sentinel"))
         .write_behind(false)

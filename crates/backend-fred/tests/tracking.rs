@@ -31,7 +31,7 @@ fn config(server: &RedisServer) -> RedisConfig {
     RedisConfig::new().url(server.url()).client_tracking(true)
 }
 
-fn memo<S>(store: S) -> Memoizer<S> {
+fn memo<S: Backend>(store: S) -> Memoizer<S> {
     Memoizer::builder(store)
         .namespace(unique_prefix("tier-fred"))
         .write_behind(false)

@@ -107,6 +107,10 @@ impl Breaker {
     }
 
     pub(crate) fn state(&self) -> BreakerState {
+        // Quiet is closed (with no failure counted): no lock to take.
+        if self.quiet.load(Ordering::Acquire) {
+            return BreakerState::Closed;
+        }
         self.lock().state
     }
 

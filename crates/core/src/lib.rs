@@ -14,6 +14,7 @@ mod error;
 mod flight;
 mod hasher;
 mod health;
+mod instruments;
 mod key;
 mod memoizer;
 pub mod python;
@@ -44,6 +45,7 @@ pub use error::{ConfigError, Elapsed, Report};
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
 pub use health::Health;
+pub use instruments::names as metric_names;
 pub use key::{Args, KeyMatch, LOCK_SUFFIX, STALE_SUFFIX, cache_key, stale_key};
 pub use memoizer::{DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
 pub use reference::{

@@ -20,9 +20,10 @@ use crate::error::Elapsed;
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
+use crate::instruments::Instruments;
 use crate::key::{Args, KeyMatch, cache_key};
 use crate::stats::{Counters, Stats};
-use crate::store::{BlockingStore, Store};
+use crate::store::{Backend, BlockingStore, Store};
 use crate::tier::{LocalTier, Tier, TierCounters};
 use crate::{Error, Result};
 
@@ -126,6 +127,8 @@ struct Inner<S, C, H> {
     warned_not_owned: AtomicBool,
     /// Whether the memoizer said its store holds no cross-process locks.
     warned_no_locks: AtomicBool,
+    /// Its metrics' handles.
+    instruments: Instruments,
 }
 
 /// A memoizer held weakly, by its background work (the retry of removals).
@@ -172,6 +175,8 @@ struct Policy {
     hard_timeout: Option<Duration>,
     /// The lease of the cross-process lock a miss takes, when on.
     distributed_lock: Option<Duration>,
+    /// Whether the memoizer reports metrics (feature `metrics`).
+    metrics: bool,
 }
 
 /// A rule given a call's result (`cache_if`, `expire_with`), over one
@@ -251,6 +256,7 @@ impl<S> Memoizer<S> {
                 soft_timeout: None,
                 hard_timeout: None,
                 distributed_lock: None,
+                metrics: true,
             },
         }
     }
@@ -513,6 +519,15 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         self
     }
 
+    /// Whether this memoizer reports metrics through the `metrics` facade
+    /// (feature `metrics`; on by default): off, it registers nothing, e.g.
+    /// for a namespace of its own per tenant that would make too many
+    /// series. See the README's "Metrics" for what it reports.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.policy.metrics = on;
+        self
+    }
+
     /// Replaces the codec, e.g. with zstd or MessagePack for caches that no
     /// Python service reads.
     pub fn codec<C2: Codec>(self, codec: C2) -> MemoizerBuilder<S, C2, H> {
@@ -536,7 +551,10 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
     }
 
     /// Finishes the configuration.
-    pub fn build(mut self) -> Memoizer<S, C, H> {
+    pub fn build(mut self) -> Memoizer<S, C, H>
+    where
+        S: Backend,
+    {
         if let Some(fraction) = self.policy.refresh_ahead
             && !(fraction > 0.0 && fraction < 1.0)
         {
@@ -560,6 +578,11 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
             );
             self.policy.distributed_lock = None;
         }
+        let instruments = Instruments::new(
+            &self.policy.namespace,
+            self.store.backend(),
+            self.policy.metrics,
+        );
         Memoizer {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -567,8 +590,9 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                 hasher: self.hasher,
                 tier: self.policy.local_tier.map(|tier| {
                     let keep_stale = self.policy.fail_safe.unwrap_or_default();
-                    Arc::new(Tier::new(tier, keep_stale))
+                    Arc::new(Tier::new(tier, keep_stale, instruments.tier()))
                 }),
+                instruments,
                 throttle: self
                     .policy
                     .fail_safe
@@ -687,6 +711,11 @@ impl<S, C, H> Memoizer<S, C, H> {
 
     pub(crate) fn refreshes(&self) -> &Refreshes {
         &self.inner.refreshes
+    }
+
+    /// Its metrics' handles.
+    pub(crate) fn instruments(&self) -> &Instruments {
+        &self.inner.instruments
     }
 
     /// The lease of the cross-process lock a miss takes, when on.

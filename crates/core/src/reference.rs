@@ -60,7 +60,7 @@ pub async fn aget_data<T: Cacheable, S: Store + 'static>(cache_key: &str, store:
     data_memoizer(store, None).get_data(cache_key).await
 }
 
-fn data_memoizer<S>(store: S, expire: Option<Duration>) -> Memoizer<S> {
+fn data_memoizer<S: crate::Backend>(store: S, expire: Option<Duration>) -> Memoizer<S> {
     Memoizer::builder(store)
         .expire(expire.unwrap_or_default())
         .build()

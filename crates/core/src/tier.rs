@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use moka::sync::Cache;
 
+use crate::instruments::TierInstruments;
 use crate::store::KeyTtl;
 
 /// The default bound on how long a local copy lives: 60 s.
@@ -311,6 +312,8 @@ pub(crate) struct Tier {
     /// Wakes the calls that wait for another process's entry
     /// (`distributed_lock`) at each change report.
     changes: Changes,
+    /// Its metrics' handles.
+    instruments: TierInstruments,
 }
 
 /// A count of the change reports a tier received, which calls can wait on,
@@ -391,7 +394,11 @@ pub(crate) struct TierCounters {
 impl Tier {
     /// A tier bounded by `config`, keeping copies `keep_stale` past their
     /// store entry's expiry for fail-safe.
-    pub(crate) fn new(config: LocalTier, keep_stale: Duration) -> Self {
+    pub(crate) fn new(
+        config: LocalTier,
+        keep_stale: Duration,
+        instruments: TierInstruments,
+    ) -> Self {
         let copies = Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|_: &Arc<str>, held: &Held| held.weight)
@@ -411,6 +418,7 @@ impl Tier {
             untracked: AtomicBool::new(false),
             counters: TierCounters::default(),
             changes: Changes::default(),
+            instruments,
         }
     }
 
@@ -505,7 +513,17 @@ impl Tier {
         // Inserted under the lock: a change report waits for it, then
         // removes it.
         self.copies.insert(ticket.key, held);
+        drop(tickets);
+        self.record_size();
         true
+    }
+
+    /// Reports the tier's size to its metrics, as the map counts it now:
+    /// the map applies its inserts and evictions in batches, so this lags
+    /// by those not applied yet ([`size`](Self::size) applies them first).
+    fn record_size(&self) {
+        self.instruments
+            .size(self.copies.entry_count(), self.copies.weighted_size());
     }
 
     /// Ends a read that found nothing to keep.
@@ -524,6 +542,7 @@ impl Tier {
     /// How many copies the tier holds, and their weight in bytes.
     pub(crate) fn size(&self) -> (u64, u64) {
         self.copies.run_pending_tasks();
+        self.record_size();
         (self.copies.entry_count(), self.copies.weighted_size())
     }
 
@@ -550,6 +569,8 @@ impl Invalidations for Tier {
         drop(tickets);
         self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
         self.changes.reported();
+        self.instruments.invalidated();
+        self.record_size();
     }
 
     fn flushed(&self, cause: FlushCause) {
@@ -559,6 +580,8 @@ impl Invalidations for Tier {
         drop(tickets);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         self.changes.reported();
+        self.instruments.flushed();
+        self.record_size();
         tracing::info!(cause = cause.name(), "memocache: local tier flushed");
     }
 
@@ -589,9 +612,15 @@ impl Invalidations for Tier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instruments::Instruments;
+
+    /// A tier's handles that record nothing.
+    fn quiet() -> TierInstruments {
+        Instruments::new("tier-tests", "test", false).tier()
+    }
 
     fn tier() -> Tier {
-        Tier::new(LocalTier::bytes(1 << 20), Duration::ZERO)
+        Tier::new(LocalTier::bytes(1 << 20), Duration::ZERO, quiet())
     }
 
     fn value(n: u32) -> Shared {
@@ -703,6 +732,7 @@ mod tests {
         let tier = Tier::new(
             LocalTier::bytes(1 << 20).max_ttl(Duration::from_secs(3600)),
             Duration::ZERO,
+            quiet(),
         );
         let ticket = tier.begin("long");
         let left = Duration::from_secs(3600);
@@ -723,7 +753,11 @@ mod tests {
         assert_eq!(read(&tier, "k"), Some(1));
         // ...and not past it.
         let max_ttl = Duration::from_millis(50);
-        let capped = Tier::new(LocalTier::bytes(1 << 20).max_ttl(max_ttl), Duration::ZERO);
+        let capped = Tier::new(
+            LocalTier::bytes(1 << 20).max_ttl(max_ttl),
+            Duration::ZERO,
+            quiet(),
+        );
         let ticket = capped.begin("k");
         assert!(capped.complete(ticket, value(1), 10, Some(KeyTtl::Persistent)));
         std::thread::sleep(max_ttl + Duration::from_millis(1));
@@ -732,7 +766,11 @@ mod tests {
 
     #[test]
     fn with_fail_safe_an_expired_copy_is_kept_stale_until_a_change_drops_it() {
-        let tier = Tier::new(LocalTier::bytes(1 << 20), Duration::from_secs(3600));
+        let tier = Tier::new(
+            LocalTier::bytes(1 << 20),
+            Duration::from_secs(3600),
+            quiet(),
+        );
         let expired = Some(KeyTtl::Expires(Duration::ZERO));
         let ticket = tier.begin("k");
         assert!(tier.complete(ticket, value(1), 10, expired), "kept, stale");
@@ -753,7 +791,7 @@ mod tests {
         tier.flushed(FlushCause::ConnectionLost);
         assert!(tier.stale("fresh").is_none());
         // Without fail-safe an expired entry is not kept at all.
-        let plain = Tier::new(LocalTier::bytes(1 << 20), Duration::ZERO);
+        let plain = Tier::new(LocalTier::bytes(1 << 20), Duration::ZERO, quiet());
         let ticket = plain.begin("k");
         assert!(!plain.complete(ticket, value(1), 10, expired));
         assert!(plain.stale("k").is_none());
@@ -782,7 +820,11 @@ mod tests {
 
     #[test]
     fn a_best_effort_tier_serves_on_after_untracked() {
-        let tier = Tier::new(LocalTier::bytes(1 << 20).best_effort(true), Duration::ZERO);
+        let tier = Tier::new(
+            LocalTier::bytes(1 << 20).best_effort(true),
+            Duration::ZERO,
+            quiet(),
+        );
         let in_flight = tier.begin("a");
         tier.untracked();
         assert!(tier.serves());
@@ -900,7 +942,11 @@ mod tests {
 
     #[test]
     fn the_entry_bound_holds_beside_the_byte_bound() {
-        let tier = Tier::new(LocalTier::bytes(1 << 30).entries(100), Duration::ZERO);
+        let tier = Tier::new(
+            LocalTier::bytes(1 << 30).entries(100),
+            Duration::ZERO,
+            quiet(),
+        );
         for i in 0..1_000u32 {
             let key = format!("key-{i}");
             let ticket = tier.begin(&key);
@@ -912,7 +958,7 @@ mod tests {
 
     #[test]
     fn the_byte_bound_holds() {
-        let tier = Tier::new(LocalTier::bytes(100_000), Duration::ZERO);
+        let tier = Tier::new(LocalTier::bytes(100_000), Duration::ZERO, quiet());
         for i in 0..10_000u32 {
             let key = format!("key-{i}");
             let ticket = tier.begin(&key);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
-    Args, BlockingStore, BreakerPolicy, Cacheable, Condition, Memoizer, Stats, Store,
+    Args, Backend, BlockingStore, BreakerPolicy, Cacheable, Condition, Memoizer, Stats, Store,
 };
 use serde::Serialize;
 
@@ -62,7 +62,7 @@ impl Policy {
     }
 
     /// A memoizer over `store` with this policy.
-    pub fn build<S>(&self, store: S) -> Memoizer<S> {
+    pub fn build<S: Backend>(&self, store: S) -> Memoizer<S> {
         let mut builder = Memoizer::builder(store)
             .namespace(self.namespace.clone())
             .expire(self.expire.unwrap_or_default())

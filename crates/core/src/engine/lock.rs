@@ -31,16 +31,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::instruments::Instruments;
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
 use crate::store::{LockAction, LockRequest};
 use crate::tier::Tier;
 use crate::{Cacheable, Codec, KeyHasher};
 
-use super::{Reach, Read};
-
-/// The log message's subject when a lock action fails.
-const LOCK_FAILED: &str = "memocache: cannot reach the distributed lock in the store";
+use super::{Op, Reach, Read};
 
 /// The first wait between two looks at a held lock's entry.
 const FIRST_WAIT: Duration = Duration::from_millis(5);
@@ -76,6 +74,22 @@ impl Lock {
     }
 }
 
+/// Records how long a call waited on a lock, when it did, however its
+/// wait ends.
+struct WaitTimer<'a> {
+    instruments: &'a Instruments,
+    start: Instant,
+    waited: bool,
+}
+
+impl Drop for WaitTimer<'_> {
+    fn drop(&mut self) {
+        if self.waited {
+            self.instruments.lock_wait(self.start);
+        }
+    }
+}
+
 /// A token no other holder uses, in this process or another: a random
 /// number drawn once per process, the process id, and a count.
 fn token() -> String {
@@ -105,6 +119,11 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
         let token = token();
         let start = Instant::now();
+        let mut timer = WaitTimer {
+            instruments: self.instruments(),
+            start,
+            waited: false,
+        };
         let mut wait = FIRST_WAIT;
         let mut waited = false;
         loop {
@@ -135,6 +154,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             if !waited {
                 waited = true;
                 Counters::bump(&self.counters().lock_waits);
+                timer.waited = true;
             }
             if self
                 .hard_timeout()
@@ -170,7 +190,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         key: &str,
         request: LockRequest<'_>,
     ) -> Result<bool, ()> {
-        self.attempt(reach, R::CALL, LOCK_FAILED, key, |timeout| {
+        self.attempt(reach, R::CALL, Op::Lock, key, |timeout| {
             reach.lock(key, request.timeout(timeout))
         })
         .await

@@ -47,6 +47,8 @@ use crate::store::{Entry, KeyTtl, ReadOptions, RemoveOptions, WriteOptions};
 use crate::tier::{FlushCause, Invalidations, Tier};
 use crate::{Codec, Error, KeyHasher, Result};
 use detached::Detach;
+#[cfg(feature = "metrics")]
+pub(crate) use span::OUTCOMES;
 use span::{CallSpan, Path};
 use stale::Ended;
 
@@ -54,9 +56,73 @@ const CACHE_DATA: &str = "memocache::Memoizer::cache_data";
 const GET_DATA: &str = "memocache::Memoizer::get_data";
 const INVALIDATE: &str = "memocache::Memoizer::invalidate";
 const CLEAR_NAMESPACE: &str = "memocache::Memoizer::clear_namespace";
-const READ_FAILED: &str = "Error on get cached data";
-const WRITE_FAILED: &str = "Error on writing cache";
-const DELETE_FAILED: &str = "Error on deleting cache";
+
+/// A kind of store operation: what its failure's log line says, and its
+/// name in the operations' metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    Remove,
+    /// A namespace's sweep (`SCAN` + `UNLINK`).
+    Sweep,
+    /// A distributed lock's script.
+    Lock,
+}
+
+impl Op {
+    /// Every kind, in the order of their discriminants.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [Op; 5] = [Op::Read, Op::Write, Op::Remove, Op::Sweep, Op::Lock];
+
+    /// The log line's subject when it fails: the reference's, for the
+    /// operations it has.
+    fn subject(self) -> &'static str {
+        match self {
+            Op::Read => "Error on get cached data",
+            Op::Write => "Error on writing cache",
+            Op::Remove | Op::Sweep => "Error on deleting cache",
+            Op::Lock => "memocache: cannot reach the distributed lock in the store",
+        }
+    }
+
+    /// Its `db.operation.name`: the Redis command (or the first of them).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Op::Read => "GET",
+            Op::Write => "SET",
+            Op::Remove => "DEL",
+            Op::Sweep => "SCAN",
+            Op::Lock => "EVAL",
+        }
+    }
+}
+
+/// How a store operation failed, for the errors' metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Error,
+    Timeout,
+    /// Not tried: the breaker was open.
+    BreakerOpen,
+}
+
+impl Failure {
+    /// Every kind, in the order of their discriminants.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) const ALL: [Failure; 3] = [Failure::Error, Failure::Timeout, Failure::BreakerOpen];
+
+    /// Its `kind` label.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Failure::Error => "error",
+            Failure::Timeout => "timeout",
+            Failure::BreakerOpen => "breaker_open",
+        }
+    }
+}
 
 /// Logs a cache failure with the reference's fields, the error with its
 /// causes; the caller carries on.
@@ -117,7 +183,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
-        let span = CallSpan::new(self.namespace());
+        let span = CallSpan::new(self.namespace(), self.instruments());
         let Some(key) = self.key_for_call(R::CALL, args) else {
             span.end(Path::Bypassed);
             return compute().await;
@@ -312,7 +378,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
         let ticket = tier.map(|tier| tier.begin(key));
         let read = self
-            .attempt(reach, controller, READ_FAILED, key, |timeout| {
+            .attempt(reach, controller, Op::Read, key, |timeout| {
                 let options = ReadOptions::new()
                     .timeout(timeout)
                     .with_ttl(ticket.is_some() || self.refreshes_ahead());
@@ -421,7 +487,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let _gate = self.removals().gate().await;
         let options = WriteOptions::new().expire(expire);
         let written = self
-            .attempt(reach, controller, WRITE_FAILED, key, |timeout| {
+            .attempt(reach, controller, Op::Write, key, |timeout| {
                 reach.write(key, bytes.clone(), options.timeout(timeout))
             })
             .await;
@@ -514,13 +580,13 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// answers whether the entry existed.
     async fn delete_entry<R: Reach>(&self, reach: &R, key: &str) -> Result<bool> {
         let removed = self
-            .attempt(reach, INVALIDATE, DELETE_FAILED, key, |timeout| {
+            .attempt(reach, INVALIDATE, Op::Remove, key, |timeout| {
                 reach.remove(key, RemoveOptions::new().timeout(timeout))
             })
             .await?;
         if self.fail_safe().is_some() {
             let stale = stale_key(key);
-            self.attempt(reach, INVALIDATE, DELETE_FAILED, &stale, |timeout| {
+            self.attempt(reach, INVALIDATE, Op::Remove, &stale, |timeout| {
                 reach.remove(&stale, RemoveOptions::new().timeout(timeout))
             })
             .await?;
@@ -536,18 +602,18 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let (exact, entries) = self.namespace_keys()?;
         let prefix = entries.prefix();
         let swept = self
-            .attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &prefix, |_| {
+            .attempt(reach, CLEAR_NAMESPACE, Op::Sweep, &prefix, |_| {
                 reach.delete_matching(&entries)
             })
             .await?;
         let own = self
-            .attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &exact, |timeout| {
+            .attempt(reach, CLEAR_NAMESPACE, Op::Remove, &exact, |timeout| {
                 reach.remove(&exact, RemoveOptions::new().timeout(timeout))
             })
             .await?;
         let own_stale = if self.fail_safe().is_some() {
             let stale = stale_key(&exact);
-            self.attempt(reach, CLEAR_NAMESPACE, DELETE_FAILED, &stale, |timeout| {
+            self.attempt(reach, CLEAR_NAMESPACE, Op::Remove, &stale, |timeout| {
                 reach.remove(&stale, RemoveOptions::new().timeout(timeout))
             })
             .await?
@@ -586,7 +652,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         &self,
         reach: &R,
         controller: &'static str,
-        subject: &'static str,
+        kind: Op,
         key: &str,
         op: impl FnOnce(Option<std::time::Duration>) -> Fut,
     ) -> Result<T>
@@ -597,26 +663,35 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let health = self.health_for(reach);
         let breaker = health.breaker();
         let backend = reach.backend();
+        let instruments = self.instruments();
         if !breaker.allow(backend) {
             Counters::bump(&self.counters().skipped_by_breaker);
+            instruments.failure(Failure::BreakerOpen);
+            instruments.breaker(breaker.state());
             return Err(Error::BreakerOpen { backend });
         }
-        match op(self.op_timeout()).await {
+        let started = instruments.start();
+        let done = op(self.op_timeout()).await;
+        instruments.operation(kind, started);
+        let done = match done {
             Ok(value) => {
                 breaker.success(backend);
                 Ok(value)
             }
             Err(e) => {
-                let counter = match e {
-                    Error::Timeout(_) => &self.counters().timeouts,
-                    _ => &self.counters().store_errors,
+                let (counter, failure) = match e {
+                    Error::Timeout(_) => (&self.counters().timeouts, Failure::Timeout),
+                    _ => (&self.counters().store_errors, Failure::Error),
                 };
                 Counters::bump(counter);
+                instruments.failure(failure);
                 breaker.failure(backend);
-                log_failure(controller, subject, key, &e);
+                log_failure(controller, kind.subject(), key, &e);
                 Err(e)
             }
-        }
+        };
+        instruments.breaker(breaker.state());
+        done
     }
 
     /// The health view this memoizer records in: settled on first use.

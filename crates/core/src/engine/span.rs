@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use crate::instruments::Instruments;
+
 /// How a call went, for its span and counters.
 #[derive(Clone, Copy)]
 pub(crate) enum Path {
@@ -29,7 +31,37 @@ pub(crate) enum Path {
     LockWait,
 }
 
+/// The `outcome` label of the calls' metric, by [`Path::outcome`].
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const OUTCOMES: [&str; 9] = [
+    "local_hit",
+    "hit",
+    "miss",
+    "merged",
+    "bypassed",
+    "stale",
+    "soft_timeout",
+    "hard_timeout",
+    "lock_wait",
+];
+
 impl Path {
+    /// The index of its label in [`OUTCOMES`]: a refresh started by a hit
+    /// counts as that hit.
+    fn outcome(self) -> usize {
+        match self {
+            Path::Local | Path::LocalRefresh => 0,
+            Path::Hit | Path::HitRefresh => 1,
+            Path::Miss => 2,
+            Path::Merged => 3,
+            Path::Bypassed => 4,
+            Path::Stale => 5,
+            Path::SoftTimeout => 6,
+            Path::HardTimeout => 7,
+            Path::LockWait => 8,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Path::Local => "local",
@@ -48,14 +80,16 @@ impl Path {
 }
 
 /// The `memocache.call` span of one call.
-pub(crate) struct CallSpan {
+pub(crate) struct CallSpan<'a> {
     span: tracing::Span,
     /// When the call began; not read when no subscriber takes the span.
     start: Option<Instant>,
+    /// Where the call's outcome is counted.
+    instruments: &'a Instruments,
 }
 
-impl CallSpan {
-    pub(crate) fn new(namespace: &str) -> Self {
+impl<'a> CallSpan<'a> {
+    pub(crate) fn new(namespace: &str, instruments: &'a Instruments) -> Self {
         let span = tracing::debug_span!(
             target: "memocache",
             "memocache.call",
@@ -65,7 +99,11 @@ impl CallSpan {
             micros = tracing::field::Empty
         );
         let start = (!span.is_disabled()).then(Instant::now);
-        CallSpan { span, start }
+        CallSpan {
+            span,
+            start,
+            instruments,
+        }
     }
 
     pub(crate) fn key(&self, key: &str) {
@@ -73,6 +111,7 @@ impl CallSpan {
     }
 
     pub(crate) fn end(&self, path: Path) {
+        self.instruments.call(path.outcome());
         let Some(start) = self.start else {
             return;
         };

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use super::{Cacheable, Outcome, Reach, Read, WRITE_FAILED};
+use super::{Cacheable, Op, Outcome, Reach, Read};
 use crate::flight::Lander;
 use crate::key::stale_key;
 use crate::memoizer::Memoizer;
@@ -179,7 +179,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
         let stale = stale_key(key);
         let read = self
-            .attempt(reach, R::CALL, super::READ_FAILED, &stale, |timeout| {
+            .attempt(reach, R::CALL, Op::Read, &stale, |timeout| {
                 reach.read(&stale, crate::ReadOptions::new().timeout(timeout))
             })
             .await
@@ -226,7 +226,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let options = WriteOptions::new().expire(Some(expire.saturating_add(max_stale)));
         // A failure is logged; the entry itself was written.
         let _ = self
-            .attempt(reach, controller, WRITE_FAILED, &stale, |timeout| {
+            .attempt(reach, controller, Op::Write, &stale, |timeout| {
                 reach.write(&stale, bytes, options.timeout(timeout))
             })
             .await;

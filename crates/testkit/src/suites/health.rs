@@ -39,7 +39,7 @@ fn config(server: &RedisServer) -> RedisConfig {
         ))
 }
 
-fn memoizers<S: Clone>(store: &S) -> Vec<Memoizer<S>> {
+fn memoizers<S: Backend + Clone>(store: &S) -> Vec<Memoizer<S>> {
     (0..MEMOIZERS)
         .map(|i| {
             Memoizer::builder(store.clone())

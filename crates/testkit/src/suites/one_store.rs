@@ -21,7 +21,7 @@ fn until_it_answers<S: BlockingStore>(store: &S) {
 }
 
 /// A memoizer over `store` in a namespace of its own.
-fn memo<S>(store: S) -> Memoizer<S> {
+fn memo<S: Backend>(store: S) -> Memoizer<S> {
     Memoizer::builder(store)
         .namespace(unique_prefix("one-store"))
         .build()

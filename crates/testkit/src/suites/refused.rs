@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use memocache_core::testing::unique_prefix;
 use memocache_core::{
-    Args, BlockingStore, BreakerState, Capabilities, Error, Invalidations, LocalTier, Memoizer,
-    ReadOptions, Result, Stats, Store, TrackedTiers,
+    Args, Backend, BlockingStore, BreakerState, Capabilities, Error, Invalidations, LocalTier,
+    Memoizer, ReadOptions, Result, Stats, Store, TrackedTiers,
 };
 use memocache_redis_plumbing::config::RedisConfig;
 
@@ -117,7 +117,7 @@ impl Refused {
     /// A memoizer with a local tier over the store, in a namespace of its
     /// own, writing before a call returns.
     fn caller(&self) -> Caller {
-        fn memoizer<S>(store: S) -> Memoizer<S> {
+        fn memoizer<S: Backend>(store: S) -> Memoizer<S> {
             Memoizer::builder(store)
                 .namespace(unique_prefix("refused"))
                 .write_behind(false)

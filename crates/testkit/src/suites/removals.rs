@@ -13,7 +13,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use memocache_core::testing::unique_prefix;
-use memocache_core::{Args, Memoizer, Stats};
+use memocache_core::{Args, Backend, Memoizer, Stats};
 use memocache_redis_plumbing::config::RedisConfig;
 
 use super::Client;
@@ -38,7 +38,7 @@ fn config(server: &RedisServer) -> RedisConfig {
         .connect_timeout(OP_TIMEOUT)
 }
 
-fn policy<S>(store: S, namespace: &str) -> Memoizer<S> {
+fn policy<S: Backend>(store: S, namespace: &str) -> Memoizer<S> {
     Memoizer::builder(store)
         .namespace(namespace)
         .expire(Duration::from_secs(3600))
