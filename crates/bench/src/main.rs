@@ -18,6 +18,7 @@ mod codecs;
 mod coherence;
 mod keys;
 mod memory;
+mod metrics_cost;
 mod outage;
 mod peer;
 mod reference;
@@ -205,6 +206,10 @@ fn main() {
         .collect();
     eprintln!("{memory:#?}");
 
+    eprintln!("what the metrics feature costs a hit ...");
+    let metrics = metrics_cost::measure(&schedule);
+    eprintln!("{metrics:#?}");
+
     eprintln!("codecs ...");
     let mut codec_rows = codecs::figures(&schedule);
     let mut python_reads_memocache_bytes = None;
@@ -272,7 +277,14 @@ fn main() {
         python_reads_memocache_bytes,
     };
     let results = Results {
-        targets: Results::target_checks(&ratios, &ratio_ranges, &stampede, &coherence, &fail_safe),
+        targets: Results::target_checks(
+            &ratios,
+            &ratio_ranges,
+            &stampede,
+            &coherence,
+            &fail_safe,
+            &metrics,
+        ),
         ratios,
         ratio_ranges,
         stampede,
@@ -296,6 +308,7 @@ fn main() {
         miss,
         python,
         memory,
+        metrics,
         coherence,
         fail_safe,
         codecs: codec_rows,

@@ -11,6 +11,7 @@ use crate::codecs::CodecFigures;
 use crate::coherence::{Coherence, WINDOW_GOAL};
 use crate::keys::KeyCost;
 use crate::memory::{MemoryHits, variant};
+use crate::metrics_cost::{MetricsCost, MetricsCosts};
 use crate::outage::Outage;
 use crate::remote::{CONCURRENCIES, HitResults, subject};
 use crate::sampling::{Latency, Throughput};
@@ -46,6 +47,8 @@ pub struct Results {
     pub python: Option<PythonResults>,
     /// Memory-store hits by value.
     pub memory: BTreeMap<String, MemoryHits>,
+    /// What the `metrics` feature costs a hit.
+    pub metrics: MetricsCosts,
     /// The mixed workload under rewrites, with and without a local tier.
     pub coherence: Coherence,
     /// A source that fails for part of the run, with fail-safe and without.
@@ -244,6 +247,23 @@ pub struct Checks {
     pub python_reads_memocache_bytes: Option<bool>,
 }
 
+/// The goal for a hit's cost with metrics: at most 1.02× without a
+/// recorder, 1.10× with Prometheus's.
+fn metrics_check(name: &str, cost: &MetricsCost, prometheus: bool) -> TargetCheck {
+    let (measured, range, goal) = if prometheus {
+        (cost.prometheus_vs_off, cost.prometheus_vs_off_range, 1.10)
+    } else {
+        (cost.noop_vs_off, cost.noop_vs_off_range, 1.02)
+    };
+    TargetCheck {
+        name: name.to_owned(),
+        measured: Some(measured),
+        range,
+        goal: format!("<= {goal}"),
+        met: Some(measured <= goal),
+    }
+}
+
 impl Results {
     /// The goals of the brief against this run.
     pub fn target_checks(
@@ -252,6 +272,7 @@ impl Results {
         stampede: &StampedeResults,
         coherence: &Coherence,
         outage: &Outage,
+        metrics: &MetricsCosts,
     ) -> Vec<TargetCheck> {
         let check =
             |name: &str, key: &str, measured: Option<f64>, goal: f64, lower: bool| TargetCheck {
@@ -381,6 +402,26 @@ impl Results {
                 goal: "== 1".to_owned(),
                 met: Some(stampede.memocache_executions == 1),
             },
+            metrics_check(
+                "tier hit, metrics on without a recorder / off",
+                &metrics.tier,
+                false,
+            ),
+            metrics_check(
+                "tier hit, metrics with a Prometheus recorder / off",
+                &metrics.tier,
+                true,
+            ),
+            metrics_check(
+                "memory-store hit, metrics on without a recorder / off",
+                &metrics.memory_store,
+                false,
+            ),
+            metrics_check(
+                "memory-store hit, metrics with a Prometheus recorder / off",
+                &metrics.memory_store,
+                true,
+            ),
             TargetCheck {
                 name: format!(
                     "stampede executions per cold key, {} processes × {} callers, distributed_lock",
