@@ -118,6 +118,10 @@ impl Backend for FredBlockingStore {
         BACKEND
     }
 
+    fn system(&self) -> &'static str {
+        self.0.system()
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }

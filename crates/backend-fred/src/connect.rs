@@ -21,6 +21,9 @@ use crate::sentinel::Sentinels;
 /// The backend's name in errors and logs.
 pub(crate) const BACKEND: &str = "fred";
 
+/// The database system, as OpenTelemetry's `db.system.name` names it.
+pub(crate) const SYSTEM: &str = "redis";
+
 /// The first reconnection attempt waits this long (plus jitter); each next
 /// one twice as long, up to [`RECONNECT_MAX_DELAY_MS`].
 const RECONNECT_MIN_DELAY_MS: u32 = 50;

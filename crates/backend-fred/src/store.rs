@@ -555,6 +555,10 @@ impl Backend for FredStore {
         BACKEND
     }
 
+    fn system(&self) -> &'static str {
+        connect::SYSTEM
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::new()
             .ttl_in_read(true)

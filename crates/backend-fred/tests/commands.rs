@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use memocache_core::{Bytes, KeyMatch, KeyTtl, Store};
+use memocache_core::{Backend, Bytes, KeyMatch, KeyTtl, Store};
 use memocache_fred::fred::types::Value;
 use memocache_fred::{FredStore, RedisConfig};
 use memocache_testkit::RedisServer;
@@ -45,6 +45,8 @@ async fn each_operation_sends_the_documented_commands() {
     )
     .await
     .unwrap();
+    // Logs name the client; the operations' metric, the database.
+    assert_eq!((store.backend(), store.system()), ("fred", "redis"));
     let admin = Peer::connect(&server.url()).await;
     let reset = admin
         .command("CONFIG", vec![Value::from("RESETSTAT")])

@@ -132,9 +132,9 @@ mod on {
     }
 
     impl Instruments {
-        /// The handles of the memoizer of `namespace` over a store of
-        /// `backend`; the facade's no-op ones unless `on`.
-        pub(crate) fn new(namespace: &str, backend: &'static str, on: bool) -> Self {
+        /// The handles of the memoizer of `namespace` over a store of the
+        /// database `system`; the facade's no-op ones unless `on`.
+        pub(crate) fn new(namespace: &str, system: &'static str, on: bool) -> Self {
             if on {
                 describe();
             }
@@ -152,7 +152,7 @@ mod on {
                     }
                     histogram!(
                         names::OPERATION_DURATION,
-                        "db.system.name" => backend,
+                        "db.system.name" => system,
                         "db.operation.name" => op.name(),
                         "namespace" => ns()
                     )

@@ -580,7 +580,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
         }
         let instruments = Instruments::new(
             &self.policy.namespace,
-            self.store.backend(),
+            self.store.system(),
             self.policy.metrics,
         );
         Memoizer {

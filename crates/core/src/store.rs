@@ -288,6 +288,13 @@ pub trait Backend: Send + Sync {
     /// The backend's name for logs, e.g. `"redis"`.
     fn backend(&self) -> &'static str;
 
+    /// The database system the store talks to, as OpenTelemetry's
+    /// `db.system.name` names it (`"redis"` for either Redis client), for
+    /// the store operations' metric. The default: the backend's name.
+    fn system(&self) -> &'static str {
+        self.backend()
+    }
+
     /// What this store can do beyond the required methods. The default:
     /// nothing.
     fn capabilities(&self) -> Capabilities {
@@ -487,6 +494,10 @@ macro_rules! forward_store {
         impl<S: Backend + ?Sized> Backend for $ptr<S> {
             fn backend(&self) -> &'static str {
                 (**self).backend()
+            }
+
+            fn system(&self) -> &'static str {
+                (**self).system()
             }
 
             fn capabilities(&self) -> Capabilities {

@@ -75,6 +75,10 @@ impl Backend for BlockingAsAsync {
         self.0.backend()
     }
 
+    fn system(&self) -> &'static str {
+        self.0.system()
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }

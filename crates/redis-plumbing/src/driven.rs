@@ -232,6 +232,10 @@ where
         self.store.backend()
     }
 
+    fn system(&self) -> &'static str {
+        self.store.system()
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.store.capabilities().bounded_operations(true)
     }
