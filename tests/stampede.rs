@@ -10,8 +10,9 @@
 //! lease extended, the holder killed). The checks:
 //!
 //! - 8 processes × 64 callers: the function runs once, and every caller
-//!   of every process gets its value (single node; 2 × 16 on a cluster and
-//!   behind Sentinel);
+//!   of every process gets its value (single node; 4 × 16 whose stores
+//!   track changes under a local tier, waking at the holder's write; 2 × 16
+//!   on a cluster and behind Sentinel);
 //! - the holder SIGKILLed mid-computation: the other process computes once
 //!   the lease has run out, and none of its callers gets an error;
 //! - a computation three leases long: still one execution, the lease
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use memocache::redis::redis_rs;
 use memocache::store::Store;
-use memocache::{Args, FredStore, Memoizer, MemoryStore, RedisConfig, RedisStore};
+use memocache::{Args, FredStore, LocalTier, Memoizer, MemoryStore, RedisConfig, RedisStore};
 use memocache_testkit::{RedisCluster, RedisServer, SentinelGroup};
 use redis_rs::Commands;
 
@@ -43,6 +44,9 @@ const LEASE_MS: &str = "MEMOCACHE_STAMPEDE_LEASE_MS";
 /// `gate`: the function waits for the parent's word; `hang`: its first
 /// execution never ends (the holder to be killed), later ones return.
 const BEHAVIOUR: &str = "MEMOCACHE_STAMPEDE_BEHAVIOUR";
+/// `1`: the store tracks changes and the memoizer has a local tier, so a
+/// waiter wakes at the holder's write rather than at its next poll.
+const TIER: &str = "MEMOCACHE_STAMPEDE_TIER";
 
 /// The control server's keys: the executions, and the parent's word.
 const EXECUTIONS: &str = "stampede:executions";
@@ -61,8 +65,9 @@ fn main() {
     let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
     let mut failed = Vec::new();
     let mut passed = 0;
-    let checks: [Check; 6] = [
+    let checks: [Check; 7] = [
         ("eight_processes_compute_a_cold_key_once", eight_processes),
+        ("with_local_tiers_processes_compute_once", with_local_tiers),
         ("on_a_cluster_processes_compute_once", on_a_cluster),
         ("behind_sentinel_processes_compute_once", behind_sentinel),
         (
@@ -160,6 +165,8 @@ struct Setup<'a> {
     lease: Duration,
     behaviour: &'static str,
     namespace: String,
+    /// Each child's store tracks changes, under a local tier.
+    tier: bool,
 }
 
 impl<'a> Setup<'a> {
@@ -181,6 +188,7 @@ impl<'a> Setup<'a> {
             lease,
             behaviour,
             namespace,
+            tier: false,
         }
     }
 }
@@ -208,6 +216,7 @@ impl Processes {
                     .env(CALLERS, setup.callers.to_string())
                     .env(LEASE_MS, setup.lease.as_millis().to_string())
                     .env(BEHAVIOUR, setup.behaviour)
+                    .env(TIER, if setup.tier { "1" } else { "0" })
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped());
                 for (name, value) in &setup.redis {
@@ -358,6 +367,7 @@ fn one_execution(
     redis: Vec<(&'static str, String)>,
     processes: usize,
     callers: usize,
+    tier: bool,
 ) {
     let control = RedisServer::start();
     let setup = Setup {
@@ -369,6 +379,7 @@ fn one_execution(
         lease: Duration::from_secs(30),
         behaviour: "gate",
         namespace: memocache_core::testing::unique_prefix("stampede"),
+        tier,
     };
     let mut group = Processes::start(&setup);
     group.go();
@@ -398,13 +409,18 @@ fn one_execution(
 
 fn eight_processes(client: Client) {
     let server = RedisServer::start();
-    one_execution(client, vec![("REDIS_URL", server.url())], 8, 64);
+    one_execution(client, vec![("REDIS_URL", server.url())], 8, 64, false);
+}
+
+fn with_local_tiers(client: Client) {
+    let server = RedisServer::start();
+    one_execution(client, vec![("REDIS_URL", server.url())], 4, 16, true);
 }
 
 fn on_a_cluster(client: Client) {
     let cluster = RedisCluster::shared();
     let seeds = cluster.seed_urls().join(",");
-    one_execution(client, vec![("REDIS_CLUSTER_URLS", seeds)], 2, 16);
+    one_execution(client, vec![("REDIS_CLUSTER_URLS", seeds)], 2, 16, false);
 }
 
 fn behind_sentinel(client: Client) {
@@ -413,7 +429,7 @@ fn behind_sentinel(client: Client) {
         ("REDIS_SENTINEL_URLS", group.sentinel_urls().join(",")),
         ("REDIS_SENTINEL_MASTER", SentinelGroup::MASTER.to_owned()),
     ];
-    one_execution(client, redis, 2, 16);
+    one_execution(client, redis, 2, 16, false);
 }
 
 fn killed_holder(client: Client) {
@@ -519,6 +535,7 @@ fn child() {
     let callers: usize = var(CALLERS).parse().unwrap();
     let lease = Duration::from_millis(var(LEASE_MS).parse().unwrap());
     let hang = var(BEHAVIOUR) == "hang";
+    let tier = var(TIER) == "1";
     let control = redis_rs::Client::open(var(CONTROL)).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -526,11 +543,15 @@ fn child() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = client.connect(&RedisConfig::from_env()).await;
-        let memo = Memoizer::builder(store)
+        let config = RedisConfig::from_env().client_tracking(tier);
+        let store = client.connect(&config).await;
+        let mut builder = Memoizer::builder(store)
             .namespace(var(NAMESPACE))
-            .distributed_lock(lease)
-            .build();
+            .distributed_lock(lease);
+        if tier {
+            builder = builder.local_tier(LocalTier::bytes(1 << 20));
+        }
+        let memo = builder.build();
         println!("ready");
         let mut go = String::new();
         std::io::stdin().read_line(&mut go).unwrap();

@@ -500,7 +500,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
     ///   holder's lock. A holder that dies blocks nobody past its lease.
     /// - A waiter reads the entry again at each change report of the local
     ///   tier (when the store tracks changes), else at the steps of a
-    ///   backoff from 5 ms to 250 ms. It computes itself once it can take
+    ///   backoff from 5 ms growing by half to 50 ms. It computes itself once it can take
     ///   the lock (the holder released it without a value, or its lease
     ///   ran out), or at the [hard timeout](Self::hard_timeout) if one is
     ///   set.

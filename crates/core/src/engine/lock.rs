@@ -18,7 +18,10 @@
 //! - **Waiting:** a call that finds the lock held reads the entry; when it
 //!   is not there yet, it waits for the local tier's next change report
 //!   (when the store reports changes: the holder's write is one) or the
-//!   next step of a backoff from 5 ms to 250 ms, whichever comes first,
+//!   next step of a backoff from 5 ms growing by half to 50 ms, whichever
+//!   comes first (so a waiter without change reports sees the entry at
+//!   most about 50 ms after it is written, for two commands per waiting
+//!   process every 50 ms),
 //!   then tries the lock and the entry again. It ends with the entry, or
 //!   with the lock (its holder released it without a value, or died and
 //!   its lease ran out), or at the [hard timeout](crate::MemoizerBuilder::hard_timeout),
@@ -43,8 +46,9 @@ use super::{Op, Reach, Read};
 /// The first wait between two looks at a held lock's entry.
 const FIRST_WAIT: Duration = Duration::from_millis(5);
 
-/// The longest wait between two looks.
-const LONGEST_WAIT: Duration = Duration::from_millis(250);
+/// The longest wait between two looks: what a waiter without change
+/// reports may add to the computation, at most.
+const LONGEST_WAIT: Duration = Duration::from_millis(50);
 
 /// What the holder's flight keeps until it ends: dropping it stops the
 /// keeper, which then releases the lock.
@@ -178,7 +182,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                     tier.zip(mark).map(|(tier, mark)| (tier.changes(), mark)),
                 )
                 .await;
-            wait = (wait * 2).min(LONGEST_WAIT);
+            wait = (wait * 3 / 2).min(LONGEST_WAIT);
         }
     }
 
