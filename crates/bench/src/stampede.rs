@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use memocache::redis::redis_rs as redis;
-use memocache::{Args, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
+use memocache::{Args, LocalTier, Memoizer, RedisBlockingStore, RedisConfig, RedisStore};
 use serde::Serialize;
 
 /// How long the stampeding function takes: long enough that every caller
@@ -141,15 +141,57 @@ pub struct ProcessStampede {
     /// Executions per round without it (single-flight in each process).
     pub executions_without_lock: f64,
     /// What a caller in a process that did not compute waited beyond the
-    /// computation, in ms: p50 and p99 over every such caller.
+    /// computation, in ms: p50 and p99 over every such caller. These
+    /// waiters poll (their stores report no changes).
     pub waiter_added_ms_p50: f64,
     /// See [`waiter_added_ms_p50`](Self::waiter_added_ms_p50).
     pub waiter_added_ms_p99: f64,
+    /// Executions per round with `distributed_lock` over stores that
+    /// track changes, under a local tier, the mean.
+    pub tracked_executions: f64,
+    /// The same added wait for those, whose waiters wake at the holder's
+    /// write: p50.
+    pub tracked_waiter_added_ms_p50: f64,
+    /// See [`tracked_waiter_added_ms_p50`](Self::tracked_waiter_added_ms_p50).
+    pub tracked_waiter_added_ms_p99: f64,
+}
+
+/// How the processes of a round are set up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `distributed_lock`, waiters polling.
+    Lock,
+    /// `distributed_lock` over stores that track changes, local tiers.
+    Tracked,
+    /// Single-flight in each process only.
+    Unlocked,
+}
+
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::Lock, Mode::Tracked, Mode::Unlocked];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Lock => "lock",
+            Mode::Tracked => "tracked",
+            Mode::Unlocked => "unlocked",
+        }
+    }
+
+    fn named(name: &str) -> Mode {
+        Mode::ALL
+            .into_iter()
+            .find(|mode| mode.name() == name)
+            .expect("a mode the parent named")
+    }
 }
 
 /// The counter of a round's executions, on the server.
-fn executions_key(lock: bool, round: usize) -> String {
-    format!("bench:stampede:processes:{lock}:{round}:executions")
+fn executions_key(mode: Mode, round: usize) -> String {
+    format!(
+        "bench:stampede:processes:{}:{round}:executions",
+        mode.name()
+    )
 }
 
 /// [`PROCESSES`] copies of this binary, each with [`CALLERS_PER_PROCESS`]
@@ -184,59 +226,68 @@ pub fn processes(url: &str, rounds: usize) -> ProcessStampede {
     }
     let client = redis::Client::open(url).expect("the server's url");
     let mut connection = client.get_connection().expect("a connection");
-    let mut executions = |lock: bool, round: usize| -> usize {
+    let mut executions = |mode: Mode, round: usize| -> usize {
         redis::cmd("GET")
-            .arg(executions_key(lock, round))
+            .arg(executions_key(mode, round))
             .query::<Option<usize>>(&mut connection)
             .expect("GET")
             .unwrap_or(0)
     };
-    let (mut with_lock, mut without_lock, mut added_us) = (Vec::new(), Vec::new(), Vec::new());
-    for lock in [true, false] {
+    // By mode: each round's executions, and the waiters' added waits.
+    let mut ran: [Vec<usize>; 3] = Default::default();
+    let mut added_us: [Vec<u64>; 3] = Default::default();
+    for mode in Mode::ALL {
         for round in 0..rounds {
             for (_, stdin, _) in &mut children {
-                writeln!(stdin, "go {round} {lock}").expect("a child's stdin");
+                writeln!(stdin, "go {round} {}", mode.name()).expect("a child's stdin");
                 stdin.flush().expect("a child's stdin");
             }
             for (_, _, lines) in &mut children {
                 let line = read_line(lines);
                 let mut words = line.split(' ');
-                let ran_here = words.next() == Some("1");
-                if lock && !ran_here {
-                    added_us.extend(words.map(|us| {
+                if words.next() == Some("0") {
+                    added_us[mode as usize].extend(words.map(|us| {
                         let us: u64 = us.parse().expect("a latency");
                         us.saturating_sub(FUNCTION_TIME.as_micros() as u64)
                     }));
                 }
             }
-            let ran = executions(lock, round);
-            if lock {
-                with_lock.push(ran);
-            } else {
-                without_lock.push(ran);
-            }
+            ran[mode as usize].push(executions(mode, round));
         }
     }
     for (mut child, stdin, _) in children {
         drop(stdin);
         child.wait().expect("a child process");
     }
-    added_us.sort_unstable();
-    let mean = |runs: &[usize]| runs.iter().sum::<usize>() as f64 / runs.len().max(1) as f64;
-    let ms = |p| crate::sampling::percentile(&added_us, p) as f64 / 1000.0;
+    for added in &mut added_us {
+        added.sort_unstable();
+    }
+    let mean = |mode: Mode| {
+        let runs = &ran[mode as usize];
+        runs.iter().sum::<usize>() as f64 / runs.len().max(1) as f64
+    };
+    let ms =
+        |mode: Mode, p| crate::sampling::percentile(&added_us[mode as usize], p) as f64 / 1000.0;
     ProcessStampede {
         processes: PROCESSES,
         callers_per_process: CALLERS_PER_PROCESS,
         rounds,
-        distributed_executions: mean(&with_lock),
-        distributed_executions_max: with_lock.iter().copied().max().unwrap_or(0),
-        executions_without_lock: mean(&without_lock),
-        waiter_added_ms_p50: ms(0.50),
-        waiter_added_ms_p99: ms(0.99),
+        distributed_executions: mean(Mode::Lock),
+        distributed_executions_max: [Mode::Lock, Mode::Tracked]
+            .iter()
+            .flat_map(|&mode| ran[mode as usize].iter().copied())
+            .max()
+            .unwrap_or(0),
+        executions_without_lock: mean(Mode::Unlocked),
+        waiter_added_ms_p50: ms(Mode::Lock, 0.50),
+        waiter_added_ms_p99: ms(Mode::Lock, 0.99),
+        tracked_executions: mean(Mode::Tracked),
+        tracked_waiter_added_ms_p50: ms(Mode::Tracked, 0.50),
+        tracked_waiter_added_ms_p99: ms(Mode::Tracked, 0.99),
     }
 }
 
-/// A child of [`processes`]: says `ready`, then for each `go ROUND LOCK`
+/// A child of [`processes`]: says `ready`, then for each `go ROUND MODE`
 /// line runs its callers on that round's key and answers whether the
 /// function ran here and each caller's latency in µs.
 pub fn child(url: &str) {
@@ -247,20 +298,30 @@ pub fn child(url: &str) {
         .build()
         .expect("a tokio runtime");
     runtime.block_on(async {
-        let store = RedisStore::connect(&RedisConfig::new().url(url))
-            .await
-            .expect("connect RedisStore");
-        let memo = |lock: bool| {
+        let connect = |tracking: bool| async move {
+            RedisStore::connect(&RedisConfig::new().url(url).client_tracking(tracking))
+                .await
+                .expect("connect RedisStore")
+        };
+        let (plain, tracked) = (connect(false).await, connect(true).await);
+        let memoizers = Mode::ALL.map(|mode| {
+            let store = if mode == Mode::Tracked {
+                &tracked
+            } else {
+                &plain
+            };
             let builder = Memoizer::builder(store.clone())
-                .namespace(format!("bench:stampede:processes:{lock}"))
+                .namespace(format!("bench:stampede:processes:{}", mode.name()))
                 .expire_secs(60);
-            match lock {
-                true => builder.distributed_lock(Duration::from_secs(30)),
-                false => builder,
+            match mode {
+                Mode::Lock => builder.distributed_lock(Duration::from_secs(30)),
+                Mode::Tracked => builder
+                    .distributed_lock(Duration::from_secs(30))
+                    .local_tier(LocalTier::bytes(16 << 20)),
+                Mode::Unlocked => builder,
             }
             .build()
-        };
-        let (locked, unlocked) = (memo(true), memo(false));
+        });
         let counter = redis::Client::open(url)
             .expect("the server's url")
             .get_multiplexed_async_connection()
@@ -271,8 +332,8 @@ pub fn child(url: &str) {
         while let Some(Ok(line)) = lines.next() {
             let mut words = line.split(' ').skip(1);
             let round: usize = words.next().and_then(|w| w.parse().ok()).expect("a round");
-            let lock = words.next() == Some("true");
-            let memo = if lock { &locked } else { &unlocked };
+            let mode = Mode::named(words.next().expect("a mode"));
+            let memo = &memoizers[mode as usize];
             let ran = Arc::new(AtomicUsize::new(0));
             let start = Arc::new(tokio::sync::Barrier::new(CALLERS_PER_PROCESS));
             let callers: Vec<_> = (0..CALLERS_PER_PROCESS)
@@ -286,7 +347,7 @@ pub fn child(url: &str) {
                             .call(&Args::new().kwarg("round", &round), || async move {
                                 ran.fetch_add(1, Ordering::SeqCst);
                                 let _: usize = redis::cmd("INCR")
-                                    .arg(executions_key(lock, round))
+                                    .arg(executions_key(mode, round))
                                     .query_async(&mut counter)
                                     .await
                                     .expect("INCR");
