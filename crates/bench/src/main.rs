@@ -107,6 +107,11 @@ pub fn workspace_root() -> PathBuf {
 }
 
 fn main() {
+    // Hits alone, for an instruction count (see `metrics_cost::hits_only`).
+    if let Ok(spec) = std::env::var("MEMOCACHE_BENCH_METRICS_HITS") {
+        metrics_cost::hits_only(&spec);
+        return;
+    }
     // A process of the cross-process stampede, started by the bench itself.
     if let Ok(url) = std::env::var(stampede::CHILD) {
         stampede::child(&url);

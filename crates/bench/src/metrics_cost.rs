@@ -50,23 +50,55 @@ pub fn measure(schedule: &Schedule) -> MetricsCosts {
     }
 }
 
+/// The memoizer of a hit path, warmed: metrics on or off, with a tier or
+/// not.
+fn warm_memoizer(metrics: bool, tier: bool) -> Memoizer<MemoryStore> {
+    let size = Size::Small;
+    let order = Order::new(size);
+    let mut builder = Memoizer::builder(MemoryStore::new())
+        .namespace("bench:metrics")
+        .metrics(metrics);
+    if tier {
+        builder = builder.local_tier(LocalTier::bytes(64 << 20));
+    }
+    let memo = builder.build();
+    // The miss writes; with a tier, the next read keeps the copy.
+    for _ in 0..2 {
+        let _: Order = memo.call_blocking(&args(0, size), || order.clone());
+    }
+    memo
+}
+
+/// What `MEMOCACHE_BENCH_METRICS_HITS` asks (`MODE:PATH:N`, MODE `off`,
+/// `noop` or `prometheus`, PATH `tier` or `memory`): `N` hits of that
+/// memoizer and nothing else, for an instruction count under
+/// `valgrind --tool=callgrind` (two counts with different `N` give the
+/// instructions of one hit, whatever the machine is doing).
+pub fn hits_only(spec: &str) {
+    let mut parts = spec.split(':');
+    let (mode, path, n) = (parts.next(), parts.next(), parts.next());
+    let tier = path == Some("tier");
+    let n: usize = n.and_then(|n| n.parse().ok()).expect("MODE:PATH:N");
+    let prometheus = PrometheusBuilder::new().build_recorder();
+    let memo = match mode {
+        Some("off") => warm_memoizer(false, tier),
+        Some("noop") => warm_memoizer(true, tier),
+        Some("prometheus") => {
+            metrics::with_local_recorder(&prometheus, || warm_memoizer(true, tier))
+        }
+        _ => panic!("MODE is off, noop or prometheus"),
+    };
+    let order = Order::new(Size::Small);
+    for _ in 0..n {
+        let value: Order = memo.call_blocking(&args(0, Size::Small), || order.clone());
+        std::hint::black_box(value);
+    }
+}
+
 fn cost(schedule: &Schedule, tier: bool) -> MetricsCost {
     let size = Size::Small;
     let order = Order::new(size);
-    let memoizer = |metrics: bool| {
-        let mut builder = Memoizer::builder(MemoryStore::new())
-            .namespace("bench:metrics")
-            .metrics(metrics);
-        if tier {
-            builder = builder.local_tier(LocalTier::bytes(64 << 20));
-        }
-        let memo = builder.build();
-        // The miss writes; with a tier, the next read keeps the copy.
-        for _ in 0..2 {
-            let _: Order = memo.call_blocking(&args(0, size), || order.clone());
-        }
-        memo
-    };
+    let memoizer = |metrics: bool| warm_memoizer(metrics, tier);
     let prometheus = PrometheusBuilder::new().build_recorder();
     let subjects = [
         memoizer(false),
