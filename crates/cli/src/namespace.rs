@@ -4,8 +4,9 @@
 //! A namespace `NS` holds the entries the reference and memocache write for
 //! it: `NS` itself (calls without arguments; trailing `:` stripped) and
 //! `NS:<hash>` or `NS:<hash>:<hash>` (hex digests: 64 digits for SHA-256
-//! and BLAKE3), and the stale copies fail-safe keeps beside them (each
-//! entry's key and `|stale`), as [`KeyMatch::Namespace`] and
+//! and BLAKE3), the stale copies fail-safe keeps beside them (each
+//! entry's key and `|stale`) and the entries' distributed locks (the key
+//! and `|lock`, with a hash tag), as [`KeyMatch::Namespace`] and
 //! [`stale_key`] say. Other keys under `NS:`, such as the entries of a nested
 //! namespace `NS:sub` or a service's own data, are left alone unless
 //! `--prefix` asks for every key starting with `NS:`.

@@ -1,13 +1,14 @@
 //! `memocache keys` and `clear` with fail-safe's stale copies on a real
 //! server: a namespace's stale copies (each entry's key and `|stale`) are
 //! listed and removed with its entries, those of a nested namespace are
-//! left alone, and a memoizer then has no stale value to serve.
+//! left alone, and a memoizer then has no stale value to serve. The
+//! entries' distributed locks go with them too.
 
 mod support;
 
 use std::time::Duration;
 
-use memocache_core::{Args, Memoizer, stale_key};
+use memocache_core::{Args, BlockingStore, LockAction, LockRequest, Memoizer, stale_key};
 use memocache_redis::{RedisBlockingStore, RedisConfig, redis_rs};
 use memocache_testkit::RedisServer;
 
@@ -97,4 +98,29 @@ fn clear_removes_the_stale_copies_with_the_entries_and_keeps_a_nested_namespace(
     let served: Result<u32, String> =
         nested.try_call_blocking(&calls[0], || Err("the database is down".into()));
     assert_eq!(served, Ok(8), "the nested namespace's stale copy");
+}
+
+#[test]
+fn clear_removes_the_entries_locks() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let store = RedisBlockingStore::connect(&RedisConfig::new().url(&url)).unwrap();
+    let memo = Memoizer::builder(store.clone())
+        .namespace("cli:lock")
+        .build();
+    let key = memo.key(&Args::new().arg(&1)).unwrap();
+    let hold = LockRequest::new("holder", LockAction::Acquire(Duration::from_secs(600)));
+    assert!(store.lock(&key, &hold).unwrap());
+    let locks = keys_under(&server, "cli:lock");
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert!(locks[0].starts_with(&format!("{key}|lock")), "{locks:?}");
+
+    assert_eq!(
+        ok(&url, &["keys", "-n", "cli:lock"]),
+        format!("{}\n", locks[0])
+    );
+    assert_eq!(ok(&url, &["clear", "-n", "cli:lock"]), "1\n");
+    assert_eq!(keys_under(&server, "cli:lock"), Vec::<String>::new());
+    let other = LockRequest::new("other", LockAction::Acquire(Duration::from_secs(600)));
+    assert!(store.lock(&key, &other).unwrap(), "the lock outlived clear");
 }
