@@ -209,9 +209,13 @@ mod on {
             self.failures[failure as usize].increment(1);
         }
 
-        /// The breaker is in `state` now.
-        pub(crate) fn breaker(&self, state: BreakerState) {
-            let value = breaker_value(state);
+        /// The breaker is in the `state` it answers now (asked only when
+        /// on).
+        pub(crate) fn breaker(&self, state: impl FnOnce() -> BreakerState) {
+            if !self.on {
+                return;
+            }
+            let value = breaker_value(state());
             let before = self.breaker_seen.swap(value, Ordering::Relaxed);
             if before != value {
                 self.breaker_state.set(f64::from(value));
@@ -228,6 +232,8 @@ mod on {
 
     /// A local tier's handles.
     pub(crate) struct TierInstruments {
+        /// Off: every handle is the facade's no-op one.
+        on: bool,
         entries: Gauge,
         bytes: Gauge,
         invalidations: Counter,
@@ -238,6 +244,7 @@ mod on {
     impl Default for TierInstruments {
         fn default() -> Self {
             TierInstruments {
+                on: false,
                 entries: Gauge::noop(),
                 bytes: Gauge::noop(),
                 invalidations: Counter::noop(),
@@ -253,6 +260,7 @@ mod on {
                 return TierInstruments::default();
             }
             TierInstruments {
+                on: true,
                 entries: gauge!(names::TIER_ENTRIES, "namespace" => ns()),
                 bytes: gauge!(names::TIER_BYTES, "namespace" => ns()),
                 invalidations: counter!(names::TIER_INVALIDATIONS, "namespace" => ns()),
@@ -260,8 +268,13 @@ mod on {
             }
         }
 
-        /// The tier holds `entries` copies weighing `bytes`.
-        pub(crate) fn size(&self, entries: u64, bytes: u64) {
+        /// The tier holds the copies, and weighs the bytes, that `size`
+        /// answers (asked only when on).
+        pub(crate) fn size(&self, size: impl FnOnce() -> (u64, u64)) {
+            if !self.on {
+                return;
+            }
+            let (entries, bytes) = size();
             self.entries.set(entries as f64);
             self.bytes.set(bytes as f64);
         }
@@ -312,7 +325,7 @@ mod off {
         pub(crate) fn failure(&self, _: Failure) {}
 
         #[inline]
-        pub(crate) fn breaker(&self, _: BreakerState) {}
+        pub(crate) fn breaker(&self, _: impl FnOnce() -> BreakerState) {}
 
         #[inline]
         pub(crate) fn lock_wait(&self, _: Instant) {}
@@ -323,7 +336,7 @@ mod off {
 
     impl TierInstruments {
         #[inline]
-        pub(crate) fn size(&self, _: u64, _: u64) {}
+        pub(crate) fn size(&self, _: impl FnOnce() -> (u64, u64)) {}
 
         #[inline]
         pub(crate) fn invalidated(&self) {}

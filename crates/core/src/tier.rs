@@ -523,7 +523,7 @@ impl Tier {
     /// by those not applied yet ([`size`](Self::size) applies them first).
     fn record_size(&self) {
         self.instruments
-            .size(self.copies.entry_count(), self.copies.weighted_size());
+            .size(|| (self.copies.entry_count(), self.copies.weighted_size()));
     }
 
     /// Ends a read that found nothing to keep.

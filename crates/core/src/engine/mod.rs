@@ -667,7 +667,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         if !breaker.allow(backend) {
             Counters::bump(&self.counters().skipped_by_breaker);
             instruments.failure(Failure::BreakerOpen);
-            instruments.breaker(breaker.state());
+            instruments.breaker(|| breaker.state());
             return Err(Error::BreakerOpen { backend });
         }
         let started = instruments.start();
@@ -690,7 +690,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 Err(e)
             }
         };
-        instruments.breaker(breaker.state());
+        instruments.breaker(|| breaker.state());
         done
     }
 
