@@ -43,8 +43,8 @@ pub mod store {
     /// (`#[memocache::store::async_trait]`).
     pub use memocache_core::async_trait;
     pub use memocache_core::{
-        Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, LockAction, LockRequest,
-        ReadOptions, RemoveOptions, Store, WriteOptions, expire_millis, untracked,
+        Backend, BlockingStore, Bytes, Capabilities, Decoded, Entry, KeyTtl, LockAction,
+        LockRequest, ReadOptions, RemoveOptions, Store, WriteOptions, expire_millis, untracked,
     };
     /// The in-memory store and its bounds (feature `memory`).
     #[cfg(feature = "memory")]
@@ -82,14 +82,14 @@ pub mod codec {
     pub use memocache_core::{MsgPack, MsgpackPlain};
 }
 
-/// Keys: the reference's key layout, key hashers, and the keys of a
-/// namespace.
+/// Keys: the reference's key layout, key hashers, the keys of a
+/// namespace, and the forms of a call's arguments ([`Arguments`](key::Arguments)).
 pub mod key {
     #[cfg(feature = "blake3")]
     pub use memocache_core::Blake3;
     pub use memocache_core::{
-        Args, KeyHasher, KeyMatch, LOCK_SUFFIX, STALE_SUFFIX, Sha256, cache_key, should_cache,
-        stale_key,
+        Args, Arguments, Identity, KeyHasher, KeyMatch, LOCK_SUFFIX, LazyArgs, Resolved,
+        STALE_SUFFIX, Sha256, cache_key, should_cache, stale_key,
     };
 }
 

@@ -467,7 +467,7 @@ impl Verb for Refresh {
 pub fn memoize_blocking<V, S, C, H, T, F>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> T
 where
@@ -490,7 +490,7 @@ where
 pub fn try_memoize_blocking<V, S, C, H, T, E, F>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> Result<T, E>
 where
@@ -513,7 +513,7 @@ where
 pub async fn memoize<V, S, C, H, T, F, Fut>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> T
 where
@@ -537,7 +537,7 @@ where
 pub async fn try_memoize<V, S, C, H, T, E, F, Fut>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> Result<T, E>
 where
@@ -577,7 +577,7 @@ impl<E: From<memocache_core::Elapsed>> TimeoutError for E {}
 pub fn memoize_blocking_owned<V, S, C, H, T, F>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> T
 where
@@ -600,7 +600,7 @@ where
 pub fn try_memoize_blocking_owned<V, S, C, H, T, E, F>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> Result<T, E>
 where
@@ -624,7 +624,7 @@ where
 pub async fn memoize_owned<V, S, C, H, T, F, Fut>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> T
 where
@@ -648,7 +648,7 @@ where
 pub async fn try_memoize_owned<V, S, C, H, T, E, F, Fut>(
     _: V,
     memoizer: &Memoizer<S, C, H>,
-    args: &memocache_core::Args,
+    args: &memocache_core::Resolved,
     compute: F,
 ) -> Result<T, E>
 where

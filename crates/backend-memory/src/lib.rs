@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use memocache_core::{
-    Backend, BlockingStore, Bytes, Capabilities, Entry, Invalidations, KeyMatch, KeyTtl,
+    Backend, BlockingStore, Bytes, Capabilities, Decoded, Entry, Invalidations, KeyMatch, KeyTtl,
     LockAction, LockRequest, ReadOptions, RemoveOptions, Result, Store, TrackedTiers, WriteOptions,
     async_trait,
 };
@@ -41,10 +41,19 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 /// the payload. Measured with a flood of distinct small entries.
 const ENTRY_OVERHEAD: usize = 480;
 
-/// An in-memory store; cheap to clone (clones share the entries). It
-/// reports every change to its keys to the local tiers over it
-/// ([`Backend::track_changes`]), so a tier in front of it serves typed hits
-/// that never decode. It holds the entries' locks for
+/// An in-memory store; cheap to clone (clones share the entries).
+///
+/// It keeps each entry's decoded value beside its bytes
+/// ([`Capabilities::keeps_decoded`]): a memoizer decodes the bytes it
+/// writes once, at the write, and its hits then serve that value with no
+/// decode. So a hit serves exactly what a read of the stored bytes
+/// would: a value that does not survive the codec (a field the codec
+/// skips, a value that does not decode back) is caught in a unit test
+/// over this store as it would be over Redis. The byte bound counts the
+/// decoded value too.
+///
+/// It reports every change to its keys to the local tiers over it
+/// ([`Backend::track_changes`]). It holds the entries' locks for
 /// `distributed_lock` too, which the memoizers over its clones in this
 /// process share.
 #[derive(Clone)]
@@ -60,15 +69,18 @@ pub struct MemoryStore {
 #[derive(Clone)]
 struct Stored {
     value: Bytes,
+    /// What the bytes decode to, when a memoizer wrote them.
+    decoded: Option<Decoded>,
     expire: Option<Duration>,
     written: Instant,
 }
 
 impl Stored {
-    /// What a read finds: the value, and its remaining life if asked.
+    /// What a read finds: the value (and what it decodes to), and its
+    /// remaining life if asked.
     fn read(self, options: &ReadOptions) -> Entry {
         let ttl = options.with_ttl.then(|| self.ttl());
-        let entry = Entry::new(self.value);
+        let entry = Entry::new(self.value).decoded(self.decoded);
         match ttl {
             Some(ttl) => entry.ttl(ttl),
             None => entry,
@@ -121,7 +133,8 @@ pub enum Capacity {
     /// At most this many entries.
     Entries(u64),
     /// At most this many bytes of memory: each entry weighs its key, its
-    /// value and a fixed overhead.
+    /// value, its decoded value (estimated by its serialized size before
+    /// compression) and a fixed overhead.
     Bytes(u64),
 }
 
@@ -165,7 +178,8 @@ impl MemoryStore {
             Capacity::Bytes(n) => builder
                 .max_capacity(n)
                 .weigher(|key: &String, entry: &Stored| {
-                    u32::try_from(ENTRY_OVERHEAD + key.len() + entry.value.len())
+                    let decoded = entry.decoded.as_ref().map_or(0, Decoded::size);
+                    u32::try_from(ENTRY_OVERHEAD + key.len() + entry.value.len() + decoded)
                         .unwrap_or(u32::MAX)
                 })
                 .build(),
@@ -191,6 +205,19 @@ impl MemoryStore {
     fn live(&self, key: &str) -> Option<Stored> {
         self.cache.get(key).filter(Stored::is_live)
     }
+
+    fn put(&self, key: &str, value: Bytes, decoded: Option<Decoded>, options: &WriteOptions) {
+        self.cache.insert(
+            key.to_owned(),
+            Stored {
+                value,
+                decoded,
+                expire: options.expire,
+                written: Instant::now(),
+            },
+        );
+        self.tiers.changed(key);
+    }
 }
 
 impl Backend for MemoryStore {
@@ -203,6 +230,7 @@ impl Backend for MemoryStore {
             .ttl_in_read(true)
             .tracks_changes(true)
             .locks(true)
+            .keeps_decoded(true)
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {
@@ -217,15 +245,18 @@ impl BlockingStore for MemoryStore {
     }
 
     fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
-        self.cache.insert(
-            key.to_owned(),
-            Stored {
-                value,
-                expire: options.expire,
-                written: Instant::now(),
-            },
-        );
-        self.tiers.changed(key);
+        self.put(key, value, None, options);
+        Ok(())
+    }
+
+    fn write_decoded(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Decoded,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        self.put(key, value, Some(decoded), options);
         Ok(())
     }
 
@@ -294,6 +325,16 @@ impl Store for MemoryStore {
 
     async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
         BlockingStore::write(self, key, value, options)
+    }
+
+    async fn write_decoded(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Decoded,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        BlockingStore::write_decoded(self, key, value, decoded, options)
     }
 
     async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {

@@ -24,6 +24,14 @@ pub trait Codec: Send + Sync + 'static {
     /// Decodes stored bytes; any failure (corrupt, truncated, oversized,
     /// wrong shape) is an error, never a panic.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T>;
+
+    /// [`decode`](Self::decode), also answering the size of the serialized
+    /// form it read (after decompression): an estimate of the memory the
+    /// value takes, for a store that keeps decoded values. The default
+    /// answers the stored size.
+    fn decode_sized<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<(T, usize)> {
+        Ok((self.decode(bytes)?, bytes.len()))
+    }
 }
 
 /// A serialization format.
@@ -104,8 +112,12 @@ impl<F: Format, Z: Compression> Codec for Layered<F, Z> {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        Ok(self.decode_sized(bytes)?.0)
+    }
+
+    fn decode_sized<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<(T, usize)> {
         let raw = self.compression.decompress(bytes, self.max_decoded_size)?;
-        self.format.deserialize(&raw)
+        Ok((self.format.deserialize(&raw)?, raw.len()))
     }
 }
 

@@ -146,6 +146,22 @@ impl Args {
     pub fn is_empty(&self) -> bool {
         self.positional.is_empty() && self.keyword.is_empty()
     }
+
+    /// The positional arguments in order: each one's name (if named) and
+    /// JSON text.
+    pub(crate) fn positional(&self) -> impl Iterator<Item = (Option<&str>, &[u8])> {
+        self.positional
+            .iter()
+            .map(|e| (e.name.as_deref(), &self.json[e.json.clone()]))
+    }
+
+    /// The keyword arguments in the order given: each one's name and JSON
+    /// text.
+    pub(crate) fn keyword(&self) -> impl Iterator<Item = (Option<&str>, &[u8])> {
+        self.keyword
+            .iter()
+            .map(|e| (e.name.as_deref(), &self.json[e.json.clone()]))
+    }
 }
 
 /// Builds the reference's cache key for a call.

@@ -14,6 +14,7 @@ mod error;
 mod flight;
 mod hasher;
 mod health;
+mod identity;
 mod instruments;
 mod key;
 mod memoizer;
@@ -45,6 +46,7 @@ pub use error::{ConfigError, Elapsed, Report};
 pub use hasher::Blake3;
 pub use hasher::{KeyHasher, Sha256};
 pub use health::Health;
+pub use identity::{Arguments, Identity, LazyArgs, Resolved};
 pub use instruments::names as metric_names;
 pub use key::{Args, KeyMatch, LOCK_SUFFIX, STALE_SUFFIX, cache_key, stale_key};
 pub use memoizer::{DEFAULT_FAIL_SAFE_THROTTLE, DEFAULT_OP_TIMEOUT, Memoizer, MemoizerBuilder};
@@ -53,8 +55,8 @@ pub use reference::{
 };
 pub use stats::Stats;
 pub use store::{
-    Backend, BlockingStore, Capabilities, Entry, KeyTtl, LockAction, LockRequest, ReadOptions,
-    RemoveOptions, Store, WriteOptions, expire_millis, untracked,
+    Backend, BlockingStore, Capabilities, Decoded, Entry, KeyTtl, LockAction, LockRequest,
+    ReadOptions, RemoveOptions, Store, WriteOptions, expire_millis, untracked,
 };
 pub use tier::{DEFAULT_MAX_TTL, FlushCause, Invalidations, LocalTier, TierStats, TrackedTiers};
 

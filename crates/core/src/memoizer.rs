@@ -2,6 +2,7 @@
 //! store it.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -20,6 +21,7 @@ use crate::error::Elapsed;
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
+use crate::identity::{Arguments, Keyed, Keys, Resolved};
 use crate::instruments::Instruments;
 use crate::key::{Args, KeyMatch, cache_key};
 use crate::stats::{Counters, Stats};
@@ -102,6 +104,8 @@ struct Inner<S, C, H> {
     hasher: H,
     policy: Policy,
     flights: Arc<Flights>,
+    /// The keys it built, by the identity of their arguments.
+    keys: Keys,
     /// Settled on the first store operation: the store's shared view, or
     /// one of this memoizer's own.
     health: OnceLock<Health>,
@@ -599,6 +603,7 @@ impl<S, C, H> MemoizerBuilder<S, C, H> {
                     .map(|_| Throttle::new(self.policy.fail_safe_throttle)),
                 policy: self.policy,
                 flights: Arc::default(),
+                keys: Keys::default(),
                 health: OnceLock::new(),
                 tier_live: OnceLock::new(),
                 counters: Counters::default(),
@@ -806,6 +811,10 @@ impl<S, C, H> Memoizer<S, C, H> {
         &self.inner.flights
     }
 
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
     /// Whether a computed result is to be cached (`cache_if`).
     pub(crate) fn keeps(&self, value: &dyn Any) -> bool {
         let rule = self.inner.policy.cache_if.as_ref();
@@ -890,13 +899,52 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
             &self.inner.hasher,
         )
     }
+
+    /// What this memoizer makes of `args`: their key (found again by a
+    /// keyed hash of their JSON when it met them before, else built and
+    /// remembered), or that the call bypasses the cache. The answer
+    /// borrows nothing, so the arguments can then move into the
+    /// computation; pass it to `call` or `refresh` of this memoizer.
+    pub fn resolve(&self, args: &(impl Arguments + ?Sized)) -> Resolved {
+        args.resolve(self)
+    }
+
+    /// What the arguments of `identity` are to this memoizer: found by
+    /// identity when it met them before, else built from `args` (and
+    /// remembered).
+    pub(crate) fn keyed<'a>(
+        &self,
+        identity: Option<u128>,
+        args: impl FnOnce() -> Cow<'a, Args>,
+    ) -> Resolved {
+        if let Some(keyed) = identity.and_then(|identity| self.keys().get(identity)) {
+            return Resolved(keyed);
+        }
+        let args = args();
+        let keyed = if !self.should_cache(&args) {
+            Keyed::Bypass
+        } else {
+            match self.key(&args) {
+                Ok(key) => Keyed::Key(Arc::from(key)),
+                Err(e) => return Resolved(Keyed::Unencodable(Arc::new(e))),
+            }
+        };
+        if let Some(identity) = identity {
+            self.keys().insert(identity, keyed.clone());
+        }
+        Resolved(keyed)
+    }
 }
 
 impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// Returns the cached result for `args`, or runs `compute`, caches its
     /// result and returns it. A sync computation fits as
     /// `|| async { compute() }`.
-    pub async fn call<T, F, Fut>(&self, args: &Args, compute: F) -> T
+    ///
+    /// `args` is an [`Args`] (or another form of [`Arguments`]). The
+    /// memoizer remembers the key it built for each call's arguments,
+    /// found again by a keyed hash of their JSON: a hit builds no key.
+    pub async fn call<T, F, Fut>(&self, args: &(impl Arguments + ?Sized), compute: F) -> T
     where
         T: Cacheable,
         F: FnOnce() -> Fut,
@@ -909,7 +957,11 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// Like [`call`](Self::call) for a fallible computation: only `Ok`
     /// results are cached (as their value, so Python readers see the value
     /// itself); an `Err` is returned and the next call computes again.
-    pub async fn try_call<T, E, F, Fut>(&self, args: &Args, compute: F) -> Result<T, E>
+    pub async fn try_call<T, E, F, Fut>(
+        &self,
+        args: &(impl Arguments + ?Sized),
+        compute: F,
+    ) -> Result<T, E>
     where
         T: Cacheable,
         F: FnOnce() -> Fut,
@@ -924,7 +976,7 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// [`soft_timeout`](MemoizerBuilder::soft_timeout) and
     /// [`hard_timeout`](MemoizerBuilder::hard_timeout) need. Without those
     /// settings (or outside a tokio runtime) it is `call`.
-    pub async fn call_owned<T, F, Fut>(&self, args: &Args, compute: F) -> T
+    pub async fn call_owned<T, F, Fut>(&self, args: &(impl Arguments + ?Sized), compute: F) -> T
     where
         T: Cacheable,
         F: FnOnce() -> Fut + Send + 'static,
@@ -940,7 +992,11 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// [hard timeout](MemoizerBuilder::hard_timeout), with no stale value
     /// to return, it returns `Err(E::from(Elapsed))` (to the flight's
     /// waiters too).
-    pub async fn try_call_owned<T, E, F, Fut>(&self, args: &Args, compute: F) -> Result<T, E>
+    pub async fn try_call_owned<T, E, F, Fut>(
+        &self,
+        args: &(impl Arguments + ?Sized),
+        compute: F,
+    ) -> Result<T, E>
     where
         T: Cacheable,
         E: From<Elapsed> + Send + 'static,
@@ -955,7 +1011,7 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// Runs `compute` whatever is cached for `args`, writes its result
     /// (as a call would on a miss) and returns it: the next call is served
     /// the new value. The write is done when this returns.
-    pub async fn refresh<T, F, Fut>(&self, args: &Args, compute: F) -> T
+    pub async fn refresh<T, F, Fut>(&self, args: &(impl Arguments + ?Sized), compute: F) -> T
     where
         T: Cacheable,
         F: FnOnce() -> Fut,
@@ -967,7 +1023,11 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 
     /// [`refresh`](Self::refresh) for a fallible computation: an `Ok`
     /// result is written, an `Err` leaves the cached value as it was.
-    pub async fn try_refresh<T, E, F, Fut>(&self, args: &Args, compute: F) -> Result<T, E>
+    pub async fn try_refresh<T, E, F, Fut>(
+        &self,
+        args: &(impl Arguments + ?Sized),
+        compute: F,
+    ) -> Result<T, E>
     where
         T: Cacheable,
         F: FnOnce() -> Fut,
@@ -1030,7 +1090,7 @@ impl<S: Store + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// The blocking form of [`call`](Self::call): for sync code, with no
     /// async runtime. The write is done before it returns.
-    pub fn call_blocking<T, F>(&self, args: &Args, compute: F) -> T
+    pub fn call_blocking<T, F>(&self, args: &(impl Arguments + ?Sized), compute: F) -> T
     where
         T: Cacheable,
         F: FnOnce() -> T,
@@ -1040,7 +1100,11 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// The blocking form of [`try_call`](Self::try_call).
-    pub fn try_call_blocking<T, E, F>(&self, args: &Args, compute: F) -> Result<T, E>
+    pub fn try_call_blocking<T, E, F>(
+        &self,
+        args: &(impl Arguments + ?Sized),
+        compute: F,
+    ) -> Result<T, E>
     where
         T: Cacheable,
         F: FnOnce() -> Result<T, E>,
@@ -1052,7 +1116,7 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// The blocking form of [`call_owned`](Self::call_owned): the
     /// computation runs on a thread of its own when the settings that need
     /// it are on (a refresh ahead, a computation bounded by a timeout).
-    pub fn call_blocking_owned<T, F>(&self, args: &Args, compute: F) -> T
+    pub fn call_blocking_owned<T, F>(&self, args: &(impl Arguments + ?Sized), compute: F) -> T
     where
         T: Cacheable,
         F: FnOnce() -> T + Send + 'static,
@@ -1063,7 +1127,11 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// The blocking form of [`try_call_owned`](Self::try_call_owned).
-    pub fn try_call_blocking_owned<T, E, F>(&self, args: &Args, compute: F) -> Result<T, E>
+    pub fn try_call_blocking_owned<T, E, F>(
+        &self,
+        args: &(impl Arguments + ?Sized),
+        compute: F,
+    ) -> Result<T, E>
     where
         T: Cacheable,
         E: From<Elapsed> + Send + 'static,
@@ -1075,7 +1143,7 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// The blocking form of [`refresh`](Self::refresh).
-    pub fn refresh_blocking<T, F>(&self, args: &Args, compute: F) -> T
+    pub fn refresh_blocking<T, F>(&self, args: &(impl Arguments + ?Sized), compute: F) -> T
     where
         T: Cacheable,
         F: FnOnce() -> T,
@@ -1085,7 +1153,11 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// The blocking form of [`try_refresh`](Self::try_refresh).
-    pub fn try_refresh_blocking<T, E, F>(&self, args: &Args, compute: F) -> Result<T, E>
+    pub fn try_refresh_blocking<T, E, F>(
+        &self,
+        args: &(impl Arguments + ?Sized),
+        compute: F,
+    ) -> Result<T, E>
     where
         T: Cacheable,
         F: FnOnce() -> Result<T, E>,

@@ -5,6 +5,8 @@
 //! [`BlockingStore`] is its twin for backends with a real blocking client,
 //! so blocking code needs no async runtime.
 
+use std::any::{Any, TypeId};
+use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -91,12 +93,20 @@ pub struct Entry {
     /// The entry's remaining life, when [`ReadOptions::with_ttl`] asked for
     /// it and the store reports it in a read.
     pub ttl: Option<KeyTtl>,
+    /// The value the bytes decode to, from a store that keeps it
+    /// ([`Capabilities::keeps_decoded`]): a memoizer with the same codec
+    /// and type serves it without decoding.
+    pub decoded: Option<Decoded>,
 }
 
 impl Entry {
     /// An entry holding `value`, its remaining life not asked for.
     pub fn new(value: Bytes) -> Self {
-        Entry { value, ttl: None }
+        Entry {
+            value,
+            ttl: None,
+            decoded: None,
+        }
     }
 
     /// The same entry with its remaining life.
@@ -105,7 +115,75 @@ impl Entry {
         self.ttl = Some(ttl);
         self
     }
+
+    /// The same entry with the value its bytes decode to.
+    #[must_use]
+    pub fn decoded(mut self, decoded: Option<Decoded>) -> Self {
+        self.decoded = decoded;
+        self
+    }
 }
+
+/// What a [`Decoded`] costs beyond its value's serialized and inline
+/// sizes: the shared allocation's header, this handle, and the
+/// allocator's rounding.
+const DECODED_OVERHEAD: usize = 128;
+
+/// The value an entry's bytes decode to, as the memoizer that wrote them
+/// decoded them once, at the write (so it is exactly what a read of the
+/// bytes would give): what a store that lives in the process
+/// ([`Capabilities::keeps_decoded`]) keeps beside the bytes, and hands
+/// back in [`Entry::decoded`], so that its hits decode nothing. Only a
+/// memoizer with the same codec type and value type uses it; any other
+/// reader decodes the bytes.
+#[derive(Clone)]
+pub struct Decoded {
+    value: Arc<dyn Any + Send + Sync>,
+    codec: TypeId,
+    size: usize,
+}
+
+impl Decoded {
+    /// `value`, decoded by a codec of type `C` from bytes that were `size`
+    /// bytes long before compression.
+    pub(crate) fn new<C: 'static, T: Send + Sync + 'static>(value: Arc<T>, size: usize) -> Self {
+        Decoded {
+            value,
+            codec: TypeId::of::<C>(),
+            size: size.saturating_add(std::mem::size_of::<T>() + DECODED_OVERHEAD),
+        }
+    }
+
+    /// The memory the decoded value takes, estimated: its serialized size
+    /// before compression, its inline size, and its allocation's and this
+    /// handle's overhead. A store bounded in bytes counts it with the
+    /// entry.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The value, if a codec of type `C` decoded it as a `T`.
+    pub(crate) fn get<C: 'static, T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        if self.codec != TypeId::of::<C>() {
+            return None;
+        }
+        Arc::clone(&self.value).downcast::<T>().ok()
+    }
+}
+
+impl fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoded").field("size", &self.size).finish()
+    }
+}
+
+impl PartialEq for Decoded {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.value, &other.value) && self.codec == other.codec
+    }
+}
+
+impl Eq for Decoded {}
 
 /// How a [`Store::write`] is made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -234,6 +312,10 @@ pub struct Capabilities {
     /// ([`Store::lock`]), for
     /// [`distributed_lock`](crate::MemoizerBuilder::distributed_lock).
     pub locks: bool,
+    /// The store lives in the process and keeps each entry's decoded value
+    /// beside its bytes ([`Store::write_decoded`], [`Entry::decoded`]), so
+    /// that a memoizer's hits decode nothing.
+    pub keeps_decoded: bool,
 }
 
 impl Capabilities {
@@ -274,6 +356,13 @@ impl Capabilities {
     #[must_use]
     pub fn locks(mut self, on: bool) -> Self {
         self.locks = on;
+        self
+    }
+
+    /// See [`Capabilities::keeps_decoded`].
+    #[must_use]
+    pub fn keeps_decoded(mut self, on: bool) -> Self {
+        self.keeps_decoded = on;
         self
     }
 }
@@ -378,6 +467,20 @@ pub trait Store: Backend {
     /// long, without it the key is kept.
     async fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()>;
 
+    /// [`write`](Self::write), with the value the bytes decode to, for a
+    /// store that keeps it ([`Capabilities::keeps_decoded`]) and hands it
+    /// back in [`Entry::decoded`]. The default writes the bytes alone.
+    async fn write_decoded(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Decoded,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        let _ = decoded;
+        self.write(key, value, options).await
+    }
+
     /// Removes `key`, as `options` say; answers whether it existed.
     async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool>;
 
@@ -444,6 +547,18 @@ pub trait BlockingStore: Backend {
 
     /// See [`Store::write`]; honours [`WriteOptions::timeout`].
     fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()>;
+
+    /// See [`Store::write_decoded`].
+    fn write_decoded(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Decoded,
+        options: &WriteOptions,
+    ) -> Result<()> {
+        let _ = decoded;
+        self.write(key, value, options)
+    }
 
     /// See [`Store::remove`]; honours [`RemoveOptions::timeout`].
     fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool>;
@@ -523,6 +638,16 @@ macro_rules! forward_store {
                 (**self).write(key, value, options).await
             }
 
+            async fn write_decoded(
+                &self,
+                key: &str,
+                value: Bytes,
+                decoded: Decoded,
+                options: &WriteOptions,
+            ) -> Result<()> {
+                (**self).write_decoded(key, value, decoded, options).await
+            }
+
             async fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {
                 (**self).remove(key, options).await
             }
@@ -547,6 +672,16 @@ macro_rules! forward_store {
 
             fn write(&self, key: &str, value: Bytes, options: &WriteOptions) -> Result<()> {
                 (**self).write(key, value, options)
+            }
+
+            fn write_decoded(
+                &self,
+                key: &str,
+                value: Bytes,
+                decoded: Decoded,
+                options: &WriteOptions,
+            ) -> Result<()> {
+                (**self).write_decoded(key, value, decoded, options)
             }
 
             fn remove(&self, key: &str, options: &RemoveOptions) -> Result<bool> {

@@ -59,7 +59,7 @@ pub(crate) fn expand(options: Options, item: ItemFn) -> syn::Result<TokenStream>
     let memoizer = memoizer_expr(&options, &item, is_async, &value_type);
 
     // How the function and its refresh companion hand the body over.
-    let call_args = args_expr(&entries, false);
+    let call_args = resolved_args_expr(&memo_var, &entries);
     let through = Through {
         memo_var: &memo_var,
         args_var: &args_var,
@@ -559,6 +559,28 @@ fn entries<'a>(
 /// a stand-in, with no error: the function's own check ([`key_checks`])
 /// is the one error for that argument.
 fn args_expr(entries: &[Entry], in_companion: bool) -> TokenStream {
+    let pushes = pushes(entries, in_companion);
+    quote!(::memocache::Args::new() #pushes)
+}
+
+/// `memo.resolve(&LazyArgs::new(|id| { id.kwarg("a", ...)...; }, || Args::new().kwarg("a", ...)...))`:
+/// the call's key, found by the arguments' identity when the memoizer
+/// met them before (nothing is built), else built from the `Args`. It
+/// borrows nothing, so the computation can own the arguments.
+fn resolved_args_expr(memo_var: &Ident, entries: &[Entry]) -> TokenStream {
+    let pushes = pushes(entries, false);
+    let id = Ident::new("__memocache_identity", Span::mixed_site());
+    quote! {
+        #memo_var.resolve(&::memocache::key::LazyArgs::new(
+            |#id: &mut ::memocache::key::Identity| { #id #pushes; },
+            || ::memocache::Args::new() #pushes,
+        ))
+    }
+}
+
+/// `.named_arg("a", key_arg(&a).memocache_key_arg()).kwarg(...)...`: the
+/// same calls on an `Args` and on an `Identity`.
+fn pushes(entries: &[Entry], in_companion: bool) -> TokenStream {
     let pushes = entries.iter().map(|entry| {
         let name = &entry.name;
         let (value, span) = match entry.value {
@@ -581,7 +603,7 @@ fn args_expr(entries: &[Entry], in_companion: bool) -> TokenStream {
             quote_spanned!(span=> .kwarg(#name, #value))
         }
     });
-    quote!(::memocache::Args::new() #(#pushes)*)
+    quote!(#(#pushes)*)
 }
 
 /// An expression for the memoizer: a `&'static` one built once for

@@ -431,7 +431,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 return;
             }
         };
-        let Some(Encoded { bytes, expire }) = self.settle(R::CALL, key, None, &outcome) else {
+        let Some(Encoded {
+            bytes,
+            decoded,
+            expire,
+        }) = self.settle(reach, key, None, &outcome)
+        else {
             return;
         };
         let Role::Leader(leader) = self.flights().join(key) else {
@@ -441,7 +446,8 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         if self.removals().epoch() != epoch {
             return;
         }
-        self.write_entry(reach, R::CALL, key, bytes, expire).await;
+        self.write_entry(reach, R::CALL, key, bytes, decoded, expire)
+            .await;
         if let Some(tier) = self.tier_for(reach) {
             tier.changed(key);
         }

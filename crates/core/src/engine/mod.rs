@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 pub use block_on::block_on;
 pub(crate) use detached::{Owned, Plain, Refreshes, Tasks, Threads};
@@ -40,10 +39,11 @@ use self::lock::Contention;
 use crate::error::Elapsed;
 use crate::flight::{Landing, Leader, Role};
 use crate::health::Health;
+use crate::identity::{Arguments, Keyed};
 use crate::key::{Args, stale_key};
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
-use crate::store::{Entry, KeyTtl, ReadOptions, RemoveOptions, WriteOptions};
+use crate::store::{Decoded, Entry, KeyTtl, ReadOptions, RemoveOptions, WriteOptions};
 use crate::tier::{FlushCause, Invalidations, Tier};
 use crate::{Codec, Error, KeyHasher, Result};
 use detached::Detach;
@@ -145,6 +145,8 @@ pub(crate) fn log_failure(
 pub(crate) struct Write {
     key: String,
     bytes: Bytes,
+    /// What the bytes decode to, for a store that keeps it.
+    decoded: Option<Decoded>,
     /// Its expiry: the memoizer's, or what `expire_with` gave for it.
     expire: Option<std::time::Duration>,
     leader: Option<Leader>,
@@ -153,6 +155,9 @@ pub(crate) struct Write {
 /// A computed result ready to write: its bytes and its expiry.
 struct Encoded {
     bytes: Bytes,
+    /// What the bytes decode to, for a store that keeps it
+    /// ([`Capabilities::keeps_decoded`](crate::Capabilities::keeps_decoded)).
+    decoded: Option<Decoded>,
     expire: Option<std::time::Duration>,
 }
 
@@ -169,14 +174,15 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// One memoized call: the cached result for `args`, or `compute`'s.
     /// `detach` says whether the computation can outlive the call (for
     /// refresh-ahead and the computation timeouts).
-    pub(crate) async fn run<R, D, O, F, Fut>(
+    pub(crate) async fn run<A, R, D, O, F, Fut>(
         &self,
         reach: &R,
         detach: &D,
-        args: &Args,
+        args: &A,
         compute: F,
     ) -> O
     where
+        A: Arguments + ?Sized,
         R: Reach,
         D: Detach<S, C, H, O, F>,
         O: Outcome,
@@ -347,11 +353,20 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         } else {
             compute().await
         };
-        let encoded = self.settle(R::CALL, key, leader.as_ref(), &outcome);
-        if let (true, Some(Encoded { bytes, expire })) = (store_ok, encoded) {
+        let encoded = self.settle(reach, key, leader.as_ref(), &outcome);
+        if let (
+            true,
+            Some(Encoded {
+                bytes,
+                decoded,
+                expire,
+            }),
+        ) = (store_ok, encoded)
+        {
             let write = Write {
                 key: key.to_owned(),
                 bytes,
+                decoded,
                 expire,
                 leader,
             };
@@ -390,7 +405,6 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let read = read.map(|found| found.filter(|_| !self.removals().hides(key)));
         match self.decode_read::<T>(controller, key, read) {
             Read::Hit(value, entry) => {
-                let value = Arc::new(value);
                 if let (Some(tier), Some(ticket)) = (tier, ticket) {
                     tier.complete(ticket, value.clone(), entry.value.len(), entry.ttl);
                 }
@@ -429,8 +443,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     /// `refresh`: computes the result for `args` whatever is cached, and
     /// writes it (unless it bypasses the cache, or `cache_if` rejects it)
     /// before returning it, so the next call is served the new value.
-    pub(crate) async fn recompute<R, O, F, Fut>(&self, reach: &R, args: &Args, compute: F) -> O
+    pub(crate) async fn recompute<A, R, O, F, Fut>(&self, reach: &R, args: &A, compute: F) -> O
     where
+        A: Arguments + ?Sized,
         R: Reach,
         O: Outcome,
         F: FnOnce() -> Fut,
@@ -445,10 +460,16 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             flight.wait().await;
         }
         let outcome = compute().await;
-        if let Some(Encoded { bytes, expire }) = self.settle(R::CALL, &key, None, &outcome) {
+        if let Some(Encoded {
+            bytes,
+            decoded,
+            expire,
+        }) = self.settle(reach, &key, None, &outcome)
+        {
             let write = Write {
-                key: key.clone(),
+                key: key.to_string(),
                 bytes,
+                decoded,
                 expire,
                 leader: None,
             };
@@ -465,10 +486,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let Write {
             key,
             bytes,
+            decoded,
             expire,
             leader,
         } = write;
-        self.write_entry(reach, R::CALL, &key, bytes, expire).await;
+        self.write_entry(reach, R::CALL, &key, bytes, decoded, expire)
+            .await;
         drop(leader);
     }
 
@@ -480,6 +503,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         controller: &'static str,
         key: &str,
         bytes: Bytes,
+        decoded: Option<Decoded>,
         expire: Option<std::time::Duration>,
     ) {
         // While removals wait, a write and a retried removal of its key do
@@ -488,7 +512,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let options = WriteOptions::new().expire(expire);
         let written = self
             .attempt(reach, controller, Op::Write, key, |timeout| {
-                reach.write(key, bytes.clone(), options.timeout(timeout))
+                reach.write(
+                    key,
+                    bytes.clone(),
+                    decoded.clone(),
+                    options.timeout(timeout),
+                )
             })
             .await;
         if written.is_ok() {
@@ -508,7 +537,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let Some(bytes) = self.encode(CACHE_DATA, key, value) else {
             return;
         };
-        self.write_entry(reach, CACHE_DATA, key, bytes, self.expire())
+        self.write_entry(reach, CACHE_DATA, key, bytes, None, self.expire())
             .await;
         // A store that tracks changes reports this write too; one that does
         // not (a best-effort tier) relies on this.
@@ -700,18 +729,22 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// Turns a store read into a hit, or a miss (logging a value that does
-    /// not decode).
-    fn decode_read<T: DeserializeOwned>(
+    /// not decode). A value the store keeps decoded (by a memoizer with
+    /// this codec, as a `T`) is served as it is.
+    fn decode_read<T: Cacheable>(
         &self,
         controller: &'static str,
         key: &str,
         read: Option<Option<Entry>>,
-    ) -> Read<T> {
+    ) -> Read<Arc<T>> {
         match read {
             None => Read::Miss { store_ok: false },
             Some(Some(entry)) if !entry.value.is_empty() => {
+                if let Some(value) = entry.decoded.as_ref().and_then(Decoded::get::<C, T>) {
+                    return Read::Hit(value, entry);
+                }
                 match self.codec().decode(&entry.value) {
-                    Ok(value) => Read::Hit(value, entry),
+                    Ok(value) => Read::Hit(Arc::new(value), entry),
                     Err(e) => {
                         Counters::bump(&self.counters().decode_errors);
                         log_failure(controller, "Error on reading cache", key, &e);
@@ -740,20 +773,31 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     }
 
     /// After a miss: the encoded result to write, if it is to be cached
-    /// (`cache_if`), with its expiry (`expire_with`); the flight's waiters
-    /// get the value itself, if it is written (so that they share only what
-    /// is stored).
-    fn settle<O: Outcome>(
+    /// (`cache_if`), with its expiry (`expire_with`) and, for a store that
+    /// keeps decoded values, what the bytes decode to (decoded once here,
+    /// so that its hits serve exactly what a read of the bytes would); the
+    /// flight's waiters get the value itself, if it is written (so that
+    /// they share only what is stored).
+    fn settle<R: Reach, O: Outcome>(
         &self,
-        controller: &'static str,
+        reach: &R,
         key: &str,
         leader: Option<&Leader>,
         outcome: &O,
     ) -> Option<Encoded> {
         let value = outcome.cacheable().filter(|value| self.keeps(*value));
         let encoded = value.and_then(|value| {
+            let bytes = self.encode(R::CALL, key, value)?;
+            let decoded = reach
+                .store()
+                .capabilities()
+                .keeps_decoded
+                .then(|| self.codec().decode_sized::<O::Value>(&bytes).ok())
+                .flatten()
+                .map(|(value, size)| Decoded::new::<C, _>(Arc::new(value), size));
             Some(Encoded {
-                bytes: self.encode(controller, key, value)?,
+                bytes,
+                decoded,
                 expire: self.expire_for(value),
             })
         });
@@ -766,15 +810,20 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         encoded
     }
 
-    /// The key to use for this call, or `None` when it bypasses the cache.
-    fn key_for_call(&self, controller: &'static str, args: &Args) -> Option<String> {
-        if !self.should_cache(args) {
-            Counters::bump(&self.counters().bypassed);
-            return None;
-        }
-        match self.key(args) {
-            Ok(key) => Some(key),
-            Err(e) => {
+    /// The key to use for this call, or `None` when it bypasses the cache
+    /// (logged when an argument does not encode).
+    fn key_for_call<A: Arguments + ?Sized>(
+        &self,
+        controller: &'static str,
+        args: &A,
+    ) -> Option<Arc<str>> {
+        match args.resolve(self).0 {
+            Keyed::Key(key) => Some(key),
+            Keyed::Bypass => {
+                Counters::bump(&self.counters().bypassed);
+                None
+            }
+            Keyed::Unencodable(e) => {
                 Counters::bump(&self.counters().bypassed);
                 log_failure(
                     controller,

@@ -17,7 +17,8 @@ use crate::health::Health;
 use crate::key::KeyMatch;
 use crate::memoizer::Memoizer;
 use crate::store::{
-    Backend, BlockingStore, Entry, LockRequest, ReadOptions, RemoveOptions, Store, WriteOptions,
+    Backend, BlockingStore, Decoded, Entry, LockRequest, ReadOptions, RemoveOptions, Store,
+    WriteOptions,
 };
 use crate::tier::{Changes, Invalidations};
 use crate::{Codec, Error, KeyHasher, Result};
@@ -52,8 +53,15 @@ pub(crate) trait Reach {
     /// [`Store::read`], bounded by `options.timeout`.
     async fn read(&self, key: &str, options: ReadOptions) -> Result<Option<Entry>>;
 
-    /// [`Store::write`], bounded by `options.timeout`.
-    async fn write(&self, key: &str, value: Bytes, options: WriteOptions) -> Result<()>;
+    /// [`Store::write`] (or [`Store::write_decoded`], given the value the
+    /// bytes decode to), bounded by `options.timeout`.
+    async fn write(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Option<Decoded>,
+        options: WriteOptions,
+    ) -> Result<()>;
 
     /// [`Store::remove`], bounded by `options.timeout`.
     async fn remove(&self, key: &str, options: RemoveOptions) -> Result<bool>;
@@ -295,12 +303,24 @@ impl<S: Store, C: Codec, H: KeyHasher> Reach for Async<'_, S, C, H> {
         bounded(options.timeout, self.memo.store().read(key, &options)).await
     }
 
-    async fn write(&self, key: &str, value: Bytes, options: WriteOptions) -> Result<()> {
-        bounded(
-            options.timeout,
-            self.memo.store().write(key, value, &options),
-        )
-        .await
+    async fn write(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Option<Decoded>,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let store = self.memo.store();
+        match decoded {
+            Some(decoded) => {
+                bounded(
+                    options.timeout,
+                    store.write_decoded(key, value, decoded, &options),
+                )
+                .await
+            }
+            None => bounded(options.timeout, store.write(key, value, &options)).await,
+        }
     }
 
     async fn remove(&self, key: &str, options: RemoveOptions) -> Result<bool> {
@@ -350,8 +370,18 @@ impl<S: BlockingStore, C: Codec, H: KeyHasher> Reach for Blocking<'_, S, C, H> {
         self.memo.store().read(key, &options)
     }
 
-    async fn write(&self, key: &str, value: Bytes, options: WriteOptions) -> Result<()> {
-        self.memo.store().write(key, value, &options)
+    async fn write(
+        &self,
+        key: &str,
+        value: Bytes,
+        decoded: Option<Decoded>,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let store = self.memo.store();
+        match decoded {
+            Some(decoded) => store.write_decoded(key, value, decoded, &options),
+            None => store.write(key, value, &options),
+        }
     }
 
     async fn remove(&self, key: &str, options: RemoveOptions) -> Result<bool> {

@@ -185,7 +185,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             .await
             .ok();
         match self.decode_read::<T>(R::CALL, &stale, read) {
-            Read::Hit(value, _) => Some(Arc::new(value)),
+            Read::Hit(value, _) => Some(value),
             Read::Miss { .. } => None,
         }
     }
@@ -227,7 +227,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         // A failure is logged; the entry itself was written.
         let _ = self
             .attempt(reach, controller, Op::Write, &stale, |timeout| {
-                reach.write(&stale, bytes, options.timeout(timeout))
+                reach.write(&stale, bytes, None, options.timeout(timeout))
             })
             .await;
     }

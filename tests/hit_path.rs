@@ -1,0 +1,207 @@
+//! What a hit does and does not do: a memoizer finds a call's key again by
+//! a keyed hash of its arguments (never another call's, even for
+//! arguments built to collide), and the memory store serves values it
+//! keeps decoded (decoded once at the write, so a hit serves what a read
+//! of the bytes would, and a value the codec does not keep is caught as
+//! over Redis).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use memocache::codec::{Codec, JsonZlib};
+use memocache::{Args, LocalTier, Memoizer, MemoryStore, Result, cache_wrapper};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The argument lists a naive hash of their concatenated text, or of
+/// their values without their positions, kinds or names, would confuse.
+fn colliding() -> Vec<(&'static str, Args)> {
+    vec![
+        ("ab|c", Args::new().arg(&"ab").arg(&"c")),
+        ("a|bc", Args::new().arg(&"a").arg(&"bc")),
+        ("abc", Args::new().arg(&"abc")),
+        ("a=bc", Args::new().kwarg("a", &"bc")),
+        ("ab=c", Args::new().kwarg("ab", &"c")),
+        ("named a=bc", Args::new().named_arg("a", &"bc")),
+        ("a, b=c", Args::new().arg(&"a").kwarg("b", &"c")),
+        ("[a, bc]", Args::new().arg(&["a", "bc"])),
+        ("1", Args::new().arg(&1)),
+        ("\"1\"", Args::new().arg(&"1")),
+        ("none", Args::new()),
+    ]
+}
+
+fn each_gets_its_own_value(memo: &Memoizer<MemoryStore>) {
+    for round in 0..3 {
+        for (name, args) in colliding() {
+            let value: String = memo.call_blocking(&args, || name.to_owned());
+            assert_eq!(value, name, "round {round}");
+        }
+    }
+    let stats = memo.stats();
+    let calls = colliding().len() as u64;
+    let local = stats.tier.map_or(0, |tier| tier.hits);
+    assert_eq!((stats.misses, stats.hits + local), (calls, 2 * calls));
+}
+
+#[test]
+fn arguments_built_to_collide_get_their_own_values() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("hit:collide")
+        .build();
+    each_gets_its_own_value(&memo);
+}
+
+#[test]
+fn arguments_built_to_collide_get_their_own_values_from_the_local_tier() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("hit:collide:tier")
+        .local_tier(LocalTier::bytes(1 << 20))
+        .build();
+    each_gets_its_own_value(&memo);
+    assert!(memo.stats().tier.is_some_and(|tier| tier.hits > 0));
+}
+
+#[cache_wrapper(store = MemoryStore::new(), namespace = "hit:collide:attribute")]
+fn joined(a: &str, b: &str) -> String {
+    format!("{a}|{b}")
+}
+
+#[test]
+fn the_attribute_s_arguments_built_to_collide_get_their_own_values() {
+    let pairs = [("ab", "c"), ("a", "bc"), ("abc", ""), ("", "abc")];
+    for _ in 0..3 {
+        for (a, b) in pairs {
+            assert_eq!(joined(a, b), format!("{a}|{b}"));
+        }
+    }
+    let stats = joined_memoizer().stats();
+    assert_eq!((stats.misses, stats.hits), (4, 8));
+}
+
+#[test]
+fn a_call_resolved_first_is_cached_under_the_reference_key() {
+    let store = MemoryStore::new();
+    let memo = Memoizer::builder(store.clone())
+        .namespace("hit:resolved")
+        .build();
+    let args = Args::new().arg(&7).kwarg("user", &"ada");
+    let resolved = memo.resolve(&args);
+    assert_eq!(memo.call_blocking(&resolved, || 49_u32), 49);
+    assert_eq!(memo.call_blocking(&args, || 0_u32), 49);
+    let key = memo.key(&args).unwrap();
+    assert_eq!(
+        memocache::key::cache_key("hit:resolved", &args, &[], &memocache::key::Sha256).unwrap(),
+        key
+    );
+    assert_eq!(memo.get_data_blocking::<u32>(&key), Some(49));
+}
+
+/// The reference's codec, counting its decodes.
+#[derive(Default)]
+struct CountingCodec {
+    decodes: AtomicUsize,
+}
+
+impl Codec for CountingCodec {
+    fn name(&self) -> String {
+        "json+zlib, counted".to_owned()
+    }
+
+    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
+        JsonZlib::default().encode(value)
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        self.decodes.fetch_add(1, Ordering::SeqCst);
+        JsonZlib::default().decode(bytes)
+    }
+}
+
+#[test]
+fn memory_store_hits_decode_nothing() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("hit:decoded")
+        .codec(CountingCodec::default())
+        .build();
+    for _ in 0..100 {
+        let rows: Vec<u64> = memo.call_blocking(&Args::new().arg(&1), || (0..100).collect());
+        assert_eq!(rows.len(), 100);
+    }
+    assert_eq!(memo.stats().hits, 99);
+    assert_eq!(
+        memo.codec().decodes.load(Ordering::SeqCst),
+        1,
+        "the write decoded its bytes once; no hit decoded"
+    );
+}
+
+#[tokio::test]
+async fn memory_store_hits_decode_nothing_on_the_async_path() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("hit:decoded:async")
+        .codec(CountingCodec::default())
+        .build();
+    for _ in 0..10 {
+        let text: String = memo
+            .call(&Args::new().arg(&1), || async { "text".to_owned() })
+            .await;
+        assert_eq!(text, "text");
+    }
+    assert_eq!(memo.codec().decodes.load(Ordering::SeqCst), 1);
+}
+
+/// A value with a field the codec does not keep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct WithSkipped {
+    kept: u32,
+    #[serde(skip)]
+    skipped: u32,
+}
+
+#[test]
+fn a_hit_serves_what_the_stored_bytes_decode_to() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("hit:skipped")
+        .build();
+    let value = || WithSkipped {
+        kept: 1,
+        skipped: 2,
+    };
+    let first = memo.call_blocking(&Args::new(), value);
+    let hit = memo.call_blocking(&Args::new(), value);
+    assert_eq!(first.skipped, 2, "the caller that computed gets its value");
+    assert_eq!(
+        hit,
+        WithSkipped {
+            kept: 1,
+            skipped: 0
+        },
+        "a hit gets what the bytes hold, as from Redis"
+    );
+}
+
+/// A value that encodes but never decodes back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct OneWay(u32);
+
+impl<'de> Deserialize<'de> for OneWay {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> std::result::Result<Self, D::Error> {
+        Err(serde::de::Error::custom("a OneWay never decodes"))
+    }
+}
+
+#[test]
+fn a_value_that_does_not_decode_back_is_never_a_hit() {
+    let memo = Memoizer::builder(MemoryStore::new())
+        .namespace("hit:one-way")
+        .build();
+    let computed = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let value = memo.call_blocking(&Args::new(), || {
+            computed.fetch_add(1, Ordering::SeqCst);
+            OneWay(7)
+        });
+        assert_eq!(value, OneWay(7));
+    }
+    assert_eq!(computed.load(Ordering::SeqCst), 3, "every call computes");
+    assert_eq!(memo.stats().decode_errors, 2);
+}
