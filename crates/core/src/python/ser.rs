@@ -173,10 +173,33 @@ fn bytes_repr(bytes: &[u8]) -> String {
     s
 }
 
+/// Writes `v` in decimal, as Python prints an `int`, allocating nothing.
+fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0_u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes `v` in decimal, as Python prints an `int`.
+fn write_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, v.unsigned_abs());
+}
+
+/// Writes a wider integer in decimal, allocating nothing.
 fn write_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
-    let mut s = String::with_capacity(40);
-    write!(s, "{v}").expect("write to String");
-    out.extend_from_slice(s.as_bytes());
+    use std::io::Write as _;
+    write!(out, "{v}").expect("writing to a Vec cannot fail");
 }
 
 struct Writer<'a> {
@@ -265,7 +288,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
 
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        write_display(self.out, v);
+        write_i64(self.out, v);
         Ok(())
     }
 
@@ -287,7 +310,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
 
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        write_display(self.out, v);
+        write_u64(self.out, v);
         Ok(())
     }
 
@@ -730,5 +753,28 @@ impl ser::Serializer for MapKey<'_> {
         _len: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
         Err(key_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integers_are_written_as_python_prints_them() {
+        for (value, text) in [
+            (0_i64, "0"),
+            (7, "7"),
+            (-7, "-7"),
+            (1_000_000, "1000000"),
+            (i64::MAX, "9223372036854775807"),
+            (i64::MIN, "-9223372036854775808"),
+        ] {
+            assert_eq!(super::to_string(&value).unwrap(), text);
+        }
+        assert_eq!(super::to_string(&u64::MAX).unwrap(), "18446744073709551615");
+        assert_eq!(super::to_string(&u8::MAX).unwrap(), "255");
+        assert_eq!(
+            super::to_string(&i128::MIN).unwrap(),
+            "-170141183460469231731687303715884105728"
+        );
     }
 }
