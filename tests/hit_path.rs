@@ -205,3 +205,65 @@ fn a_value_that_does_not_decode_back_is_never_a_hit() {
     assert_eq!(computed.load(Ordering::SeqCst), 3, "every call computes");
     assert_eq!(memo.stats().decode_errors, 2);
 }
+
+/// Three calls: a miss, then hits, the last served from the copy the
+/// memoizer remembered for the arguments.
+fn warm(memo: &Memoizer<MemoryStore>, value: &str) {
+    for _ in 0..3 {
+        let got: String = memo.call_blocking(&Args::new().arg(&1), || value.to_owned());
+        assert_eq!(got, value);
+    }
+}
+
+fn served(memo: &Memoizer<MemoryStore>) -> String {
+    memo.call_blocking(&Args::new().arg(&1), || "computed".to_owned())
+}
+
+#[test]
+fn a_remembered_copy_is_never_served_after_its_entry_changes() {
+    let store = MemoryStore::new();
+    let memo = Memoizer::builder(store.clone())
+        .namespace("hit:remembered")
+        .build();
+    let other = Memoizer::builder(store.clone())
+        .namespace("hit:remembered")
+        .build();
+    warm(&memo, "first");
+    // Another memoizer's write of the same entry.
+    other.refresh_blocking(&Args::new().arg(&1), || "second".to_owned());
+    assert_eq!(served(&memo), "second");
+    // `cache_data` writes bytes alone.
+    let key = memo.key(&Args::new().arg(&1)).unwrap();
+    other.cache_data_blocking(&key, "third".to_owned());
+    assert_eq!(served(&memo), "third");
+    warm(&memo, "third");
+    assert!(other.invalidate_blocking(&Args::new().arg(&1)).unwrap());
+    assert_eq!(served(&memo), "computed");
+    warm(&memo, "computed");
+    other.clear_namespace_blocking().unwrap();
+    assert_eq!(
+        memo.call_blocking(&Args::new().arg(&1), || "after clear".to_owned()),
+        "after clear"
+    );
+}
+
+#[test]
+fn a_remembered_tier_copy_is_never_served_after_a_change_or_a_flush() {
+    let store = MemoryStore::new();
+    let memo = Memoizer::builder(store.clone())
+        .namespace("hit:remembered:tier")
+        .local_tier(LocalTier::bytes(1 << 20))
+        .build();
+    let other = Memoizer::builder(store.clone())
+        .namespace("hit:remembered:tier")
+        .build();
+    warm(&memo, "first");
+    assert!(memo.stats().tier.is_some_and(|tier| tier.hits >= 1));
+    // A write elsewhere: the store reports the change to the tier.
+    other.refresh_blocking(&Args::new().arg(&1), || "second".to_owned());
+    assert_eq!(served(&memo), "second");
+    warm(&memo, "second");
+    // A flush drops every copy.
+    memo.clear_namespace_blocking().unwrap();
+    assert_eq!(served(&memo), "computed");
+}

@@ -84,7 +84,12 @@ impl Backend for Gated {
     }
 
     fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities().tracks_changes(self.tracked)
+        // It writes bytes alone (no `write_decoded`), so it keeps no
+        // decoded values, whatever the memory store under it can.
+        self.inner
+            .capabilities()
+            .tracks_changes(self.tracked)
+            .keeps_decoded(false)
     }
 
     fn track_changes(&self, tier: Weak<dyn Invalidations>) -> Result<()> {

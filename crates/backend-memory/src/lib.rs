@@ -165,10 +165,15 @@ impl MemoryStore {
         let tiers = TrackedTiers::new();
         let evicted = tiers.clone();
         // Writes and removals tell the tiers themselves, at once; evictions
-        // and expiries come through here.
+        // and expiries come through here. Every value that leaves (replaced
+        // and removed ones too, which moka reports before the change
+        // returns) retires its decoded value.
         let builder = Cache::builder()
             .expire_after(PerEntryExpiry)
-            .eviction_listener(move |key: Arc<String>, _, cause| {
+            .eviction_listener(move |key: Arc<String>, gone: Stored, cause| {
+                if let Some(decoded) = &gone.decoded {
+                    decoded.retire();
+                }
                 if matches!(cause, RemovalCause::Size | RemovalCause::Expired) {
                     evicted.changed(&key);
                 }

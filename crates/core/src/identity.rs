@@ -18,11 +18,14 @@
 //! the same JSON: and then the same key and the same `cache_only_for`
 //! verdict.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
+use std::time::Instant;
 
 use serde::Serialize;
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -51,7 +54,7 @@ pub trait Arguments: sealed::Sealed {
     /// What `memoizer` makes of these arguments: their key, found by
     /// identity or built (and remembered), or the cache bypassed.
     #[doc(hidden)]
-    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Resolved;
+    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Cow<'_, Resolved>;
 }
 
 mod sealed {
@@ -62,15 +65,31 @@ mod sealed {
 }
 
 /// A call's arguments resolved by a memoizer
-/// ([`Memoizer::resolve`](crate::Memoizer::resolve)): their key, or
-/// why the call bypasses the cache. It borrows nothing, and is only
-/// meaningful to the memoizer that resolved it.
+/// ([`Memoizer::resolve`](crate::Memoizer::resolve)): their key (and the
+/// copy it remembers for them, if one still stands), or why the call
+/// bypasses the cache. It borrows nothing, and is only meaningful to the
+/// memoizer that resolved it.
 #[derive(Clone)]
-pub struct Resolved(pub(crate) Keyed);
+pub struct Resolved {
+    pub(crate) keyed: Keyed,
+    /// The arguments' identity, if they have one.
+    pub(crate) identity: Option<u128>,
+    /// The copy remembered for them, still standing when resolved.
+    pub(crate) copy: Option<Remembered>,
+}
+
+/// A copy a memoizer remembered for a call's arguments, and where it
+/// lives.
+#[derive(Clone)]
+pub(crate) struct Remembered {
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    /// Whether it is the local tier's copy (else a store's decoded value).
+    pub(crate) local: bool,
+}
 
 impl Arguments for Args {
-    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Resolved {
-        memoizer.keyed(self.identity(), || Cow::Borrowed(self))
+    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Cow<'_, Resolved> {
+        Cow::Owned(memoizer.keyed(self.identity(), || Cow::Borrowed(self)))
     }
 }
 
@@ -79,14 +98,14 @@ where
     I: Fn(&mut Identity),
     B: Fn() -> Args,
 {
-    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Resolved {
-        memoizer.keyed(self.identity(), || Cow::Owned((self.build)()))
+    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Cow<'_, Resolved> {
+        Cow::Owned(memoizer.keyed(self.identity(), || Cow::Owned((self.build)())))
     }
 }
 
 impl Arguments for Resolved {
-    fn resolve<S, C, H: KeyHasher>(&self, _: &Memoizer<S, C, H>) -> Resolved {
-        self.clone()
+    fn resolve<S, C, H: KeyHasher>(&self, _: &Memoizer<S, C, H>) -> Cow<'_, Resolved> {
+        Cow::Borrowed(self)
     }
 }
 
@@ -262,12 +281,70 @@ const SHARD_CAPACITY: usize = 256;
 /// Shards, so that callers of different keys seldom share a lock.
 const SHARDS: usize = 16;
 
-/// The keys a memoizer built, by identity: at most
-/// `SHARDS * SHARD_CAPACITY` of them (a full shard forgets all its keys
-/// before it learns one more): 4,096 keys, some 600 KiB with keys of the
-/// reference's length.
+/// A copy a call was served (a local tier's, or a value a store keeps
+/// decoded), kept with its arguments' key so that their next call serves
+/// it with no other lookup, for as long as it is still its entry's: not
+/// retired (its entry replaced, removed, evicted; its tier copy dropped
+/// by a change report), not expired, and for a tier's copy not flushed
+/// since. It holds the value weakly: a copy its tier or store let go of
+/// is not kept alive by it.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    value: Weak<dyn Any + Send + Sync>,
+    live: Arc<AtomicBool>,
+    expires: Option<Instant>,
+    /// For a local tier's copy: the tier's flush count when it was found.
+    flushes: Option<u64>,
+}
+
+impl Handle {
+    pub(crate) fn new(
+        value: Weak<dyn Any + Send + Sync>,
+        live: Arc<AtomicBool>,
+        expires: Option<Instant>,
+        flushes: Option<u64>,
+    ) -> Self {
+        Handle {
+            value,
+            live,
+            expires,
+            flushes,
+        }
+    }
+
+    /// The copy, if it still stands; `flushes` is the tier's flush count
+    /// now.
+    fn copy(&self, flushes: Option<u64>) -> Option<Remembered> {
+        if !self.live.load(Ordering::Acquire) {
+            return None;
+        }
+        if self.flushes.is_some() && self.flushes != flushes {
+            return None;
+        }
+        if self.expires.is_some_and(|at| Instant::now() >= at) {
+            return None;
+        }
+        Some(Remembered {
+            value: self.value.upgrade()?,
+            local: self.flushes.is_some(),
+        })
+    }
+}
+
+/// What a memoizer keeps for one identity.
+struct Slot {
+    keyed: Keyed,
+    copy: Option<Handle>,
+}
+
+type Shard = RwLock<HashMap<u128, Slot, BuildHasherDefault<Spread>>>;
+
+/// The keys a memoizer built, by identity, with the copy each was last
+/// served: at most `SHARDS * SHARD_CAPACITY` of them (a full shard
+/// forgets all its keys before it learns one more), 4,096 keys, some
+/// 600 KiB with keys of the reference's length.
 pub(crate) struct Keys {
-    shards: [RwLock<HashMap<u128, Keyed, BuildHasherDefault<Spread>>>; SHARDS],
+    shards: [Shard; SHARDS],
 }
 
 impl Default for Keys {
@@ -279,19 +356,27 @@ impl Default for Keys {
 }
 
 impl Keys {
-    fn shard(&self, identity: u128) -> &RwLock<HashMap<u128, Keyed, BuildHasherDefault<Spread>>> {
+    fn shard(&self, identity: u128) -> &Shard {
         // The identity is a uniform hash: its top bits pick the shard, its
         // low bits the bucket.
         &self.shards[(identity >> 124) as usize % SHARDS]
     }
 
-    /// What is known of `identity`'s arguments.
-    pub(crate) fn get(&self, identity: u128) -> Option<Keyed> {
+    /// What is known of `identity`'s arguments, and the copy they were
+    /// last served if it still stands (`flushes`: the local tier's flush
+    /// count now).
+    pub(crate) fn get(
+        &self,
+        identity: u128,
+        flushes: Option<u64>,
+    ) -> Option<(Keyed, Option<Remembered>)> {
         let shard = self
             .shard(identity)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        shard.get(&identity).cloned()
+        let slot = shard.get(&identity)?;
+        let copy = slot.copy.as_ref().and_then(|handle| handle.copy(flushes));
+        Some((slot.keyed.clone(), copy))
     }
 
     /// Remembers what `identity`'s arguments are.
@@ -303,7 +388,18 @@ impl Keys {
         if shard.len() >= SHARD_CAPACITY && !shard.contains_key(&identity) {
             shard.clear();
         }
-        shard.insert(identity, keyed);
+        shard.insert(identity, Slot { keyed, copy: None });
+    }
+
+    /// Remembers the copy `identity`'s arguments were served.
+    pub(crate) fn remember(&self, identity: u128, copy: Handle) {
+        let mut shard = self
+            .shard(identity)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = shard.get_mut(&identity) {
+            slot.copy = Some(copy);
+        }
     }
 }
 
@@ -388,7 +484,9 @@ mod tests {
             keys.insert(id, Keyed::Key(Arc::from(id.to_string())));
         }
         let last = *ids.last().unwrap();
-        assert!(matches!(keys.get(last), Some(Keyed::Key(k)) if *k == *last.to_string()));
-        assert!(keys.get(0).is_none());
+        assert!(
+            matches!(keys.get(last, None), Some((Keyed::Key(k), None)) if *k == *last.to_string())
+        );
+        assert!(keys.get(0, None).is_none());
     }
 }

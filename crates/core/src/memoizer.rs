@@ -21,7 +21,7 @@ use crate::error::Elapsed;
 use crate::flight::Flights;
 use crate::hasher::{KeyHasher, Sha256};
 use crate::health::Health;
-use crate::identity::{Arguments, Keyed, Keys, Resolved};
+use crate::identity::{Arguments, Handle, Keyed, Keys, Resolved};
 use crate::instruments::Instruments;
 use crate::key::{Args, KeyMatch, cache_key};
 use crate::stats::{Counters, Stats};
@@ -906,7 +906,7 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
     /// borrows nothing, so the arguments can then move into the
     /// computation; pass it to `call` or `refresh` of this memoizer.
     pub fn resolve(&self, args: &(impl Arguments + ?Sized)) -> Resolved {
-        args.resolve(self)
+        args.resolve(self).into_owned()
     }
 
     /// What the arguments of `identity` are to this memoizer: found by
@@ -917,8 +917,15 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
         identity: Option<u128>,
         args: impl FnOnce() -> Cow<'a, Args>,
     ) -> Resolved {
-        if let Some(keyed) = identity.and_then(|identity| self.keys().get(identity)) {
-            return Resolved(keyed);
+        let flushes = self.inner.tier.as_ref().map(|tier| tier.flushes());
+        if let Some((keyed, copy)) =
+            identity.and_then(|identity| self.keys().get(identity, flushes))
+        {
+            return Resolved {
+                keyed,
+                identity,
+                copy,
+            };
         }
         let args = args();
         let keyed = if !self.should_cache(&args) {
@@ -926,13 +933,37 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
         } else {
             match self.key(&args) {
                 Ok(key) => Keyed::Key(Arc::from(key)),
-                Err(e) => return Resolved(Keyed::Unencodable(Arc::new(e))),
+                Err(e) => {
+                    return Resolved {
+                        keyed: Keyed::Unencodable(Arc::new(e)),
+                        identity: None,
+                        copy: None,
+                    };
+                }
             }
         };
         if let Some(identity) = identity {
             self.keys().insert(identity, keyed.clone());
         }
-        Resolved(keyed)
+        Resolved {
+            keyed,
+            identity,
+            copy: None,
+        }
+    }
+
+    /// Remembers the copy a call with these arguments was served, for
+    /// their next call: only when nothing but the copy itself decides a
+    /// hit (no refresh-ahead, whose hits look at the entry's remaining
+    /// life, and no fail-safe, whose tier keeps stale copies).
+    pub(crate) fn remember(&self, resolved: &Resolved, copy: impl FnOnce() -> Option<Handle>) {
+        let plain =
+            self.inner.policy.refresh_ahead.is_none() && self.inner.policy.fail_safe.is_none();
+        if let (true, Some(identity)) = (plain, resolved.identity)
+            && let Some(copy) = copy()
+        {
+            self.keys().remember(identity, copy);
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -136,22 +137,57 @@ const DECODED_OVERHEAD: usize = 128;
 /// back in [`Entry::decoded`], so that its hits decode nothing. Only a
 /// memoizer with the same codec type and value type uses it; any other
 /// reader decodes the bytes.
+///
+/// A memoizer that found it remembers it for the same arguments' next
+/// call, which then serves it with no lookup in the store: the store
+/// must [`retire`](Self::retire) it the moment its entry is replaced,
+/// removed, evicted or cleared (its expiry, given at the write, the
+/// memoizer checks itself).
 #[derive(Clone)]
 pub struct Decoded {
     value: Arc<dyn Any + Send + Sync>,
     codec: TypeId,
     size: usize,
+    /// Shared by the clones: cleared by [`retire`](Self::retire).
+    live: Arc<AtomicBool>,
+    /// When the entry it was written with expires, if it does.
+    expires: Option<Instant>,
 }
 
 impl Decoded {
     /// `value`, decoded by a codec of type `C` from bytes that were `size`
-    /// bytes long before compression.
-    pub(crate) fn new<C: 'static, T: Send + Sync + 'static>(value: Arc<T>, size: usize) -> Self {
+    /// bytes long before compression, for an entry that expires after
+    /// `expire` (if it does).
+    pub(crate) fn new<C: 'static, T: Send + Sync + 'static>(
+        value: Arc<T>,
+        size: usize,
+        expire: Option<Duration>,
+    ) -> Self {
         Decoded {
             value,
             codec: TypeId::of::<C>(),
             size: size.saturating_add(std::mem::size_of::<T>() + DECODED_OVERHEAD),
+            live: Arc::new(AtomicBool::new(true)),
+            expires: expire.and_then(|expire| Instant::now().checked_add(expire)),
         }
+    }
+
+    /// Says its entry no longer holds it (replaced, removed, evicted,
+    /// cleared): no memoizer serves it from then on. A store that keeps
+    /// decoded values calls it before the change returns.
+    pub fn retire(&self) {
+        self.live.store(false, Ordering::Release);
+    }
+
+    /// A handle on it for the memoizer that found it (see
+    /// [`crate::identity::Handle`]).
+    pub(crate) fn handle(&self) -> crate::identity::Handle {
+        crate::identity::Handle::new(
+            Arc::downgrade(&self.value),
+            Arc::clone(&self.live),
+            self.expires,
+            None,
+        )
     }
 
     /// The memory the decoded value takes, estimated: its serialized size

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use moka::sync::Cache;
 
+use crate::identity::Handle;
 use crate::instruments::TierInstruments;
 use crate::store::KeyTtl;
 
@@ -276,6 +277,10 @@ struct Held {
     /// When the store entry it copies expires, if it does and was asked
     /// (for refresh-ahead).
     expires: Option<Instant>,
+    /// When it stops being served fresh, for a [`Handle`] on it.
+    until: Option<Instant>,
+    /// Cleared when a change report drops it, for the [`Handle`]s on it.
+    live: Arc<AtomicBool>,
 }
 
 /// Gives each copy its own life.
@@ -304,6 +309,9 @@ pub(crate) struct Tier {
     /// The reads under way, by key: the ticket that may still insert.
     tickets: Mutex<HashMap<Arc<str>, u64>>,
     next_ticket: AtomicU64,
+    /// Counts the times every copy was dropped (flushes, `untracked`):
+    /// a [`Handle`] on a copy stands only while it is unchanged.
+    epoch: AtomicU64,
     /// Set when the store said it cannot report changes after all
     /// ([`Invalidations::untracked`]): unless best effort, the tier then
     /// keeps and serves nothing.
@@ -415,6 +423,7 @@ impl Tier {
             copies,
             tickets: Mutex::default(),
             next_ticket: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
             untracked: AtomicBool::new(false),
             counters: TierCounters::default(),
             changes: Changes::default(),
@@ -445,6 +454,28 @@ impl Tier {
             Some(until) if Instant::now() >= until => None,
             _ => Some((held.value, held.expires)),
         }
+    }
+
+    /// How many times every copy was dropped: what a [`Handle`] on a copy
+    /// checks.
+    pub(crate) fn flushes(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A handle on the fresh local copy at `key`, for the memoizer to
+    /// serve its arguments' next call from: it stands until a change
+    /// report drops the copy, a flush, or the copy's fresh life ends.
+    pub(crate) fn handle(&self, key: &str) -> Option<Handle> {
+        // The count first: a flush after it leaves the handle standing
+        // for none of its copies.
+        let flushes = self.flushes();
+        let held = self.copies.get(key)?;
+        Some(Handle::new(
+            Arc::downgrade(&held.value),
+            held.live,
+            held.until,
+            Some(flushes),
+        ))
     }
 
     /// The local copy at `key`, fresh or stale (kept past its expiry for
@@ -481,13 +512,11 @@ impl Tier {
             Some(KeyTtl::Missing) => return self.abandon(ticket),
             Some(KeyTtl::Persistent) | None => (self.config.max_ttl, self.config.max_ttl, None),
         };
+        let until = Instant::now().checked_add(fresh);
         let (life, fresh_until) = if self.keep_stale.is_zero() {
             (fresh, None)
         } else {
-            (
-                left.saturating_add(self.keep_stale),
-                Some(Instant::now() + fresh),
-            )
+            (left.saturating_add(self.keep_stale), until)
         };
         let mut tickets = self.lock();
         if tickets.get(&ticket.key) != Some(&ticket.number) {
@@ -509,6 +538,8 @@ impl Tier {
             life,
             fresh_until,
             expires,
+            until,
+            live: Arc::new(AtomicBool::new(true)),
         };
         // Inserted under the lock: a change report waits for it, then
         // removes it.
@@ -565,7 +596,9 @@ impl Invalidations for Tier {
     fn changed(&self, key: &str) {
         let mut tickets = self.lock();
         tickets.remove(key);
-        self.copies.invalidate(key);
+        if let Some(held) = self.copies.remove(key) {
+            held.live.store(false, Ordering::Release);
+        }
         drop(tickets);
         self.counters.invalidations.fetch_add(1, Ordering::Relaxed);
         self.changes.reported();
@@ -576,6 +609,7 @@ impl Invalidations for Tier {
     fn flushed(&self, cause: FlushCause) {
         let mut tickets = self.lock();
         tickets.clear();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.copies.invalidate_all();
         drop(tickets);
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
@@ -589,6 +623,7 @@ impl Invalidations for Tier {
         let mut tickets = self.lock();
         let first = !self.untracked.swap(true, Ordering::AcqRel);
         tickets.clear();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         self.copies.invalidate_all();
         drop(tickets);
         if !first {

@@ -39,7 +39,7 @@ use self::lock::Contention;
 use crate::error::Elapsed;
 use crate::flight::{Landing, Leader, Role};
 use crate::health::Health;
-use crate::identity::{Arguments, Keyed};
+use crate::identity::{Arguments, Keyed, Resolved};
 use crate::key::{Args, stale_key};
 use crate::memoizer::Memoizer;
 use crate::stats::Counters;
@@ -190,17 +190,25 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         Fut: Future<Output = O>,
     {
         let span = CallSpan::new(self.namespace(), self.instruments());
-        let Some(key) = self.key_for_call(R::CALL, args) else {
+        let resolved = args.resolve(self);
+        let Some(key) = self.key_for_call(R::CALL, &resolved) else {
             span.end(Path::Bypassed);
             return compute().await;
         };
-        span.key(&key);
+        span.key(key);
+        if let Some((value, path)) = self.remembered::<O::Value>(&resolved, key) {
+            span.end(path);
+            return O::from_cached(value);
+        }
         let tier = self.tier_for(reach);
-        if let Some((value, expires)) = tier.and_then(|tier| local_copy::<O::Value>(tier, &key)) {
+        if let Some((value, expires)) = tier.and_then(|tier| local_copy::<O::Value>(tier, key)) {
+            if let Some(tier) = tier {
+                self.remember(&resolved, || tier.handle(key));
+            }
             Counters::bump(&self.tier_counters().hits);
             let left = || expires.map(|at| at.saturating_duration_since(Instant::now()));
             let refreshing =
-                self.refresh_due(&value, left) && detach.refresh(self, reach, &key, compute);
+                self.refresh_due(&value, left) && detach.refresh(self, reach, key, compute);
             span.end(if refreshing {
                 Path::LocalRefresh
             } else {
@@ -208,8 +216,28 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             });
             return O::from_cached(value);
         }
+        if tier.is_none()
+            && let Some((value, entry)) = self.decoded_copy::<R, O::Value>(reach, key).await
+        {
+            self.remember(&resolved, || entry.decoded.as_ref().map(Decoded::handle));
+            Counters::bump(&self.counters().hits);
+            let left = || match entry.ttl {
+                Some(KeyTtl::Expires(left)) => Some(left),
+                _ => None,
+            };
+            let refreshing =
+                self.refresh_due(&*value, left) && detach.refresh(self, reach, key, compute);
+            span.end(if refreshing {
+                Path::HitRefresh
+            } else {
+                Path::Hit
+            });
+            return O::from_cached(
+                Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()),
+            );
+        }
         loop {
-            let leader = match self.join_flight(&key) {
+            let leader = match self.join_flight(key) {
                 Some(Role::Waiter(waiter)) => match landed(waiter.wait().await) {
                     Landed::Value(value) => {
                         Counters::bump(&self.counters().merged);
@@ -240,7 +268,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                 Some(Role::Leader(leader)) => Some(leader),
                 None => None,
             };
-            let (outcome, path) = self.lead(reach, detach, tier, &key, leader, compute).await;
+            let (outcome, path) = self.lead(reach, detach, tier, key, leader, compute).await;
             span.end(path);
             return outcome;
         }
@@ -419,6 +447,32 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
     }
 
+    /// The value a store that lives in the process
+    /// ([`Capabilities::keeps_decoded`](crate::Capabilities::keeps_decoded))
+    /// holds at `key`, read before the call joins the key's flight, as a
+    /// local copy is: such a read is a map lookup, with nothing to merge,
+    /// bound or guard. The decoded value it keeps is served as it is; bytes
+    /// without one (another codec's write, `cache_data`'s) are decoded.
+    /// `None` (the call then goes the usual way, which reads again and
+    /// logs what failed) when the entry is missing or does not decode as a
+    /// `T`, a removal of the key waits, or the read failed.
+    async fn decoded_copy<R: Reach, T: Cacheable>(
+        &self,
+        reach: &R,
+        key: &str,
+    ) -> Option<(Arc<T>, Entry)> {
+        if !reach.store().capabilities().keeps_decoded || self.removals().hides(key) {
+            return None;
+        }
+        let options = ReadOptions::new().with_ttl(self.refreshes_ahead());
+        let entry = reach.read(key, options).await.ok()??;
+        let value = match entry.decoded.as_ref().and_then(Decoded::get::<C, T>) {
+            Some(value) => value,
+            None => Arc::new(self.codec().decode(&entry.value).ok()?),
+        };
+        Some((value, entry))
+    }
+
     /// `get_data`: the value stored at exactly `key`, from the local tier
     /// or the store; `None` when there is none, it does not decode as a
     /// `T`, or the store failed (logged).
@@ -451,12 +505,13 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = O>,
     {
-        let Some(key) = self.key_for_call(R::CALL, args) else {
+        let resolved = args.resolve(self);
+        let Some(key) = self.key_for_call(R::CALL, &resolved) else {
             return compute().await;
         };
         // A write of the old value still under way must not land after
         // the new one.
-        if let Some(flight) = self.flights().current(&key) {
+        if let Some(flight) = self.flights().current(key) {
             flight.wait().await;
         }
         let outcome = compute().await;
@@ -464,7 +519,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             bytes,
             decoded,
             expire,
-        }) = self.settle(reach, &key, None, &outcome)
+        }) = self.settle(reach, key, None, &outcome)
         {
             let write = Write {
                 key: key.to_string(),
@@ -476,7 +531,7 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             self.store_write(reach, write).await;
         }
         if let Some(tier) = self.tier_for(reach) {
-            tier.changed(&key);
+            tier.changed(key);
         }
         outcome
     }
@@ -788,17 +843,18 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         let value = outcome.cacheable().filter(|value| self.keeps(*value));
         let encoded = value.and_then(|value| {
             let bytes = self.encode(R::CALL, key, value)?;
+            let expire = self.expire_for(value);
             let decoded = reach
                 .store()
                 .capabilities()
                 .keeps_decoded
                 .then(|| self.codec().decode_sized::<O::Value>(&bytes).ok())
                 .flatten()
-                .map(|(value, size)| Decoded::new::<C, _>(Arc::new(value), size));
+                .map(|(value, size)| Decoded::new::<C, _>(Arc::new(value), size, expire));
             Some(Encoded {
                 bytes,
                 decoded,
-                expire: self.expire_for(value),
+                expire,
             })
         });
         if let Some(leader) = leader {
@@ -812,12 +868,12 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
 
     /// The key to use for this call, or `None` when it bypasses the cache
     /// (logged when an argument does not encode).
-    fn key_for_call<A: Arguments + ?Sized>(
+    fn key_for_call<'a>(
         &self,
         controller: &'static str,
-        args: &A,
-    ) -> Option<Arc<str>> {
-        match args.resolve(self).0 {
+        resolved: &'a Resolved,
+    ) -> Option<&'a str> {
+        match &resolved.keyed {
             Keyed::Key(key) => Some(key),
             Keyed::Bypass => {
                 Counters::bump(&self.counters().bypassed);
@@ -829,11 +885,28 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
                     controller,
                     "Error on building cache key",
                     self.namespace(),
-                    &e,
+                    e,
                 );
                 None
             }
         }
+    }
+
+    /// The copy remembered for this call's arguments, if it still stands,
+    /// holds a `T`, and no removal of `key` waits; counted as the hit it is.
+    fn remembered<T: Cacheable>(&self, resolved: &Resolved, key: &str) -> Option<(T, Path)> {
+        let copy = resolved.copy.as_ref()?;
+        let value = copy.value.downcast_ref::<T>()?;
+        if self.removals().hides(key) {
+            return None;
+        }
+        Some(if copy.local {
+            Counters::bump(&self.tier_counters().hits);
+            (value.clone(), Path::Local)
+        } else {
+            Counters::bump(&self.counters().hits);
+            (value.clone(), Path::Hit)
+        })
     }
 
     fn join_flight(&self, key: &str) -> Option<Role> {
