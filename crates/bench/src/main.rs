@@ -13,6 +13,7 @@
 //! set. `--publish` also writes `BENCHMARKS.md` and `docs/bench.svg` at the
 //! workspace root.
 
+mod attribute;
 mod chart;
 mod codecs;
 mod coherence;
@@ -59,6 +60,7 @@ struct Options {
     quick: bool,
     out: PathBuf,
     publish: bool,
+    in_process: bool,
 }
 
 fn options() -> Options {
@@ -66,12 +68,14 @@ fn options() -> Options {
         quick: false,
         out: PathBuf::from("bench-results"),
         publish: false,
+        in_process: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--publish" => options.publish = true,
+            "--in-process" => options.in_process = true,
             "--out" => {
                 options.out =
                     PathBuf::from(args.next().unwrap_or_else(|| usage("--out needs a DIR")))
@@ -88,8 +92,9 @@ fn usage(problem: &str) -> ! {
         eprintln!("{problem}");
     }
     eprintln!(
-        "usage: memocache-bench [--quick] [--out DIR] [--publish]\n\
+        "usage: memocache-bench [--quick] [--out DIR] [--publish] [--in-process]\n\
          \x20 --quick    a short run (a few minutes on 2 cores)\n\
+         \x20 --in-process  only the in-process hits (memory store, attribute), printed; writes nothing\n\
          \x20 --out DIR  where to write results.json, results.md, bench.svg (default bench-results)\n\
          \x20 --publish  also write BENCHMARKS.md and docs/bench.svg at the workspace root\n\
          Uses its own redis-server on a free port unless REDIS_URL is set."
@@ -112,6 +117,11 @@ fn main() {
         metrics_cost::hits_only(&spec);
         return;
     }
+    // Attribute hits alone, for a profile (see `attribute::hits_only`).
+    if let Ok(spec) = std::env::var("MEMOCACHE_BENCH_ATTRIBUTE_HITS") {
+        attribute::hits_only(&spec);
+        return;
+    }
     // A process of the cross-process stampede, started by the bench itself.
     if let Ok(url) = std::env::var(stampede::CHILD) {
         stampede::child(&url);
@@ -119,6 +129,13 @@ fn main() {
     }
     let options = options();
     let schedule = Schedule::new(options.quick);
+    if options.in_process {
+        for size in Size::ALL {
+            eprintln!("{size:?}: {:#?}", memory::hits(size, &schedule));
+        }
+        eprintln!("{:#?}", attribute::hits(&schedule));
+        return;
+    }
     let started_at = Instant::now();
     let started = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
     std::fs::create_dir_all(&options.out).expect("cannot create the output directory");
@@ -211,6 +228,10 @@ fn main() {
         .collect();
     eprintln!("{memory:#?}");
 
+    eprintln!("hits through the attribute ...");
+    let attribute = attribute::hits(&schedule);
+    eprintln!("{attribute:#?}");
+
     eprintln!("what the metrics feature costs a hit ...");
     let metrics = metrics_cost::measure(&schedule);
     eprintln!("{metrics:#?}");
@@ -263,7 +284,8 @@ fn main() {
     let fail_safe = runtime.block_on(outage::measure(&url, schedule.outage_phase));
     eprintln!("{fail_safe:#?}");
 
-    let (ratios, ratio_ranges) = ratios(&hits, &blocking, python.as_ref(), &memory);
+    let (ratios, mut ratio_ranges) = ratios(&hits, &blocking, python.as_ref(), &memory);
+    ratio_ranges.extend(attribute.ranges.clone());
     let stampede = StampedeResults {
         memocache_executions: memocache_stampede.executions,
         memocache_blocking_executions: blocking_stampede.executions,
@@ -289,6 +311,7 @@ fn main() {
             &coherence,
             &fail_safe,
             &metrics,
+            &attribute,
         ),
         ratios,
         ratio_ranges,
@@ -313,6 +336,7 @@ fn main() {
         miss,
         python,
         memory,
+        attribute,
         metrics,
         coherence,
         fail_safe,

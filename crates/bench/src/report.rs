@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::attribute::AttributeHits;
 use crate::chart::{BarGroup, RatioRow, thousands};
 use crate::codecs::CodecFigures;
 use crate::coherence::{Coherence, WINDOW_GOAL};
@@ -47,6 +48,8 @@ pub struct Results {
     pub python: Option<PythonResults>,
     /// Memory-store hits by value.
     pub memory: BTreeMap<String, MemoryHits>,
+    /// In-process hits through the attribute, against `#[cached]` and moka.
+    pub attribute: AttributeHits,
     /// What the `metrics` feature costs a hit.
     pub metrics: MetricsCosts,
     /// The mixed workload under rewrites, with and without a local tier.
@@ -273,6 +276,7 @@ impl Results {
         coherence: &Coherence,
         outage: &Outage,
         metrics: &MetricsCosts,
+        attribute: &AttributeHits,
     ) -> Vec<TargetCheck> {
         let check =
             |name: &str, key: &str, measured: Option<f64>, goal: f64, lower: bool| TargetCheck {
@@ -350,6 +354,27 @@ impl Results {
                 "memory-store hit, local tier, vs cached's LruCache",
                 "memory_hit_vs_cached_lru",
                 Some(ratios.memory_hit_vs_cached_lru),
+                1.5,
+                true,
+            ),
+            check(
+                "#[cache_wrapper] on MemoryStore::new() vs #[cached], 9-byte String",
+                "attribute_hit_vs_cached_macro_small",
+                Some(attribute.attribute_hit_vs_cached_macro_small),
+                3.0,
+                true,
+            ),
+            check(
+                "#[cache_wrapper] on MemoryStore::new() vs #[cached], 1 KiB",
+                "attribute_hit_vs_cached_macro_1k",
+                Some(attribute.attribute_hit_vs_cached_macro_1k),
+                1.5,
+                true,
+            ),
+            check(
+                "tier hit of an Arc<T> (attribute) vs typed moka get of the Arc<T>",
+                "tier_hit_arc_vs_moka_typed_arc",
+                Some(attribute.tier_hit_arc_vs_moka_typed_arc),
                 1.5,
                 true,
             ),
