@@ -7,7 +7,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use memocache::{LocalTier, MemoryStore, cache_wrapper};
 use serde::{Deserialize, Serialize};
@@ -15,10 +14,11 @@ use serde::{Deserialize, Serialize};
 /// The system allocator, counting the allocations of a thread that asks.
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
+    /// Whether this thread's allocations are counted now.
     static COUNTED: Cell<bool> = const { Cell::new(false) };
+    /// This thread's counted allocations: each test thread has its own.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 // SAFETY: every call is passed on to the system allocator unchanged.
@@ -49,7 +49,7 @@ unsafe impl GlobalAlloc for Counting {
 
 fn count() {
     if COUNTED.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
     }
 }
 
@@ -58,11 +58,11 @@ static GLOBAL: Counting = Counting;
 
 /// The allocations `calls` makes on this thread.
 fn allocations(calls: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(Cell::get);
     COUNTED.with(|counted| counted.set(true));
     calls();
     COUNTED.with(|counted| counted.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    ALLOCATIONS.with(Cell::get) - before
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
