@@ -8,14 +8,16 @@
 //! It installs the `metrics-exporter-prometheus` recorder (before any
 //! memoizer is built: a memoizer registers its metrics when it is built),
 //! calls a memoized `square(n)` for n in 1, 2, 3, 1, 2, 3, 1, 2, 3, 1 (3
-//! misses, then 7 hits), prints `ready`, and serves the Prometheus text at
+//! misses, then 7 hits: the store is read twice per miss, once for each
+//! key's first hit, and the later hits are served the copy the first one
+//! was), prints `ready`, and serves the Prometheus text at
 //! `http://127.0.0.1:$METRICS_PORT/metrics` (port 9898 by default) until it
 //! is stopped. Among what it serves:
 //!
 //! ```text
 //! memocache_calls_total{namespace="metrics:square",outcome="miss"} 3
 //! memocache_calls_total{namespace="metrics:square",outcome="hit"} 7
-//! db_client_operation_duration_count{db_system_name="memory",db_operation_name="GET",namespace="metrics:square"} 10
+//! db_client_operation_duration_count{db_system_name="memory",db_operation_name="GET",namespace="metrics:square"} 9
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -465,7 +465,10 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             return None;
         }
         let options = ReadOptions::new().with_ttl(self.refreshes_ahead());
-        let entry = reach.read(key, options).await.ok()??;
+        let started = self.instruments().start();
+        let read = reach.read(key, options).await;
+        self.instruments().operation(Op::Read, started);
+        let entry = read.ok()??;
         let value = match entry.decoded.as_ref().and_then(Decoded::get::<C, T>) {
             Some(value) => value,
             None => Arc::new(self.codec().decode(&entry.value).ok()?),
