@@ -156,6 +156,15 @@ fn main() {
         }
     );
     let remote = runtime.block_on(Remote::connect(&url));
+    // One remote subject's hits alone, for a profile: `SUBJECT:SECONDS`.
+    if let Ok(spec) = std::env::var("MEMOCACHE_BENCH_REMOTE_HITS") {
+        let (subject, seconds) = spec.split_once(':').expect("SUBJECT:SECONDS");
+        runtime.block_on(remote.seed(Size::Small));
+        let seconds = seconds.parse().expect("SECONDS, a count");
+        let rate = runtime.block_on(remote.profile(subject, seconds));
+        eprintln!("{subject}: {rate:.0} hits/s at 64 callers");
+        return;
+    }
     let mut notes = Vec::new();
     if let Some(why) = remote.fred_missing() {
         notes.push(format!("memocache over fred: not measured ({why})."));

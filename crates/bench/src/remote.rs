@@ -379,6 +379,17 @@ impl Remote {
 
     /// Hit latency at concurrency 1 and throughput at each concurrency, every
     /// subject in every round, in rotating order.
+    /// One subject's hits alone at concurrency 64, for a profile: the
+    /// 1 KiB value for `seconds`; answers hits per second.
+    pub async fn profile(&self, subject: &str, seconds: u64) -> f64 {
+        let subjects = self.hit_subjects(Size::Small, false);
+        let (_, op) = subjects
+            .iter()
+            .find(|(name, _)| *name == subject)
+            .unwrap_or_else(|| panic!("no subject {subject:?}"));
+        async_throughput(op, MAX_CALLERS, Duration::from_secs(seconds)).await
+    }
+
     pub async fn hits(&self, size: Size, schedule: &Schedule) -> HitResults {
         let subjects = self.hit_subjects(size, false);
         let samples_per_batch = schedule.latency_samples(size);
