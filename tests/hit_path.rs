@@ -5,11 +5,13 @@
 //! of the bytes would, and a value the codec does not keep is caught as
 //! over Redis).
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use memocache::codec::{Codec, JsonZlib};
-use memocache::{Args, LocalTier, Memoizer, MemoryStore, Result, cache_wrapper};
+use memocache::{Args, LocalTier, Memoizer, MemoryStore, cache_wrapper};
 use serde::{Deserialize, Deserializer, Serialize};
+use support::codec::CountingCodec;
 
 /// The argument lists a naive hash of their concatenated text, or of
 /// their values without their positions, kinds or names, would confuse.
@@ -93,27 +95,6 @@ fn a_call_resolved_first_is_cached_under_the_reference_key() {
         key
     );
     assert_eq!(memo.get_data_blocking::<u32>(&key), Some(49));
-}
-
-/// The reference's codec, counting its decodes.
-#[derive(Default)]
-struct CountingCodec {
-    decodes: AtomicUsize,
-}
-
-impl Codec for CountingCodec {
-    fn name(&self) -> String {
-        "json+zlib, counted".to_owned()
-    }
-
-    fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
-        JsonZlib::default().encode(value)
-    }
-
-    fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        self.decodes.fetch_add(1, Ordering::SeqCst);
-        JsonZlib::default().decode(bytes)
-    }
 }
 
 #[test]
@@ -266,4 +247,22 @@ fn a_remembered_tier_copy_is_never_served_after_a_change_or_a_flush() {
     // A flush drops every copy.
     memo.clear_namespace_blocking().unwrap();
     assert_eq!(served(&memo), "computed");
+}
+
+#[test]
+fn arguments_resolved_by_another_memoizer_bypass_the_cache() {
+    let store = MemoryStore::new();
+    let one = Memoizer::builder(store.clone())
+        .namespace("hit:one")
+        .build();
+    let other = Memoizer::builder(store.clone())
+        .namespace("hit:other")
+        .build();
+    let resolved = one.resolve(&Args::new().arg(&1));
+    for _ in 0..2 {
+        assert_eq!(other.call_blocking(&resolved, || 2_u32), 2);
+    }
+    let stats = other.stats();
+    assert_eq!((stats.bypassed, stats.hits, stats.misses), (2, 0, 0));
+    assert!(store.is_empty(), "nothing cached under another's key");
 }

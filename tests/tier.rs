@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use memocache::codec::{Codec, JsonZlib};
+use memocache::codec::{Codec as _, JsonZlib};
 use memocache::key::KeyMatch;
 use memocache::store::{
     Backend, BlockingStore, Bytes, Capabilities, Entry, KeyTtl, ReadOptions, RemoveOptions,
@@ -20,27 +20,7 @@ use memocache::store::{
 use memocache::tier::Invalidations;
 use memocache::{Args, LocalTier, Memoizer, MemoryStore, Result};
 use memocache_core::testing::ShortLife;
-
-/// A codec that counts its decodes.
-#[derive(Default)]
-struct CountingCodec {
-    decodes: AtomicUsize,
-}
-
-impl Codec for CountingCodec {
-    fn name(&self) -> String {
-        "json+zlib, counted".to_owned()
-    }
-
-    fn encode<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>> {
-        JsonZlib::default().encode(value)
-    }
-
-    fn decode<T: serde::de::DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        self.decodes.fetch_add(1, Ordering::SeqCst);
-        JsonZlib::default().decode(bytes)
-    }
-}
+use support::codec::CountingCodec;
 
 /// A store in front of a [`MemoryStore`] that counts reads, and can hold
 /// one read between the store's answer and its return until the test lets

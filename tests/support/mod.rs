@@ -2,6 +2,7 @@
 //! part of them.
 #![allow(dead_code)]
 
+pub mod codec;
 pub mod logs;
 pub mod python;
 pub mod rng;

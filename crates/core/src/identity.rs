@@ -71,6 +71,8 @@ mod sealed {
 /// memoizer that resolved it.
 #[derive(Clone)]
 pub struct Resolved {
+    /// Which memoizer resolved it (the address of its keys).
+    pub(crate) owner: usize,
     pub(crate) keyed: Keyed,
     /// The arguments' identity, if they have one.
     pub(crate) identity: Option<u128>,
@@ -104,8 +106,21 @@ where
 }
 
 impl Arguments for Resolved {
-    fn resolve<S, C, H: KeyHasher>(&self, _: &Memoizer<S, C, H>) -> Cow<'_, Resolved> {
-        Cow::Borrowed(self)
+    /// Itself, for the memoizer that resolved it; for another one, a call
+    /// that bypasses the cache and says why (its key may be another's).
+    fn resolve<S, C, H: KeyHasher>(&self, memoizer: &Memoizer<S, C, H>) -> Cow<'_, Resolved> {
+        if memoizer.keys().id() == self.owner {
+            return Cow::Borrowed(self);
+        }
+        Cow::Owned(Resolved {
+            owner: self.owner,
+            keyed: Keyed::Unencodable(Arc::new(Error::config(
+                "these arguments were resolved by another memoizer: resolve them with the one \
+                 that calls",
+            ))),
+            identity: None,
+            copy: None,
+        })
     }
 }
 
@@ -356,6 +371,11 @@ impl Default for Keys {
 }
 
 impl Keys {
+    /// What tells this memoizer's [`Resolved`] from another's.
+    pub(crate) fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     fn shard(&self, identity: u128) -> &Shard {
         // The identity is a uniform hash: its top bits pick the shard, its
         // low bits the bucket.

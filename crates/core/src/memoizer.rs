@@ -922,6 +922,7 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
             identity.and_then(|identity| self.keys().get(identity, flushes))
         {
             return Resolved {
+                owner: self.keys().id(),
                 keyed,
                 identity,
                 copy,
@@ -935,6 +936,7 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
                 Ok(key) => Keyed::Key(Arc::from(key)),
                 Err(e) => {
                     return Resolved {
+                        owner: self.keys().id(),
                         keyed: Keyed::Unencodable(Arc::new(e)),
                         identity: None,
                         copy: None,
@@ -946,6 +948,7 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
             self.keys().insert(identity, keyed.clone());
         }
         Resolved {
+            owner: self.keys().id(),
             keyed,
             identity,
             copy: None,
