@@ -1129,8 +1129,12 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         T: Cacheable,
         F: FnOnce() -> T,
     {
+        let resolved = args.resolve(self);
+        if let Some(Always(value)) = self.answered(&resolved) {
+            return value;
+        }
         let compute = || std::future::ready(Always(compute()));
-        block_on(self.run(&Blocking::new(self), &Plain, args, compute)).0
+        block_on(self.run(&Blocking::new(self), &Plain, &*resolved, compute)).0
     }
 
     /// The blocking form of [`try_call`](Self::try_call).
@@ -1143,8 +1147,12 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         T: Cacheable,
         F: FnOnce() -> Result<T, E>,
     {
+        let resolved = args.resolve(self);
+        if let Some(answer) = self.answered(&resolved) {
+            return answer;
+        }
         let compute = || std::future::ready(compute());
-        block_on(self.run(&Blocking::new(self), &Plain, args, compute))
+        block_on(self.run(&Blocking::new(self), &Plain, &*resolved, compute))
     }
 
     /// The blocking form of [`call_owned`](Self::call_owned): the
@@ -1155,9 +1163,13 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         T: Cacheable,
         F: FnOnce() -> T + Send + 'static,
     {
+        let resolved = args.resolve(self);
+        if let Some(Always(value)) = self.answered(&resolved) {
+            return value;
+        }
         let compute = move || std::future::ready(Always(compute()));
         let owned = Owned::<Threads>::new();
-        block_on(self.run(&Blocking::new(self), &owned, args, compute)).0
+        block_on(self.run(&Blocking::new(self), &owned, &*resolved, compute)).0
     }
 
     /// The blocking form of [`try_call_owned`](Self::try_call_owned).
@@ -1171,9 +1183,13 @@ impl<S: BlockingStore + 'static, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         E: From<Elapsed> + Send + 'static,
         F: FnOnce() -> Result<T, E> + Send + 'static,
     {
+        let resolved = args.resolve(self);
+        if let Some(Bounded(answer)) = self.answered(&resolved) {
+            return answer;
+        }
         let compute = move || std::future::ready(Bounded(compute()));
         let owned = Owned::<Threads>::new();
-        block_on(self.run(&Blocking::new(self), &owned, args, compute)).0
+        block_on(self.run(&Blocking::new(self), &owned, &*resolved, compute)).0
     }
 
     /// The blocking form of [`refresh`](Self::refresh).

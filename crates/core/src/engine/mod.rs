@@ -895,6 +895,21 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         }
     }
 
+    /// The answer of a call whose arguments' remembered copy still stands
+    /// (counted and traced as the hit it is), found before the engine's
+    /// future is built: what the blocking entry points try first, so that
+    /// such a hit neither builds nor moves that future.
+    pub(crate) fn answered<O: Outcome>(&self, resolved: &Resolved) -> Option<O> {
+        let (Keyed::Key(key), Some(_)) = (&resolved.keyed, &resolved.copy) else {
+            return None;
+        };
+        let span = CallSpan::new(self.namespace(), self.instruments());
+        span.key(key);
+        let (value, path) = self.remembered::<O::Value>(resolved, key)?;
+        span.end(path);
+        Some(O::from_cached(value))
+    }
+
     /// The copy remembered for this call's arguments, if it still stands,
     /// holds a `T`, and no removal of `key` waits; counted as the hit it is.
     fn remembered<T: Cacheable>(&self, resolved: &Resolved, key: &str) -> Option<(T, Path)> {
