@@ -266,3 +266,18 @@ fn arguments_resolved_by_another_memoizer_bypass_the_cache() {
     assert_eq!((stats.bypassed, stats.hits, stats.misses), (2, 0, 0));
     assert!(store.is_empty(), "nothing cached under another's key");
 }
+
+#[test]
+fn arguments_resolved_before_a_change_are_not_served_the_old_copy() {
+    let store = MemoryStore::new();
+    let memo = Memoizer::builder(store.clone())
+        .namespace("hit:resolved:early")
+        .build();
+    warm(&memo, "first");
+    let resolved = memo.resolve(&Args::new().arg(&1));
+    memo.refresh_blocking(&Args::new().arg(&1), || "second".to_owned());
+    assert_eq!(
+        memo.call_blocking(&resolved, || "computed".to_owned()),
+        "second"
+    );
+}

@@ -65,10 +65,10 @@ mod sealed {
 }
 
 /// A call's arguments resolved by a memoizer
-/// ([`Memoizer::resolve`](crate::Memoizer::resolve)): their key (and the
-/// copy it remembers for them, if one still stands), or why the call
-/// bypasses the cache. It borrows nothing, and is only meaningful to the
-/// memoizer that resolved it.
+/// ([`Memoizer::resolve`](crate::Memoizer::resolve)): their key, or why
+/// the call bypasses the cache (and, resolved for a call made at once,
+/// the copy remembered for them if it stood then). It borrows nothing;
+/// another memoizer refuses it (the call bypasses the cache, logged).
 #[derive(Clone)]
 pub struct Resolved {
     /// Which memoizer resolved it (the address of its keys).

@@ -904,8 +904,20 @@ impl<S, C, H: KeyHasher> Memoizer<S, C, H> {
     /// keyed hash of their JSON when it met them before, else built and
     /// remembered), or that the call bypasses the cache. The answer
     /// borrows nothing, so the arguments can then move into the
-    /// computation; pass it to `call` or `refresh` of this memoizer.
+    /// computation; pass it to `call` or `refresh` of this memoizer. It
+    /// holds no copy of a value: the call looks for one when it is made.
     pub fn resolve(&self, args: &(impl Arguments + ?Sized)) -> Resolved {
+        let mut resolved = args.resolve(self).into_owned();
+        resolved.copy = None;
+        resolved
+    }
+
+    /// [`resolve`](Self::resolve), keeping the copy remembered for the
+    /// arguments if it stands now: only for a call made at once with it
+    /// (what `#[cache_wrapper]` expands to), since the copy is not checked
+    /// again when the call is made.
+    #[doc(hidden)]
+    pub fn resolve_for_call(&self, args: &(impl Arguments + ?Sized)) -> Resolved {
         args.resolve(self).into_owned()
     }
 

@@ -563,7 +563,7 @@ fn args_expr(entries: &[Entry], in_companion: bool) -> TokenStream {
     quote!(::memocache::Args::new() #pushes)
 }
 
-/// `memo.resolve(&LazyArgs::new(|id| { id.kwarg("a", ...)...; }, || Args::new().kwarg("a", ...)...))`:
+/// `memo.resolve_for_call(&LazyArgs::new(|id| { id.kwarg("a", ...)...; }, || Args::new().kwarg("a", ...)...))`:
 /// the call's key, found by the arguments' identity when the memoizer
 /// met them before (nothing is built), else built from the `Args`. It
 /// borrows nothing, so the computation can own the arguments.
@@ -571,7 +571,7 @@ fn resolved_args_expr(memo_var: &Ident, entries: &[Entry]) -> TokenStream {
     let pushes = pushes(entries, false);
     let id = Ident::new("__memocache_identity", Span::mixed_site());
     quote! {
-        #memo_var.resolve(&::memocache::key::LazyArgs::new(
+        #memo_var.resolve_for_call(&::memocache::key::LazyArgs::new(
             |#id: &mut ::memocache::key::Identity| { #id #pushes; },
             || ::memocache::Args::new() #pushes,
         ))
