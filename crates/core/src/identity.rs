@@ -329,7 +329,7 @@ impl Handle {
 
     /// The copy, if it still stands; `flushes` is the tier's flush count
     /// now.
-    fn copy(&self, flushes: Option<u64>) -> Option<Remembered> {
+    pub(crate) fn copy(&self, flushes: Option<u64>) -> Option<Remembered> {
         if !self.live.load(Ordering::Acquire) {
             return None;
         }

@@ -411,6 +411,13 @@ impl Tier {
             .max_capacity(config.max_bytes)
             .weigher(|_: &Arc<str>, held: &Held| held.weight)
             .expire_after(HeldLife)
+            // A copy that leaves, however (replaced by a newer read's,
+            // evicted, expired, removed), ends the handles on it: one
+            // evicted and then changed in the store gets no change report
+            // here, and its value may outlive it in the map's queues.
+            .eviction_listener(|_: Arc<Arc<str>>, gone: Held, _| {
+                gone.live.store(false, Ordering::Release);
+            })
             .build();
         Tier {
             config,
@@ -665,6 +672,60 @@ mod tests {
     fn read(tier: &Tier, key: &str) -> Option<u32> {
         tier.get(key)
             .and_then(|(v, _)| v.downcast_ref::<u32>().copied())
+    }
+
+    /// Whether a handle on a copy still serves it.
+    fn stands(tier: &Tier, handle: &Handle) -> bool {
+        handle.copy(Some(tier.flushes())).is_some()
+    }
+
+    fn keep(tier: &Tier, key: &str, n: u32) {
+        let ticket = tier.begin(key);
+        assert!(tier.complete(ticket, value(n), 8, None));
+    }
+
+    #[test]
+    fn a_handle_falls_with_its_copy_however_the_copy_leaves() {
+        let tier = tier();
+        // A change report.
+        keep(&tier, "k", 1);
+        let handle = tier.handle("k").unwrap();
+        assert!(stands(&tier, &handle));
+        tier.changed("k");
+        assert!(!stands(&tier, &handle));
+        // A newer read's copy in its place, with no report between.
+        keep(&tier, "k", 2);
+        let handle = tier.handle("k").unwrap();
+        keep(&tier, "k", 3);
+        assert!(!stands(&tier, &handle), "the replaced copy's handle stands");
+        assert!(stands(&tier, &tier.handle("k").unwrap()));
+        // A flush.
+        let handle = tier.handle("k").unwrap();
+        tier.flushed(FlushCause::ConnectionLost);
+        assert!(!stands(&tier, &handle));
+    }
+
+    #[test]
+    fn a_handle_falls_when_its_copy_is_evicted() {
+        let tier = Tier::new(
+            LocalTier::bytes(4 * (ENTRY_OVERHEAD + 16)),
+            Duration::ZERO,
+            quiet(),
+        );
+        keep(&tier, "first", 1);
+        let handle = tier.handle("first").unwrap();
+        // Copies read more often than the first, so that the map's
+        // admission policy evicts it for them.
+        for n in 0..64 {
+            let other = format!("other {n}");
+            for _ in 0..8 {
+                keep(&tier, &other, n);
+                let _ = tier.copies.get(other.as_str());
+            }
+            tier.copies.run_pending_tasks();
+        }
+        assert!(tier.copies.get("first").is_none(), "the copy was evicted");
+        assert!(!stands(&tier, &handle), "an evicted copy's handle stands");
     }
 
     /// A wait on paused time ends at once when a change comes, and only

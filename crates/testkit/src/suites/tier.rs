@@ -602,6 +602,9 @@ pub async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window<C: Cl
     let writing = {
         let (memo, done) = (memo.clone(), Arc::clone(&done));
         tokio::spawn(async move {
+            // The readers stop when the writer ends, even by a failed
+            // check: they would otherwise read (and keep every read) on.
+            let _stop = StopOnDrop(Arc::clone(&done));
             let mut writes = Vec::new();
             let mut windows = Vec::new();
             let mut rng = 0x9e37_79b9_u64;
@@ -683,6 +686,15 @@ pub async fn a_soak_of_rewrites_never_serves_a_value_older_than_the_window<C: Cl
 }
 
 /// The version the soak's key `k` holds, through `memo`.
+/// Sets its flag when dropped, however its owner ends.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 async fn version_of<S: Store + 'static>(memo: &Memoizer<S>, k: u64) -> u64 {
     let read: Result<u64, &str> = memo
         .try_call(&Args::new().kwarg("key", &k), || async { Err("missing") })
