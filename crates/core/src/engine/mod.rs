@@ -201,10 +201,10 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             return O::from_cached(value);
         }
         let tier = self.tier_for(reach);
-        if let Some((value, expires)) = tier.and_then(|tier| local_copy::<O::Value>(tier, key)) {
-            if let Some(tier) = tier {
-                self.remember(&resolved, || tier.handle(key));
-            }
+        if let Some(tier) = tier
+            && let Some((value, expires)) = local_copy::<O::Value>(tier, key)
+        {
+            self.remember(&resolved, || tier.handle(key));
             Counters::bump(&self.tier_counters().hits);
             let left = || expires.map(|at| at.saturating_duration_since(Instant::now()));
             let refreshing =
@@ -220,21 +220,9 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
             && let Some((value, entry)) = self.decoded_copy::<R, O::Value>(reach, key).await
         {
             self.remember(&resolved, || entry.decoded.as_ref().map(Decoded::handle));
-            Counters::bump(&self.counters().hits);
-            let left = || match entry.ttl {
-                Some(KeyTtl::Expires(left)) => Some(left),
-                _ => None,
-            };
-            let refreshing =
-                self.refresh_due(&*value, left) && detach.refresh(self, reach, key, compute);
-            span.end(if refreshing {
-                Path::HitRefresh
-            } else {
-                Path::Hit
-            });
-            return O::from_cached(
-                Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone()),
-            );
+            let (outcome, path) = self.store_hit(reach, detach, key, value, &entry, compute);
+            span.end(path);
+            return outcome;
         }
         loop {
             let leader = match self.join_flight(key) {
@@ -296,23 +284,10 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
     {
         let store_ok = match self.fetch::<R, O::Value>(reach, R::CALL, tier, key).await {
             Read::Hit(value, entry) => {
-                Counters::bump(&self.counters().hits);
                 if let Some(leader) = leader {
                     leader.share(value.clone());
                 }
-                let left = || match entry.ttl {
-                    Some(KeyTtl::Expires(left)) => Some(left),
-                    _ => None,
-                };
-                let refreshing =
-                    self.refresh_due(&*value, left) && detach.refresh(self, reach, key, compute);
-                let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
-                let path = if refreshing {
-                    Path::HitRefresh
-                } else {
-                    Path::Hit
-                };
-                return (O::from_cached(value), path);
+                return self.store_hit(reach, detach, key, value, &entry, compute);
             }
             Read::Miss { store_ok } => store_ok,
         };
@@ -345,6 +320,42 @@ impl<S, C: Codec, H: KeyHasher> Memoizer<S, C, H> {
         };
         drop(keeper);
         ended
+    }
+
+    /// A value found in the store (read in the flight, or before it from
+    /// a store that keeps decoded values): counted, a refresh started when
+    /// one is due, and handed out (the value itself when nobody else holds
+    /// it, else a clone).
+    fn store_hit<R, D, O, F, Fut>(
+        &self,
+        reach: &R,
+        detach: &D,
+        key: &str,
+        value: Arc<O::Value>,
+        entry: &Entry,
+        compute: F,
+    ) -> (O, Path)
+    where
+        R: Reach,
+        D: Detach<S, C, H, O, F>,
+        O: Outcome,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = O>,
+    {
+        Counters::bump(&self.counters().hits);
+        let left = || match entry.ttl {
+            Some(KeyTtl::Expires(left)) => Some(left),
+            _ => None,
+        };
+        let refreshing =
+            self.refresh_due(&*value, left) && detach.refresh(self, reach, key, compute);
+        let value = Arc::try_unwrap(value).unwrap_or_else(|shared| (*shared).clone());
+        let path = if refreshing {
+            Path::HitRefresh
+        } else {
+            Path::Hit
+        };
+        (O::from_cached(value), path)
     }
 
     /// After a miss: computes (with fail-safe, serving a stale value if
